@@ -1,0 +1,61 @@
+/*
+ * util.h - allocation wrappers, a growable byte buffer and small helpers
+ * shared by every module.
+ *
+ * Out-of-memory is the only fatal error in wirewatch: the x-prefixed
+ * allocators never return NULL, they log and abort instead.  Everything
+ * else is an ordinary error reported through an error buffer.
+ */
+#ifndef WIREWATCH_UTIL_H
+#define WIREWATCH_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define WW_VERSION "0.1.0"
+#define WW_ERRLEN 512
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable, always NUL-terminated byte buffer. Zero-initialise to use. */
+struct buf {
+	char *s;
+	size_t len;
+	size_t cap;
+};
+void buf_add(struct buf *b, const void *p, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_addc(struct buf *b, char c);
+void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_reset(struct buf *b);
+/* Hands the string to the caller (never NULL) and empties the buffer. */
+char *buf_steal(struct buf *b);
+void buf_free(struct buf *b);
+
+/*
+ * Reads a whole file.  Returns a malloc'd, NUL-terminated copy (the NUL is
+ * not counted in *len) or NULL with "PATH: reason" in err.
+ */
+char *util_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
+/* "30", "30s", "5m", "2h", "30d" -> seconds. Returns -1 on a bad value. */
+long long util_parse_duration(const char *s);
+
+/* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
+void util_format_time(time_t t, char *out, size_t outlen);
+
+/* Monotonic milliseconds, for durations and timers. */
+uint64_t util_now_ms(void);
+
+/* 64-bit FNV-1a, for hashing identities; not cryptographic. */
+uint64_t util_hash64(const void *p, size_t n, uint64_t seed);
+
+#endif
