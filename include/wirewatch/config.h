@@ -1,0 +1,90 @@
+/*
+ * config.h - wirewatch.conf, read and validated into an immutable config.
+ *
+ * git-config style INI read with libinih:
+ *
+ *   [daemon]            redis, prefix, seen-ttl, entities, user-agent, ...
+ *   [feed "NAME"]       url, interval, ...
+ *   [watchlist "NAME"]  query, sinks
+ *   [sink "NAME"]       type (webhook | console), url, ...
+ *
+ * config_load() validates everything before anything starts: unknown
+ * sections or keys, missing or bad values, duplicate names, a watchlist
+ * naming an unknown sink, a query that does not compile (including an
+ * unknown @Entity) all fail with "FILE:LINE: message".  Relative paths
+ * (entities) are resolved against the config file's directory.
+ */
+#ifndef WIREWATCH_CONFIG_H
+#define WIREWATCH_CONFIG_H
+
+#include <stddef.h>
+
+struct entity_set;
+struct matcher;
+
+enum sink_type { SINK_WEBHOOK, SINK_CONSOLE };
+
+struct cfg_sink {
+	char *name;
+	int line;            /* line of the [sink] header */
+	enum sink_type type;
+	char *url;           /* webhook only */
+	long timeout_ms;     /* "timeout", default 10s */
+	int retries;         /* "retries", default 3: attempts after the first */
+	long retry_base_ms;  /* "retry-delay", default 1s: first backoff step */
+};
+
+struct cfg_feed {
+	char *name;
+	int line;
+	char *url;           /* http://, https:// or file:// */
+	long interval;       /* seconds, default 5m */
+	int adaptive;        /* "adaptive = yes": poll faster/slower within bounds */
+	long min_interval;   /* "min-interval", default interval/4 (at least 30s) */
+	long max_interval;   /* "max-interval", default interval*4 */
+};
+
+struct cfg_watchlist {
+	char *name;
+	int line;
+	char *query;
+	size_t *sinks;       /* indexes into config.sinks */
+	size_t nsinks;
+	int index;           /* index in config.matcher */
+};
+
+struct config {
+	char *path;
+	/* [daemon] */
+	char *redis;          /* "unix:/path" or "host:port"; NULL: none configured */
+	char *prefix;         /* default "ww:" */
+	long long seen_ttl;   /* seconds, default 30d */
+	char *entities;       /* directory, default WW_ENTITIES_DIR */
+	char *user_agent;     /* default "wirewatch/VERSION (+https://wirewatch.invalid)" */
+	long long max_body;   /* bytes, "max-body", default 8 MiB; accepts k/M suffix */
+	long connect_timeout; /* seconds, default 10 */
+	long fetch_timeout;   /* seconds, default 30 */
+	int max_redirects;    /* default 5 */
+	int per_host;         /* "per-host-connections", default 2 */
+	int max_concurrent;   /* "max-connections", default 64 */
+
+	struct cfg_feed *feeds;
+	size_t nfeeds;
+	struct cfg_watchlist *watchlists;
+	size_t nwatchlists;
+	struct cfg_sink *sinks;
+	size_t nsinks;
+
+	struct entity_set *ents;  /* loaded from entities */
+	struct matcher *matcher;  /* every watchlist compiled, in config order */
+};
+
+#ifndef WW_ENTITIES_DIR
+#define WW_ENTITIES_DIR "/etc/wirewatch/entities"
+#endif
+
+/* NULL on error with "FILE:LINE: message" in err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+#endif
