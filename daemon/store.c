@@ -1,0 +1,313 @@
+/*
+ * store.c - one hiredis async connection on the libevent loop.
+ *
+ * Commands may be sent while the connection is still being made (hiredis
+ * buffers them).  When there is no connection at all, a command fails at
+ * once instead of queueing without bound: callers decide what to hold.
+ *
+ * Timeouts: each command arms its own timer.  When one fires, the caller
+ * is told at once and the whole connection is torn down from a fresh loop
+ * callback (never from inside hiredis), which hands every other pending
+ * command a NULL reply; a command whose timer already fired ignores that
+ * late NULL and only frees itself.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "wirewatch/log.h"
+#include "wirewatch/store.h"
+#include "wirewatch/util.h"
+
+struct store {
+	struct event_base *base;
+	char *addr;
+	char *unix_path;
+	char *host;
+	int port;
+	long timeout_ms;
+	int reconnect;
+	store_state_cb state_cb;
+	void *state_arg;
+
+	redisAsyncContext *ctx;
+	int up;         /* -1 until the first connect attempt ends */
+	int dying;
+	long backoff_ms;
+	struct event *retry_timer;
+	struct event *drop_timer;
+	char why[256];
+};
+
+struct store_cmd {
+	struct store *s;
+	store_reply_cb cb;
+	void *arg;
+	struct event *timer;
+	int answered;
+};
+
+static void store_connect(struct store *s);
+
+static void
+set_state(struct store *s, int up, const char *why)
+{
+	if (why != NULL)
+		snprintf(s->why, sizeof s->why, "redis %s: %s", s->addr, why);
+	if (s->up == up)
+		return; /* report state changes only */
+	s->up = up;
+	if (s->state_cb != NULL)
+		s->state_cb(up, up ? NULL : s->why, s->state_arg);
+}
+
+static void
+schedule_reconnect(struct store *s)
+{
+	struct timeval tv;
+
+	if (!s->reconnect || s->dying)
+		return;
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 500;
+	if (s->backoff_ms > 30000)
+		s->backoff_ms = 30000;
+	tv.tv_sec = s->backoff_ms / 1000;
+	tv.tv_usec = (s->backoff_ms % 1000) * 1000;
+	evtimer_add(s->retry_timer, &tv);
+}
+
+static void
+store_connect_cb(const redisAsyncContext *c, int status)
+{
+	struct store *s = c->data;
+
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this callback. */
+		s->ctx = NULL;
+		set_state(s, 0, c->errstr);
+		schedule_reconnect(s);
+		return;
+	}
+	s->backoff_ms = 0;
+	log_info("redis %s: connected", s->addr);
+	set_state(s, 1, NULL);
+}
+
+static void
+store_disconnect_cb(const redisAsyncContext *c, int status)
+{
+	struct store *s = c->data;
+
+	s->ctx = NULL;
+	if (s->dying)
+		return;
+	set_state(s, 0, status == REDIS_OK ? "disconnected" : c->errstr);
+	schedule_reconnect(s);
+}
+
+static void
+store_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	store_connect(arg);
+}
+
+static void
+store_drop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->ctx != NULL)
+		redisAsyncDisconnect(s->ctx);
+}
+
+static void
+store_connect(struct store *s)
+{
+	redisAsyncContext *c;
+
+	if (s->unix_path != NULL)
+		c = redisAsyncConnectUnix(s->unix_path);
+	else
+		c = redisAsyncConnect(s->host, s->port);
+	if (c == NULL)
+		fatal("redisAsyncConnect: out of memory");
+	if (c->err) {
+		set_state(s, 0, c->errstr);
+		redisAsyncFree(c);
+		s->ctx = NULL;
+		schedule_reconnect(s);
+		return;
+	}
+	c->data = s;
+	s->ctx = c;
+	redisLibeventAttach(c, s->base);
+	redisAsyncSetConnectCallback(c, store_connect_cb);
+	redisAsyncSetDisconnectCallback(c, store_disconnect_cb);
+}
+
+static int
+parse_addr(struct store *s, const char *addr, char *err, size_t errlen)
+{
+	const char *colon;
+	char *end;
+	long port;
+
+	if (strncmp(addr, "unix:", 5) == 0 && addr[5] != '\0') {
+		s->unix_path = xstrdup(addr + 5);
+		return 0;
+	}
+	colon = strrchr(addr, ':');
+	if (colon == NULL || colon == addr) {
+		snprintf(err, errlen, "redis address '%s': expected unix:/path or host:port", addr);
+		return -1;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port <= 0 || port > 65535) {
+		snprintf(err, errlen, "redis address '%s': bad port", addr);
+		return -1;
+	}
+	s->host = xstrndup(addr, (size_t)(colon - addr));
+	s->port = (int)port;
+	return 0;
+}
+
+struct store *
+store_new(struct event_base *base, const char *addr, long timeout_ms,
+    int reconnect, store_state_cb state_cb, void *arg, char *err, size_t errlen)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+
+	s->base = base;
+	s->addr = xstrdup(addr);
+	if (parse_addr(s, addr, err, errlen) == -1) {
+		free(s->addr);
+		free(s);
+		return NULL;
+	}
+	s->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+	s->reconnect = reconnect;
+	s->up = -1;
+	s->state_cb = state_cb;
+	s->state_arg = arg;
+	s->retry_timer = evtimer_new(base, store_retry_cb, s);
+	s->drop_timer = evtimer_new(base, store_drop_cb, s);
+	snprintf(s->why, sizeof s->why, "redis %s: not connected", addr);
+	store_connect(s);
+	return s;
+}
+
+void
+store_free(struct store *s)
+{
+	if (s == NULL)
+		return;
+	s->dying = 1;
+	if (s->ctx != NULL)
+		redisAsyncFree(s->ctx); /* pending callbacks get NULL */
+	event_free(s->retry_timer);
+	event_free(s->drop_timer);
+	free(s->addr);
+	free(s->unix_path);
+	free(s->host);
+	free(s);
+}
+
+int
+store_is_up(const struct store *s)
+{
+	return s->up == 1;
+}
+
+const char *
+store_addr(const struct store *s)
+{
+	return s->addr;
+}
+
+static void
+cmd_free(struct store_cmd *cmd)
+{
+	event_free(cmd->timer);
+	free(cmd);
+}
+
+static void
+store_reply_cb_(redisAsyncContext *c, void *r, void *privdata)
+{
+	struct store_cmd *cmd = privdata;
+	redisReply *reply = r;
+	char why[300];
+
+	if (!cmd->answered) {
+		cmd->answered = 1;
+		if (reply == NULL) {
+			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr,
+			    c->errstr[0] ? c->errstr : "connection lost");
+			cmd->cb(NULL, why, cmd->arg);
+		} else if (reply->type == REDIS_REPLY_ERROR) {
+			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr, reply->str);
+			cmd->cb(NULL, why, cmd->arg);
+		} else {
+			cmd->cb(reply, NULL, cmd->arg);
+		}
+	}
+	cmd_free(cmd);
+}
+
+static void
+store_cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_cmd *cmd = arg;
+	struct store *s = cmd->s;
+	struct timeval now = { 0, 0 };
+	char why[300];
+
+	(void)fd;
+	(void)what;
+	cmd->answered = 1;
+	snprintf(why, sizeof why, "redis %s: command timed out after %ldms",
+	    s->addr, s->timeout_ms);
+	cmd->cb(NULL, why, cmd->arg);
+	/* The reply callback still comes (with NULL) and frees cmd. */
+	evtimer_add(s->drop_timer, &now);
+}
+
+void
+store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
+    const char **argv)
+{
+	struct store_cmd *cmd;
+	struct timeval tv;
+	size_t lens[16];
+	int i;
+
+	if (s->ctx == NULL || argc > 16) {
+		cb(NULL, s->why, arg);
+		return;
+	}
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	cmd = xcalloc(1, sizeof *cmd);
+	cmd->s = s;
+	cmd->cb = cb;
+	cmd->arg = arg;
+	cmd->timer = evtimer_new(s->base, store_cmd_timeout_cb, cmd);
+	if (redisAsyncCommandArgv(s->ctx, store_reply_cb_, cmd, argc, argv,
+	    lens) != REDIS_OK) {
+		cmd_free(cmd);
+		cb(NULL, s->why, arg);
+		return;
+	}
+	tv.tv_sec = s->timeout_ms / 1000;
+	tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+	evtimer_add(cmd->timer, &tv);
+}

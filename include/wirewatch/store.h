@@ -1,0 +1,41 @@
+/*
+ * store.h - the Redis connection (hiredis async on libevent).
+ *
+ * One connection per daemon.  Every command has a timeout (Debian's
+ * hiredis 0.14 has none of its own): on expiry the command's callback gets
+ * an error, the connection is dropped and, when reconnect is on, rebuilt
+ * with backoff.  Each callback runs exactly once; a reply lives only
+ * during its callback.
+ */
+#ifndef WIREWATCH_STORE_H
+#define WIREWATCH_STORE_H
+
+#include <stddef.h>
+
+struct event_base;
+struct redisReply;
+struct store;
+
+/* reply is NULL on failure, with the reason in error ("redis ADDR: ..."). */
+typedef void (*store_reply_cb)(struct redisReply *reply, const char *error,
+    void *arg);
+/* Called when the connection comes up (up=1) or goes down (up=0, why). */
+typedef void (*store_state_cb)(int up, const char *why, void *arg);
+
+/*
+ * addr is "unix:/path" or "host:port".  Returns NULL with the reason in
+ * err only for an address that cannot be parsed; connection failures are
+ * reported through state_cb and command callbacks.
+ */
+struct store *store_new(struct event_base *base, const char *addr,
+    long timeout_ms, int reconnect, store_state_cb state_cb, void *arg,
+    char *err, size_t errlen);
+void store_free(struct store *s);
+int store_is_up(const struct store *s);
+const char *store_addr(const struct store *s);
+
+/* Sends argv (NUL-terminated strings) as one command. */
+void store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
+    const char **argv);
+
+#endif
