@@ -55,6 +55,7 @@ struct feed_entry {
 struct feed_doc {
 	int bozo;           /* 1 when the parser had to recover */
 	char *bozo_reason;  /* why, or NULL */
+	int truncated;      /* the document ends before its root element closes */
 	char *version;      /* feedparser's names: "rss20", "atom10", ... or "" */
 	char *encoding;     /* lowercase charset the bytes were decoded with */
 	struct feed_entry feed;

@@ -1,0 +1,31 @@
+/*
+ * pipeline.h - the daemon's data path: for every feed, fetch -> parse ->
+ * seen filter (Redis SET NX) -> match -> alerts to sinks, on one loop.
+ */
+#ifndef WIREWATCH_PIPELINE_H
+#define WIREWATCH_PIPELINE_H
+
+#include <stddef.h>
+
+struct config;
+struct event_base;
+struct pipeline;
+
+/*
+ * once: poll every feed a single time, deliver, then leave the loop.
+ * The pipeline borrows cfg, which must outlive it.
+ */
+struct pipeline *pipeline_new(struct event_base *base, const struct config *cfg,
+    int once, char *err, size_t errlen);
+
+/* Stops scheduling polls; leaves the loop when in-flight work is done
+ * or after grace_ms, whichever comes first. */
+void pipeline_stop(struct pipeline *p, long grace_ms);
+
+/* 1 when a feed, Redis or a delivery failed (the --once exit status). */
+int pipeline_failed(const struct pipeline *p);
+
+/* Frees everything; in-flight deliveries are logged as not sent. */
+void pipeline_free(struct pipeline *p);
+
+#endif
