@@ -36,7 +36,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
-.PHONY: all deps run check unit unit-asan e2e conformance bench-parse bench-poll \
+.PHONY: install all deps run check unit unit-asan e2e conformance bench-parse bench-poll \
         bench-match clean format fuzz
 
 all: $(DEPS_STAMP) $(B)/wirewatchd $(B)/wirewatchctl
@@ -117,3 +117,14 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: all
+	install -D -m 755 $(B)/wirewatchd $(DESTDIR)$(PREFIX)/bin/wirewatchd
+	install -D -m 755 $(B)/wirewatchctl $(DESTDIR)$(PREFIX)/bin/wirewatchctl
+	install -d $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities
+	install -m 644 conf/entities/*.conf $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/wirewatch/wirewatch.conf ] || \
+	  install -m 644 conf/wirewatch.conf.example $(DESTDIR)$(SYSCONFDIR)/wirewatch/wirewatch.conf
+	install -D -m 644 systemd/wirewatchd.service $(DESTDIR)/lib/systemd/system/wirewatchd.service
