@@ -40,6 +40,10 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
 	(void)arg;
+	if (sig == SIGUSR1) {
+		pipeline_log_health(the_pipeline);
+		return;
+	}
 	if (sig == SIGHUP) {
 		log_notice("SIGHUP: configuration reload is not supported yet; "
 		    "restart the daemon to apply changes");
@@ -64,7 +68,7 @@ main(int argc, char **argv)
 	};
 	const char *path = NULL;
 	int ch, test = 0, once = 0, verbose = 0, rc = 1;
-	struct event *sigs[3] = { NULL, NULL, NULL };
+	struct event *sigs[4] = { NULL, NULL, NULL, NULL };
 	struct event_base *base = NULL;
 	struct config *cfg = NULL;
 	char err[WW_ERRLEN];
@@ -112,7 +116,8 @@ main(int argc, char **argv)
 	sigs[0] = evsignal_new(base, SIGTERM, main_signal_cb, NULL);
 	sigs[1] = evsignal_new(base, SIGINT, main_signal_cb, NULL);
 	sigs[2] = evsignal_new(base, SIGHUP, main_signal_cb, NULL);
-	for (i = 0; i < 3; i++)
+	sigs[3] = evsignal_new(base, SIGUSR1, main_signal_cb, NULL);
+	for (i = 0; i < 4; i++)
 		event_add(sigs[i], NULL);
 	log_notice("wirewatchd %s: %zu feeds, %zu watchlists, %zu sinks, redis %s%s",
 	    WW_VERSION, cfg->nfeeds, cfg->nwatchlists, cfg->nsinks, cfg->redis,
@@ -126,7 +131,7 @@ main(int argc, char **argv)
 	else
 		log_notice("stopped");
 out:
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
 	if (base != NULL)

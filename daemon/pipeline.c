@@ -37,8 +37,6 @@
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
-#define FIRST_POLL_SPREAD 60 /* seconds: first polls spread over this */
-
 struct pipeline;
 
 struct feed_rt {
@@ -579,7 +577,8 @@ start_polls(struct pipeline *p)
 			evtimer_add(p->feeds[i].timer, &now);
 		else
 			schedule(&p->feeds[i], sched_first_delay_ms(&p->feeds[i].sched,
-			    FIRST_POLL_SPREAD, rnd()));
+			    p->cfg->startup_spread < 0 ? p->feeds[i].sched.interval :
+			    p->cfg->startup_spread, rnd()));
 	}
 	if (p->nfeeds == 0)
 		maybe_done(p);
@@ -694,6 +693,33 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 	tv.tv_sec = grace_ms / 1000;
 	tv.tv_usec = (grace_ms % 1000) * 1000;
 	evtimer_add(p->grace_timer, &tv);
+}
+
+void
+pipeline_log_health(const struct pipeline *p)
+{
+	const struct feed_rt *rt;
+	char ok[32], since[32];
+	size_t i;
+
+	for (i = 0; i < p->nfeeds; i++) {
+		rt = &p->feeds[i];
+		if (rt->last_ok)
+			util_format_time(rt->last_ok, ok, sizeof ok);
+		else
+			snprintf(ok, sizeof ok, "never");
+		if (rt->failing_since)
+			util_format_time(rt->failing_since, since, sizeof since);
+		log_notice("feed \"%s\": last success %s, %d consecutive failure%s%s%s, "
+		    "%lu items seen, last response %.3fs, interval %lds, url %s",
+		    rt->cfg->name, ok, rt->sched.failures,
+		    rt->sched.failures == 1 ? "" : "s",
+		    rt->failing_since ? " since " : "", rt->failing_since ? since : "",
+		    rt->items_seen, rt->response_s,
+		    rt->sched.current, rt->url);
+		if (rt->last_error[0])
+			log_notice("feed \"%s\": last error: %s", rt->cfg->name, rt->last_error);
+	}
 }
 
 int

@@ -67,6 +67,8 @@ struct config {
 	int max_redirects;    /* default 5 */
 	int per_host;         /* "per-host-connections", default 2 */
 	int max_concurrent;   /* "max-connections", default 64 */
+	long startup_spread;  /* "startup-spread", seconds; -1 (default): each
+	                         feed's first poll is spread over its interval */
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;

@@ -22,6 +22,10 @@ struct pipeline *pipeline_new(struct event_base *base, const struct config *cfg,
  * or after grace_ms, whichever comes first. */
 void pipeline_stop(struct pipeline *p, long grace_ms);
 
+/* Logs every feed's health: last success, failures, last error, items
+ * seen, response time, current interval (SIGUSR1). */
+void pipeline_log_health(const struct pipeline *p);
+
 /* 1 when a feed, Redis or a delivery failed (the --once exit status). */
 int pipeline_failed(const struct pipeline *p);
 
