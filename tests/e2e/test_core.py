@@ -38,6 +38,8 @@ def check_payload(a, feeds):
     check(isinstance(a["terms"], list) and a["terms"] and all(isinstance(x, str) for x in a["terms"]),
           "alert terms should be a non-empty array of strings: %r" % (a["terms"],))
     check(isinstance(a["snippet"], str) and a["snippet"].strip(), "alert snippet empty: %r" % (a["snippet"],))
+    check(not re.search(r"<\s*/?\s*(p|ul|li)\b|&(lt|gt|amp|#\d+);", a["snippet"]),
+          "snippet still contains HTML markup or entities: %r" % a["snippet"][:200])
     check(isinstance(a["id"], str) and a["id"], "alert id empty: %r" % (a["id"],))
     check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(a["published"])),
           "published is not RFC 3339 UTC YYYY-MM-DDTHH:MM:SSZ: %r" % (a["published"],))
@@ -100,13 +102,14 @@ SEED_FEEDS = lambda e: [("rss", e.http.url("/seeds.rss")), ("atom", e.http.url("
 def seeds_rss_and_atom_webhook(ctx):
     """Both seed feeds (same ids): treaty alerts once on QNA, ukraine once on each."""
     with Env(ctx, webhook=True) as e:
-        conf = e.conf(feeds=SEED_FEEDS(e),
+        conf = e.conf(daemon={"user-agent": "wirewatch-e2e/1.0"}, feeds=SEED_FEEDS(e),
                       watchlists=[("treaty", Q_TREATY, ["hook-treaty"]),
                                   ("ukraine", Q_UKRAINE, ["hook-ukraine"])],
                       sinks=[("hook-treaty", {"type": "webhook", "url": e.hook.url("/treaty")}),
                              ("hook-ukraine", {"type": "webhook", "url": e.hook.url("/ukraine")})])
         r = run_daemon(ctx, conf)
         check(not r.timed_out, "--once did not finish in 60s")
+        check(e.http.requests, "the daemon fetched nothing (exit %s)" % r.rc)
         check(e.http.hits("/seeds.rss") and e.http.hits("/seeds.atom"), "not both feeds were fetched")
         check(r.rc == 0, "--once exit status %s, want 0" % r.rc)
         posts = e.hook.posts
@@ -120,6 +123,9 @@ def seeds_rss_and_atom_webhook(ctx):
                   "alert for watchlist %r went to sink %s" % (a.get("watchlist"), path))
         expect_seed_alerts(alerts, "webhook")
         check(len(posts) == 3, "webhook received %d POSTs, want 3" % len(posts))
+        check(r.stdout.strip() == "", "stdout not empty without a console sink: %r" % r.stdout[:200])
+        uas = {h["headers"].get("user-agent") for h in e.http.requests}
+        check(uas == {"wirewatch-e2e/1.0"}, "feed requests sent User-Agent %s, want the configured one" % uas)
 
 
 @scenario("core", "parse")
@@ -249,7 +255,6 @@ def redis_down_fails_then_up_alerts(ctx):
         check(re.search("redis", r.stderr, re.I), "stderr does not mention redis")
         check(e.redis.sock in r.stderr, "stderr does not name the redis address %s" % e.redis.sock)
         e.redis.start()
-        check(e.redis.cmd("DBSIZE") == 0, "redis not empty")
         r2 = run_daemon(ctx, conf)
         check(r2.rc == 0, "run with redis up: exit status %s" % r2.rc)
         expect_seed_alerts(r2.alerts(), "after redis came up")
@@ -373,3 +378,46 @@ def sigterm_exits_0(ctx):
 def sigint_exits_0(ctx):
     _stop_with(ctx, signal.SIGINT)
 
+
+
+# ------------------------------------------------------------------ identity
+
+NOGUID = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>no guids</title><link>http://wire.invalid/</link><description>x</description>
+<item><title>Pyongyang and Moscow talk Ukraine (link only)</title>
+<link>http://wire.invalid/a/link-only</link>
+<pubDate>Sun, 13 Jul 2025 10:00:00 +0000</pubDate>
+<description>North Korea and Russia discussed Ukraine.</description></item>
+<item><title>DPRK, Russia and Ukraine (title and date only)</title>
+<pubDate>Sun, 13 Jul 2025 11:00:00 +0000</pubDate>
+<description>North Korea backs Russia on Ukraine.</description></item>
+%s
+</channel></rss>
+"""
+OTHER_ITEM = """<item><title>Another outlet: Pyongyang backs Moscow on Ukraine</title>
+<link>http://wire.invalid/a/other</link><pubDate>Sun, 13 Jul 2025 12:00:00 +0000</pubDate>
+<description>North Korea, Russia, Ukraine.</description></item>"""
+
+
+@scenario("core", "dedup")
+def identity_without_guid(ctx):
+    """Items without guid are identified by link, else title+date; stable across
+    runs and across feeds carrying the same item."""
+    with Env(ctx) as e:
+        e.http.routes["/a.xml"] = (NOGUID % "").encode()
+        conf_a = e.conf("a.conf", feeds=[("a", e.http.url("/a.xml"))],
+                        watchlists=[("ukraine", Q_UKRAINE, ["out"])], sinks=CONSOLE)
+        r1 = run_daemon(ctx, conf_a)
+        check(r1.rc == 0, "exit %s" % r1.rc)
+        titles = sorted(a.get("title") for a in r1.alerts())
+        check(len(titles) == 2, "want 2 alerts (link-only and title+date items), got %s" % titles)
+        r2 = run_daemon(ctx, conf_a)
+        check(r2.alerts() == [], "items without guid alerted again: %s" % [a.get("title") for a in r2.alerts()])
+        # feed b carries the same two items (same link / same title+date) plus a new one
+        e.http.routes["/b.xml"] = (NOGUID % OTHER_ITEM).encode().replace(b"no guids", b"mirror")
+        conf_b = e.conf("b.conf", feeds=[("b", e.http.url("/b.xml"))],
+                        watchlists=[("ukraine", Q_UKRAINE, ["out"])], sinks=CONSOLE)
+        r3 = run_daemon(ctx, conf_b)
+        got = [a.get("link") for a in r3.alerts()]
+        check(got == ["http://wire.invalid/a/other"],
+              "second feed with the same items: want only the new item, got %s" % got)
