@@ -195,7 +195,8 @@ split_section(const char *sec, char **name)
 		return SEC_DAEMON;
 	for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
 		wl = strlen(kinds[i].word);
-		if (strncmp(sec, kinds[i].word, wl) != 0 || (sec[wl] != ' ' && sec[wl] != '\t'))
+		if (strncmp(sec, kinds[i].word, wl) != 0 ||
+		    (sec[wl] != ' ' && sec[wl] != '\t' && sec[wl] != '\0'))
 			continue;
 		q = sec + wl;
 		while (*q == ' ' || *q == '\t')
