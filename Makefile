@@ -36,7 +36,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
-.PHONY: install all deps run check unit unit-asan e2e conformance bench-parse bench-poll \
+.PHONY: fuzz install all deps run check unit unit-asan e2e conformance bench-parse bench-poll \
         bench-match clean format fuzz
 
 all: $(DEPS_STAMP) $(B)/wirewatchd $(B)/wirewatchctl
@@ -112,6 +112,21 @@ bench-poll: all
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match
+
+# libFuzzer targets for every parser of outside input (clang, libclang-rt-14-dev).
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+fuzz: $(DEPS_STAMP)
+	@for p in clang libclang-rt-14-dev; do dpkg -s $$p >/dev/null 2>&1 || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$p || exit 1; done
+	@mkdir -p $(B)/fuzz
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  clang $(filter-out -Werror,$(WARN)) -g -O1 -Iinclude -Idaemon $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -o $(B)/fuzz/$$n $$f $(LIB_SRCS) $(LDLIBS_ALL) || exit 1; \
+	  mkdir -p $(B)/fuzz/$$n.corpus; \
+	  $(B)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=1024 \
+	    $(B)/fuzz/$$n.corpus $$(cat tests/fuzz/$$n.seeds 2>/dev/null) || exit 1; done
 
 clean:
 	rm -rf $(B)
