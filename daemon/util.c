@@ -240,9 +240,13 @@ util_format_time(time_t t, char *out, size_t outlen)
 {
 	struct tm tm;
 
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	/* Not strftime: %Y does not pad years before 1000. */
+	if (gmtime_r(&t, &tm) == NULL)
 		snprintf(out, outlen, "1970-01-01T00:00:00Z");
+	else
+		snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
 }
 
 uint64_t
