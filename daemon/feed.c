@@ -1,0 +1,822 @@
+/*
+ * feed.c - RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 into struct feed_doc.
+ *
+ * libxml2 builds a tree (recovery on, no network, no external entities,
+ * its entity-amplification limits on); we walk it once.  A tree rather
+ * than a stream because inline XHTML content must be serialized back and
+ * xml:base inherited, both of which the tree gives for free; bench-parse
+ * measures what that costs against a bare streaming pass.
+ *
+ * Before parsing, HTML named entities that XML does not define (&nbsp;,
+ * &eacute; ...) are rewritten as character references, outside CDATA and
+ * comments, and the document is marked bozo: feeds use them constantly and
+ * libxml2's recovery would drop them.  JSON Feed and the output side live
+ * in feed_json.c.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/uri.h>
+
+#include "feed_internal.h"
+#include "wirewatch/date.h"
+#include "wirewatch/log.h"
+#include "wirewatch/util.h"
+
+#define NS_ATOM10 "http://www.w3.org/2005/Atom"
+#define NS_ATOM03 "http://purl.org/atom/ns#"
+#define NS_DC "http://purl.org/dc/elements/1.1/"
+#define NS_DCTERMS "http://purl.org/dc/terms/"
+#define NS_CONTENT "http://purl.org/rss/1.0/modules/content/"
+#define NS_XHTML "http://www.w3.org/1999/xhtml"
+#define NS_RSS10 "http://purl.org/rss/1.0/"
+#define NS_RSS090 "http://my.netscape.com/rdf/simple/0.9/"
+#define NS_RDF "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+#define NS_MEDIA "http://search.yahoo.com/mrss/"
+
+enum kind { K_RSS, K_ATOM, K_RDF };
+
+struct ctx {
+	xmlDocPtr doc;
+	enum kind kind;
+	int atom03;
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+static const char *
+ns_of(xmlNodePtr n)
+{
+	return n->ns && n->ns->href ? (const char *)n->ns->href : "";
+}
+
+static int
+is(xmlNodePtr n, const char *ns, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0 &&
+	    strcmp(ns_of(n), ns) == 0;
+}
+
+/* RSS core elements: no namespace, or one of RSS's own. */
+static int
+rss(xmlNodePtr n, const char *name)
+{
+	const char *ns = ns_of(n);
+
+	return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0 &&
+	    (*ns == '\0' || !strcmp(ns, NS_RSS10) || !strcmp(ns, NS_RSS090) ||
+	    !strncmp(ns, "http://backend.userland.com/rss", 31) ||
+	    !strcmp(ns, "http://blogs.law.harvard.edu/tech/rss"));
+}
+
+static int
+atom(struct ctx *c, xmlNodePtr n, const char *name)
+{
+	(void)c;
+	return is(n, NS_ATOM10, name) || is(n, NS_ATOM03, name) ||
+	    (c->kind == K_ATOM && n->type == XML_ELEMENT_NODE && n->ns == NULL &&
+	    !strcmp((const char *)n->name, name));
+}
+
+static char *
+trimmed(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	return xstrndup(s, n);
+}
+
+static char *
+text_of(xmlNodePtr n)
+{
+	xmlChar *t = xmlNodeGetContent(n);
+	char *s = trimmed((const char *)t);
+
+	xmlFree(t);
+	return s;
+}
+
+static char *
+attr(xmlNodePtr n, const char *name)
+{
+	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+	char *s;
+
+	if (v == NULL)
+		return NULL;
+	s = trimmed((const char *)v);
+	xmlFree(v);
+	return s;
+}
+
+static void
+replace(char **dst, char *v)
+{
+	if (v == NULL)
+		return;
+	if (*v == '\0') {
+		free(v);
+		return;
+	}
+	free(*dst);
+	*dst = v;
+}
+
+static void
+set_first(char **dst, char *v)
+{
+	if (*dst != NULL || v == NULL || *v == '\0') {
+		free(v);
+		return;
+	}
+	*dst = v;
+}
+
+/* Resolves ref against the node's xml:base chain and the document URL. */
+static char *
+resolve(struct ctx *c, xmlNodePtr n, char *ref)
+{
+	xmlChar *base, *abs;
+	char *out;
+
+	if (ref == NULL)
+		return NULL;
+	base = xmlNodeGetBase(c->doc, n);
+	if (base == NULL || !strncasecmp((const char *)base, "javascript:", 11)) {
+		xmlFree(base);
+		return ref;
+	}
+	abs = xmlBuildURI((const xmlChar *)ref, base);
+	xmlFree(base);
+	if (abs == NULL)
+		return ref;
+	out = xstrdup((const char *)abs);
+	xmlFree(abs);
+	free(ref);
+	return out;
+}
+
+static void
+set_date(time_t *dst, xmlNodePtr n)
+{
+	char *s = text_of(n);
+	time_t t;
+
+	/* The last date element wins; an unparseable one clears. */
+	*dst = date_parse(s, &t) == 0 ? t : FEED_NO_TIME;
+	free(s);
+}
+
+/* --- text constructs ---------------------------------------------------- */
+
+static void
+dump_children(struct buf *b, xmlDocPtr doc, xmlNodePtr n)
+{
+	xmlBufferPtr xb = xmlBufferCreate();
+	xmlNodePtr k;
+
+	for (k = n->children; k != NULL; k = k->next)
+		xmlNodeDump(xb, doc, k, 0, 0);
+	buf_add(b, xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
+	xmlBufferFree(xb);
+}
+
+static char *
+base64_text(const char *s)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct buf b = {0};
+	unsigned v = 0;
+	int bits = 0;
+	const char *p;
+
+	for (; *s; s++) {
+		if (*s == '=')
+			break;
+		if ((p = strchr(tbl, *s)) == NULL || *s == '\0')
+			continue;
+		v = (v << 6) | (unsigned)(p - tbl);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf_addc(&b, (char)((v >> bits) & 0xff));
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* Atom text construct (or any element when not Atom): the schema's value. */
+static char *
+text_construct(struct ctx *c, xmlNodePtr n)
+{
+	char *type = attr(n, "type"), *mode = attr(n, "mode"), *raw, *out;
+	struct buf b = {0};
+	xmlNodePtr k, div = NULL;
+
+	if (mode != NULL && !strcmp(mode, "base64")) {
+		raw = text_of(n);
+		out = base64_text(raw);
+		free(raw);
+		goto done;
+	}
+	if ((mode != NULL && !strcmp(mode, "xml")) ||
+	    (type != NULL && (!strcmp(type, "xhtml") || !strcmp(type, "application/xhtml+xml")))) {
+		for (k = n->children; k != NULL; k = k->next)
+			if (k->type == XML_ELEMENT_NODE) {
+				div = k;
+				break;
+			}
+		/* Atom 1.0 xhtml drops the wrapping div; 0.3 mode="xml" keeps it. */
+		if (mode == NULL && div != NULL && !strcmp((const char *)div->name, "div"))
+			dump_children(&b, c->doc, div);
+		else
+			dump_children(&b, c->doc, n);
+		raw = buf_steal(&b);
+		out = trimmed(raw);
+		free(raw);
+		goto done;
+	}
+	if (type != NULL && c->kind == K_ATOM && strcmp(type, "text") && strcmp(type, "html") &&
+	    strncmp(type, "text/", 5) && !strstr(type, "xml")) {
+		raw = text_of(n);
+		out = base64_text(raw);
+		free(raw);
+		goto done;
+	}
+	out = text_of(n);
+done:
+	free(type);
+	free(mode);
+	return out;
+}
+
+/* --- people ------------------------------------------------------------- */
+
+static void
+add_person(struct feed_entry *e, char *name, char *email, char *uri)
+{
+	struct feed_person *p;
+
+	if (!name && !email && !uri)
+		return;
+	e->authors = xreallocarray(e->authors, e->nauthors + 1, sizeof *e->authors);
+	p = &e->authors[e->nauthors++];
+	p->name = name;
+	p->email = email;
+	p->uri = uri;
+	if (e->author == NULL && name != NULL)
+		e->author = xstrdup(name);
+}
+
+/* "me@x (Jane)", "Jane <me@x>", "me@x", "Jane". */
+static void
+add_rss_person(struct feed_entry *e, char *s)
+{
+	char *lt, *gt, *lp, *rp, *name = NULL, *email = NULL;
+
+	if (s == NULL || *s == '\0') {
+		free(s);
+		return;
+	}
+	if ((lt = strchr(s, '<')) != NULL && (gt = strchr(lt, '>')) != NULL &&
+	    memchr(lt, '@', (size_t)(gt - lt))) {
+		email = trimmed(xstrndup(lt + 1, (size_t)(gt - lt - 1)));
+		*lt = '\0';
+		name = trimmed(s);
+	} else if ((lp = strchr(s, '(')) != NULL && (rp = strrchr(s, ')')) != NULL &&
+	    rp > lp && memchr(s, '@', (size_t)(lp - s))) {
+		name = trimmed(xstrndup(lp + 1, (size_t)(rp - lp - 1)));
+		*lp = '\0';
+		email = trimmed(s);
+	} else if (strchr(s, '@') != NULL && strchr(s, ' ') == NULL) {
+		email = xstrdup(s);
+	} else {
+		name = xstrdup(s);
+	}
+	if (name && !*name) {
+		free(name);
+		name = NULL;
+	}
+	add_person(e, name, email, NULL);
+	free(s);
+}
+
+static void
+add_atom_person(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
+{
+	char *name = NULL, *email = NULL, *uri = NULL;
+	xmlNodePtr k;
+
+	for (k = n->children; k != NULL; k = k->next) {
+		if (atom(c, k, "name"))
+			replace(&name, text_of(k));
+		else if (atom(c, k, "email"))
+			replace(&email, text_of(k));
+		else if (atom(c, k, "uri") || atom(c, k, "url"))
+			replace(&uri, resolve(c, k, text_of(k)));
+	}
+	add_person(e, name, email, uri);
+}
+
+static void
+add_category(struct feed_entry *e, char *term)
+{
+	if (term == NULL || *term == '\0') {
+		free(term);
+		return;
+	}
+	e->categories = xreallocarray(e->categories, e->ncategories + 1, sizeof *e->categories);
+	e->categories[e->ncategories++] = term;
+}
+
+static void
+add_enclosure(struct feed_entry *e, char *url, char *type, char *length)
+{
+	struct feed_enclosure *x;
+
+	if (url == NULL || *url == '\0') {
+		free(url);
+		free(type);
+		free(length);
+		return;
+	}
+	e->enclosures = xreallocarray(e->enclosures, e->nenclosures + 1, sizeof *e->enclosures);
+	x = &e->enclosures[e->nenclosures++];
+	x->url = url;
+	x->type = type;
+	x->length = length;
+}
+
+/* --- elements shared by feed and entry ---------------------------------- */
+
+static void
+atom_link(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
+{
+	char *rel = attr(n, "rel"), *href = attr(n, "href");
+
+	if (href == NULL || *href == '\0') {
+		free(rel);
+		free(href);
+		return;
+	}
+	href = resolve(c, n, href);
+	if (rel != NULL && !strcmp(rel, "enclosure")) {
+		add_enclosure(e, href, attr(n, "type"), attr(n, "length"));
+	} else if (rel == NULL || !strcmp(rel, "alternate")) {
+		set_first(&e->link, href);
+	} else {
+		free(href);
+	}
+	free(rel);
+}
+
+/* Returns 1 when the element was understood. */
+static int
+common_element(struct ctx *c, struct feed_entry *e, xmlNodePtr k, int is_feed,
+    char **guid_link)
+{
+	char *v;
+
+	if (atom(c, k, "title") || rss(k, "title") || is(k, NS_DC, "title")) {
+		if (e->title == NULL || !is(k, NS_DC, "title"))
+			replace(&e->title, text_construct(c, k));
+	} else if (atom(c, k, "link")) {
+		if (c->kind == K_ATOM || xmlHasProp(k, (const xmlChar *)"href"))
+			atom_link(c, e, k);
+		else
+			replace(&e->link, resolve(c, k, text_of(k)));
+	} else if (rss(k, "link")) {
+		replace(&e->link, resolve(c, k, text_of(k)));
+	} else if (atom(c, k, "id")) {
+		replace(&e->id, text_of(k));
+	} else if (rss(k, "guid")) {
+		v = text_of(k);
+		replace(&e->id, xstrdup(v));
+		{
+			char *perma = attr(k, "isPermaLink");
+			if (perma == NULL || strcasecmp(perma, "false") != 0)
+				replace(guid_link, resolve(c, k, v));
+			else
+				free(v);
+			free(perma);
+		}
+	} else if (atom(c, k, "updated") || atom(c, k, "modified") ||
+	    rss(k, "lastBuildDate") || is(k, NS_DC, "date") || is(k, NS_DCTERMS, "modified")) {
+		set_date(&e->updated, k);
+	} else if (atom(c, k, "published") || atom(c, k, "issued") || rss(k, "pubDate") ||
+	    is(k, NS_DCTERMS, "issued")) {
+		set_date(&e->published, k);
+	} else if (atom(c, k, "author")) {
+		add_atom_person(c, e, k);
+	} else if (rss(k, "author") || is(k, NS_DC, "creator") || is(k, NS_DC, "author") ||
+	    (is_feed && rss(k, "managingEditor"))) {
+		add_rss_person(e, text_of(k));
+	} else if (rss(k, "category") || is(k, NS_DC, "subject")) {
+		add_category(e, text_of(k));
+	} else if (atom(c, k, "category")) {
+		add_category(e, attr(k, "term"));
+	} else if (atom(c, k, "rights") || atom(c, k, "copyright") || rss(k, "copyright") ||
+	    is(k, NS_DC, "rights")) {
+		replace(&e->rights, text_construct(c, k));
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* --- entries ------------------------------------------------------------ */
+
+static void
+parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
+{
+	struct feed_entry *e;
+	char *guid_link = NULL, *media = NULL, *v;
+	xmlNodePtr k;
+
+	d->entries = xreallocarray(d->entries, d->nentries + 1, sizeof *d->entries);
+	e = &d->entries[d->nentries++];
+	memset(e, 0, sizeof *e);
+	e->published = e->updated = FEED_NO_TIME;
+	if (c->kind == K_RDF && (v = (char *)xmlGetNsProp(item, (const xmlChar *)"about",
+	    (const xmlChar *)NS_RDF)) != NULL) {
+		e->id = trimmed(v);
+		xmlFree(v);
+	}
+	for (k = item->children; k != NULL; k = k->next) {
+		if (k->type != XML_ELEMENT_NODE || common_element(c, e, k, 0, &guid_link))
+			continue;
+		if (atom(c, k, "summary") || rss(k, "description") || is(k, NS_DC, "description")) {
+			if (e->summary == NULL || !is(k, NS_DC, "description"))
+				replace(&e->summary, text_construct(c, k));
+		} else if (atom(c, k, "content")) {
+			set_first(&e->content, text_construct(c, k));
+		} else if (is(k, NS_CONTENT, "encoded") || rss(k, "fullitem")) {
+			set_first(&e->content, text_of(k));
+		} else if (is(k, NS_XHTML, "body")) {
+			struct buf b = {0};
+			dump_children(&b, c->doc, k);
+			v = buf_steal(&b);
+			set_first(&e->content, trimmed(v));
+			free(v);
+		} else if (is(k, NS_MEDIA, "description")) {
+			replace(&media, text_of(k));
+		} else if (rss(k, "enclosure")) {
+			add_enclosure(e, resolve(c, k, attr(k, "url")), attr(k, "type"),
+			    attr(k, "length"));
+		}
+	}
+	if (e->link == NULL && guid_link != NULL)
+		e->link = guid_link;
+	else
+		free(guid_link);
+	if (e->summary == NULL)
+		e->summary = media;
+	else
+		free(media);
+}
+
+static void
+parse_channel(struct ctx *c, struct feed_doc *d, xmlNodePtr ch)
+{
+	struct feed_entry *f = &d->feed;
+	char *guid_link = NULL;
+	xmlNodePtr k;
+
+	for (k = ch->children; k != NULL; k = k->next) {
+		if (k->type != XML_ELEMENT_NODE)
+			continue;
+		if (rss(k, "item") || atom(c, k, "entry")) {
+			parse_entry(c, d, k);
+			continue;
+		}
+		if (common_element(c, f, k, 1, &guid_link))
+			continue;
+		if (atom(c, k, "subtitle") || atom(c, k, "tagline") || rss(k, "description") ||
+		    is(k, NS_DC, "description"))
+			replace(&f->subtitle, text_construct(c, k));
+		else if (rss(k, "language") || is(k, NS_DC, "language"))
+			replace(&f->language, text_of(k));
+	}
+	free(guid_link);
+}
+
+/* --- encodings ------------------------------------------------------------ */
+
+static char *
+charset_param(const char *ct)
+{
+	const char *p;
+	size_t n;
+
+	if (ct == NULL || (p = strcasestr(ct, "charset=")) == NULL)
+		return NULL;
+	p += 8;
+	if (*p == '"' || *p == '\'')
+		p++;
+	n = strcspn(p, "\"'; \t");
+	return n ? xstrndup(p, n) : NULL;
+}
+
+static char *
+declared_encoding(const char *data, size_t len)
+{
+	const char *end, *p;
+	size_t n;
+
+	if (len < 6 || strncmp(data, "<?xml", 5) != 0)
+		return NULL;
+	end = memchr(data, '>', len < 512 ? len : 512);
+	if (end == NULL)
+		return NULL;
+	p = data;
+	while ((p = memmem(p, (size_t)(end - p), "encoding", 8)) != NULL) {
+		p += 8;
+		while (p < end && (*p == ' ' || *p == '='))
+			p++;
+		if (p < end && (*p == '"' || *p == '\'')) {
+			n = strcspn(p + 1, "\"'?>");
+			return xstrndup(p + 1, n);
+		}
+	}
+	return NULL;
+}
+
+static void
+lower(char *s)
+{
+	for (; s && *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/*
+ * Picks the charset: a BOM first, then the HTTP charset, then the XML
+ * declaration (RFC 7303 order), else UTF-8.  Sets *label to the name we
+ * report and returns the name libxml2 should decode with (NULL: let it
+ * detect), reading ISO-8859-1 labels as windows-1252 as browsers do.
+ */
+static const char *
+pick_encoding(const unsigned char *b, size_t len, const char *ct, char **label)
+{
+	char *http = charset_param(ct), *decl;
+
+	if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf) {
+		*label = xstrdup("utf-8");
+	} else if (len >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xfe && b[3] == 0xff) {
+		*label = xstrdup("utf-32be");
+	} else if (len >= 4 && b[0] == 0xff && b[1] == 0xfe && b[2] == 0 && b[3] == 0) {
+		*label = xstrdup("utf-32le");
+	} else if (len >= 2 && b[0] == 0xfe && b[1] == 0xff) {
+		*label = xstrdup("utf-16be");
+	} else if (len >= 2 && b[0] == 0xff && b[1] == 0xfe) {
+		*label = xstrdup("utf-16le");
+	} else if (len >= 4 && b[0] == 0 && b[1] == '<' && b[2] == 0 && b[3] == '?') {
+		*label = xstrdup("utf-16be");
+	} else if (len >= 4 && b[0] == '<' && b[1] == 0 && b[2] == '?' && b[3] == 0) {
+		*label = xstrdup("utf-16le");
+	} else if (http != NULL) {
+		*label = http;
+		http = NULL;
+	} else if ((decl = declared_encoding((const char *)b, len)) != NULL) {
+		*label = decl;
+	} else {
+		*label = xstrdup("utf-8");
+	}
+	free(http);
+	lower(*label);
+	if (!strcmp(*label, "utf-16") || !strcmp(*label, "utf-32"))
+		return NULL;
+	if (!strcmp(*label, "iso-8859-1") || !strcmp(*label, "latin1") ||
+	    !strcmp(*label, "iso8859-1") || !strcmp(*label, "l1"))
+		return "windows-1252";
+	if (!strcmp(*label, "gb2312"))
+		return "gb18030";
+	return *label;
+}
+
+/* --- entities ------------------------------------------------------------ */
+
+/* Rewrites HTML named entities XML lacks as &#N;.  Returns NULL when none. */
+static char *
+fix_entities(const char *data, size_t len, size_t *outlen)
+{
+	const char *p = data, *end = data + len, *q, *skip;
+	const htmlEntityDesc *ent;
+	struct buf b = {0};
+	char name[32];
+	size_t n;
+	int changed = 0;
+
+	if (memmem(data, len, "<!ENTITY", 8) != NULL)
+		return NULL;
+	while (p < end) {
+		q = memchr(p, '&', (size_t)(end - p));
+		skip = memchr(p, '<', (size_t)(end - p));
+		if (skip != NULL && (q == NULL || skip < q) && (size_t)(end - skip) > 4 &&
+		    (!strncmp(skip, "<![CDATA[", 9) || !strncmp(skip, "<!--", 4))) {
+			const char *close = memmem(skip, (size_t)(end - skip),
+			    skip[1] == '!' && skip[2] == '[' ? "]]>" : "-->", 3);
+			close = close ? close + 3 : end;
+			buf_add(&b, p, (size_t)(close - p));
+			p = close;
+			continue;
+		}
+		if (q == NULL)
+			break;
+		buf_add(&b, p, (size_t)(q - p));
+		for (n = 0; q + 1 + n < end && n < sizeof name - 1 &&
+		    isalnum((unsigned char)q[1 + n]); n++)
+			name[n] = q[1 + n];
+		name[n] = '\0';
+		if (n > 0 && q + 1 + n < end && q[1 + n] == ';' &&
+		    strcmp(name, "amp") && strcmp(name, "lt") && strcmp(name, "gt") &&
+		    strcmp(name, "quot") && strcmp(name, "apos") &&
+		    (ent = htmlEntityLookup((const xmlChar *)name)) != NULL) {
+			buf_addf(&b, "&#%u;", ent->value);
+			p = q + n + 2;
+			changed = 1;
+		} else {
+			buf_addc(&b, '&');
+			p = q + 1;
+		}
+	}
+	if (!changed) {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_add(&b, p, (size_t)(end - p));
+	*outlen = b.len;
+	return buf_steal(&b);
+}
+
+/* --- the document ---------------------------------------------------------- */
+
+static const char *
+rss_version(xmlNodePtr root, xmlDocPtr doc)
+{
+	char *v = attr(root, "version");
+	const char *out = "rss";
+
+	if (v == NULL)
+		return out;
+	if (!strcmp(v, "2.0") || !strcmp(v, "2.00") || !strcmp(v, "2"))
+		out = "rss20";
+	else if (!strcmp(v, "0.91"))
+		out = doc->intSubset && doc->intSubset->ExternalID &&
+		    strstr((const char *)doc->intSubset->ExternalID, "Netscape") ?
+		    "rss091n" : "rss091u";
+	else if (!strcmp(v, "0.92"))
+		out = "rss092";
+	else if (!strcmp(v, "0.93"))
+		out = "rss093";
+	else if (!strcmp(v, "0.94"))
+		out = "rss094";
+	free(v);
+	return out;
+}
+
+static int
+truncation_error(int code)
+{
+	return code == XML_ERR_TAG_NOT_FINISHED || code == XML_ERR_GT_REQUIRED ||
+	    code == XML_ERR_LTSLASH_REQUIRED || code == XML_ERR_NAME_REQUIRED ||
+	    code == XML_ERR_CDATA_NOT_FINISHED || code == XML_ERR_COMMENT_NOT_FINISHED ||
+	    code == XML_ERR_LT_REQUIRED || code == XML_ERR_DOCUMENT_END ||
+	    code == XML_ERR_ATTRIBUTE_NOT_FINISHED || code == XML_ERR_LITERAL_NOT_FINISHED;
+}
+
+static void
+feed_xml_error_cb(void *arg, xmlErrorPtr e)
+{
+	struct feed_doc *d = arg;
+
+	if (e->level < XML_ERR_ERROR)
+		return;
+	d->bozo = 1;
+	if (d->bozo_reason == NULL)
+		d->bozo_reason = xasprintf("XML error at line %d: %s", e->line,
+		    e->message ? e->message : "?");
+	if (truncation_error(e->code))
+		d->truncated = 1;
+}
+
+static int
+xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, size_t errlen)
+{
+	xmlNodePtr k;
+	const char *name = (const char *)root->name;
+
+	if (!strcmp(name, "rss") || !strcmp(name, "channel")) {
+		c->kind = K_RSS;
+		d->version = xstrdup(rss_version(root, c->doc));
+	} else if (is(root, NS_RDF, "RDF") || !strcmp(name, "RDF")) {
+		c->kind = K_RDF;
+		d->version = xstrdup("rss10");
+		for (k = root->children; k != NULL; k = k->next)
+			if (k->type == XML_ELEMENT_NODE && !strcmp(ns_of(k), NS_RSS090)) {
+				free(d->version);
+				d->version = xstrdup("rss090");
+				break;
+			}
+	} else if (!strcmp(name, "feed")) {
+		c->kind = K_ATOM;
+		if (!strcmp(ns_of(root), NS_ATOM10)) {
+			d->version = xstrdup("atom10");
+		} else if (!strcmp(ns_of(root), NS_ATOM03)) {
+			d->version = xstrdup("atom03");
+			c->atom03 = 1;
+		} else {
+			char *v = attr(root, "version");
+			d->version = xstrdup(v && !strcmp(v, "0.3") ? "atom03" : "atom");
+			free(v);
+		}
+	} else {
+		snprintf(err, errlen, "not a feed: root element <%s>", name);
+		return -1;
+	}
+	return 0;
+}
+
+struct feed_doc *
+feed_parse_xml(const char *data, size_t len, const char *base_url,
+    const char *content_type, char *err, size_t errlen)
+{
+	struct feed_doc *d = xcalloc(1, sizeof *d);
+	xmlParserCtxtPtr ctxt = NULL;
+	char *fixed, *label = NULL, *lang;
+	const char *enc;
+	size_t fixed_len = 0;
+	struct ctx c;
+	xmlNodePtr root, k;
+
+	memset(&c, 0, sizeof c);
+	d->feed.published = d->feed.updated = FEED_NO_TIME;
+	enc = pick_encoding((const unsigned char *)data, len, content_type, &label);
+	d->encoding = label;
+	fixed = fix_entities(data, len, &fixed_len);
+	if (fixed != NULL) {
+		d->bozo = 1;
+		d->bozo_reason = xstrdup("undefined entity (HTML named entity without a DTD)");
+	}
+	if (content_type && strncasecmp(content_type, "text/plain", 10) == 0) {
+		d->bozo = 1;
+		if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("served as text/plain, not an XML media type");
+	}
+	ctxt = xmlNewParserCtxt();
+	if (ctxt == NULL)
+		fatal("xmlNewParserCtxt failed");
+	/* libxml2 2.9 has no per-context structured handler; one thread. */
+	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
+	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
+	    base_url && *base_url ? base_url : NULL, enc,
+	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+	    XML_PARSE_NOCDATA);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	free(fixed);
+	if (c.doc == NULL || (root = xmlDocGetRootElement(c.doc)) == NULL) {
+		snprintf(err, errlen, "not a feed: %s", d->bozo_reason ? d->bozo_reason :
+		    "document is neither XML nor JSON");
+		goto fail;
+	}
+	if (xml_root_kind(&c, d, root, err, errlen) == -1)
+		goto fail;
+	if ((lang = (char *)xmlNodeGetLang(root)) != NULL) {
+		d->feed.language = trimmed(lang);
+		xmlFree(lang);
+	}
+	if (c.kind == K_ATOM) {
+		parse_channel(&c, d, root);
+	} else {
+		for (k = root->children; k != NULL; k = k->next) {
+			if (rss(k, "channel"))
+				parse_channel(&c, d, k);
+			else if (rss(k, "item"))
+				parse_entry(&c, d, k);
+		}
+		if (!strcmp((const char *)root->name, "channel"))
+			parse_channel(&c, d, root);
+	}
+	xmlFreeDoc(c.doc);
+	xmlFreeParserCtxt(ctxt);
+	return d;
+fail:
+	if (c.doc)
+		xmlFreeDoc(c.doc);
+	xmlFreeParserCtxt(ctxt);
+	feed_doc_free(d);
+	return NULL;
+}
