@@ -1,0 +1,194 @@
+/*
+ * entity.c - loading the gazetteer; the format is in entity.h.
+ *
+ * Files are read in name order so that the set, and every error, is the
+ * same on every machine.  A later file may not redefine an entity: two
+ * definitions of "DPRK" are a mistake worth stopping for.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "wirewatch/entity.h"
+#include "wirewatch/match.h"
+#include "wirewatch/util.h"
+
+static char *
+strip(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+const struct entity *
+entity_find(const struct entity_set *set, const char *name)
+{
+	size_t i;
+
+	for (i = 0; set != NULL && i < set->n; i++)
+		if (strcasecmp(set->v[i].name, name) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
+static int
+load_file(struct entity_set *set, const char *path, char *err, size_t errlen)
+{
+	struct entity *cur = NULL;
+	char *line = NULL, *s, *eq, *key, *val, *semi;
+	size_t cap = 0;
+	int lineno = 0, rc = -1;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, f) != -1) {
+		lineno++;
+		s = strip(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *q1 = strchr(s, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+			if (strncmp(s, "[entity", 7) != 0 || q1 == NULL || q2 == NULL ||
+			    q2 == q1 + 1 || strcmp(strip(q2 + 1), "]") != 0) {
+				snprintf(err, errlen, "%s:%d: expected [entity \"NAME\"]", path, lineno);
+				goto out;
+			}
+			*q2 = '\0';
+			if (entity_find(set, q1 + 1) != NULL) {
+				snprintf(err, errlen, "%s:%d: entity \"%s\" is defined twice", path,
+				    lineno, q1 + 1);
+				goto out;
+			}
+			set->v = xreallocarray(set->v, set->n + 1, sizeof *set->v);
+			cur = &set->v[set->n++];
+			memset(cur, 0, sizeof *cur);
+			cur->name = xstrdup(q1 + 1);
+			cur->file = xstrdup(path);
+			cur->line = lineno;
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = strip(s);
+		val = eq + 1;
+		/* inline comment: " ; ..." */
+		if ((semi = strstr(val, " ;")) != NULL)
+			*semi = '\0';
+		val = strip(val);
+		if (cur == NULL) {
+			snprintf(err, errlen, "%s:%d: '%s' outside an [entity] section", path,
+			    lineno, key);
+			goto out;
+		}
+		if (*val == '\0') {
+			snprintf(err, errlen, "%s:%d: missing value for '%s'", path, lineno, key);
+			goto out;
+		}
+		if (!strcmp(key, "alias") || !strcmp(key, "case-alias")) {
+			cur->aliases = xreallocarray(cur->aliases, cur->naliases + 1,
+			    sizeof *cur->aliases);
+			cur->aliases[cur->naliases].text = xstrdup(val);
+			cur->aliases[cur->naliases++].case_sensitive = key[0] == 'c';
+		} else if (!strcmp(key, "exclude")) {
+			cur->excludes = xreallocarray(cur->excludes, cur->nexcludes + 1,
+			    sizeof *cur->excludes);
+			cur->excludes[cur->nexcludes++] = xstrdup(val);
+		} else {
+			snprintf(err, errlen, "%s:%d: unknown key '%s' (alias, case-alias or exclude)",
+			    path, lineno, key);
+			goto out;
+		}
+	}
+	if (cur != NULL && cur->naliases == 0) {
+		snprintf(err, errlen, "%s:%d: entity \"%s\" has no alias", path, cur->line,
+		    cur->name);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct entity_set *
+entity_set_load(const char *dir, char *err, size_t errlen)
+{
+	struct entity_set *set = xcalloc(1, sizeof *set);
+	char **names = NULL, *path;
+	size_t n = 0, i, len;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if ((d = opendir(dir)) == NULL) {
+		snprintf(err, errlen, "entities directory %s: %s", dir, strerror(errno));
+		free(set);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len > 5 && !strcmp(de->d_name + len - 5, ".conf") && de->d_name[0] != '.') {
+			names = xreallocarray(names, n + 1, sizeof *names);
+			names[n++] = xstrdup(de->d_name);
+		}
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof *names, by_name);
+	for (i = 0; i < n; i++) {
+		path = xasprintf("%s/%s", dir, names[i]);
+		if (rc == 0)
+			rc = load_file(set, path, err, errlen);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	if (rc != 0) {
+		entity_set_free(set);
+		return NULL;
+	}
+	return set;
+}
+
+void
+entity_set_free(struct entity_set *set)
+{
+	size_t i, j;
+
+	if (set == NULL)
+		return;
+	for (i = 0; i < set->n; i++) {
+		for (j = 0; j < set->v[i].naliases; j++)
+			free(set->v[i].aliases[j].text);
+		for (j = 0; j < set->v[i].nexcludes; j++)
+			free(set->v[i].excludes[j]);
+		free(set->v[i].aliases);
+		free(set->v[i].excludes);
+		free(set->v[i].name);
+		free(set->v[i].file);
+	}
+	free(set->v);
+	free(set);
+}

@@ -1,0 +1,957 @@
+/*
+ * match.c - every watchlist over one item in one pass.
+ *
+ * Design (after Lucene Monitor, see DESIGN.md "Matching at scale"):
+ *
+ * 1. Patterns.  Every literal in every watchlist -- a word, a phrase, a
+ *    wildcard, an entity's aliases and exclusions -- becomes one pattern: a
+ *    sequence of normalized tokens.  Identical patterns are stored once,
+ *    whichever watchlists use them.
+ * 2. One pass.  A hash table maps a pattern's first token to the patterns
+ *    that start with it (wildcards whose first token is the wildcard are
+ *    keyed by their first two bytes).  The item's fields are tokenized once
+ *    and each token is looked up once, so the scan costs
+ *    O(tokens x patterns starting with that token), not O(watchlists).
+ *    Every hit is recorded as (field, first token, last token).
+ * 3. Candidates.  Each watchlist is indexed under the patterns of one
+ *    required clause -- for AND the child with the fewest patterns, for
+ *    OR the union, for NEAR the smaller side -- so a watchlist becomes a
+ *    candidate only when something it cannot match without occurred.
+ *    Watchlists with no such clause (pure NOT, regex only) are in a small
+ *    bucket evaluated for every item.
+ * 4. Evaluation of the candidates only, over the recorded positions: NEAR
+ *    merges position lists, regular expressions run (PCRE2, JIT) only here.
+ *
+ * Per-item cost therefore grows with the item's length and its hits, not
+ * with the number of watchlists; bench-match measures it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+
+#include "wirewatch/entity.h"
+#include "wirewatch/match.h"
+#include "wirewatch/query.h"
+#include "wirewatch/text.h"
+#include "wirewatch/util.h"
+
+#define REGEX_MATCH_LIMIT 100000
+#define REGEX_DEPTH_LIMIT 1000
+#define SNIPPET_BEFORE 80
+#define SNIPPET_AFTER 140
+
+struct ivec {
+	int *v;
+	size_t n, cap;
+};
+
+struct occ {
+	uint8_t field;     /* index 0..QF_COUNT-1 */
+	uint32_t first;    /* token indexes, inclusive */
+	uint32_t last;
+};
+
+struct pattern {
+	char **words;
+	char **surface;    /* case-sensitive patterns only */
+	size_t nwords;
+	int prefix;
+	int cs;
+	struct ivec watchers;  /* watchlists indexed under this pattern */
+	/* per run */
+	unsigned gen;
+	struct occ *occ;
+	size_t nocc, capocc;
+};
+
+struct slot {
+	char *key;
+	uint64_t hash;
+	struct ivec pats;
+};
+
+struct table {
+	struct slot *t;
+	size_t cap, n;
+};
+
+struct entity_pats {
+	struct ivec aliases;
+	struct ivec excludes;
+	int built;
+};
+
+struct watchlist {
+	char *name;
+	struct qnode *q;
+};
+
+struct field_text {
+	char *text;
+	struct text_tokens tok;
+};
+
+struct matcher {
+	const struct entity_set *ents;
+	struct watchlist *wl;
+	size_t nwl;
+	struct pattern *pats;
+	size_t npats;
+	struct table exact;     /* first token -> patterns */
+	struct table prefix;    /* first two bytes -> single-word wildcards */
+	struct table keys;      /* pattern identity -> pattern id */
+	struct entity_pats *epats;
+	struct ivec always;
+	/* per run */
+	unsigned gen;
+	struct ivec touched;
+	unsigned *cand_gen;
+	struct ivec cands;
+	struct field_text f[QF_COUNT];
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+};
+
+/* --- small containers ------------------------------------------------------ */
+
+static void
+ivec_push(struct ivec *v, int x)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 4;
+		v->v = xreallocarray(v->v, v->cap, sizeof *v->v);
+	}
+	v->v[v->n++] = x;
+}
+
+static struct slot *
+table_find(struct table *t, const char *key, size_t len, int create)
+{
+	uint64_t h = util_hash64(key, len, 0);
+	struct slot *old;
+	size_t i, oldcap;
+
+	if (create && (t->n + 1) * 2 > t->cap) {
+		old = t->t;
+		oldcap = t->cap;
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->t = xcalloc(t->cap, sizeof *t->t);
+		for (i = 0; i < oldcap; i++) {
+			if (old[i].key == NULL)
+				continue;
+			size_t j = old[i].hash & (t->cap - 1);
+			while (t->t[j].key != NULL)
+				j = (j + 1) & (t->cap - 1);
+			t->t[j] = old[i];
+		}
+		free(old);
+	}
+	if (t->cap == 0)
+		return NULL;
+	for (i = h & (t->cap - 1); t->t[i].key != NULL; i = (i + 1) & (t->cap - 1))
+		if (t->t[i].hash == h && strlen(t->t[i].key) == len &&
+		    memcmp(t->t[i].key, key, len) == 0)
+			return &t->t[i];
+	if (!create)
+		return NULL;
+	t->t[i].key = xstrndup(key, len);
+	t->t[i].hash = h;
+	t->n++;
+	return &t->t[i];
+}
+
+static void
+table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++) {
+		free(t->t[i].key);
+		free(t->t[i].pats.v);
+	}
+	free(t->t);
+}
+
+/* --- patterns ----------------------------------------------------------------- */
+
+static int
+intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, int cs)
+{
+	struct buf key = {0};
+	struct pattern *p;
+	struct slot *s;
+	size_t i;
+	int id;
+
+	buf_addf(&key, "%d%d", prefix, cs);
+	for (i = 0; i < n; i++)
+		buf_addf(&key, "\x1f%s", cs ? surface[i] : words[i]);
+	s = table_find(&m->keys, key.s, key.len, 1);
+	buf_free(&key);
+	if (s->pats.n > 0)
+		return s->pats.v[0];
+	id = (int)m->npats;
+	ivec_push(&s->pats, id);
+	m->pats = xreallocarray(m->pats, m->npats + 1, sizeof *m->pats);
+	p = &m->pats[m->npats++];
+	memset(p, 0, sizeof *p);
+	p->nwords = n;
+	p->prefix = prefix;
+	p->cs = cs;
+	p->words = xcalloc(n, sizeof *p->words);
+	p->surface = xcalloc(n, sizeof *p->surface);
+	for (i = 0; i < n; i++) {
+		p->words[i] = xstrdup(words[i]);
+		p->surface[i] = xstrdup(surface[i]);
+	}
+	if (n == 1 && prefix)
+		s = table_find(&m->prefix, words[0], strlen(words[0]) < 2 ? strlen(words[0]) : 2, 1);
+	else
+		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
+	ivec_push(&s->pats, id);
+	return id;
+}
+
+/* A literal (alias, exclusion) tokenized like text; -1 if it has no word. */
+static int
+intern_text(struct matcher *m, const char *text, int cs)
+{
+	struct text_tokens t = {0};
+	char **w, **s;
+	size_t i;
+	int id = -1;
+
+	text_tokenize(text, strlen(text), &t);
+	if (t.n > 0) {
+		w = xcalloc(t.n, sizeof *w);
+		s = xcalloc(t.n, sizeof *s);
+		for (i = 0; i < t.n; i++) {
+			w[i] = (char *)text_token_norm(&t, i);
+			s[i] = xstrndup(text + t.v[i].start, t.v[i].end - t.v[i].start);
+		}
+		id = intern(m, w, s, t.n, 0, cs);
+		for (i = 0; i < t.n; i++)
+			free(s[i]);
+		free(w);
+		free(s);
+	}
+	text_tokens_free(&t);
+	return id;
+}
+
+static struct entity_pats *
+entity_patterns(struct matcher *m, const struct entity *e)
+{
+	struct entity_pats *ep = &m->epats[e - m->ents->v];
+	size_t i;
+	int id;
+
+	if (ep->built)
+		return ep;
+	ep->built = 1;
+	for (i = 0; i < e->naliases; i++)
+		if ((id = intern_text(m, e->aliases[i].text, e->aliases[i].case_sensitive)) >= 0)
+			ivec_push(&ep->aliases, id);
+	for (i = 0; i < e->nexcludes; i++)
+		if ((id = intern_text(m, e->excludes[i], 0)) >= 0)
+			ivec_push(&ep->excludes, id);
+	return ep;
+}
+
+static void
+compile_leaves(struct matcher *m, struct qnode *n)
+{
+	size_t i;
+
+	if (n->kind == Q_TERM)
+		n->pat = intern(m, n->words, n->surface, n->nwords, n->prefix, n->case_sensitive);
+	else if (n->kind == Q_ENTITY)
+		entity_patterns(m, n->entity);
+	for (i = 0; i < n->nkids; i++)
+		compile_leaves(m, n->kids[i]);
+}
+
+/*
+ * The patterns of which at least one must occur for n to match, or 0 when
+ * no such set exists (n can match without any literal).
+ */
+static int
+triggers(struct matcher *m, const struct qnode *n, struct ivec *out)
+{
+	struct ivec best = {0}, tmp;
+	size_t i;
+	int found = 0;
+
+	switch (n->kind) {
+	case Q_TERM:
+		ivec_push(out, n->pat);
+		return 1;
+	case Q_ENTITY: {
+		struct entity_pats *ep = entity_patterns(m, n->entity);
+		for (i = 0; i < ep->aliases.n; i++)
+			ivec_push(out, ep->aliases.v[i]);
+		return 1;
+	}
+	case Q_OR:
+		for (i = 0; i < n->nkids; i++)
+			if (!triggers(m, n->kids[i], out))
+				return 0;
+		return 1;
+	case Q_AND:
+	case Q_NEAR:
+		for (i = 0; i < n->nkids; i++) {
+			memset(&tmp, 0, sizeof tmp);
+			if (triggers(m, n->kids[i], &tmp) && (!found || tmp.n < best.n)) {
+				free(best.v);
+				best = tmp;
+				found = 1;
+			} else {
+				free(tmp.v);
+			}
+		}
+		for (i = 0; found && i < best.n; i++)
+			ivec_push(out, best.v[i]);
+		free(best.v);
+		return found;
+	default:
+		return 0;
+	}
+}
+
+/* --- public: building ---------------------------------------------------------- */
+
+struct matcher *
+matcher_new(const struct entity_set *ents)
+{
+	struct matcher *m = xcalloc(1, sizeof *m);
+
+	m->ents = ents;
+	m->epats = xcalloc(ents ? ents->n + 1 : 1, sizeof *m->epats);
+	m->md = pcre2_match_data_create(32, NULL);
+	m->mctx = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(m->mctx, REGEX_MATCH_LIMIT);
+	pcre2_set_depth_limit(m->mctx, REGEX_DEPTH_LIMIT);
+	return m;
+}
+
+int
+matcher_add(struct matcher *m, const char *name, const char *query, char *err,
+    size_t errlen)
+{
+	struct ivec trig = {0};
+	struct qnode *q;
+	size_t i;
+	int id;
+
+	if ((q = query_parse(query, m->ents, err, errlen)) == NULL)
+		return -1;
+	compile_leaves(m, q);
+	id = (int)m->nwl;
+	m->wl = xreallocarray(m->wl, m->nwl + 1, sizeof *m->wl);
+	m->wl[m->nwl].name = xstrdup(name);
+	m->wl[m->nwl].q = q;
+	m->nwl++;
+	m->cand_gen = xreallocarray(m->cand_gen, m->nwl, sizeof *m->cand_gen);
+	m->cand_gen[id] = 0;
+	if (triggers(m, q, &trig)) {
+		for (i = 0; i < trig.n; i++) {
+			struct ivec *w = &m->pats[trig.v[i]].watchers;
+			if (w->n == 0 || w->v[w->n - 1] != id)
+				ivec_push(w, id);
+		}
+	} else {
+		ivec_push(&m->always, id);
+	}
+	free(trig.v);
+	return id;
+}
+
+void
+matcher_free(struct matcher *m)
+{
+	size_t i, j;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nwl; i++) {
+		free(m->wl[i].name);
+		query_free(m->wl[i].q);
+	}
+	for (i = 0; i < m->npats; i++) {
+		for (j = 0; j < m->pats[i].nwords; j++) {
+			free(m->pats[i].words[j]);
+			free(m->pats[i].surface[j]);
+		}
+		free(m->pats[i].words);
+		free(m->pats[i].surface);
+		free(m->pats[i].watchers.v);
+		free(m->pats[i].occ);
+	}
+	for (i = 0; m->ents && i < m->ents->n; i++) {
+		free(m->epats[i].aliases.v);
+		free(m->epats[i].excludes.v);
+	}
+	for (i = 0; i < QF_COUNT; i++) {
+		free(m->f[i].text);
+		text_tokens_free(&m->f[i].tok);
+	}
+	free(m->epats);
+	free(m->pats);
+	free(m->wl);
+	free(m->cand_gen);
+	free(m->always.v);
+	free(m->touched.v);
+	free(m->cands.v);
+	table_free(&m->exact);
+	table_free(&m->prefix);
+	table_free(&m->keys);
+	pcre2_match_data_free(m->md);
+	pcre2_match_context_free(m->mctx);
+	free(m);
+}
+
+/* --- the pass over an item ------------------------------------------------------ */
+
+static void
+record(struct matcher *m, int id, int field, size_t first, size_t last)
+{
+	struct pattern *p = &m->pats[id];
+
+	if (p->gen != m->gen) {
+		p->gen = m->gen;
+		p->nocc = 0;
+		ivec_push(&m->touched, id);
+	}
+	if (p->nocc == p->capocc) {
+		p->capocc = p->capocc ? p->capocc * 2 : 4;
+		p->occ = xreallocarray(p->occ, p->capocc, sizeof *p->occ);
+	}
+	p->occ[p->nocc].field = (uint8_t)field;
+	p->occ[p->nocc].first = (uint32_t)first;
+	p->occ[p->nocc].last = (uint32_t)last;
+	p->nocc++;
+}
+
+static int
+pattern_at(const struct pattern *p, const struct field_text *f, size_t i)
+{
+	const struct text_tokens *t = &f->tok;
+	const struct text_token *tk;
+	size_t k, len;
+
+	if (i + p->nwords > t->n)
+		return 0;
+	for (k = 0; k < p->nwords; k++) {
+		tk = &t->v[i + k];
+		if (k == p->nwords - 1 && p->prefix) {
+			len = strlen(p->words[k]);
+			if (tk->normlen < len || memcmp(text_token_norm(t, i + k), p->words[k], len))
+				return 0;
+		} else if (strcmp(text_token_norm(t, i + k), p->words[k]) != 0) {
+			return 0;
+		}
+		if (p->cs && (strlen(p->surface[k]) != tk->end - tk->start ||
+		    memcmp(f->text + tk->start, p->surface[k], tk->end - tk->start) != 0))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+scan_field(struct matcher *m, int field)
+{
+	struct field_text *f = &m->f[field];
+	const char *norm;
+	struct slot *s;
+	size_t i, j;
+
+	for (i = 0; i < f->tok.n; i++) {
+		norm = text_token_norm(&f->tok, i);
+		if ((s = table_find(&m->exact, norm, f->tok.v[i].normlen, 0)) != NULL)
+			for (j = 0; j < s->pats.n; j++)
+				if (pattern_at(&m->pats[s->pats.v[j]], f, i))
+					record(m, s->pats.v[j], field, i,
+					    i + m->pats[s->pats.v[j]].nwords - 1);
+		if (m->prefix.n > 0 && f->tok.v[i].normlen >= 2 &&
+		    (s = table_find(&m->prefix, norm, 2, 0)) != NULL)
+			for (j = 0; j < s->pats.n; j++)
+				if (pattern_at(&m->pats[s->pats.v[j]], f, i))
+					record(m, s->pats.v[j], field, i, i);
+	}
+}
+
+static char *
+nfc(char *s)
+{
+	utf8proc_uint8_t *out = NULL;
+	const char *p;
+
+	for (p = s; *p && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return s;
+	if (utf8proc_map((utf8proc_uint8_t *)s, 0, &out,
+	    UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE) < 0)
+		return s;
+	free(s);
+	return (char *)out;
+}
+
+static void
+load_fields(struct matcher *m, const struct match_doc *d)
+{
+	const char *raw[QF_COUNT] = { d->title, d->summary, d->content, d->author,
+		d->category, d->feed };
+	int i;
+
+	for (i = 0; i < QF_COUNT; i++) {
+		free(m->f[i].text);
+		text_tokens_reset(&m->f[i].tok);
+		m->f[i].text = NULL;
+		if (raw[i] == NULL)
+			continue;
+		m->f[i].text = nfc(i < 3 ? text_html_to_plain(raw[i]) : xstrdup(raw[i]));
+		text_tokenize(m->f[i].text, strlen(m->f[i].text), &m->f[i].tok);
+	}
+}
+
+/* --- evaluation ------------------------------------------------------------------- */
+
+struct span {
+	int field;
+	size_t start, end;  /* bytes in the field's text */
+};
+
+struct spans {
+	struct span *v;
+	size_t n, cap;
+};
+
+struct occs {
+	struct occ *v;
+	size_t n, cap;
+};
+
+static void
+occs_push(struct occs *o, struct occ x)
+{
+	if (o->n == o->cap) {
+		o->cap = o->cap ? o->cap * 2 : 8;
+		o->v = xreallocarray(o->v, o->cap, sizeof *o->v);
+	}
+	o->v[o->n++] = x;
+}
+
+static int
+in_fields(unsigned mask, int field)
+{
+	return (mask & (1u << field)) != 0;
+}
+
+static void
+pattern_occs(struct matcher *m, int id, unsigned mask, struct occs *out)
+{
+	struct pattern *p = &m->pats[id];
+	size_t i;
+
+	if (id < 0 || p->gen != m->gen)
+		return;
+	for (i = 0; i < p->nocc; i++)
+		if (in_fields(mask, p->occ[i].field))
+			occs_push(out, p->occ[i]);
+}
+
+static int
+excluded(struct matcher *m, const struct entity_pats *ep, const struct occ *o)
+{
+	const struct pattern *p;
+	size_t i, j;
+
+	for (i = 0; i < ep->excludes.n; i++) {
+		p = &m->pats[ep->excludes.v[i]];
+		if (p->gen != m->gen)
+			continue;
+		for (j = 0; j < p->nocc; j++)
+			if (p->occ[j].field == o->field && p->occ[j].first <= o->first &&
+			    p->occ[j].last >= o->last)
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * Occurrences of n.  A NEAR yields one merged span per matching pair, or,
+ * with split (for explanations), both operands' spans of each pair.
+ */
+static void
+node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
+{
+	struct occs a = {0}, b = {0};
+	struct entity_pats *ep;
+	size_t i, j, before = out->n;
+	struct occ x;
+
+	switch (n->kind) {
+	case Q_TERM:
+		pattern_occs(m, n->pat, n->fields, out);
+		break;
+	case Q_ENTITY:
+		ep = entity_patterns(m, n->entity);
+		for (i = 0; i < ep->aliases.n; i++)
+			pattern_occs(m, ep->aliases.v[i], n->fields, out);
+		for (i = j = before; i < out->n; i++)
+			if (!excluded(m, ep, &out->v[i]))
+				out->v[j++] = out->v[i];
+		out->n = j;
+		break;
+	case Q_OR:
+		for (i = 0; i < n->nkids; i++)
+			node_occs(m, n->kids[i], out, split);
+		break;
+	case Q_NEAR:
+		node_occs(m, n->kids[0], &a, split);
+		node_occs(m, n->kids[1], &b, split);
+		for (i = 0; i < a.n; i++)
+			for (j = 0; j < b.n; j++) {
+				const struct occ *l = &a.v[i], *r = &b.v[j];
+				long gap;
+				if (l->field != r->field)
+					continue;
+				gap = l->last < r->first ? (long)r->first - (long)l->last - 1 :
+				    r->last < l->first ? (long)l->first - (long)r->last - 1 : 0;
+				if (gap > n->distance)
+					continue;
+				if (split) {
+					occs_push(out, *l);
+					occs_push(out, *r);
+					continue;
+				}
+				x.field = l->field;
+				x.first = l->first < r->first ? l->first : r->first;
+				x.last = l->last > r->last ? l->last : r->last;
+				occs_push(out, x);
+			}
+		free(a.v);
+		free(b.v);
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+regex_hits(struct matcher *m, const struct qnode *n, struct spans *out)
+{
+	PCRE2_SIZE *ov;
+	int f, rc, hit = 0;
+
+	for (f = 0; f < QF_COUNT; f++) {
+		if (!in_fields(n->fields, f) || m->f[f].text == NULL)
+			continue;
+		rc = pcre2_match(n->re, (PCRE2_SPTR)m->f[f].text, PCRE2_ZERO_TERMINATED, 0, 0,
+		    m->md, m->mctx);
+		if (rc < 0)
+			continue; /* no match, or over the match limit: no match */
+		hit = 1;
+		if (out == NULL)
+			return 1;
+		ov = pcre2_get_ovector_pointer(m->md);
+		if (out->n == out->cap) {
+			out->cap = out->cap ? out->cap * 2 : 8;
+			out->v = xreallocarray(out->v, out->cap, sizeof *out->v);
+		}
+		out->v[out->n].field = f;
+		out->v[out->n].start = ov[0];
+		out->v[out->n].end = ov[1];
+		out->n++;
+	}
+	return hit;
+}
+
+static int
+eval(struct matcher *m, const struct qnode *n)
+{
+	struct occs o = {0};
+	size_t i;
+	int r;
+
+	switch (n->kind) {
+	case Q_AND:
+		for (i = 0; i < n->nkids; i++)
+			if (!eval(m, n->kids[i]))
+				return 0;
+		return 1;
+	case Q_OR:
+		for (i = 0; i < n->nkids; i++)
+			if (eval(m, n->kids[i]))
+				return 1;
+		return 0;
+	case Q_NOT:
+		return !eval(m, n->kids[0]);
+	case Q_REGEX:
+		return regex_hits(m, n, NULL);
+	default:
+		node_occs(m, n, &o, 0);
+		r = o.n > 0;
+		free(o.v);
+		return r;
+	}
+}
+
+static void
+add_span(struct spans *s, struct matcher *m, const struct occ *o)
+{
+	const struct text_tokens *t = &m->f[o->field].tok;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 8;
+		s->v = xreallocarray(s->v, s->cap, sizeof *s->v);
+	}
+	s->v[s->n].field = o->field;
+	s->v[s->n].start = t->v[o->first].start;
+	s->v[s->n].end = t->v[o->last].end;
+	s->n++;
+}
+
+/* Spans of the positive leaves, and one explain entry per leaf. */
+static void
+collect(struct matcher *m, const struct qnode *n, int negated, struct spans *spans,
+    json_t *clauses)
+{
+	struct occs o = {0};
+	size_t i, before = spans->n;
+	int hit;
+
+	if (n->kind == Q_NOT) {
+		collect(m, n->kids[0], !negated, spans, clauses);
+		return;
+	}
+	if (n->kind == Q_AND || n->kind == Q_OR) {
+		for (i = 0; i < n->nkids; i++)
+			collect(m, n->kids[i], negated, spans, clauses);
+		return;
+	}
+	if (n->kind == Q_REGEX) {
+		struct spans tmp = {0};
+		hit = regex_hits(m, n, &tmp);
+		for (i = 0; !negated && i < tmp.n; i++) {
+			if (spans->n == spans->cap) {
+				spans->cap = spans->cap ? spans->cap * 2 : 8;
+				spans->v = xreallocarray(spans->v, spans->cap, sizeof *spans->v);
+			}
+			spans->v[spans->n++] = tmp.v[i];
+		}
+		free(tmp.v);
+	} else {
+		node_occs(m, n, &o, 1);
+		hit = o.n > 0;
+		for (i = 0; !negated && i < o.n; i++)
+			add_span(spans, m, &o.v[i]);
+		free(o.v);
+	}
+	json_array_append_new(clauses, json_pack("{s:s, s:b, s:b, s:i}", "clause", n->src,
+	    "matched", hit, "negated", negated, "hits", (int)(negated ? 0 : spans->n - before)));
+}
+
+static int
+span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	if (x->field != y->field)
+		return x->field - y->field;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static size_t
+utf8_back(const char *s, size_t i)
+{
+	while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+		i--;
+	return i;
+}
+
+static void
+add_collapsed(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r') {
+			if (b->len > 0 && b->s[b->len - 1] != ' ')
+				buf_addc(b, ' ');
+		} else {
+			buf_addc(b, s[i]);
+		}
+	}
+}
+
+static char *
+snippet(const struct matcher *m, const struct spans *sp)
+{
+	static const int order[] = { 2, 1, 0, 3, 4, 5 }; /* content, summary, title ... */
+	const struct span *first = NULL;
+	struct buf b = {0};
+	const char *text;
+	size_t i, from, to, pos, len;
+	int k;
+
+	for (k = 0; k < QF_COUNT && first == NULL; k++)
+		for (i = 0; i < sp->n; i++)
+			if (sp->v[i].field == order[k]) {
+				first = &sp->v[i];
+				break;
+			}
+	if (first == NULL)
+		return xstrdup("");
+	text = m->f[first->field].text;
+	len = strlen(text);
+	from = first->start > SNIPPET_BEFORE ? utf8_back(text, first->start - SNIPPET_BEFORE) : 0;
+	to = first->end + SNIPPET_AFTER < len ? utf8_back(text, first->end + SNIPPET_AFTER) : len;
+	if (from > 0)
+		buf_adds(&b, "…");
+	pos = from;
+	for (i = 0; i < sp->n; i++) {
+		const struct span *s = &sp->v[i];
+		if (s->field != first->field || s->start < pos || s->end > to)
+			continue;
+		add_collapsed(&b, text + pos, s->start - pos);
+		buf_adds(&b, "[[");
+		buf_add(&b, text + s->start, s->end - s->start);
+		buf_adds(&b, "]]");
+		pos = s->end;
+	}
+	add_collapsed(&b, text + pos, to - pos);
+	if (to < len)
+		buf_adds(&b, "…");
+	{
+		char *out = buf_steal(&b), *t = out;
+		size_t n;
+		while (*t == ' ')
+			t++;
+		n = strlen(t);
+		while (n > 0 && t[n - 1] == ' ')
+			n--;
+		t = xstrndup(t, n);
+		free(out);
+		return t;
+	}
+}
+
+static void
+fill_hit(struct matcher *m, int id, struct match_hit *h)
+{
+	struct spans sp = {0};
+	json_t *clauses = json_array(), *byfield = json_object(), *arr;
+	size_t i, j;
+	char *surf;
+	int dup;
+
+	collect(m, m->wl[id].q, 0, &sp, clauses);
+	if (sp.n > 0)
+		qsort(sp.v, sp.n, sizeof *sp.v, span_cmp);
+	/* Keep the longest hit where hits nest ("North Korean" over "North Korea"). */
+	for (i = j = 0; i < sp.n; i++) {
+		if (j > 0 && sp.v[j - 1].field == sp.v[i].field &&
+		    sp.v[i].start < sp.v[j - 1].end) {
+			if (sp.v[i].end > sp.v[j - 1].end)
+				sp.v[j - 1].end = sp.v[i].end;
+			continue;
+		}
+		sp.v[j++] = sp.v[i];
+	}
+	sp.n = j;
+	h->watchlist = id;
+	h->name = m->wl[id].name;
+	h->terms = xcalloc(sp.n + 1, sizeof *h->terms);
+	for (i = 0; i < sp.n; i++) {
+		{
+			struct buf tb = {0};
+			add_collapsed(&tb, m->f[sp.v[i].field].text + sp.v[i].start,
+			    sp.v[i].end - sp.v[i].start);
+			surf = buf_steal(&tb);
+		}
+		for (j = 0, dup = 0; j < h->nterms && !dup; j++)
+			dup = strcmp(h->terms[j], surf) == 0;
+		if (dup)
+			free(surf);
+		else
+			h->terms[h->nterms++] = surf;
+		arr = json_object_get(byfield, query_field_name(1u << sp.v[i].field));
+		if (arr == NULL) {
+			arr = json_array();
+			json_object_set_new(byfield, query_field_name(1u << sp.v[i].field), arr);
+		}
+		json_array_append_new(arr, json_pack("[I, I, s%]", (json_int_t)sp.v[i].start,
+		    (json_int_t)sp.v[i].end, m->f[sp.v[i].field].text + sp.v[i].start,
+		    sp.v[i].end - sp.v[i].start));
+	}
+	h->snippet = snippet(m, &sp);
+	h->explain = json_pack("{s:o, s:o}", "clauses", clauses, "spans", byfield);
+	free(sp.v);
+}
+
+static int
+int_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+size_t
+matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result *res)
+{
+	struct pattern *p;
+	size_t i, j;
+	int f, w;
+
+	m->gen++;
+	m->touched.n = 0;
+	m->cands.n = 0;
+	load_fields(m, doc);
+	for (f = 0; f < QF_COUNT; f++)
+		if (m->f[f].text != NULL)
+			scan_field(m, f);
+	for (i = 0; i < m->touched.n; i++) {
+		p = &m->pats[m->touched.v[i]];
+		for (j = 0; j < p->watchers.n; j++) {
+			w = p->watchers.v[j];
+			if (m->cand_gen[w] != m->gen) {
+				m->cand_gen[w] = m->gen;
+				ivec_push(&m->cands, w);
+			}
+		}
+	}
+	for (i = 0; i < m->always.n; i++)
+		ivec_push(&m->cands, m->always.v[i]);
+	if (m->cands.n > 1)
+		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
+	for (i = 0; i < m->cands.n; i++) {
+		w = m->cands.v[i];
+		if (!eval(m, m->wl[w].q))
+			continue;
+		res->hits = xreallocarray(res->hits, res->nhits + 1, sizeof *res->hits);
+		memset(&res->hits[res->nhits], 0, sizeof *res->hits);
+		fill_hit(m, w, &res->hits[res->nhits++]);
+	}
+	return res->nhits;
+}
+
+void
+match_result_free(struct match_result *res)
+{
+	size_t i, j;
+
+	for (i = 0; i < res->nhits; i++) {
+		for (j = 0; j < res->hits[i].nterms; j++)
+			free(res->hits[i].terms[j]);
+		free(res->hits[i].terms);
+		free(res->hits[i].snippet);
+		json_decref(res->hits[i].explain);
+	}
+	free(res->hits);
+	res->hits = NULL;
+	res->nhits = 0;
+}
+
