@@ -456,7 +456,8 @@ check_feeds(struct loader *l)
 		if (f->url == NULL)
 			fail(l, f->line, "feed \"%s\": missing 'url'", f->name);
 		if (f->min_interval == 0)
-			f->min_interval = f->interval / 4 > 30 ? f->interval / 4 : 30;
+			f->min_interval = f->interval / 4 > 30 ? f->interval / 4 :
+			    f->interval < 30 ? f->interval : 30;
 		if (f->max_interval == 0)
 			f->max_interval = f->interval * 4;
 		if (f->min_interval > f->max_interval)

@@ -92,6 +92,7 @@ struct pipeline {
 	size_t polls_running;   /* polls in progress */
 	size_t polls_left;      /* --once: feeds not yet done */
 	size_t deliveries;
+	size_t writes;          /* feed-state saves in flight */
 	int started;            /* polls were scheduled */
 	struct event *grace_timer;
 };
@@ -106,6 +107,8 @@ maybe_done(struct pipeline *p)
 	struct timeval now = { 0, 0 };
 
 	if (p->dying)
+		return;
+	if (p->writes > 0)
 		return;
 	if (p->once && p->polls_left == 0 && p->deliveries == 0)
 		event_base_loopexit(p->base, &now);
@@ -225,8 +228,10 @@ pipeline_state_saved_cb(struct redisReply *reply, const char *error, void *arg)
 	struct feed_rt *rt = arg;
 
 	(void)reply;
+	rt->p->writes--;
 	if (error != NULL)
 		log_warn("feed \"%s\": could not save feed state: %s", rt->cfg->name, error);
+	maybe_done(rt->p);
 }
 
 static void
@@ -246,6 +251,7 @@ save_state(struct feed_rt *rt)
 	argv[argc++] = rt->url;
 	argv[argc++] = "configured-url";
 	argv[argc++] = rt->cfg->url;
+	rt->p->writes++;
 	store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
 	free(key);
 }
