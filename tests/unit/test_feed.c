@@ -1,0 +1,250 @@
+/*
+ * test_feed.c - the feed parser: each format, text constructs, links,
+ * encodings, ill-formed and hostile documents, and the seed feeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wirewatch/feed.h"
+#include "wirewatch/util.h"
+
+static char err[WW_ERRLEN];
+
+static struct feed_doc *
+parse(const char *s, const char *base, const char *ct)
+{
+	struct feed_doc *d = feed_parse(s, strlen(s), base, ct, err, sizeof err);
+
+	if (d == NULL)
+		fail_msg("feed_parse: %s", err);
+	return d;
+}
+
+static void
+test_rss20(void **state)
+{
+	struct feed_doc *d = parse(
+	    "<?xml version='1.0'?><rss version='2.0' "
+	    "xmlns:content='http://purl.org/rss/1.0/modules/content/' "
+	    "xmlns:dc='http://purl.org/dc/elements/1.1/'><channel>"
+	    "<title>Wire</title><link>http://w.example/</link><description>D</description>"
+	    "<image><link>http://img.example/</link></image>"
+	    "<item><title>A &amp;amp; B</title><link>/a</link>"
+	    "<description><![CDATA[<p>Hello <b>world</b></p>]]></description>"
+	    "<content:encoded>&lt;p&gt;Full&lt;/p&gt;</content:encoded>"
+	    "<guid isPermaLink='false'>urn:1</guid>"
+	    "<pubDate>Sun, 13 Jul 2025 09:41:00 +0300</pubDate>"
+	    "<author>desk@w.example (The Desk)</author><category>Asia</category>"
+	    "<enclosure url='http://w.example/a.mp3' type='audio/mpeg' length='123'/>"
+	    "</item><item><guid>http://w.example/2</guid><dc:creator>Jane</dc:creator></item>"
+	    "</channel></rss>", "http://w.example/feed.xml", NULL);
+
+	(void)state;
+	assert_string_equal(d->version, "rss20");
+	assert_false(d->bozo);
+	assert_string_equal(d->feed.title, "Wire");
+	assert_string_equal(d->feed.link, "http://w.example/");
+	assert_string_equal(d->feed.subtitle, "D");
+	assert_int_equal(d->nentries, 2);
+	assert_string_equal(d->entries[0].title, "A &amp; B");
+	assert_string_equal(d->entries[0].link, "http://w.example/a");
+	assert_string_equal(d->entries[0].summary, "<p>Hello <b>world</b></p>");
+	assert_string_equal(d->entries[0].content, "<p>Full</p>");
+	assert_string_equal(d->entries[0].id, "urn:1");
+	assert_int_equal(d->entries[0].published, 1752388860);
+	assert_string_equal(d->entries[0].author, "The Desk");
+	assert_string_equal(d->entries[0].authors[0].email, "desk@w.example");
+	assert_string_equal(d->entries[0].categories[0], "Asia");
+	assert_string_equal(d->entries[0].enclosures[0].length, "123");
+	/* a permalink guid stands in for the missing link */
+	assert_string_equal(d->entries[1].link, "http://w.example/2");
+	assert_string_equal(d->entries[1].author, "Jane");
+	assert_true(d->entries[1].published == FEED_NO_TIME);
+	feed_doc_free(d);
+}
+
+static void
+test_atom10(void **state)
+{
+	struct feed_doc *d = parse(
+	    "<feed xmlns='http://www.w3.org/2005/Atom' xml:base='http://a.example/x/' xml:lang='ko'>"
+	    "<title type='html'>&lt;b&gt;Atom&lt;/b&gt;</title>"
+	    "<link rel='self' href='/self'/><link href='home'/>"
+	    "<entry><id>tag:a,2025:1</id><title type='text'>History of the &lt;blink&gt; tag</title>"
+	    "<link rel='enclosure' href='a.mp3'/><link rel='alternate' href='e1'/>"
+	    "<summary type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>Example <b>Atom</b></div></summary>"
+	    "<updated>2025-07-13T02:57:00+05:30</updated>"
+	    "<author><name>Kim</name><uri>/kim</uri></author>"
+	    "<category term='dprk'/></entry></feed>", NULL, NULL);
+
+	(void)state;
+	assert_string_equal(d->version, "atom10");
+	assert_string_equal(d->feed.title, "<b>Atom</b>");
+	assert_string_equal(d->feed.link, "http://a.example/x/home");
+	assert_string_equal(d->feed.language, "ko");
+	assert_string_equal(d->entries[0].title, "History of the <blink> tag");
+	assert_string_equal(d->entries[0].link, "http://a.example/x/e1");
+	assert_string_equal(d->entries[0].enclosures[0].url, "http://a.example/x/a.mp3");
+	assert_string_equal(d->entries[0].summary, "Example <b>Atom</b>");
+	assert_int_equal(d->entries[0].updated, 1752355620);
+	assert_string_equal(d->entries[0].authors[0].uri, "http://a.example/kim");
+	assert_string_equal(d->entries[0].categories[0], "dprk");
+	feed_doc_free(d);
+}
+
+static void
+test_rdf_and_atom03(void **state)
+{
+	struct feed_doc *d = parse(
+	    "<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' "
+	    "xmlns='http://purl.org/rss/1.0/' xmlns:dc='http://purl.org/dc/elements/1.1/'>"
+	    "<channel rdf:about='http://r.example/'><title>R</title></channel>"
+	    "<item rdf:about='http://r.example/1'><title>One</title><link>http://r.example/1</link>"
+	    "<dc:date>2025-07-13</dc:date><dc:subject>x</dc:subject></item></rdf:RDF>", NULL, NULL);
+
+	(void)state;
+	assert_string_equal(d->version, "rss10");
+	assert_string_equal(d->feed.title, "R");
+	assert_int_equal(d->nentries, 1);
+	assert_string_equal(d->entries[0].id, "http://r.example/1");
+	assert_int_equal(d->entries[0].updated, 1752364800);
+	feed_doc_free(d);
+	d = parse("<feed version='0.3' xmlns='http://purl.org/atom/ns#'><entry>"
+	    "<title mode='base64'>SGVsbG8=</title><issued>2004-01-01T00:00:00Z</issued>"
+	    "<content mode='xml'><div xmlns='http://www.w3.org/1999/xhtml'>X</div></content>"
+	    "</entry></feed>", NULL, NULL);
+	assert_string_equal(d->version, "atom03");
+	assert_string_equal(d->entries[0].title, "Hello");
+	assert_int_equal(d->entries[0].published, 1072915200);
+	assert_non_null(strstr(d->entries[0].content, "<div"));
+	feed_doc_free(d);
+}
+
+static void
+test_json_feed(void **state)
+{
+	struct feed_doc *d = parse("{\"version\": \"https://jsonfeed.org/version/1.1\", "
+	    "\"title\": \"J\", \"items\": [{\"id\": \"1\", \"url\": \"http://j.example/1\", "
+	    "\"title\": \"T\", \"content_html\": \"<p>x</p>\", \"date_published\": "
+	    "\"2025-07-13T00:00:00Z\", \"tags\": [\"a\"], \"authors\": [{\"name\": \"N\"}]}]}",
+	    NULL, NULL);
+
+	(void)state;
+	assert_string_equal(d->version, "json11");
+	assert_string_equal(d->entries[0].link, "http://j.example/1");
+	assert_string_equal(d->entries[0].content, "<p>x</p>");
+	assert_string_equal(d->entries[0].author, "N");
+	feed_doc_free(d);
+}
+
+static void
+test_encodings(void **state)
+{
+	/* windows-1252 bytes labelled ISO-8859-1: 0x93/0x94 are curly quotes */
+	const char *latin = "<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'>"
+	    "<channel><title>\x93" "Caf\xe9\x94" "</title></channel></rss>";
+	struct feed_doc *d = parse(latin, NULL, NULL);
+
+	(void)state;
+	assert_string_equal(d->encoding, "iso-8859-1");
+	assert_string_equal(d->feed.title, "\xe2\x80\x9c" "Caf\xc3\xa9" "\xe2\x80\x9d");
+	feed_doc_free(d);
+	/* the HTTP charset wins over the XML declaration */
+	d = parse("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+	    "<title>Caf\xe9" "</title></channel></rss>", NULL, "text/xml; charset=iso-8859-1");
+	assert_string_equal(d->encoding, "iso-8859-1");
+	assert_string_equal(d->feed.title, "Caf\xc3\xa9");
+	feed_doc_free(d);
+}
+
+static void
+test_ill_formed(void **state)
+{
+	struct feed_doc *d;
+
+	(void)state;
+	/* an HTML entity without a DTD is decoded, and the document is bozo */
+	d = parse("<rss version='2.0'><channel><title>a&nbsp;b&eacute;</title></channel></rss>",
+	    NULL, NULL);
+	assert_true(d->bozo);
+	assert_false(d->truncated);
+	assert_string_equal(d->feed.title, "a\xc2\xa0" "b\xc3\xa9");
+	feed_doc_free(d);
+	/* a cut download */
+	d = parse("<rss version='2.0'><channel><item><title>One</title></item><item><title>Tw",
+	    NULL, NULL);
+	assert_true(d->bozo);
+	assert_true(d->truncated);
+	assert_non_null(d->bozo_reason);
+	feed_doc_free(d);
+	/* not feeds at all */
+	assert_null(feed_parse("<html><body>hi</body></html>", 28, NULL, NULL, err, sizeof err));
+	assert_non_null(strstr(err, "not a feed"));
+	assert_null(feed_parse("just text", 9, NULL, NULL, err, sizeof err));
+	assert_non_null(strstr(err, "not a feed"));
+	assert_null(feed_parse("{\"a\": 1}", 8, NULL, NULL, err, sizeof err));
+}
+
+static void
+test_billion_laughs(void **state)
+{
+	struct buf b = {0};
+	struct feed_doc *d;
+	int i;
+
+	(void)state;
+	buf_adds(&b, "<?xml version='1.0'?><!DOCTYPE rss [<!ENTITY l0 'haha'>");
+	for (i = 1; i < 30; i++)
+		buf_addf(&b, "<!ENTITY l%d '&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;'>",
+		    i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	buf_adds(&b, "]><rss version='2.0'><channel><title>&l29;</title></channel></rss>");
+	d = feed_parse(b.s, b.len, NULL, NULL, err, sizeof err);
+	/* Either refused or recovered, but never expanded: bounded output. */
+	if (d != NULL) {
+		assert_true(d->bozo);
+		assert_true(d->feed.title == NULL || strlen(d->feed.title) < 1000000);
+	}
+	feed_doc_free(d);
+	buf_free(&b);
+}
+
+static void
+test_seed_feeds(void **state)
+{
+	size_t len;
+	char *s = util_read_file("tests/data/seeds/seeds.rss", &len, err, sizeof err);
+	struct feed_doc *d;
+
+	(void)state;
+	assert_non_null(s);
+	d = feed_parse(s, len, NULL, NULL, err, sizeof err);
+	assert_non_null(d);
+	assert_int_equal(d->nentries, 2);
+	/* "13-07-2025 02:57 IST" in the Devdiscourse pubDate */
+	assert_int_equal(d->entries[1].published, 1752355620);
+	feed_doc_free(d);
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rss20),
+		cmocka_unit_test(test_atom10),
+		cmocka_unit_test(test_rdf_and_atom03),
+		cmocka_unit_test(test_json_feed),
+		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_ill_formed),
+		cmocka_unit_test(test_billion_laughs),
+		cmocka_unit_test(test_seed_feeds),
+	};
+
+	return cmocka_run_group_tests_name("feed", tests, NULL, NULL);
+}
