@@ -100,6 +100,15 @@ trimmed(const char *s)
 }
 
 static char *
+trimmed_n(const char *s, size_t n)
+{
+	char *tmp = xstrndup(s, n), *out = trimmed(tmp);
+
+	free(tmp);
+	return out;
+}
+
+static char *
 text_of(xmlNodePtr n)
 {
 	xmlChar *t = xmlNodeGetContent(n);
@@ -294,12 +303,12 @@ add_rss_person(struct feed_entry *e, char *s)
 	}
 	if ((lt = strchr(s, '<')) != NULL && (gt = strchr(lt, '>')) != NULL &&
 	    memchr(lt, '@', (size_t)(gt - lt))) {
-		email = trimmed(xstrndup(lt + 1, (size_t)(gt - lt - 1)));
+		email = trimmed_n(lt + 1, (size_t)(gt - lt - 1));
 		*lt = '\0';
 		name = trimmed(s);
 	} else if ((lp = strchr(s, '(')) != NULL && (rp = strrchr(s, ')')) != NULL &&
 	    rp > lp && memchr(s, '@', (size_t)(lp - s))) {
-		name = trimmed(xstrndup(lp + 1, (size_t)(rp - lp - 1)));
+		name = trimmed_n(lp + 1, (size_t)(rp - lp - 1));
 		*lp = '\0';
 		email = trimmed(s);
 	} else if (strchr(s, '@') != NULL && strchr(s, ' ') == NULL) {
