@@ -565,6 +565,11 @@ query_parse(const char *src, const struct entity_set *ents, char *err, size_t er
 	n = parse_or(&ps);
 	if (n == NULL)
 		goto fail;
+	if (ps.failed) {
+		/* a lexical error ended the token stream early */
+		query_free(n);
+		goto fail;
+	}
 	if (ps.tok != T_EOF) {
 		error_at(&ps, ps.start, ps.tok == T_RP ? "unbalanced ')'" :
 		    "expected AND, OR, NOT or the end of the query");
