@@ -147,7 +147,10 @@ lex(struct parser *ps)
 			return;
 		}
 		ps->tok = T_PHRASE;
-		ps->text = xstrndup(p + l, (size_t)(q - p - l));
+		n = (size_t)(q - p - l);
+		/* "new sanction*": the last word of a phrase may be a prefix */
+		ps->star = n > 1 && p[l + n - 1] == '*';
+		ps->text = xstrndup(p + l, n - (size_t)ps->star);
 		p = q + quote_len(q);
 	} else if (*p == '/') {
 		q = p + 1;

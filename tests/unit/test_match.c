@@ -1,0 +1,398 @@
+/*
+ * test_match.c - the matcher: the seed articles, fields, NEAR edge cases,
+ * multilingual aliases and exclusions, wildcards, case and regex terms,
+ * explanations, and a property test against a naive evaluator.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wirewatch/match.h"
+#include "wirewatch/util.h"
+
+static struct entity_set *ents;
+
+/* Number of watchlists of one query that match the document. */
+static int
+hits_doc(const char *q, const struct match_doc *d)
+{
+	struct matcher *m = matcher_new(ents);
+	struct match_result r = {0};
+	char err[WW_ERRLEN];
+	int n;
+
+	if (matcher_add(m, "w", q, err, sizeof err) < 0)
+		fail_msg("query %s: %s", q, err);
+	n = (int)matcher_run(m, d, &r);
+	match_result_free(&r);
+	matcher_free(m);
+	return n;
+}
+
+static int
+hits(const char *q, const char *content)
+{
+	struct match_doc d = { .content = content };
+
+	return hits_doc(q, &d);
+}
+
+static char *
+seed(const char *name)
+{
+	const char *dir = getenv("WW_SHARED") ? getenv("WW_SHARED") : "../shared";
+	char *path = xasprintf("%s/fixtures/seeds/%s", dir, name), err[WW_ERRLEN], *s;
+	size_t len;
+
+	s = util_read_file(path, &len, err, sizeof err);
+	if (s == NULL)
+		fail_msg("%s (set WW_SHARED)", err);
+	free(path);
+	return s;
+}
+
+static void
+test_seed_articles(void **state)
+{
+	char *qna = seed("qna-2025-07-13-kim-lavrov.txt");
+	char *dd = seed("devdiscourse-2025-07-13-kim-lavrov.txt");
+
+	(void)state;
+	assert_int_equal(hits("@DPRK AND @Russia AND treaty", qna), 1);
+	assert_int_equal(hits("@DPRK AND @Russia AND treaty", dd), 0);
+	assert_int_equal(hits("@DPRK AND @Russia AND Ukraine", qna), 1);
+	assert_int_equal(hits("@DPRK AND @Russia AND Ukraine", dd), 1);
+	assert_int_equal(hits("\"north korea\" NEAR/0 russia", qna), 1);   /* Korea-Russia */
+	assert_int_equal(hits("@DPRK NEAR/3 treaty", qna), 1);
+	assert_int_equal(hits("unconditionalsupport", qna), 1);            /* glued word */
+	assert_int_equal(hits("\"Russia's actions\"", qna), 1);            /* curly ’ */
+	assert_int_equal(hits("\"Russia's stand\"", dd), 1);               /* straight ' */
+	assert_int_equal(hits("\"Kim Jong Un\" AND Pyongyang", dd), 1);    /* NBSP text */
+	free(qna);
+	free(dd);
+}
+
+static void
+test_near_edges(void **state)
+{
+	const char *t = "North Korea-Russia mutual defense treaty";
+
+	(void)state;
+	assert_int_equal(hits("@DPRK NEAR/3 treaty", t), 1);
+	assert_int_equal(hits("@DPRK NEAR/2 treaty", t), 0);
+	assert_int_equal(hits("treaty NEAR/3 @DPRK", t), 1);                 /* either order */
+	assert_int_equal(hits("korea NEAR/0 russia", t), 1);                 /* adjacent */
+	assert_int_equal(hits("\"north korea\" NEAR/0 korea", t), 1);        /* overlap */
+	assert_int_equal(hits("treaty NEAR/0 treaty", "treaty text treaty"), 1);
+	assert_int_equal(hits("treaty NEAR/0 pact", "treaty x pact"), 0);
+	assert_int_equal(hits("(pact OR treaty) NEAR/1 defense", t), 1);
+	/* both in the document, but in different fields: not near */
+	{
+		struct match_doc d = { .title = "treaty", .content = "Pyongyang" };
+		assert_int_equal(hits_doc("treaty NEAR/5 @DPRK", &d), 0);
+		assert_int_equal(hits_doc("treaty AND @DPRK", &d), 1);
+	}
+}
+
+static void
+test_fields(void **state)
+{
+	struct match_doc d = { .title = "Treaty signed", .summary = "<p>A summary</p>",
+		.content = "Body text", .author = "Jane Desk", .category = "Asia\nDiplomacy",
+		.feed = "qna" };
+
+	(void)state;
+	assert_int_equal(hits_doc("title:treaty", &d), 1);
+	assert_int_equal(hits_doc("content:treaty", &d), 0);
+	assert_int_equal(hits_doc("summary:summary", &d), 1);
+	assert_int_equal(hits_doc("author:jane", &d), 1);
+	assert_int_equal(hits_doc("jane", &d), 0);            /* default: title+summary+content */
+	assert_int_equal(hits_doc("category:diplomacy", &d), 1);
+	assert_int_equal(hits_doc("feed:qna", &d), 1);
+	assert_int_equal(hits_doc("title:(body OR signed)", &d), 1);
+}
+
+static void
+test_entities_multilingual(void **state)
+{
+	(void)state;
+	assert_int_equal(hits("@DPRK", "Delegation arrives in Pyongyang"), 1);
+	assert_int_equal(hits("@DPRK", "South Korea and Japan hold talks"), 0);
+	assert_int_equal(hits("@DPRK", "Korea wins the match"), 0);
+	assert_int_equal(hits("@DPRK", "South Korea warns North Korea"), 1);
+	assert_int_equal(hits("@DPRK", "\xd0\x9a\xd0\x9d\xd0\x94\xd0\xa0 \xd0\xb8 \xd0\xa0\xd0\xbe\xd1\x81\xd1\x81\xd0\xb8\xd1\x8f"), 1);
+	assert_int_equal(hits("@DPRK", "\xeb\xb6\x81\xed\x95\x9c\xec\x9d\x98 \xeb\xb0\x9c\xed\x91\x9c"), 1);   /* 북한의 발표 */
+	assert_int_equal(hits("@DPRK", "\xec\xa1\xb0\xec\x84\xa0\xeb\xaf\xbc\xec\xa3\xbc\xec\xa3\xbc\xec\x9d\x98\xec\x9d\xb8\xeb\xaf\xbc\xea\xb3\xb5\xed\x99\x94\xea\xb5\xad\xec\x9d\x80"), 1); /* 조선민주주의인민공화국은 */
+	assert_int_equal(hits("@DPRK", "\xe6\x9c\x9d\xe9\xb2\x9c\xe5\xae\x98\xe5\xaa\x92"), 1);  /* 朝鲜官媒 */
+	assert_int_equal(hits("@Russia", "\xd0\x9a\xd1\x80\xd0\xb5\xd0\xbc\xd0\xbb\xd1\x8c \xd0\xb7\xd0\xb0\xd1\x8f\xd0\xb2\xd0\xb8\xd0\xbb"), 1); /* Кремль заявил */
+	/* case-sensitive alias: KCNA, not kcna */
+	assert_int_equal(hits("@DPRK", "said KCNA"), 1);
+	assert_int_equal(hits("@DPRK", "said kcna"), 0);
+}
+
+static void
+test_wildcard_case_regex_not(void **state)
+{
+	(void)state;
+	assert_int_equal(hits("sanction*", "new sanctions on exports"), 1);
+	assert_int_equal(hits("sanction*", "sanction"), 1);
+	assert_int_equal(hits("sanction*", "sanatorium"), 0);
+	assert_int_equal(hits("\"new sanction*\"", "new sanctions"), 1);
+	assert_int_equal(hits("case:US", "the US said"), 1);
+	assert_int_equal(hits("case:US", "told us"), 0);
+	assert_int_equal(hits("/kim\\s+jong[- ]un/", "KIM  Jong-un met"), 1);
+	assert_int_equal(hits("/KIM/c", "Kim met"), 0);
+	assert_int_equal(hits("/KIM/c", "KIM met"), 1);
+	assert_int_equal(hits("treaty -pact", "treaty signed"), 1);
+	assert_int_equal(hits("treaty -pact", "treaty and pact"), 0);
+	assert_int_equal(hits("NOT pact", "anything"), 1);
+	assert_int_equal(hits("NOT pact", "a pact"), 0);
+	/* accents and case never matter for plain terms */
+	assert_int_equal(hits("sao paulo", "S\xc3\xa3o PAULO"), 1);
+}
+
+static void
+test_explanation(void **state)
+{
+	struct matcher *m = matcher_new(ents);
+	struct match_result r = {0};
+	struct match_doc d = { .title = "Talks", .content =
+		"<p>Kim met Lavrov; the North Korea\xe2\x80\x93Russia treaty was cited.</p>" };
+	char err[WW_ERRLEN];
+
+	(void)state;
+	assert_int_equal(matcher_add(m, "a", "pact", err, sizeof err), 0);
+	assert_int_equal(matcher_add(m, "b", "@DPRK AND treaty -pact", err, sizeof err), 1);
+	assert_int_equal(matcher_run(m, &d, &r), 1);
+	assert_int_equal(r.hits[0].watchlist, 1);
+	assert_string_equal(r.hits[0].name, "b");
+	assert_int_equal(r.hits[0].nterms, 2);
+	assert_string_equal(r.hits[0].terms[0], "North Korea");
+	assert_string_equal(r.hits[0].terms[1], "treaty");
+	assert_non_null(strstr(r.hits[0].snippet, "[[North Korea]]\xe2\x80\x93Russia [[treaty]]"));
+	assert_null(strstr(r.hits[0].snippet, "<p>"));
+	assert_int_equal(json_array_size(json_object_get(r.hits[0].explain, "clauses")), 3);
+	assert_non_null(json_object_get(json_object_get(r.hits[0].explain, "spans"), "content"));
+	match_result_free(&r);
+	matcher_free(m);
+}
+
+/* --- property test: the engine against a naive evaluator -------------------- */
+
+static const char *vocab[] = { "alpha", "beta", "gamma", "delta", "eps", "zeta" };
+#define NV 6
+
+struct gnode {
+	int kind;            /* 0 word, 1 phrase(2 words), 2 AND, 3 OR, 4 NOT, 5 NEAR */
+	int w[2];
+	int field;           /* 0 default, 1 title only */
+	int dist;
+	struct gnode *a, *b;
+};
+
+static unsigned rng = 12345;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng = rng * 1103515245u + 12345u;
+	return (rng >> 16) % n;
+}
+
+static struct gnode *
+gen(int depth, int nearable_only)
+{
+	struct gnode *n = xcalloc(1, sizeof *n);
+	int k = depth <= 0 ? (int)rnd(2) : (int)rnd(nearable_only ? 2 : 6);
+
+	n->kind = k;
+	n->w[0] = (int)rnd(NV);
+	n->w[1] = (int)rnd(NV);
+	n->field = k <= 1 && !nearable_only ? (rnd(4) == 0) : 0;
+	n->dist = (int)rnd(3);
+	if (k >= 2) {
+		n->a = gen(depth - 1, k == 5);
+		if (k != 4)
+			n->b = gen(depth - 1, k == 5);
+	}
+	return n;
+}
+
+static void
+gfree(struct gnode *n)
+{
+	if (n == NULL)
+		return;
+	gfree(n->a);
+	gfree(n->b);
+	free(n);
+}
+
+static void
+grender(struct buf *b, const struct gnode *n)
+{
+	if (n->field)
+		buf_adds(b, "title:");
+	switch (n->kind) {
+	case 0: buf_adds(b, vocab[n->w[0]]); break;
+	case 1: buf_addf(b, "\"%s %s\"", vocab[n->w[0]], vocab[n->w[1]]); break;
+	case 2: buf_adds(b, "("); grender(b, n->a); buf_adds(b, " AND "); grender(b, n->b); buf_adds(b, ")"); break;
+	case 3: buf_adds(b, "("); grender(b, n->a); buf_adds(b, " OR "); grender(b, n->b); buf_adds(b, ")"); break;
+	case 4: buf_adds(b, "(NOT "); grender(b, n->a); buf_adds(b, ")"); break;
+	case 5: grender(b, n->a); buf_addf(b, " NEAR/%d ", n->dist); grender(b, n->b); break;
+	}
+}
+
+struct gdoc {
+	int t[8], nt;   /* title words */
+	int c[16], nc;  /* content words */
+};
+
+/* Does leaf n occur in field f (0 title, 1 content) at [s, e]? */
+static int
+leaf_at(const struct gnode *n, const struct gdoc *d, int f, int s)
+{
+	const int *w = f ? d->c : d->t;
+	int len = f ? d->nc : d->nt;
+
+	if (n->kind == 0)
+		return s < len && w[s] == n->w[0];
+	return s + 1 < len && w[s] == n->w[0] && w[s + 1] == n->w[1];
+}
+
+static int
+near_operand(const struct gnode *n, const struct gdoc *d, int f, int s, int *end)
+{
+	if (n->kind == 3) {
+		int e1 = -1, e2 = -1;
+		int r1 = near_operand(n->a, d, f, s, &e1), r2 = near_operand(n->b, d, f, s, &e2);
+		*end = e1 > e2 ? e1 : e2;
+		return r1 || r2;
+	}
+	if (n->kind == 5) {
+		/* a NEAR operand: any span starting at s built from a matching pair */
+		int len = f ? d->nc : d->nt, i, j, ea, eb;
+		for (i = 0; i < len; i++)
+			for (j = 0; j < len; j++) {
+				if (!near_operand(n->a, d, f, i, &ea) || !near_operand(n->b, d, f, j, &eb))
+					continue;
+				int gap = ea < j ? j - ea - 1 : eb < i ? i - eb - 1 : 0;
+				int lo = i < j ? i : j, hi = ea > eb ? ea : eb;
+				if (gap <= n->dist && lo == s) {
+					*end = hi;
+					return 1;
+				}
+			}
+		return 0;
+	}
+	*end = s + (n->kind == 1);
+	return leaf_at(n, d, f, s);
+}
+
+static int
+naive(const struct gnode *n, const struct gdoc *d)
+{
+	int f, s, e, len;
+
+	switch (n->kind) {
+	case 0:
+	case 1:
+	case 5:
+		for (f = n->field ? 0 : 0; f < (n->field ? 1 : 2); f++) {
+			len = f ? d->nc : d->nt;
+			for (s = 0; s < len; s++)
+				if (near_operand(n, d, f, s, &e))
+					return 1;
+		}
+		return 0;
+	case 2: return naive(n->a, d) && naive(n->b, d);
+	case 3: return naive(n->a, d) || naive(n->b, d);
+	default: return !naive(n->a, d);
+	}
+}
+
+static void
+test_property_engine_equals_naive(void **state)
+{
+	struct matcher *m;
+	struct gnode *q[40];
+	struct buf text = {0}, title = {0}, src = {0};
+	struct gdoc d;
+	char err[WW_ERRLEN];
+	int round, i, j, expect_hit[40];
+
+	(void)state;
+	for (round = 0; round < 30; round++) {
+		m = matcher_new(ents);
+		for (i = 0; i < 40; i++) {
+			q[i] = gen(3, 0);
+			buf_reset(&src);
+			grender(&src, q[i]);
+			if (matcher_add(m, "q", src.s, err, sizeof err) != i)
+				fail_msg("query %s: %s", src.s, err);
+		}
+		for (j = 0; j < 50; j++) {
+			struct match_result r = {0};
+			struct match_doc md = {0};
+			size_t h;
+			d.nt = (int)rnd(5);
+			d.nc = (int)rnd(14);
+			buf_reset(&title);
+			buf_reset(&text);
+			for (i = 0; i < d.nt; i++)
+				buf_addf(&title, "%s%s", i ? " " : "", vocab[d.t[i] = (int)rnd(NV)]);
+			for (i = 0; i < d.nc; i++)
+				buf_addf(&text, "%s%s", i ? " " : "", vocab[d.c[i] = (int)rnd(NV)]);
+			md.title = title.s ? title.s : "";
+			md.content = text.s ? text.s : "";
+			matcher_run(m, &md, &r);
+			memset(expect_hit, 0, sizeof expect_hit);
+			for (h = 0; h < r.nhits; h++)
+				expect_hit[r.hits[h].watchlist] = 1;
+			for (i = 0; i < 40; i++)
+				if (expect_hit[i] != naive(q[i], &d)) {
+					buf_reset(&src);
+					grender(&src, q[i]);
+					fail_msg("query %s on title '%s' content '%s': engine %d, naive %d",
+					    src.s, md.title, md.content, expect_hit[i], !expect_hit[i]);
+				}
+			match_result_free(&r);
+		}
+		for (i = 0; i < 40; i++)
+			gfree(q[i]);
+		matcher_free(m);
+	}
+	buf_free(&text);
+	buf_free(&title);
+	buf_free(&src);
+}
+
+int
+main(void)
+{
+	char err[WW_ERRLEN];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seed_articles),
+		cmocka_unit_test(test_near_edges),
+		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_entities_multilingual),
+		cmocka_unit_test(test_wildcard_case_regex_not),
+		cmocka_unit_test(test_explanation),
+		cmocka_unit_test(test_property_engine_equals_naive),
+	};
+	int rc;
+
+	if ((ents = entity_set_load("conf/entities", err, sizeof err)) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	rc = cmocka_run_group_tests_name("match", tests, NULL, NULL);
+	entity_set_free(ents);
+	return rc;
+}
