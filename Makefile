@@ -131,6 +131,8 @@ fuzz: $(DEPS_STAMP)
 clean:
 	rm -rf $(B)
 
+.SECONDARY:
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 PREFIX ?= /usr/local
