@@ -46,6 +46,7 @@ struct ctx {
 	xmlDocPtr doc;
 	enum kind kind;
 	int atom03;
+	const char *root_ns;  /* the feed element's namespace (Atom) */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -75,13 +76,14 @@ rss(xmlNodePtr n, const char *name)
 	    !strcmp(ns, "http://blogs.law.harvard.edu/tech/rss"));
 }
 
+/* Atom elements: Atom 1.0 or 0.3, or whatever namespace the feed uses. */
 static int
 atom(struct ctx *c, xmlNodePtr n, const char *name)
 {
-	(void)c;
 	return is(n, NS_ATOM10, name) || is(n, NS_ATOM03, name) ||
-	    (c->kind == K_ATOM && n->type == XML_ELEMENT_NODE && n->ns == NULL &&
-	    !strcmp((const char *)n->name, name));
+	    (c->kind == K_ATOM && n->type == XML_ELEMENT_NODE &&
+	    !strcmp((const char *)n->name, name) &&
+	    (n->ns == NULL || (c->root_ns && !strcmp(ns_of(n), c->root_ns))));
 }
 
 static char *
@@ -178,6 +180,21 @@ resolve(struct ctx *c, xmlNodePtr n, char *ref)
 	return out;
 }
 
+/* An id with no scheme ("/relative/link") is resolved like a link. */
+static char *
+resolve_id(struct ctx *c, xmlNodePtr n, char *id)
+{
+	size_t i;
+
+	if (id == NULL || *id == '\0')
+		return id;
+	for (i = 0; id[i] && id[i] != ':' && id[i] != '/'; i++)
+		;
+	if (id[i] == ':' || id[0] != '/')
+		return id;
+	return resolve(c, n, id);
+}
+
 static void
 set_date(time_t *dst, xmlNodePtr n)
 {
@@ -191,16 +208,62 @@ set_date(time_t *dst, xmlNodePtr n)
 
 /* --- text constructs ---------------------------------------------------- */
 
+/* Drops namespace declarations so inline XHTML serializes as plain markup. */
+static void
+drop_ns(xmlNodePtr n)
+{
+	xmlNodePtr k;
+
+	for (k = n; k != NULL; k = k->next) {
+		if (k->type != XML_ELEMENT_NODE)
+			continue;
+		if (k->nsDef != NULL) {
+			xmlFreeNsList(k->nsDef);
+			k->nsDef = NULL;
+		}
+		k->ns = NULL;
+		drop_ns(k->children);
+	}
+}
+
 static void
 dump_children(struct buf *b, xmlDocPtr doc, xmlNodePtr n)
 {
 	xmlBufferPtr xb = xmlBufferCreate();
 	xmlNodePtr k;
 
+	drop_ns(n->children);
 	for (k = n->children; k != NULL; k = k->next)
 		xmlNodeDump(xb, doc, k, 0, 0);
 	buf_add(b, xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
 	xmlBufferFree(xb);
+}
+
+static int
+has_element_child(xmlNodePtr n)
+{
+	xmlNodePtr k;
+
+	for (k = n->children; k != NULL; k = k->next)
+		if (k->type == XML_ELEMENT_NODE)
+			return 1;
+	return 0;
+}
+
+/* Markup written straight into a text element ("naked markup"). */
+static char *
+markup_of(struct ctx *c, xmlNodePtr n)
+{
+	struct buf b = {0};
+	char *raw, *out;
+
+	if (!has_element_child(n))
+		return text_of(n);
+	dump_children(&b, c->doc, n);
+	raw = buf_steal(&b);
+	out = trimmed(raw);
+	free(raw);
+	return out;
 }
 
 static char *
@@ -249,8 +312,8 @@ text_construct(struct ctx *c, xmlNodePtr n)
 				div = k;
 				break;
 			}
-		/* Atom 1.0 xhtml drops the wrapping div; 0.3 mode="xml" keeps it. */
-		if (mode == NULL && div != NULL && !strcmp((const char *)div->name, "div"))
+		/* Atom 1.0 drops the wrapping div; Atom 0.3 keeps it. */
+		if (!c->atom03 && div != NULL && !strcmp((const char *)div->name, "div"))
 			dump_children(&b, c->doc, div);
 		else
 			dump_children(&b, c->doc, n);
@@ -266,7 +329,7 @@ text_construct(struct ctx *c, xmlNodePtr n)
 		free(raw);
 		goto done;
 	}
-	out = text_of(n);
+	out = markup_of(c, n);
 done:
 	free(type);
 	free(mode);
@@ -311,6 +374,11 @@ add_rss_person(struct feed_entry *e, char *s)
 		name = trimmed_n(lp + 1, (size_t)(rp - lp - 1));
 		*lp = '\0';
 		email = trimmed(s);
+	} else if ((lp = strchr(s, '(')) != NULL && (rp = strrchr(s, ')')) != NULL &&
+	    rp > lp && memchr(lp, '@', (size_t)(rp - lp))) {
+		email = trimmed_n(lp + 1, (size_t)(rp - lp - 1));
+		*lp = '\0';
+		name = trimmed(s);
 	} else if (strchr(s, '@') != NULL && strchr(s, ' ') == NULL) {
 		email = xstrdup(s);
 	} else {
@@ -335,7 +403,7 @@ add_atom_person(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
 			replace(&name, text_of(k));
 		else if (atom(c, k, "email"))
 			replace(&email, text_of(k));
-		else if (atom(c, k, "uri") || atom(c, k, "url"))
+		else if (atom(c, k, "uri") || atom(c, k, "url") || atom(c, k, "homepage"))
 			replace(&uri, resolve(c, k, text_of(k)));
 	}
 	add_person(e, name, email, uri);
@@ -378,6 +446,11 @@ atom_link(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
 	char *rel = attr(n, "rel"), *href = attr(n, "href");
 
 	if (href == NULL || *href == '\0') {
+		/* Atom 0.3 drafts put the URL in the element's text. */
+		free(href);
+		href = c->atom03 ? text_of(n) : NULL;
+	}
+	if (href == NULL || *href == '\0') {
 		free(rel);
 		free(href);
 		return;
@@ -411,10 +484,10 @@ common_element(struct ctx *c, struct feed_entry *e, xmlNodePtr k, int is_feed,
 	} else if (rss(k, "link")) {
 		replace(&e->link, resolve(c, k, text_of(k)));
 	} else if (atom(c, k, "id")) {
-		replace(&e->id, text_of(k));
+		replace(&e->id, resolve_id(c, k, text_of(k)));
 	} else if (rss(k, "guid")) {
 		v = text_of(k);
-		replace(&e->id, xstrdup(v));
+		replace(&e->id, resolve_id(c, k, xstrdup(v)));
 		{
 			char *perma = attr(k, "isPermaLink");
 			if (perma == NULL || strcasecmp(perma, "false") != 0)
@@ -519,154 +592,117 @@ parse_channel(struct ctx *c, struct feed_doc *d, xmlNodePtr ch)
 			replace(&f->subtitle, text_construct(c, k));
 		else if (rss(k, "language") || is(k, NS_DC, "language"))
 			replace(&f->language, text_of(k));
+		if (f->language != NULL)
+			for (char *u = f->language; *u; u++)
+				if (*u == '_')
+					*u = '-';
 	}
 	free(guid_link);
 }
 
-/* --- encodings ------------------------------------------------------------ */
+/* --- entities ------------------------------------------------------------ */
 
-static char *
-charset_param(const char *ct)
+static int
+is_name_char(unsigned char ch)
 {
-	const char *p;
-	size_t n;
-
-	if (ct == NULL || (p = strcasestr(ct, "charset=")) == NULL)
-		return NULL;
-	p += 8;
-	if (*p == '"' || *p == '\'')
-		p++;
-	n = strcspn(p, "\"'; \t");
-	return n ? xstrndup(p, n) : NULL;
-}
-
-static char *
-declared_encoding(const char *data, size_t len)
-{
-	const char *end, *p;
-	size_t n;
-
-	if (len < 6 || strncmp(data, "<?xml", 5) != 0)
-		return NULL;
-	end = memchr(data, '>', len < 512 ? len : 512);
-	if (end == NULL)
-		return NULL;
-	p = data;
-	while ((p = memmem(p, (size_t)(end - p), "encoding", 8)) != NULL) {
-		p += 8;
-		while (p < end && (*p == ' ' || *p == '='))
-			p++;
-		if (p < end && (*p == '"' || *p == '\'')) {
-			n = strcspn(p + 1, "\"'?>");
-			return xstrndup(p + 1, n);
-		}
-	}
-	return NULL;
-}
-
-static void
-lower(char *s)
-{
-	for (; s && *s; s++)
-		*s = (char)tolower((unsigned char)*s);
+	return isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
 }
 
 /*
- * Picks the charset: a BOM first, then the HTTP charset, then the XML
- * declaration (RFC 7303 order), else UTF-8.  Sets *label to the name we
- * report and returns the name libxml2 should decode with (NULL: let it
- * detect), reading ISO-8859-1 labels as windows-1252 as browsers do.
+ * Repairs references XML would reject, which feeds are full of, so that
+ * libxml2's recovery does not drop the text: HTML named entities XML lacks
+ * become &#N;, "&#X41;" becomes "&#x41;", and an '&' that starts no valid
+ * reference (a bare ampersand in a URL, "&doesnotexist;") becomes "&amp;".
+ * CDATA sections, comments and processing instructions are left alone, and
+ * a document with its own <!ENTITY declarations is not touched at all.
+ * Returns NULL when nothing changed.
  */
-static const char *
-pick_encoding(const unsigned char *b, size_t len, const char *ct, char **label)
-{
-	char *http = charset_param(ct), *decl;
-
-	if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf) {
-		*label = xstrdup("utf-8");
-	} else if (len >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xfe && b[3] == 0xff) {
-		*label = xstrdup("utf-32be");
-	} else if (len >= 4 && b[0] == 0xff && b[1] == 0xfe && b[2] == 0 && b[3] == 0) {
-		*label = xstrdup("utf-32le");
-	} else if (len >= 2 && b[0] == 0xfe && b[1] == 0xff) {
-		*label = xstrdup("utf-16be");
-	} else if (len >= 2 && b[0] == 0xff && b[1] == 0xfe) {
-		*label = xstrdup("utf-16le");
-	} else if (len >= 4 && b[0] == 0 && b[1] == '<' && b[2] == 0 && b[3] == '?') {
-		*label = xstrdup("utf-16be");
-	} else if (len >= 4 && b[0] == '<' && b[1] == 0 && b[2] == '?' && b[3] == 0) {
-		*label = xstrdup("utf-16le");
-	} else if (http != NULL) {
-		*label = http;
-		http = NULL;
-	} else if ((decl = declared_encoding((const char *)b, len)) != NULL) {
-		*label = decl;
-	} else {
-		*label = xstrdup("utf-8");
-	}
-	free(http);
-	lower(*label);
-	if (!strcmp(*label, "utf-16") || !strcmp(*label, "utf-32"))
-		return NULL;
-	if (!strcmp(*label, "iso-8859-1") || !strcmp(*label, "latin1") ||
-	    !strcmp(*label, "iso8859-1") || !strcmp(*label, "l1"))
-		return "windows-1252";
-	if (!strcmp(*label, "gb2312"))
-		return "gb18030";
-	return *label;
-}
-
-/* --- entities ------------------------------------------------------------ */
-
-/* Rewrites HTML named entities XML lacks as &#N;.  Returns NULL when none. */
 static char *
 fix_entities(const char *data, size_t len, size_t *outlen)
 {
-	const char *p = data, *end = data + len, *q, *skip;
+	const char *p = data, *end = data + len, *last = data, *q, *close;
 	const htmlEntityDesc *ent;
 	struct buf b = {0};
-	char name[32];
+	char name[33];
 	size_t n;
 	int changed = 0;
 
 	if (memmem(data, len, "<!ENTITY", 8) != NULL)
 		return NULL;
 	while (p < end) {
-		q = memchr(p, '&', (size_t)(end - p));
-		skip = memchr(p, '<', (size_t)(end - p));
-		if (skip != NULL && (q == NULL || skip < q) && (size_t)(end - skip) > 4 &&
-		    (!strncmp(skip, "<![CDATA[", 9) || !strncmp(skip, "<!--", 4))) {
-			const char *close = memmem(skip, (size_t)(end - skip),
-			    skip[1] == '!' && skip[2] == '[' ? "]]>" : "-->", 3);
-			close = close ? close + 3 : end;
-			buf_add(&b, p, (size_t)(close - p));
-			p = close;
+		if (*p == '<' && end - p >= 4 && p[1] == '!' && (p[2] == '[' || p[2] == '-')) {
+			close = p[2] == '[' ? memmem(p, (size_t)(end - p), "]]>", 3) :
+			    memmem(p, (size_t)(end - p), "-->", 3);
+			p = close ? close + 3 : end;
 			continue;
 		}
-		if (q == NULL)
-			break;
-		buf_add(&b, p, (size_t)(q - p));
-		for (n = 0; q + 1 + n < end && n < sizeof name - 1 &&
-		    isalnum((unsigned char)q[1 + n]); n++)
-			name[n] = q[1 + n];
-		name[n] = '\0';
-		if (n > 0 && q + 1 + n < end && q[1 + n] == ';' &&
-		    strcmp(name, "amp") && strcmp(name, "lt") && strcmp(name, "gt") &&
-		    strcmp(name, "quot") && strcmp(name, "apos") &&
-		    (ent = htmlEntityLookup((const xmlChar *)name)) != NULL) {
-			buf_addf(&b, "&#%u;", ent->value);
-			p = q + n + 2;
-			changed = 1;
-		} else {
-			buf_addc(&b, '&');
-			p = q + 1;
+		if (*p == '<' && end - p >= 2 && p[1] == '?') {
+			close = memmem(p, (size_t)(end - p), "?>", 2);
+			p = close ? close + 2 : end;
+			continue;
 		}
+		if (*p != '&') {
+			p++;
+			continue;
+		}
+		q = p + 1;
+		if (q < end && *q == '#') {
+			q++;
+			if (q < end && (*q == 'x' || *q == 'X')) {
+				const char *h = ++q;
+				while (q < end && isxdigit((unsigned char)*q))
+					q++;
+				if (q > h && q < end && *q == ';') {
+					if (p[2] == 'X') {
+						buf_add(&b, last, (size_t)(p - last));
+						buf_adds(&b, "&#x");
+						last = p + 3;
+						changed = 1;
+					}
+					p = q + 1;
+					continue;
+				}
+			} else {
+				const char *d = q;
+				while (q < end && isdigit((unsigned char)*q))
+					q++;
+				if (q > d && q < end && *q == ';') {
+					p = q + 1;
+					continue;
+				}
+			}
+		} else {
+			for (n = 0; q + n < end && n < sizeof name - 1 &&
+			    is_name_char((unsigned char)q[n]); n++)
+				name[n] = q[n];
+			name[n] = '\0';
+			if (n > 0 && q + n < end && q[n] == ';') {
+				if (!strcmp(name, "amp") || !strcmp(name, "lt") ||
+				    !strcmp(name, "gt") || !strcmp(name, "quot") ||
+				    !strcmp(name, "apos")) {
+					p = q + n + 1;
+					continue;
+				}
+				if ((ent = htmlEntityLookup((const xmlChar *)name)) != NULL) {
+					buf_add(&b, last, (size_t)(p - last));
+					buf_addf(&b, "&#%u;", ent->value);
+					p = last = q + n + 1;
+					changed = 1;
+					continue;
+				}
+			}
+		}
+		/* Not a reference XML accepts: keep the ampersand as text. */
+		buf_add(&b, last, (size_t)(p - last));
+		buf_adds(&b, "&amp;");
+		p = last = p + 1;
+		changed = 1;
 	}
 	if (!changed) {
 		buf_free(&b);
 		return NULL;
 	}
-	buf_add(&b, p, (size_t)(end - p));
+	buf_add(&b, last, (size_t)(end - last));
 	*outlen = b.len;
 	return buf_steal(&b);
 }
@@ -681,7 +717,7 @@ rss_version(xmlNodePtr root, xmlDocPtr doc)
 
 	if (v == NULL)
 		return out;
-	if (!strcmp(v, "2.0") || !strcmp(v, "2.00") || !strcmp(v, "2"))
+	if (!strncmp(v, "2.", 2) || !strcmp(v, "2"))
 		out = "rss20";
 	else if (!strcmp(v, "0.91"))
 		out = doc->intSubset && doc->intSubset->ExternalID &&
@@ -734,6 +770,11 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 	} else if (is(root, NS_RDF, "RDF") || !strcmp(name, "RDF")) {
 		c->kind = K_RDF;
 		d->version = xstrdup("rss10");
+		for (xmlNsPtr ns = root->nsDef; ns != NULL; ns = ns->next)
+			if (ns->href && !strcmp((const char *)ns->href, NS_RSS090)) {
+				free(d->version);
+				d->version = xstrdup("rss090");
+			}
 		for (k = root->children; k != NULL; k = k->next)
 			if (k->type == XML_ELEMENT_NODE && !strcmp(ns_of(k), NS_RSS090)) {
 				free(d->version);
@@ -742,6 +783,7 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 			}
 	} else if (!strcmp(name, "feed")) {
 		c->kind = K_ATOM;
+		c->root_ns = root->ns ? (const char *)root->ns->href : NULL;
 		if (!strcmp(ns_of(root), NS_ATOM10)) {
 			d->version = xstrdup("atom10");
 		} else if (!strcmp(ns_of(root), NS_ATOM03)) {
@@ -750,6 +792,7 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 		} else {
 			char *v = attr(root, "version");
 			d->version = xstrdup(v && !strcmp(v, "0.3") ? "atom03" : "atom");
+			c->atom03 = v && !strcmp(v, "0.3");
 			free(v);
 		}
 	} else {
@@ -765,20 +808,24 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 {
 	struct feed_doc *d = xcalloc(1, sizeof *d);
 	xmlParserCtxtPtr ctxt = NULL;
-	char *fixed, *label = NULL, *lang;
-	const char *enc;
+	char *fixed, *label, *lang, *utf8 = NULL, *why = NULL;
 	size_t fixed_len = 0;
 	struct ctx c;
 	xmlNodePtr root, k;
 
 	memset(&c, 0, sizeof c);
 	d->feed.published = d->feed.updated = FEED_NO_TIME;
-	enc = pick_encoding((const unsigned char *)data, len, content_type, &label);
+	data = feed_decode(data, len, content_type, &label, &why, &len, &utf8);
 	d->encoding = label;
+	if (why != NULL) {
+		d->bozo = 1;
+		d->bozo_reason = why;
+	}
 	fixed = fix_entities(data, len, &fixed_len);
 	if (fixed != NULL) {
 		d->bozo = 1;
-		d->bozo_reason = xstrdup("undefined entity (HTML named entity without a DTD)");
+		if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("undefined entity or bare '&'");
 	}
 	if (content_type && strncasecmp(content_type, "text/plain", 10) == 0) {
 		d->bozo = 1;
@@ -791,11 +838,12 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	/* libxml2 2.9 has no per-context structured handler; one thread. */
 	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
 	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
-	    base_url && *base_url ? base_url : NULL, enc,
+	    base_url && *base_url ? base_url : NULL, "UTF-8",
 	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-	    XML_PARSE_NOCDATA);
+	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	free(fixed);
+	free(utf8);
 	if (c.doc == NULL || (root = xmlDocGetRootElement(c.doc)) == NULL) {
 		snprintf(err, errlen, "not a feed: %s", d->bozo_reason ? d->bozo_reason :
 		    "document is neither XML nor JSON");

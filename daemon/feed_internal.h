@@ -10,4 +10,14 @@
 struct feed_doc *feed_parse_xml(const char *data, size_t len, const char *base_url,
     const char *content_type, char *err, size_t errlen);
 
+/*
+ * feed_charset.c: decides the charset and returns the document as UTF-8
+ * (data itself when it already is, else a buffer stored in *owned for the
+ * caller to free).  *label gets the Python codec name (malloc'd);
+ * *bozo_reason a message when bytes were invalid or the charset unknown.
+ */
+const char *feed_decode(const char *data, size_t len, const char *content_type,
+    char **label, char **bozo_reason, size_t *outlen, char **owned);
+int feed_valid_utf8(const unsigned char *s, size_t len);
+
 #endif

@@ -1,0 +1,328 @@
+/*
+ * feed_charset.c - bytes to UTF-8 before the XML parser sees them.
+ *
+ * Which charset applies is decided here, once, and the document is handed
+ * to libxml2 as UTF-8 with its own declaration ignored.  Doing it ourselves
+ * rather than through libxml2's switch-encoding machinery gives us the
+ * whole iconv table (EBCDIC, DOS and Mac code pages), a name to report in
+ * Python's codec spelling, and a recovery path for bytes that are not valid
+ * in the declared charset (bozo, decoded anyway).
+ *
+ * Order, following RFC 7303 with RFC 3023's media-type rule for text/…:
+ *   1. a byte order mark;
+ *   2. the HTTP charset parameter;
+ *   3. text/… with no charset: us-ascii when every byte is ASCII (RFC 3023
+ *      §3.1, as feedparser reports); otherwise the declaration (RFC 7303);
+ *   4. UTF-16/32 or EBCDIC sniffed from "<?xm" and the XML declaration;
+ *   5. UTF-8.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <iconv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "feed_internal.h"
+#include "wirewatch/util.h"
+
+/* Python-style names for the common aliases; anything else is kept. */
+static const struct {
+	const char *alias;
+	const char *name;
+} aliases[] = {
+	{ "utf8", "utf-8" }, { "utf_8", "utf-8" }, { "u8", "utf-8" },
+	{ "ascii", "us-ascii" }, { "us_ascii", "us-ascii" }, { "646", "us-ascii" },
+	{ "ansi_x3.4-1968", "us-ascii" },
+	{ "latin1", "iso-8859-1" }, { "latin-1", "iso-8859-1" }, { "l1", "iso-8859-1" },
+	{ "iso8859-1", "iso-8859-1" }, { "iso_8859-1", "iso-8859-1" },
+	{ "iso8859_1", "iso-8859-1" }, { "iso_8859_1", "iso-8859-1" },
+	{ "8859", "iso-8859-1" }, { "cp819", "iso-8859-1" },
+	{ "gb2312", "gb18030" }, { "gbk", "gb18030" }, { "big5-hkscs", "big5hkscs" },
+	{ "utf_16", "utf-16" }, { "utf16", "utf-16" }, { "u16", "utf-16" },
+	{ "utf_32", "utf-32" }, { "utf32", "utf-32" }, { "u32", "utf-32" },
+	{ "utf_16be", "utf-16be" }, { "utf_16le", "utf-16le" },
+	{ "utf_32be", "utf-32be" }, { "utf_32le", "utf-32le" },
+};
+
+/* Python codec names that glibc iconv spells differently. */
+static const struct {
+	const char *name;
+	const char *iconv;
+} iconv_names[] = {
+	{ "iso-8859-1", "WINDOWS-1252" }, /* browsers' reading: C1 bytes as cp1252 */
+	{ "us-ascii", "WINDOWS-1252" },   /* only used when the bytes are ASCII */
+	{ "cp_is", "CP861" }, { "ibm039", "IBM037" }, { "cspc775baltic", "CP775" },
+	{ "maciceland", "MAC-IS" }, { "maclatin2", "MAC-CENTRALEUROPE" },
+	{ "maccentraleurope", "MAC-CENTRALEUROPE" }, { "macroman", "MACINTOSH" },
+	{ "maccyrillic", "MAC-CYRILLIC" }, { "ebcdic_cp_be", "CP500" },
+	{ "ebcdic_cp_ch", "CP500" }, { "ebcdic_cp_ca", "CP037" }, { "ebcdic_cp_nl", "CP037" },
+	{ "ebcdic_cp_us", "CP037" }, { "ebcdic_cp_wt", "CP037" }, { "ebcdic-cp-wt", "CP037" },
+	{ "cspcp852", "CP852" }, { "koi8-t", "KOI8-T" },
+};
+
+static char *
+canonical(const char *label, size_t n)
+{
+	char *s = xstrndup(label, n);
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		s[i] = (char)tolower((unsigned char)s[i]);
+	for (i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (!strcmp(s, aliases[i].alias)) {
+			free(s);
+			return xstrdup(aliases[i].name);
+		}
+	return s;
+}
+
+static iconv_t
+open_decoder(const char *name)
+{
+	char up[64];
+	size_t i;
+	iconv_t cd;
+
+	for (i = 0; i < sizeof iconv_names / sizeof iconv_names[0]; i++)
+		if (!strcmp(name, iconv_names[i].name))
+			return iconv_open("UTF-8", iconv_names[i].iconv);
+	for (i = 0; name[i] && i < sizeof up - 1; i++)
+		up[i] = (char)toupper((unsigned char)name[i]);
+	up[i] = '\0';
+	if ((cd = iconv_open("UTF-8", up)) != (iconv_t)-1)
+		return cd;
+	/* Python's "cp437" is glibc's "CP437", "437" too; "ibm_850" style. */
+	for (i = 0; up[i]; i++)
+		if (up[i] == '_')
+			up[i] = '-';
+	return iconv_open("UTF-8", up);
+}
+
+static char *
+http_charset(const char *ct)
+{
+	const char *p;
+	size_t n;
+
+	if (ct == NULL || (p = strcasestr(ct, "charset=")) == NULL)
+		return NULL;
+	p += 8;
+	while (*p == ' ' || *p == '"' || *p == '\'')
+		p++;
+	n = strcspn(p, "\"'; \t");
+	return n ? canonical(p, n) : NULL;
+}
+
+/* encoding="..." from an ASCII rendering of the start of the document. */
+static char *
+declared(const char *s, size_t len)
+{
+	const char *end, *p;
+	size_t n;
+
+	if (len < 6 || strncmp(s, "<?xml", 5) != 0)
+		return NULL;
+	if ((end = memchr(s, '>', len)) == NULL)
+		return NULL;
+	for (p = s; (p = memmem(p, (size_t)(end - p), "encoding", 8)) != NULL;) {
+		p += 8;
+		while (p < end && (*p == ' ' || *p == '=' || *p == '\t'))
+			p++;
+		if (p < end && (*p == '"' || *p == '\'')) {
+			n = strcspn(p + 1, "\"'?>");
+			return n ? canonical(p + 1, n) : NULL;
+		}
+	}
+	return NULL;
+}
+
+static int
+all_ascii(const unsigned char *b, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] & 0x80)
+			return 0;
+	return 1;
+}
+
+/* A strict UTF-8 check (no overlongs, no surrogates). */
+int
+feed_valid_utf8(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	unsigned c;
+	int n, k;
+
+	while (i < len) {
+		c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return 0;
+		if (i + (size_t)n >= len)
+			return 0;
+		for (k = 1; k <= n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) ||
+		    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
+			return 0;
+		i += (size_t)n + 1;
+	}
+	return 1;
+}
+
+/*
+ * Converts with cd, replacing each byte iconv refuses with U+FFFD.
+ * Returns the number of replacements.
+ */
+static size_t
+convert(iconv_t cd, const char *in, size_t len, struct buf *out)
+{
+	char tmp[8192], *ip = (char *)in, *op;
+	size_t il = len, ol, bad = 0, r;
+
+	while (il > 0) {
+		op = tmp;
+		ol = sizeof tmp;
+		r = iconv(cd, &ip, &il, &op, &ol);
+		buf_add(out, tmp, (size_t)(op - tmp));
+		if (r == (size_t)-1 && errno != E2BIG) {
+			/* EILSEQ or EINVAL (truncated sequence at the end) */
+			buf_adds(out, "\xef\xbf\xbd");
+			ip++;
+			il--;
+			bad++;
+			iconv(cd, NULL, NULL, NULL, NULL);
+		}
+	}
+	op = tmp;
+	ol = sizeof tmp;
+	iconv(cd, NULL, NULL, &op, &ol);
+	buf_add(out, tmp, (size_t)(op - tmp));
+	return bad;
+}
+
+/* Decodes the first bytes with a fixed-width family codec, for sniffing. */
+static char *
+sniff_prefix(const char *data, size_t len, const char *family, size_t *outlen)
+{
+	struct buf b = {0};
+	iconv_t cd = iconv_open("UTF-8", family);
+
+	if (cd == (iconv_t)-1)
+		return NULL;
+	convert(cd, data, len < 1024 ? len : 1024, &b);
+	iconv_close(cd);
+	*outlen = b.len;
+	return buf_steal(&b);
+}
+
+const char *
+feed_decode(const char *data, size_t len, const char *content_type, char **label,
+    char **bozo_reason, size_t *outlen, char **owned)
+{
+	const unsigned char *b = (const unsigned char *)data;
+	char *http = http_charset(content_type), *decl = NULL, *name = NULL, *pre;
+	const char *family = NULL;
+	size_t skip = 0, plen, bad;
+	struct buf out = {0};
+	iconv_t cd;
+	int text = content_type != NULL && !strncasecmp(content_type, "text/", 5);
+
+	*owned = NULL;
+	*bozo_reason = NULL;
+	if (len >= 4 && !memcmp(b, "\0\0\xfe\xff", 4)) {
+		name = xstrdup("utf-32be");
+		skip = 4;
+	} else if (len >= 4 && !memcmp(b, "\xff\xfe\0\0", 4)) {
+		name = xstrdup("utf-32le");
+		skip = 4;
+	} else if (len >= 3 && !memcmp(b, "\xef\xbb\xbf", 3)) {
+		name = xstrdup("utf-8");
+		skip = 3;
+	} else if (len >= 2 && !memcmp(b, "\xfe\xff", 2)) {
+		name = xstrdup("utf-16be");
+		skip = 2;
+	} else if (len >= 2 && !memcmp(b, "\xff\xfe", 2)) {
+		name = xstrdup("utf-16le");
+		skip = 2;
+	} else if (len >= 4 && !memcmp(b, "\0\0\0<", 4)) {
+		family = "UTF-32BE";
+	} else if (len >= 4 && !memcmp(b, "<\0\0\0", 4)) {
+		family = "UTF-32LE";
+	} else if (len >= 4 && !memcmp(b, "\0<\0?", 4)) {
+		family = "UTF-16BE";
+	} else if (len >= 4 && !memcmp(b, "<\0?\0", 4)) {
+		family = "UTF-16LE";
+	} else if (len >= 4 && !memcmp(b, "\x4c\x6f\xa7\x94", 4)) {
+		family = "CP037";
+	}
+	if (name == NULL && http != NULL) {
+		name = http;
+		http = NULL;
+	}
+	if (name == NULL && family != NULL && strcmp(family, "CP037") != 0) {
+		name = canonical(family, strlen(family));
+	} else if (name == NULL) {
+		if (family != NULL && (pre = sniff_prefix(data, len, family, &plen)) != NULL) {
+			decl = declared(pre, plen);
+			free(pre);
+			if (decl == NULL)
+				decl = xstrdup("cp037");
+		} else {
+			decl = declared(data, len < 1024 ? len : 1024);
+		}
+		if (text && content_type != NULL && all_ascii(b, len))
+			name = xstrdup("us-ascii");
+		else if (decl != NULL && strcmp(decl, "utf-16") && strcmp(decl, "utf-32"))
+			name = decl, decl = NULL;
+		else
+			name = xstrdup("utf-8");
+	}
+	free(http);
+	free(decl);
+	*label = name;
+	data += skip;
+	len -= skip;
+	if (!strcmp(name, "us-ascii") && !all_ascii((const unsigned char *)data, len))
+		*bozo_reason = xstrdup("bytes above 0x7f in a us-ascii document");
+	if ((!strcmp(name, "utf-8") || !strcmp(name, "us-ascii")) &&
+	    feed_valid_utf8((const unsigned char *)data, len)) {
+		*outlen = len;
+		return data;
+	}
+	if (!strcmp(name, "utf-16") || !strcmp(name, "utf-32")) {
+		/* A declaration naming UTF-16 on bytes that are not: read as UTF-8. */
+		free(name);
+		*label = name = xstrdup("utf-8");
+	}
+	if ((cd = open_decoder(name)) == (iconv_t)-1) {
+		*bozo_reason = xasprintf("unknown charset '%s', read as utf-8", name);
+		free(name);
+		*label = name = xstrdup("utf-8");
+		if (feed_valid_utf8((const unsigned char *)data, len)) {
+			*outlen = len;
+			return data;
+		}
+		cd = iconv_open("UTF-8", "UTF-8");
+	}
+	bad = convert(cd, data, len, &out);
+	iconv_close(cd);
+	if (bad > 0 && *bozo_reason == NULL)
+		*bozo_reason = xasprintf("%zu byte(s) not valid in %s", bad, name);
+	*outlen = out.len;
+	*owned = buf_steal(&out);
+	return *owned;
+}
