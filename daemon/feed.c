@@ -195,6 +195,102 @@ resolve_id(struct ctx *c, xmlNodePtr n, char *id)
 	return resolve(c, n, id);
 }
 
+/* --- relative URIs inside HTML ------------------------------------------- */
+
+static int
+has_scheme(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' ||
+	    s[i] == '.'); i++)
+		;
+	return i > 0 && i < n && s[i] == ':' && isalpha((unsigned char)s[0]);
+}
+
+static int
+uri_attr(const char *name, size_t n)
+{
+	static const char *const names[] = { "href", "src", "cite", "longdesc", "background",
+	    "action", "usemap", "poster", "codebase", "data", "classid", "profile" };
+	size_t i;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strlen(names[i]) == n && !strncasecmp(name, names[i], n))
+			return 1;
+	return 0;
+}
+
+/*
+ * Rewrites relative href/src/... attribute values in an HTML string
+ * against the element's base (xml:base chain, then the document URL), as
+ * feedparser does, so that content keeps working away from its feed.
+ * Takes ownership of s.
+ */
+static char *
+html_resolve(struct ctx *c, xmlNodePtr n, char *s)
+{
+	const char *p, *q, *name, *val;
+	xmlChar *base, *abs;
+	struct buf b = {0};
+	size_t nlen, vlen;
+	char quote, *ref;
+
+	if (s == NULL || strchr(s, '<') == NULL)
+		return s;
+	base = xmlNodeGetBase(c->doc, n);
+	if (base == NULL || !strncasecmp((const char *)base, "javascript:", 11)) {
+		xmlFree(base);
+		return s;
+	}
+	for (p = s; *p;) {
+		if (*p != '<' || !isalpha((unsigned char)p[1])) {
+			buf_addc(&b, *p++);
+			continue;
+		}
+		/* a start tag: copy its name, then walk its attributes */
+		for (q = p + 1; *q && !isspace((unsigned char)*q) && *q != '>' && *q != '/'; q++)
+			;
+		buf_add(&b, p, (size_t)(q - p));
+		p = q;
+		while (*p && *p != '>') {
+			if (isspace((unsigned char)*p) || *p == '/') {
+				buf_addc(&b, *p++);
+				continue;
+			}
+			name = p;
+			while (*p && !isspace((unsigned char)*p) && *p != '=' && *p != '>')
+				p++;
+			nlen = (size_t)(p - name);
+			buf_add(&b, name, nlen);
+			if (*p != '=')
+				continue;
+			buf_addc(&b, *p++);
+			quote = (*p == '"' || *p == '\'') ? *p++ : '\0';
+			val = p;
+			while (*p && (quote ? *p != quote : (!isspace((unsigned char)*p) && *p != '>')))
+				p++;
+			vlen = (size_t)(p - val);
+			if (quote)
+				buf_addc(&b, quote);
+			if (uri_attr(name, nlen) && !has_scheme(val, vlen) && vlen < 4096) {
+				ref = xstrndup(val, vlen);
+				abs = xmlBuildURI((const xmlChar *)ref, base);
+				buf_adds(&b, abs ? (const char *)abs : ref);
+				xmlFree(abs);
+				free(ref);
+			} else {
+				buf_add(&b, val, vlen);
+			}
+			if (quote && *p == quote)
+				buf_addc(&b, *p++);
+		}
+	}
+	xmlFree(base);
+	free(s);
+	return buf_steal(&b);
+}
+
 static void
 set_date(time_t *dst, xmlNodePtr n)
 {
@@ -303,7 +399,7 @@ text_construct(struct ctx *c, xmlNodePtr n)
 		raw = text_of(n);
 		out = base64_text(raw);
 		free(raw);
-		goto done;
+		goto markup;
 	}
 	if ((mode != NULL && !strcmp(mode, "xml")) ||
 	    (type != NULL && (!strcmp(type, "xhtml") || !strcmp(type, "application/xhtml+xml")))) {
@@ -320,16 +416,24 @@ text_construct(struct ctx *c, xmlNodePtr n)
 		raw = buf_steal(&b);
 		out = trimmed(raw);
 		free(raw);
-		goto done;
+		goto markup;
 	}
 	if (type != NULL && c->kind == K_ATOM && strcmp(type, "text") && strcmp(type, "html") &&
 	    strncmp(type, "text/", 5) && !strstr(type, "xml")) {
 		raw = text_of(n);
 		out = base64_text(raw);
 		free(raw);
-		goto done;
+		goto markup;
 	}
 	out = markup_of(c, n);
+	/* Atom plain text stays text; everything else is markup. */
+	if (c->kind == K_ATOM && mode == NULL && (type == NULL || !strcmp(type, "text") ||
+	    !strcmp(type, "text/plain")) && !has_element_child(n))
+		goto done;
+	out = html_resolve(c, n, out);
+	goto done;
+markup:
+	out = html_resolve(c, n, out);
 done:
 	free(type);
 	free(mode);
@@ -547,12 +651,12 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 		} else if (atom(c, k, "content")) {
 			set_first(&e->content, text_construct(c, k));
 		} else if (is(k, NS_CONTENT, "encoded") || rss(k, "fullitem")) {
-			set_first(&e->content, text_of(k));
-		} else if (is(k, NS_XHTML, "body")) {
+			set_first(&e->content, html_resolve(c, k, text_of(k)));
+		} else if (is(k, NS_XHTML, "body") || rss(k, "body")) {
 			struct buf b = {0};
 			dump_children(&b, c->doc, k);
 			v = buf_steal(&b);
-			set_first(&e->content, trimmed(v));
+			set_first(&e->content, html_resolve(c, k, trimmed(v)));
 			free(v);
 		} else if (is(k, NS_MEDIA, "description")) {
 			replace(&media, text_of(k));

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
+#include <libxml/uri.h>
 
 #include "feed_internal.h"
 #include "wirewatch/date.h"
@@ -142,6 +144,36 @@ struct feed_doc *
 feed_parse(const char *data, size_t len, const char *base_url,
     const char *content_type, char *err, size_t errlen)
 {
+	return feed_parse_http(data, len, base_url, content_type, NULL, NULL, err, errlen);
+}
+
+/* Content-Location, resolved against the request URL; unsafe schemes never base. */
+static char *
+http_base(const char *base_url, const char *location)
+{
+	xmlChar *abs;
+	char *out;
+
+	if (location == NULL || *location == '\0')
+		return base_url ? xstrdup(base_url) : NULL;
+	abs = xmlBuildURI((const xmlChar *)location, (const xmlChar *)(base_url ? base_url : ""));
+	out = xstrdup(abs ? (const char *)abs : location);
+	xmlFree(abs);
+	if (strncasecmp(out, "javascript:", 11) == 0 || strncasecmp(out, "data:", 5) == 0 ||
+	    strncasecmp(out, "vbscript:", 9) == 0) {
+		free(out);
+		return base_url ? xstrdup(base_url) : NULL;
+	}
+	return out;
+}
+
+struct feed_doc *
+feed_parse_http(const char *data, size_t len, const char *base_url,
+    const char *content_type, const char *content_location, const char *content_language,
+    char *err, size_t errlen)
+{
+	struct feed_doc *doc;
+	char *base;
 	size_t i = 0;
 
 	if (base_url != NULL && *base_url == '\0')
@@ -157,9 +189,18 @@ feed_parse(const char *data, size_t len, const char *base_url,
 		snprintf(err, errlen, "not a feed: empty document");
 		return NULL;
 	}
-	if (data[i] == '{')
-		return parse_json(data + i, len - i, err, errlen);
-	return feed_parse_xml(data, len, base_url, content_type, err, errlen);
+	if (data[i] == '{') {
+		doc = parse_json(data + i, len - i, err, errlen);
+	} else {
+		base = http_base(base_url, content_location);
+		doc = feed_parse_xml(data, len, base, content_type, err, errlen);
+		free(base);
+	}
+	/* The document's own language wins over the header. */
+	if (doc != NULL && doc->feed.language == NULL && content_language != NULL &&
+	    *content_language != '\0')
+		doc->feed.language = xstrndup(content_language, strcspn(content_language, ", "));
+	return doc;
 }
 
 /* --- ownership ------------------------------------------------------------ */

@@ -13,7 +13,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== feeds: $CORPUS/feeds"
 python3 "$CORPUS/check_with_feedparser.py" \
-	--parser-cmd "$CTL parse --base-url {url} --content-type {content_type} {file}" \
+	--parser-cmd "$CTL parse --base-url {url} --content-type {content_type} --content-location {content_location} --content-language {content_language} {file}" \
 	"$@" >"$out" 2>&1 || true
 grep -E '^(cases|assertions|  of which)' "$out"
 pct=$(sed -n 's/^assertions:.*(\([0-9.]*\)%).*/\1/p' "$out")

@@ -17,9 +17,11 @@ ctl_parse_main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "base-url", required_argument, NULL, 'b' },
 		{ "content-type", required_argument, NULL, 't' },
+		{ "content-location", required_argument, NULL, 'l' },
+		{ "content-language", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *base = NULL, *ctype = NULL;
+	const char *base = NULL, *ctype = NULL, *cloc = NULL, *clang = NULL;
 	char err[WW_ERRLEN], *data, *json;
 	struct feed_doc *doc;
 	size_t len;
@@ -31,6 +33,10 @@ ctl_parse_main(int argc, char **argv)
 			base = *optarg ? optarg : NULL;
 		else if (ch == 't')
 			ctype = *optarg ? optarg : NULL;
+		else if (ch == 'l')
+			cloc = *optarg ? optarg : NULL;
+		else if (ch == 'L')
+			clang = *optarg ? optarg : NULL;
 		else
 			goto usage;
 	}
@@ -40,7 +46,7 @@ ctl_parse_main(int argc, char **argv)
 		fprintf(stderr, "wirewatchctl parse: %s\n", err);
 		return 1;
 	}
-	doc = feed_parse(data, len, base, ctype, err, sizeof err);
+	doc = feed_parse_http(data, len, base, ctype, cloc, clang, err, sizeof err);
 	free(data);
 	if (doc == NULL) {
 		fprintf(stderr, "wirewatchctl parse: %s: %s\n", argv[optind], err);
@@ -52,7 +58,8 @@ ctl_parse_main(int argc, char **argv)
 	feed_doc_free(doc);
 	return 0;
 usage:
-	fprintf(stderr, "usage: wirewatchctl parse [--base-url URL] [--content-type TYPE] FILE\n");
+	fprintf(stderr, "usage: wirewatchctl parse [--base-url URL] [--content-type TYPE] "
+	    "[--content-location URL] [--content-language LANG] FILE\n");
 	return 2;
 }
 

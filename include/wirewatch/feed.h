@@ -73,6 +73,14 @@ struct feed_doc {
  */
 struct feed_doc *feed_parse(const char *data, size_t len, const char *base_url,
     const char *content_type, char *err, size_t errlen);
+/*
+ * feed_parse() with the other response headers that matter (each may be
+ * NULL): Content-Location is a base URI, itself resolved against base_url;
+ * Content-Language is the feed's language when the document names none.
+ */
+struct feed_doc *feed_parse_http(const char *data, size_t len, const char *base_url,
+    const char *content_type, const char *content_location, const char *content_language,
+    char *err, size_t errlen);
 void feed_doc_free(struct feed_doc *doc);
 
 /* The neutral-schema JSON for doc, malloc'd, one object, no newline. */
