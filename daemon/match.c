@@ -176,6 +176,21 @@ table_free(struct table *t)
 
 /* --- patterns ----------------------------------------------------------------- */
 
+/*
+ * Single-word wildcards are keyed by their first 2, 3 or 4 bytes (as long
+ * as the prefix allows), and a token looks up its own first 2, 3 and 4
+ * bytes: three probes per token however many wildcards there are, and
+ * buckets as selective as the prefixes.
+ */
+#define PREFIX_KEY_MIN 2
+#define PREFIX_KEY_MAX 4
+
+static size_t
+prefix_key_len(size_t len)
+{
+	return len < PREFIX_KEY_MAX ? len : PREFIX_KEY_MAX;
+}
+
 static int
 intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, int cs)
 {
@@ -207,7 +222,7 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		p->surface[i] = xstrdup(surface[i]);
 	}
 	if (n == 1 && prefix)
-		s = table_find(&m->prefix, words[0], strlen(words[0]) < 2 ? strlen(words[0]) : 2, 1);
+		s = table_find(&m->prefix, words[0], prefix_key_len(strlen(words[0])), 1);
 	else
 		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
 	ivec_push(&s->pats, id);
@@ -465,7 +480,7 @@ scan_field(struct matcher *m, int field)
 	struct field_text *f = &m->f[field];
 	const char *norm;
 	struct slot *s;
-	size_t i, j;
+	size_t i, j, k;
 
 	for (i = 0; i < f->tok.n; i++) {
 		norm = text_token_norm(&f->tok, i);
@@ -474,11 +489,14 @@ scan_field(struct matcher *m, int field)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i))
 					record(m, s->pats.v[j], field, i,
 					    i + m->pats[s->pats.v[j]].nwords - 1);
-		if (m->prefix.n > 0 && f->tok.v[i].normlen >= 2 &&
-		    (s = table_find(&m->prefix, norm, 2, 0)) != NULL)
+		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX &&
+		    k <= f->tok.v[i].normlen; k++) {
+			if ((s = table_find(&m->prefix, norm, k, 0)) == NULL)
+				continue;
 			for (j = 0; j < s->pats.n; j++)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i))
 					record(m, s->pats.v[j], field, i, i);
+		}
 	}
 }
 
@@ -670,6 +688,39 @@ regex_hits(struct matcher *m, const struct qnode *n, struct spans *out)
 	return hit;
 }
 
+/* The allocation-free checks for the common leaves. */
+static int
+pattern_present(struct matcher *m, int id, unsigned mask)
+{
+	const struct pattern *p = &m->pats[id];
+	size_t i;
+
+	if (id < 0 || p->gen != m->gen)
+		return 0;
+	for (i = 0; i < p->nocc; i++)
+		if (in_fields(mask, p->occ[i].field))
+			return 1;
+	return 0;
+}
+
+static int
+entity_present(struct matcher *m, const struct qnode *n)
+{
+	struct entity_pats *ep = entity_patterns(m, n->entity);
+	const struct pattern *p;
+	size_t i, j;
+
+	for (i = 0; i < ep->aliases.n; i++) {
+		p = &m->pats[ep->aliases.v[i]];
+		if (p->gen != m->gen)
+			continue;
+		for (j = 0; j < p->nocc; j++)
+			if (in_fields(n->fields, p->occ[j].field) && !excluded(m, ep, &p->occ[j]))
+				return 1;
+	}
+	return 0;
+}
+
 static int
 eval(struct matcher *m, const struct qnode *n)
 {
@@ -692,6 +743,10 @@ eval(struct matcher *m, const struct qnode *n)
 		return !eval(m, n->kids[0]);
 	case Q_REGEX:
 		return regex_hits(m, n, NULL);
+	case Q_TERM:
+		return pattern_present(m, n->pat, n->fields);
+	case Q_ENTITY:
+		return entity_present(m, n);
 	default:
 		node_occs(m, n, &o, 0);
 		r = o.n > 0;
