@@ -113,7 +113,13 @@ trimmed_n(const char *s, size_t n)
 static char *
 text_of(xmlNodePtr n)
 {
-	xmlChar *t = xmlNodeGetContent(n);
+	xmlChar *t;
+
+	/* The common case, one text child: no intermediate copy. */
+	if (n->children != NULL && n->children == n->last &&
+	    n->children->type == XML_TEXT_NODE && n->children->content != NULL)
+		return trimmed((const char *)n->children->content);
+	t = xmlNodeGetContent(n);
 	char *s = trimmed((const char *)t);
 
 	xmlFree(t);
@@ -156,6 +162,8 @@ set_first(char **dst, char *v)
 	*dst = v;
 }
 
+static int has_scheme(const char *s, size_t n);
+
 /* Resolves ref against the node's xml:base chain and the document URL. */
 static char *
 resolve(struct ctx *c, xmlNodePtr n, char *ref)
@@ -165,6 +173,9 @@ resolve(struct ctx *c, xmlNodePtr n, char *ref)
 
 	if (ref == NULL)
 		return NULL;
+	/* Absolute already: nothing to resolve, skip the base walk. */
+	if (has_scheme(ref, strlen(ref)) && strncasecmp(ref, "javascript:", 11) != 0)
+		return ref;
 	base = xmlNodeGetBase(c->doc, n);
 	if (base == NULL || !strncasecmp((const char *)base, "javascript:", 11)) {
 		xmlFree(base);
@@ -230,63 +241,69 @@ uri_attr(const char *name, size_t n)
 static char *
 html_resolve(struct ctx *c, xmlNodePtr n, char *s)
 {
-	const char *p, *q, *name, *val;
-	xmlChar *base, *abs;
+	const char *p, *last, *name, *val;
+	xmlChar *base = NULL, *abs;
 	struct buf b = {0};
 	size_t nlen, vlen;
 	char quote, *ref;
 
-	if (s == NULL || strchr(s, '<') == NULL)
+	if (s == NULL || (p = strchr(s, '<')) == NULL)
 		return s;
-	base = xmlNodeGetBase(c->doc, n);
-	if (base == NULL || !strncasecmp((const char *)base, "javascript:", 11)) {
-		xmlFree(base);
-		return s;
-	}
-	for (p = s; *p;) {
-		if (*p != '<' || !isalpha((unsigned char)p[1])) {
-			buf_addc(&b, *p++);
+	/* Copies spans and rewrites only the values that change. */
+	for (last = s; (p = strchr(p, '<')) != NULL;) {
+		if (!isalpha((unsigned char)*++p))
 			continue;
-		}
-		/* a start tag: copy its name, then walk its attributes */
-		for (q = p + 1; *q && !isspace((unsigned char)*q) && *q != '>' && *q != '/'; q++)
-			;
-		buf_add(&b, p, (size_t)(q - p));
-		p = q;
-		while (*p && *p != '>') {
+		while (*p && !isspace((unsigned char)*p) && *p != '>' && *p != '/')
+			p++;
+		while (*p && *p != '>' && *p != '<') {
 			if (isspace((unsigned char)*p) || *p == '/') {
-				buf_addc(&b, *p++);
+				p++;
 				continue;
 			}
 			name = p;
-			while (*p && !isspace((unsigned char)*p) && *p != '=' && *p != '>')
+			while (*p && !isspace((unsigned char)*p) && *p != '=' && *p != '>' && *p != '<')
 				p++;
 			nlen = (size_t)(p - name);
-			buf_add(&b, name, nlen);
 			if (*p != '=')
 				continue;
-			buf_addc(&b, *p++);
+			p++;
 			quote = (*p == '"' || *p == '\'') ? *p++ : '\0';
 			val = p;
 			while (*p && (quote ? *p != quote : (!isspace((unsigned char)*p) && *p != '>')))
 				p++;
 			vlen = (size_t)(p - val);
-			if (quote)
-				buf_addc(&b, quote);
-			if (uri_attr(name, nlen) && !has_scheme(val, vlen) && vlen < 4096) {
-				ref = xstrndup(val, vlen);
-				abs = xmlBuildURI((const xmlChar *)ref, base);
-				buf_adds(&b, abs ? (const char *)abs : ref);
-				xmlFree(abs);
-				free(ref);
-			} else {
-				buf_add(&b, val, vlen);
-			}
 			if (quote && *p == quote)
-				buf_addc(&b, *p++);
+				p++;
+			if (!uri_attr(name, nlen) || vlen >= 4096)
+				continue;
+			while (vlen > 0 && isspace((unsigned char)*val))
+				val++, vlen--;
+			while (vlen > 0 && isspace((unsigned char)val[vlen - 1]))
+				vlen--;
+			if (has_scheme(val, vlen))
+				continue;
+			if (base == NULL) {
+				base = xmlNodeGetBase(c->doc, n);
+				if (base == NULL ||
+				    !strncasecmp((const char *)base, "javascript:", 11))
+					goto out;
+			}
+			ref = xstrndup(val, vlen);
+			abs = xmlBuildURI((const xmlChar *)ref, base);
+			buf_add(&b, last, (size_t)(val - last));
+			buf_adds(&b, abs ? (const char *)abs : ref);
+			last = val + vlen;
+			xmlFree(abs);
+			free(ref);
 		}
+		if (*p == '\0')
+			break;
 	}
+out:
 	xmlFree(base);
+	if (b.s == NULL)
+		return s;
+	buf_adds(&b, last);
 	free(s);
 	return buf_steal(&b);
 }
@@ -721,10 +738,22 @@ is_name_char(unsigned char ch)
  * a document with its own <!ENTITY declarations is not touched at all.
  * Returns NULL when nothing changed.
  */
+/* The next "<!" or "<?" at or after p, or end when there is none. */
+static const char *
+special_lt(const char *p, const char *end)
+{
+	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL && p + 1 < end) {
+		if (p[1] == '!' || p[1] == '?')
+			return p;
+		p++;
+	}
+	return end;
+}
+
 static char *
 fix_entities(const char *data, size_t len, size_t *outlen)
 {
-	const char *p = data, *end = data + len, *last = data, *q, *close;
+	const char *p = data, *end = data + len, *last = data, *q, *close, *next_lt = NULL;
 	const htmlEntityDesc *ent;
 	struct buf b = {0};
 	char name[33];
@@ -734,6 +763,17 @@ fix_entities(const char *data, size_t len, size_t *outlen)
 	if (memmem(data, len, "<!ENTITY", 8) != NULL)
 		return NULL;
 	while (p < end) {
+		/* Jump to the next '&' unless a CDATA/comment/PI starts first. */
+		if (*p != '&' && *p != '<') {
+			const char *amp = memchr(p, '&', (size_t)(end - p));
+
+			if (amp == NULL)
+				break;
+			if (next_lt < p)
+				next_lt = special_lt(p, end);
+			p = next_lt != NULL && next_lt < amp ? next_lt : amp;
+			continue;
+		}
 		if (*p == '<' && end - p >= 4 && p[1] == '!' && (p[2] == '[' || p[2] == '-')) {
 			close = p[2] == '[' ? memmem(p, (size_t)(end - p), "]]>", 3) :
 			    memmem(p, (size_t)(end - p), "-->", 3);
@@ -944,7 +984,7 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
 	    base_url && *base_url ? base_url : NULL, "UTF-8",
 	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
+	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	free(fixed);
 	free(utf8);

@@ -19,6 +19,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -157,6 +158,17 @@ feed_valid_utf8(const unsigned char *s, size_t len)
 	int n, k;
 
 	while (i < len) {
+		/* ASCII runs eight bytes at a time */
+		while (i + 8 <= len) {
+			uint64_t w;
+
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ULL)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
 		c = s[i];
 		if (c < 0x80) {
 			i++;
