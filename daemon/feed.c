@@ -409,6 +409,12 @@ static char *
 text_construct(struct ctx *c, xmlNodePtr n)
 {
 	char *type = attr(n, "type"), *mode = attr(n, "mode"), *raw, *out;
+
+	if (type != NULL && *type == '\0') {
+		/* type="" is no type: text */
+		free(type);
+		type = NULL;
+	}
 	struct buf b = {0};
 	xmlNodePtr k, div = NULL;
 
@@ -569,7 +575,7 @@ atom_link(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
 	if (href == NULL || *href == '\0') {
 		/* Atom 0.3 drafts put the URL in the element's text. */
 		free(href);
-		href = c->atom03 ? text_of(n) : NULL;
+		href = text_of(n);
 	}
 	if (href == NULL || *href == '\0') {
 		free(rel);
@@ -946,13 +952,38 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 	return 0;
 }
 
+/*
+ * When the XML declaration names an encoding libxml2 rejects as a name
+ * (encoding="437"), returns a copy of the document with a plain
+ * declaration instead; NULL otherwise.  The charset was applied already.
+ */
+static char *
+bad_declaration(const char *data, size_t len)
+{
+	const char *end, *p;
+	struct buf b = {0};
+
+	if (len < 6 || strncmp(data, "<?xml", 5) != 0 ||
+	    (end = memmem(data, len < 512 ? len : 512, "?>", 2)) == NULL)
+		return NULL;
+	if ((p = memmem(data, (size_t)(end - data), "encoding", 8)) == NULL)
+		return NULL;
+	for (p += 8; p < end && (*p == ' ' || *p == '=' || *p == '"' || *p == '\''); p++)
+		;
+	if (p < end && isalpha((unsigned char)*p))
+		return NULL;
+	buf_adds(&b, "<?xml version=\"1.0\"?>");
+	buf_add(&b, end + 2, len - (size_t)(end + 2 - data));
+	return buf_steal(&b);
+}
+
 struct feed_doc *
 feed_parse_xml(const char *data, size_t len, const char *base_url,
     const char *content_type, char *err, size_t errlen)
 {
 	struct feed_doc *d = xcalloc(1, sizeof *d);
 	xmlParserCtxtPtr ctxt = NULL;
-	char *fixed, *label, *lang, *utf8 = NULL, *why = NULL;
+	char *fixed, *label, *lang, *utf8 = NULL, *why = NULL, *decl;
 	size_t fixed_len = 0;
 	struct ctx c;
 	xmlNodePtr root, k;
@@ -964,6 +995,12 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	if (why != NULL) {
 		d->bozo = 1;
 		d->bozo_reason = why;
+	}
+	if ((decl = bad_declaration(data, len)) != NULL) {
+		/* "437": not an XML EncName, and the bytes are UTF-8 by now anyway */
+		free(utf8);
+		data = utf8 = decl;
+		len = strlen(decl);
 	}
 	fixed = fix_entities(data, len, &fixed_len);
 	if (fixed != NULL) {
@@ -998,6 +1035,9 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	if ((lang = (char *)xmlNodeGetLang(root)) != NULL) {
 		d->feed.language = trimmed(lang);
 		xmlFree(lang);
+		for (char *u = d->feed.language; *u; u++)
+			if (*u == '_')
+				*u = '-';
 	}
 	if (c.kind == K_ATOM) {
 		parse_channel(&c, d, root);

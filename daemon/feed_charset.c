@@ -53,7 +53,7 @@ static const struct {
 } iconv_names[] = {
 	{ "iso-8859-1", "WINDOWS-1252" }, /* browsers' reading: C1 bytes as cp1252 */
 	{ "us-ascii", "WINDOWS-1252" },   /* only used when the bytes are ASCII */
-	{ "cp_is", "CP861" }, { "ibm039", "IBM037" }, { "cspc775baltic", "CP775" },
+	{ "cp_is", "CP861" }, { "csibm861", "CP861" }, { "ibm039", "IBM037" }, { "cspc775baltic", "CP775" },
 	{ "maciceland", "MAC-IS" }, { "maclatin2", "MAC-CENTRALEUROPE" },
 	{ "maccentraleurope", "MAC-CENTRALEUROPE" }, { "macroman", "MACINTOSH" },
 	{ "maccyrillic", "MAC-CYRILLIC" }, { "ebcdic_cp_be", "CP500" },
@@ -106,10 +106,14 @@ http_charset(const char *ct)
 	const char *p;
 	size_t n;
 
-	if (ct == NULL || (p = strcasestr(ct, "charset=")) == NULL)
+	if (ct == NULL || (p = strcasestr(ct, "charset")) == NULL)
 		return NULL;
-	p += 8;
-	while (*p == ' ' || *p == '"' || *p == '\'')
+	p += 7;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p++ != '=')
+		return NULL;
+	while (*p == ' ' || *p == '\t' || *p == '"' || *p == '\'')
 		p++;
 	n = strcspn(p, "\"'; \t");
 	return n ? canonical(p, n) : NULL;
@@ -296,19 +300,29 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 		} else {
 			decl = declared(data, len < 1024 ? len : 1024);
 		}
-		if (text && content_type != NULL && all_ascii(b, len))
+		if (text && all_ascii(b, len)) {
 			name = xstrdup("us-ascii");
-		else if (decl != NULL && strcmp(decl, "utf-16") && strcmp(decl, "utf-32"))
+		} else if (text && decl != NULL) {
+			/* RFC 3023 says us-ascii, which these bytes are not: recover. */
+			*bozo_reason = xasprintf("%s without a charset: non-ASCII bytes, "
+			    "read as the declared %s", content_type, decl);
 			name = decl, decl = NULL;
-		else
+		} else if (decl != NULL && strcmp(decl, "utf-16") && strcmp(decl, "utf-32")) {
+			name = decl, decl = NULL;
+		} else {
+			if (text)
+				*bozo_reason = xasprintf("%s without a charset: non-ASCII bytes, "
+				    "read as utf-8", content_type);
 			name = xstrdup("utf-8");
+		}
 	}
 	free(http);
 	free(decl);
 	*label = name;
 	data += skip;
 	len -= skip;
-	if (!strcmp(name, "us-ascii") && !all_ascii((const unsigned char *)data, len))
+	if (!strcmp(name, "us-ascii") && !all_ascii((const unsigned char *)data, len) &&
+	    *bozo_reason == NULL)
 		*bozo_reason = xstrdup("bytes above 0x7f in a us-ascii document");
 	if ((!strcmp(name, "utf-8") || !strcmp(name, "us-ascii")) &&
 	    feed_valid_utf8((const unsigned char *)data, len)) {
