@@ -163,6 +163,117 @@ test_encodings(void **state)
 	feed_doc_free(d);
 }
 
+/* feed_parse() on a byte string with embedded NULs (UTF-16/32). */
+static struct feed_doc *
+parse_n(const char *s, size_t n, const char *ct)
+{
+	struct feed_doc *d = feed_parse(s, n, NULL, ct, err, sizeof err);
+
+	if (d == NULL)
+		fail_msg("feed_parse: %s", err);
+	return d;
+}
+
+static void
+test_charsets(void **state)
+{
+	const char *ascii = "<?xml version='1.0' encoding='x'?><rss version='2.0'><channel>"
+	    "<title>T\xc3\xa9</title></channel></rss>";
+	struct buf b = {0};
+	struct feed_doc *d;
+	const char *p;
+
+	(void)state;
+	/* UTF-16LE with a BOM, UTF-32BE sniffed without one */
+	buf_add(&b, "\xff\xfe", 2);
+	for (p = "<rss version='2.0'><channel><title>x\xe9</title></channel></rss>"; *p; p++) {
+		buf_addc(&b, *p == '\xe9' ? '\xe9' : *p);
+		buf_addc(&b, '\0');
+	}
+	d = parse_n(b.s, b.len, NULL);
+	assert_string_equal(d->encoding, "utf-16le");
+	assert_string_equal(d->feed.title, "x\xc3\xa9");
+	assert_false(d->bozo);
+	feed_doc_free(d);
+	buf_reset(&b);
+	for (p = "<rss version='2.0'><channel><title>y</title></channel></rss>"; *p; p++) {
+		buf_add(&b, "\0\0\0", 3);
+		buf_addc(&b, *p);
+	}
+	d = parse_n(b.s, b.len, NULL);
+	assert_string_equal(d->encoding, "utf-32be");
+	assert_string_equal(d->feed.title, "y");
+	feed_doc_free(d);
+	buf_free(&b);
+	/* gb2312 is read, and reported, as its superset gb18030 */
+	d = parse("<?xml version='1.0' encoding='gb2312'?><rss version='2.0'><channel>"
+	    "<title>\xc4\xe3</title></channel></rss>", NULL, NULL);
+	assert_string_equal(d->encoding, "gb18030");
+	assert_string_equal(d->feed.title, "\xe4\xbd\xa0");
+	feed_doc_free(d);
+	/* an unknown label: bozo, read as UTF-8 */
+	d = parse(ascii, NULL, NULL);
+	assert_true(d->bozo);
+	assert_string_equal(d->feed.title, "T\xc3\xa9");
+	feed_doc_free(d);
+	/* text/xml without charset: us-ascii when the bytes are (RFC 3023) ... */
+	d = parse("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+	    "<title>a</title></channel></rss>", NULL, "text/xml");
+	assert_string_equal(d->encoding, "us-ascii");
+	assert_false(d->bozo);
+	feed_doc_free(d);
+	/* ... and bozo, read with the declaration, when they are not */
+	d = parse("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+	    "<title>\xc3\xa9</title></channel></rss>", NULL, "text/xml");
+	assert_true(d->bozo);
+	assert_string_equal(d->feed.title, "\xc3\xa9");
+	feed_doc_free(d);
+	/* invalid UTF-8 is replaced, not dropped, and flagged */
+	d = parse("<rss version='2.0'><channel><title>a\xff" "b</title></channel></rss>",
+	    NULL, NULL);
+	assert_true(d->bozo);
+	assert_string_equal(d->feed.title, "a\xef\xbf\xbd" "b");
+	feed_doc_free(d);
+}
+
+static void
+test_links_and_references(void **state)
+{
+	const char *atom;
+	struct feed_doc *d;
+
+	(void)state;
+	/* relative links: xml:base, Content-Location, then the document URL */
+	atom = "<feed xmlns='http://www.w3.org/2005/Atom'><link href='/a'/>"
+	    "<entry xml:base='http://b.example/x/'><link href='y'/>"
+	    "<content type='html'>&lt;a href=\"z\"&gt;z&lt;/a&gt;</content></entry></feed>";
+	d = feed_parse_http(atom, strlen(atom), "http://doc.example/feed", "application/atom+xml", "http://loc.example/f",
+	    "de", err, sizeof err);
+	assert_non_null(d);
+	assert_string_equal(d->feed.link, "http://loc.example/a");
+	assert_string_equal(d->feed.language, "de");
+	assert_string_equal(d->entries[0].link, "http://b.example/x/y");
+	assert_string_equal(d->entries[0].content, "<a href=\"http://b.example/x/z\">z</a>");
+	feed_doc_free(d);
+	/* a bare '&', an unknown entity and &#X41; survive as text, bozo */
+	d = parse("<rss version='2.0'><channel><link>http://e/?a=1&b=2</link>"
+	    "<title>&#X41; &bogus; &amp;</title></channel></rss>", NULL, NULL);
+	assert_true(d->bozo);
+	assert_string_equal(d->feed.link, "http://e/?a=1&b=2");
+	assert_string_equal(d->feed.title, "A &bogus; &");
+	feed_doc_free(d);
+	/* CDATA and escaped HTML: one level of unescaping */
+	d = parse("<rss version='2.0'><channel><item><description><![CDATA[<b>x</b> &amp;]]>"
+	    "</description><title>&lt;i&gt;t&lt;/i&gt; &amp;amp;</title>"
+	    "<guid isPermaLink='false'>g1</guid></item></channel></rss>", NULL, NULL);
+	assert_false(d->bozo);
+	assert_string_equal(d->entries[0].summary, "<b>x</b> &amp;");
+	assert_string_equal(d->entries[0].title, "<i>t</i> &amp;");
+	assert_string_equal(d->entries[0].id, "g1");
+	assert_null(d->entries[0].link);
+	feed_doc_free(d);
+}
+
 static void
 test_ill_formed(void **state)
 {
@@ -241,6 +352,8 @@ main(void)
 		cmocka_unit_test(test_rdf_and_atom03),
 		cmocka_unit_test(test_json_feed),
 		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_charsets),
+		cmocka_unit_test(test_links_and_references),
 		cmocka_unit_test(test_ill_formed),
 		cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_seed_feeds),
