@@ -55,6 +55,7 @@ struct occ {
 
 struct pattern {
 	char **words;
+	size_t *lens;      /* strlen of each word */
 	char **surface;    /* case-sensitive patterns only */
 	size_t nwords;
 	int prefix;
@@ -69,6 +70,7 @@ struct pattern {
 struct slot {
 	char *key;
 	uint64_t hash;
+	size_t len;
 	struct ivec pats;
 };
 
@@ -126,10 +128,13 @@ ivec_push(struct ivec *v, int x)
 	v->v[v->n++] = x;
 }
 
+/* FNV-1a as util_hash64(p, n, 0), so that it can be computed incrementally. */
+#define FNV_INIT 1469598103934665603ULL
+#define FNV_STEP(h, c) (((h) ^ (unsigned char)(c)) * 1099511628211ULL)
+
 static struct slot *
-table_find(struct table *t, const char *key, size_t len, int create)
+table_find_hashed(struct table *t, const char *key, size_t len, uint64_t h, int create)
 {
-	uint64_t h = util_hash64(key, len, 0);
 	struct slot *old;
 	size_t i, oldcap;
 
@@ -151,15 +156,22 @@ table_find(struct table *t, const char *key, size_t len, int create)
 	if (t->cap == 0)
 		return NULL;
 	for (i = h & (t->cap - 1); t->t[i].key != NULL; i = (i + 1) & (t->cap - 1))
-		if (t->t[i].hash == h && strlen(t->t[i].key) == len &&
+		if (t->t[i].hash == h && t->t[i].len == len &&
 		    memcmp(t->t[i].key, key, len) == 0)
 			return &t->t[i];
 	if (!create)
 		return NULL;
 	t->t[i].key = xstrndup(key, len);
 	t->t[i].hash = h;
+	t->t[i].len = len;
 	t->n++;
 	return &t->t[i];
+}
+
+static struct slot *
+table_find(struct table *t, const char *key, size_t len, int create)
+{
+	return table_find_hashed(t, key, len, util_hash64(key, len, 0), create);
 }
 
 static void
@@ -216,9 +228,11 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 	p->prefix = prefix;
 	p->cs = cs;
 	p->words = xcalloc(n, sizeof *p->words);
+	p->lens = xcalloc(n, sizeof *p->lens);
 	p->surface = xcalloc(n, sizeof *p->surface);
 	for (i = 0; i < n; i++) {
 		p->words[i] = xstrdup(words[i]);
+		p->lens[i] = strlen(words[i]);
 		p->surface[i] = xstrdup(surface[i]);
 	}
 	if (n == 1 && prefix)
@@ -400,6 +414,7 @@ matcher_free(struct matcher *m)
 			free(m->pats[i].surface[j]);
 		}
 		free(m->pats[i].words);
+		free(m->pats[i].lens);
 		free(m->pats[i].surface);
 		free(m->pats[i].watchers.v);
 		free(m->pats[i].occ);
@@ -449,8 +464,12 @@ record(struct matcher *m, int id, int field, size_t first, size_t last)
 	p->nocc++;
 }
 
+/*
+ * Does p occur at token i?  from is the first word still to compare (1 when
+ * the hash table already matched the first word exactly).
+ */
 static int
-pattern_at(const struct pattern *p, const struct field_text *f, size_t i)
+pattern_at(const struct pattern *p, const struct field_text *f, size_t i, size_t from)
 {
 	const struct text_tokens *t = &f->tok;
 	const struct text_token *tk;
@@ -460,11 +479,14 @@ pattern_at(const struct pattern *p, const struct field_text *f, size_t i)
 		return 0;
 	for (k = 0; k < p->nwords; k++) {
 		tk = &t->v[i + k];
-		if (k == p->nwords - 1 && p->prefix) {
-			len = strlen(p->words[k]);
+		len = p->lens[k];
+		if (k < from) {
+			/* matched by the lookup */
+		} else if (k == p->nwords - 1 && p->prefix) {
 			if (tk->normlen < len || memcmp(text_token_norm(t, i + k), p->words[k], len))
 				return 0;
-		} else if (strcmp(text_token_norm(t, i + k), p->words[k]) != 0) {
+		} else if (tk->normlen != len ||
+		    memcmp(text_token_norm(t, i + k), p->words[k], len) != 0) {
 			return 0;
 		}
 		if (p->cs && (strlen(p->surface[k]) != tk->end - tk->start ||
@@ -481,20 +503,29 @@ scan_field(struct matcher *m, int field)
 	const char *norm;
 	struct slot *s;
 	size_t i, j, k;
+	uint64_t h, ph[PREFIX_KEY_MAX + 1];
+	size_t len;
 
 	for (i = 0; i < f->tok.n; i++) {
 		norm = text_token_norm(&f->tok, i);
-		if ((s = table_find(&m->exact, norm, f->tok.v[i].normlen, 0)) != NULL)
+		len = f->tok.v[i].normlen;
+		/* One pass over the bytes gives the hashes of the token and its prefixes. */
+		h = FNV_INIT;
+		for (k = 0; k < len; k++) {
+			h = FNV_STEP(h, norm[k]);
+			if (k + 1 <= PREFIX_KEY_MAX)
+				ph[k + 1] = h;
+		}
+		if ((s = table_find_hashed(&m->exact, norm, len, h, 0)) != NULL)
 			for (j = 0; j < s->pats.n; j++)
-				if (pattern_at(&m->pats[s->pats.v[j]], f, i))
+				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 1))
 					record(m, s->pats.v[j], field, i,
 					    i + m->pats[s->pats.v[j]].nwords - 1);
-		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX &&
-		    k <= f->tok.v[i].normlen; k++) {
-			if ((s = table_find(&m->prefix, norm, k, 0)) == NULL)
+		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k <= len; k++) {
+			if ((s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
 				continue;
 			for (j = 0; j < s->pats.n; j++)
-				if (pattern_at(&m->pats[s->pats.v[j]], f, i))
+				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 0))
 					record(m, s->pats.v[j], field, i, i);
 		}
 	}

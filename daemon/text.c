@@ -103,7 +103,9 @@ text_html_to_plain(const char *html)
 		} else if (*p == '&' && (skip = entity(p, &b)) > 0) {
 			p += skip;
 		} else {
-			buf_addc(&b, *p++);
+			n = strcspn(p + 1, "<&") + 1;
+			buf_add(&b, p, n);
+			p += n;
 		}
 	}
 	return buf_steal(&b);
@@ -171,17 +173,35 @@ emit(struct text_tokens *t, const char *text, size_t start, size_t end)
 {
 	struct text_token *tok;
 	char *norm;
+	size_t i;
 
 	if (end <= start)
 		return;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->v = xreallocarray(t->v, t->cap, sizeof *t->v);
+	}
+	for (i = start; i < end && (unsigned char)text[i] < 0x80; i++)
+		;
+	if (i == end) {
+		/* ASCII: fold straight into the arena. */
+		tok = &t->v[t->n++];
+		tok->start = (uint32_t)start;
+		tok->end = (uint32_t)end;
+		tok->norm = (uint32_t)t->arena.len;
+		tok->normlen = (uint32_t)(end - start);
+		buf_add(&t->arena, text + start, end - start);
+		buf_addc(&t->arena, '\0');
+		norm = t->arena.s + tok->norm;
+		for (i = 0; i < tok->normlen; i++)
+			if (norm[i] >= 'A' && norm[i] <= 'Z')
+				norm[i] = (char)(norm[i] - 'A' + 'a');
+		return;
+	}
 	norm = text_fold(text + start, end - start);
 	if (*norm == '\0') {
 		free(norm);
 		return;
-	}
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 256;
-		t->v = xreallocarray(t->v, t->cap, sizeof *t->v);
 	}
 	tok = &t->v[t->n++];
 	tok->start = (uint32_t)start;
