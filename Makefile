@@ -2,7 +2,8 @@
 #
 #   make          build build/wirewatchd and build/wirewatchctl
 #   make run      install what is missing, build, run the daemon on conf/demo
-#   make check    unit tests, the same under ASan+UBSan, end-to-end tests
+#   make check    unit tests, the same under ASan+UBSan, the feed conformance
+#                 corpus (>= 97%, every date row), end-to-end tests
 #   make conformance / bench-parse / bench-poll / bench-match
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson inih libsystemd libpcre2-8
@@ -99,6 +100,7 @@ e2e: all
 check: all
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) conformance
 	$(MAKE) e2e
 
 conformance: all
