@@ -47,6 +47,7 @@ struct ctx {
 	enum kind kind;
 	int atom03;
 	const char *root_ns;  /* the feed element's namespace (Atom) */
+	xmlNsPtr dropped;     /* XHTML declarations drop_ns() took off */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -321,33 +322,47 @@ set_date(time_t *dst, xmlNodePtr n)
 
 /* --- text constructs ---------------------------------------------------- */
 
-/* Drops namespace declarations so inline XHTML serializes as plain markup. */
+/*
+ * Drops the XHTML namespace so inline XHTML serializes as plain markup.
+ * Only that declaration goes, and it is parked on the context rather than
+ * freed: attributes and nodes elsewhere may still point at an xmlNs, and
+ * other namespaces (SVG, MathML, xlink) must keep their declarations.
+ */
 static void
-drop_ns(xmlNodePtr n)
+drop_ns(struct ctx *c, xmlNodePtr n)
 {
+	xmlNsPtr *pp, ns;
 	xmlNodePtr k;
 
 	for (k = n; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
-		if (k->nsDef != NULL) {
-			xmlFreeNsList(k->nsDef);
-			k->nsDef = NULL;
+		for (pp = &k->nsDef; (ns = *pp) != NULL;) {
+			if (ns->prefix == NULL && ns->href != NULL &&
+			    !strcmp((const char *)ns->href, NS_XHTML)) {
+				*pp = ns->next;
+				ns->next = c->dropped;
+				c->dropped = ns;
+			} else {
+				pp = &ns->next;
+			}
 		}
-		k->ns = NULL;
-		drop_ns(k->children);
+		if (k->ns != NULL && k->ns->prefix == NULL &&
+		    !strcmp((const char *)k->ns->href, NS_XHTML))
+			k->ns = NULL;
+		drop_ns(c, k->children);
 	}
 }
 
 static void
-dump_children(struct buf *b, xmlDocPtr doc, xmlNodePtr n)
+dump_children(struct buf *b, struct ctx *c, xmlNodePtr n)
 {
 	xmlBufferPtr xb = xmlBufferCreate();
 	xmlNodePtr k;
 
-	drop_ns(n->children);
+	drop_ns(c, n->children);
 	for (k = n->children; k != NULL; k = k->next)
-		xmlNodeDump(xb, doc, k, 0, 0);
+		xmlNodeDump(xb, c->doc, k, 0, 0);
 	buf_add(b, xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
 	xmlBufferFree(xb);
 }
@@ -372,7 +387,7 @@ markup_of(struct ctx *c, xmlNodePtr n)
 
 	if (!has_element_child(n))
 		return text_of(n);
-	dump_children(&b, c->doc, n);
+	dump_children(&b, c, n);
 	raw = buf_steal(&b);
 	out = trimmed(raw);
 	free(raw);
@@ -433,9 +448,9 @@ text_construct(struct ctx *c, xmlNodePtr n)
 			}
 		/* Atom 1.0 drops the wrapping div; Atom 0.3 keeps it. */
 		if (!c->atom03 && div != NULL && !strcmp((const char *)div->name, "div"))
-			dump_children(&b, c->doc, div);
+			dump_children(&b, c, div);
 		else
-			dump_children(&b, c->doc, n);
+			dump_children(&b, c, n);
 		raw = buf_steal(&b);
 		out = trimmed(raw);
 		free(raw);
@@ -677,7 +692,7 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 			set_first(&e->content, html_resolve(c, k, text_of(k)));
 		} else if (is(k, NS_XHTML, "body") || rss(k, "body")) {
 			struct buf b = {0};
-			dump_children(&b, c->doc, k);
+			dump_children(&b, c, k);
 			v = buf_steal(&b);
 			set_first(&e->content, html_resolve(c, k, trimmed(v)));
 			free(v);
@@ -1052,11 +1067,13 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 			parse_channel(&c, d, root);
 	}
 	xmlFreeDoc(c.doc);
+	xmlFreeNsList(c.dropped);
 	xmlFreeParserCtxt(ctxt);
 	return d;
 fail:
 	if (c.doc)
 		xmlFreeDoc(c.doc);
+	xmlFreeNsList(c.dropped);
 	xmlFreeParserCtxt(ctxt);
 	feed_doc_free(d);
 	return NULL;

@@ -335,6 +335,7 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 		*label = name = xstrdup("utf-8");
 	}
 	if ((cd = open_decoder(name)) == (iconv_t)-1) {
+		free(*bozo_reason);
 		*bozo_reason = xasprintf("unknown charset '%s', read as utf-8", name);
 		free(name);
 		*label = name = xstrdup("utf-8");
