@@ -61,17 +61,31 @@ struct pattern {
 	int prefix;
 	int cs;
 	struct ivec watchers;  /* watchlists indexed under this pattern */
-	/* per run */
+};
+
+/*
+ * Per-run state of a pattern, apart from the pattern so that the pass and
+ * the evaluation touch 16 bytes per pattern: the occurrences are recorded
+ * in scan order and then grouped by pattern into one array (off, n).
+ */
+struct prun {
 	unsigned gen;
-	struct occ *occ;
-	size_t nocc, capocc;
+	uint32_t n;
+	uint32_t off;
+	uint32_t fill;
+};
+
+struct rawocc {
+	int id;
+	struct occ o;
 };
 
 struct slot {
 	char *key;
 	uint64_t hash;
 	size_t len;
-	struct ivec pats;
+	int simple1;       /* 1 + id of the plain one-word pattern, 0 if none */
+	struct ivec pats;  /* the other patterns starting with this key */
 };
 
 struct table {
@@ -106,8 +120,15 @@ struct matcher {
 	struct table keys;      /* pattern identity -> pattern id */
 	struct entity_pats *epats;
 	struct ivec always;
+	int *wstart, *wlist;    /* watchers as one array (CSR), rebuilt after adds */
+	int wdirty;
 	/* per run */
 	unsigned gen;
+	struct prun *run;       /* npats */
+	struct rawocc *raw;
+	size_t nraw, capraw;
+	struct occ *occ;        /* grouped by pattern */
+	size_t capocc;
 	struct ivec touched;
 	unsigned *cand_gen;
 	struct ivec cands;
@@ -222,6 +243,8 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 	id = (int)m->npats;
 	ivec_push(&s->pats, id);
 	m->pats = xreallocarray(m->pats, m->npats + 1, sizeof *m->pats);
+	m->run = xreallocarray(m->run, m->npats + 1, sizeof *m->run);
+	memset(&m->run[m->npats], 0, sizeof *m->run);
 	p = &m->pats[m->npats++];
 	memset(p, 0, sizeof *p);
 	p->nwords = n;
@@ -235,10 +258,15 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		p->lens[i] = strlen(words[i]);
 		p->surface[i] = xstrdup(surface[i]);
 	}
-	if (n == 1 && prefix)
+	if (n == 1 && prefix) {
 		s = table_find(&m->prefix, words[0], prefix_key_len(strlen(words[0])), 1);
-	else
+	} else {
 		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
+		if (n == 1 && !cs) {
+			s->simple1 = id + 1;
+			return id;
+		}
+	}
 	ivec_push(&s->pats, id);
 	return id;
 }
@@ -389,6 +417,7 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 			struct ivec *w = &m->pats[trig.v[i]].watchers;
 			if (w->n == 0 || w->v[w->n - 1] != id)
 				ivec_push(w, id);
+			m->wdirty = 1;
 		}
 	} else {
 		ivec_push(&m->always, id);
@@ -417,8 +446,12 @@ matcher_free(struct matcher *m)
 		free(m->pats[i].lens);
 		free(m->pats[i].surface);
 		free(m->pats[i].watchers.v);
-		free(m->pats[i].occ);
 	}
+	free(m->run);
+	free(m->raw);
+	free(m->occ);
+	free(m->wstart);
+	free(m->wlist);
 	for (i = 0; m->ents && i < m->ents->n; i++) {
 		free(m->epats[i].aliases.v);
 		free(m->epats[i].excludes.v);
@@ -447,21 +480,62 @@ matcher_free(struct matcher *m)
 static void
 record(struct matcher *m, int id, int field, size_t first, size_t last)
 {
-	struct pattern *p = &m->pats[id];
+	struct prun *r = &m->run[id];
+	struct rawocc *o;
 
-	if (p->gen != m->gen) {
-		p->gen = m->gen;
-		p->nocc = 0;
+	if (r->gen != m->gen) {
+		r->gen = m->gen;
+		r->n = 0;
 		ivec_push(&m->touched, id);
 	}
-	if (p->nocc == p->capocc) {
-		p->capocc = p->capocc ? p->capocc * 2 : 4;
-		p->occ = xreallocarray(p->occ, p->capocc, sizeof *p->occ);
+	r->n++;
+	if (m->nraw == m->capraw) {
+		m->capraw = m->capraw ? m->capraw * 2 : 256;
+		m->raw = xreallocarray(m->raw, m->capraw, sizeof *m->raw);
 	}
-	p->occ[p->nocc].field = (uint8_t)field;
-	p->occ[p->nocc].first = (uint32_t)first;
-	p->occ[p->nocc].last = (uint32_t)last;
-	p->nocc++;
+	o = &m->raw[m->nraw++];
+	o->id = id;
+	o->o.field = (uint8_t)field;
+	o->o.first = (uint32_t)first;
+	o->o.last = (uint32_t)last;
+}
+
+/* Groups the recorded occurrences by pattern, in scan order within each. */
+static void
+group_occurrences(struct matcher *m)
+{
+	struct prun *r;
+	size_t i, off = 0;
+
+	for (i = 0; i < m->touched.n; i++) {
+		r = &m->run[m->touched.v[i]];
+		r->off = (uint32_t)off;
+		r->fill = 0;
+		off += r->n;
+	}
+	if (off > m->capocc) {
+		m->capocc = off * 2;
+		m->occ = xreallocarray(m->occ, m->capocc, sizeof *m->occ);
+	}
+	for (i = 0; i < m->nraw; i++) {
+		r = &m->run[m->raw[i].id];
+		m->occ[r->off + r->fill++] = m->raw[i].o;
+	}
+}
+
+/* The occurrences of pattern id in this run (n = 0 if none). */
+static const struct occ *
+occs_of(const struct matcher *m, int id, size_t *n)
+{
+	const struct prun *r;
+
+	if (id < 0 || m->run[id].gen != m->gen) {
+		*n = 0;
+		return NULL;
+	}
+	r = &m->run[id];
+	*n = r->n;
+	return m->occ + r->off;
 }
 
 /*
@@ -516,11 +590,14 @@ scan_field(struct matcher *m, int field)
 			if (k + 1 <= PREFIX_KEY_MAX)
 				ph[k + 1] = h;
 		}
-		if ((s = table_find_hashed(&m->exact, norm, len, h, 0)) != NULL)
+		if ((s = table_find_hashed(&m->exact, norm, len, h, 0)) != NULL) {
+			if (s->simple1)
+				record(m, s->simple1 - 1, field, i, i);
 			for (j = 0; j < s->pats.n; j++)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 1))
 					record(m, s->pats.v[j], field, i,
 					    i + m->pats[s->pats.v[j]].nwords - 1);
+		}
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k <= len; k++) {
 			if ((s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
 				continue;
@@ -602,29 +679,26 @@ in_fields(unsigned mask, int field)
 static void
 pattern_occs(struct matcher *m, int id, unsigned mask, struct occs *out)
 {
-	struct pattern *p = &m->pats[id];
-	size_t i;
+	const struct occ *o;
+	size_t i, n;
 
-	if (id < 0 || p->gen != m->gen)
-		return;
-	for (i = 0; i < p->nocc; i++)
-		if (in_fields(mask, p->occ[i].field))
-			occs_push(out, p->occ[i]);
+	o = occs_of(m, id, &n);
+	for (i = 0; i < n; i++)
+		if (in_fields(mask, o[i].field))
+			occs_push(out, o[i]);
 }
 
 static int
 excluded(struct matcher *m, const struct entity_pats *ep, const struct occ *o)
 {
-	const struct pattern *p;
-	size_t i, j;
+	const struct occ *x;
+	size_t i, j, n;
 
 	for (i = 0; i < ep->excludes.n; i++) {
-		p = &m->pats[ep->excludes.v[i]];
-		if (p->gen != m->gen)
-			continue;
-		for (j = 0; j < p->nocc; j++)
-			if (p->occ[j].field == o->field && p->occ[j].first <= o->first &&
-			    p->occ[j].last >= o->last)
+		x = occs_of(m, ep->excludes.v[i], &n);
+		for (j = 0; j < n; j++)
+			if (x[j].field == o->field && x[j].first <= o->first &&
+			    x[j].last >= o->last)
 				return 1;
 	}
 	return 0;
@@ -723,13 +797,12 @@ regex_hits(struct matcher *m, const struct qnode *n, struct spans *out)
 static int
 pattern_present(struct matcher *m, int id, unsigned mask)
 {
-	const struct pattern *p = &m->pats[id];
-	size_t i;
+	const struct occ *o;
+	size_t i, n;
 
-	if (id < 0 || p->gen != m->gen)
-		return 0;
-	for (i = 0; i < p->nocc; i++)
-		if (in_fields(mask, p->occ[i].field))
+	o = occs_of(m, id, &n);
+	for (i = 0; i < n; i++)
+		if (in_fields(mask, o[i].field))
 			return 1;
 	return 0;
 }
@@ -738,15 +811,13 @@ static int
 entity_present(struct matcher *m, const struct qnode *n)
 {
 	struct entity_pats *ep = entity_patterns(m, n->entity);
-	const struct pattern *p;
-	size_t i, j;
+	const struct occ *o;
+	size_t i, j, no;
 
 	for (i = 0; i < ep->aliases.n; i++) {
-		p = &m->pats[ep->aliases.v[i]];
-		if (p->gen != m->gen)
-			continue;
-		for (j = 0; j < p->nocc; j++)
-			if (in_fields(n->fields, p->occ[j].field) && !excluded(m, ep, &p->occ[j]))
+		o = occs_of(m, ep->aliases.v[i], &no);
+		for (j = 0; j < no; j++)
+			if (in_fields(n->fields, o[j].field) && !excluded(m, ep, &o[j]))
 				return 1;
 	}
 	return 0;
@@ -985,24 +1056,54 @@ int_cmp(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/* The watcher lists as one array, so that the candidate loop reads it densely. */
+static void
+build_watchers(struct matcher *m)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < m->npats; i++)
+		n += m->pats[i].watchers.n;
+	m->wstart = xreallocarray(m->wstart, m->npats + 1, sizeof *m->wstart);
+	m->wlist = xreallocarray(m->wlist, n + 1, sizeof *m->wlist);
+	for (i = n = 0; i < m->npats; i++) {
+		m->wstart[i] = (int)n;
+		for (j = 0; j < m->pats[i].watchers.n; j++)
+			m->wlist[n++] = m->pats[i].watchers.v[j];
+	}
+	m->wstart[m->npats] = (int)n;
+	m->wdirty = 0;
+}
+
 size_t
 matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result *res)
 {
-	struct pattern *p;
-	size_t i, j;
-	int f, w;
+	size_t i;
+	int f, w, j, id;
 
+	if (m->wdirty || m->wstart == NULL)
+		build_watchers(m);
 	m->gen++;
+	if (m->gen == 0) {
+		/* wrapped: forget every generation stamp */
+		for (i = 0; i < m->npats; i++)
+			m->run[i].gen = 0;
+		for (i = 0; i < m->nwl; i++)
+			m->cand_gen[i] = 0;
+		m->gen = 1;
+	}
 	m->touched.n = 0;
 	m->cands.n = 0;
+	m->nraw = 0;
 	load_fields(m, doc);
 	for (f = 0; f < QF_COUNT; f++)
 		if (m->f[f].text != NULL)
 			scan_field(m, f);
+	group_occurrences(m);
 	for (i = 0; i < m->touched.n; i++) {
-		p = &m->pats[m->touched.v[i]];
-		for (j = 0; j < p->watchers.n; j++) {
-			w = p->watchers.v[j];
+		id = m->touched.v[i];
+		for (j = m->wstart[id]; j < m->wstart[id + 1]; j++) {
+			w = m->wlist[j];
 			if (m->cand_gen[w] != m->gen) {
 				m->cand_gen[w] = m->gen;
 				ivec_push(&m->cands, w);
