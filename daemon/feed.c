@@ -163,13 +163,62 @@ set_first(char **dst, char *v)
 	*dst = v;
 }
 
+/*
+ * xmlBuildURI() that also takes IRIs: libxml2 2.9 refuses non-ASCII
+ * bytes, so they are percent-encoded for the call and decoded after.
+ * Returns malloc'd memory or NULL.
+ */
+static char *
+build_uri(const char *ref, const xmlChar *base)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct buf b = {0}, o = {0};
+	const char *p;
+	xmlChar *abs;
+
+	if ((abs = xmlBuildURI((const xmlChar *)ref, base)) != NULL) {
+		p = xstrdup((const char *)abs);
+		xmlFree(abs);
+		return (char *)p;
+	}
+	for (p = ref; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			break;
+	if (*p == '\0')
+		return NULL;
+	for (p = ref; *p; p++) {
+		if ((unsigned char)*p >= 0x80) {
+			buf_addc(&b, '%');
+			buf_addc(&b, hex[(unsigned char)*p >> 4]);
+			buf_addc(&b, hex[(unsigned char)*p & 15]);
+		} else {
+			buf_addc(&b, *p);
+		}
+	}
+	abs = xmlBuildURI((const xmlChar *)b.s, base);
+	buf_free(&b);
+	if (abs == NULL)
+		return NULL;
+	for (p = (const char *)abs; *p; p++) {
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
+		    strchr("89ABCDEF", p[1]) != NULL) {
+			buf_addc(&o, (char)strtol((char[]){ p[1], p[2], 0 }, NULL, 16));
+			p += 2;
+		} else {
+			buf_addc(&o, *p);
+		}
+	}
+	xmlFree(abs);
+	return buf_steal(&o);
+}
+
 static int has_scheme(const char *s, size_t n);
 
 /* Resolves ref against the node's xml:base chain and the document URL. */
 static char *
 resolve(struct ctx *c, xmlNodePtr n, char *ref)
 {
-	xmlChar *base, *abs;
+	xmlChar *base;
 	char *out;
 
 	if (ref == NULL)
@@ -182,12 +231,10 @@ resolve(struct ctx *c, xmlNodePtr n, char *ref)
 		xmlFree(base);
 		return ref;
 	}
-	abs = xmlBuildURI((const xmlChar *)ref, base);
+	out = build_uri(ref, base);
 	xmlFree(base);
-	if (abs == NULL)
+	if (out == NULL)
 		return ref;
-	out = xstrdup((const char *)abs);
-	xmlFree(abs);
 	free(ref);
 	return out;
 }
@@ -242,7 +289,7 @@ uri_attr(const char *name, size_t n)
 static char *
 html_resolve(struct ctx *c, xmlNodePtr n, char *s)
 {
-	const char *p, *last, *name, *val;
+	const char *p, *last, *name, *val, *vstart, *vend;
 	xmlChar *base = NULL, *abs;
 	struct buf b = {0};
 	size_t nlen, vlen;
@@ -273,6 +320,8 @@ html_resolve(struct ctx *c, xmlNodePtr n, char *s)
 			while (*p && (quote ? *p != quote : (!isspace((unsigned char)*p) && *p != '>')))
 				p++;
 			vlen = (size_t)(p - val);
+			vstart = val;
+			vend = p;
 			if (quote && *p == quote)
 				p++;
 			if (!uri_attr(name, nlen) || vlen >= 4096)
@@ -290,11 +339,11 @@ html_resolve(struct ctx *c, xmlNodePtr n, char *s)
 					goto out;
 			}
 			ref = xstrndup(val, vlen);
-			abs = xmlBuildURI((const xmlChar *)ref, base);
-			buf_add(&b, last, (size_t)(val - last));
+			abs = (xmlChar *)build_uri(ref, base);
+			buf_add(&b, last, (size_t)(vstart - last));
 			buf_adds(&b, abs ? (const char *)abs : ref);
-			last = val + vlen;
-			xmlFree(abs);
+			last = vend;
+			free(abs);
 			free(ref);
 		}
 		if (*p == '\0')
@@ -669,6 +718,7 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 {
 	struct feed_entry *e;
 	char *guid_link = NULL, *media = NULL, *v;
+	const char *summary_elem = NULL;
 	xmlNodePtr k;
 
 	d->entries = xreallocarray(d->entries, d->nentries + 1, sizeof *d->entries);
@@ -683,7 +733,22 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 	for (k = item->children; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE || common_element(c, e, k, 0, &guid_link))
 			continue;
-		if (atom(c, k, "summary") || rss(k, "description") || is(k, NS_DC, "description")) {
+		if (c->kind != K_ATOM && (rss(k, "summary") || rss(k, "description")) &&
+		    (v = text_construct(c, k)) != NULL) {
+			/*
+			 * RSS with a made-up <summary> next to <description>:
+			 * the first is the summary, the other the content,
+			 * so neither text is lost.
+			 */
+			if (e->summary != NULL && e->content == NULL && summary_elem != NULL &&
+			    strcmp(summary_elem, (const char *)k->name) != 0)
+				set_first(&e->content, v);
+			else
+				replace(&e->summary, v);
+			if (summary_elem == NULL)
+				summary_elem = (const char *)k->name;
+		} else if (atom(c, k, "summary") || rss(k, "description") ||
+		    is(k, NS_DC, "description")) {
 			if (e->summary == NULL || !is(k, NS_DC, "description"))
 				replace(&e->summary, text_construct(c, k));
 		} else if (atom(c, k, "content")) {
@@ -772,7 +837,7 @@ special_lt(const char *p, const char *end)
 }
 
 static char *
-fix_entities(const char *data, size_t len, size_t *outlen)
+fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
 {
 	const char *p = data, *end = data + len, *last = data, *q, *close, *next_lt = NULL;
 	const htmlEntityDesc *ent;
@@ -822,7 +887,7 @@ fix_entities(const char *data, size_t len, size_t *outlen)
 						buf_add(&b, last, (size_t)(p - last));
 						buf_adds(&b, "&#x");
 						last = p + 3;
-						changed = 1;
+						changed = *bozo = 1;
 					}
 					p = q + 1;
 					continue;
@@ -832,6 +897,15 @@ fix_entities(const char *data, size_t len, size_t *outlen)
 				while (q < end && isdigit((unsigned char)*q))
 					q++;
 				if (q > d && q < end && *q == ';') {
+					long v = q - d <= 4 ? strtol(d, NULL, 10) : 0;
+
+					/* &#146; is windows-1252's quote, as HTML5 reads it */
+					if (v >= 0x80 && v <= 0x9f) {
+						buf_add(&b, last, (size_t)(p - last));
+						buf_addf(&b, "&#%u;", feed_cp1252_c1[v - 0x80]);
+						last = q + 1;
+						changed = 1; /* a repair, not an error */
+					}
 					p = q + 1;
 					continue;
 				}
@@ -852,7 +926,7 @@ fix_entities(const char *data, size_t len, size_t *outlen)
 					buf_add(&b, last, (size_t)(p - last));
 					buf_addf(&b, "&#%u;", ent->value);
 					p = last = q + n + 1;
-					changed = 1;
+					changed = *bozo = 1;
 					continue;
 				}
 			}
@@ -861,7 +935,7 @@ fix_entities(const char *data, size_t len, size_t *outlen)
 		buf_add(&b, last, (size_t)(p - last));
 		buf_adds(&b, "&amp;");
 		p = last = p + 1;
-		changed = 1;
+		changed = *bozo = 1;
 	}
 	if (!changed) {
 		buf_free(&b);
@@ -999,6 +1073,7 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	struct feed_doc *d = xcalloc(1, sizeof *d);
 	xmlParserCtxtPtr ctxt = NULL;
 	char *fixed, *label, *lang, *utf8 = NULL, *why = NULL, *decl;
+	int ent_bozo = 0;
 	size_t fixed_len = 0;
 	struct ctx c;
 	xmlNodePtr root, k;
@@ -1017,8 +1092,8 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		data = utf8 = decl;
 		len = strlen(decl);
 	}
-	fixed = fix_entities(data, len, &fixed_len);
-	if (fixed != NULL) {
+	fixed = fix_entities(data, len, &fixed_len, &ent_bozo);
+	if (ent_bozo) {
 		d->bozo = 1;
 		if (d->bozo_reason == NULL)
 			d->bozo_reason = xstrdup("undefined entity or bare '&'");

@@ -199,12 +199,66 @@ feed_valid_utf8(const unsigned char *s, size_t len)
 	return 1;
 }
 
+/* windows-1252 0x80-0x9f; the five undefined bytes map to themselves. */
+const unsigned short feed_cp1252_c1[32] = {
+	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
+	0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+};
+
+static void
+add_utf8(struct buf *b, unsigned cp)
+{
+	char u[3];
+
+	if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, u, 2);
+	} else {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, u, 3);
+	}
+}
+
+/*
+ * Characters U+0080-U+009F are C1 controls nobody means in a feed; they are
+ * windows-1252 punctuation that went through a Latin-1 decoder ("don\u0092t").
+ * Returns a copy with them mapped back (as HTML5 does for &#146;), or NULL
+ * when there are none.
+ */
+static char *
+demoronize(const char *s, size_t len, size_t *outlen)
+{
+	const char *p = s, *end = s + len, *last = s;
+	struct buf b = {0};
+
+	while ((p = memchr(p, '\xc2', (size_t)(end - p))) != NULL && p + 1 < end) {
+		unsigned char c = (unsigned char)p[1];
+
+		if (c >= 0x80 && c <= 0x9f) {
+			buf_add(&b, last, (size_t)(p - last));
+			add_utf8(&b, feed_cp1252_c1[c - 0x80]);
+			last = p + 2;
+		}
+		p += 2;
+	}
+	if (b.s == NULL)
+		return NULL;
+	buf_add(&b, last, (size_t)(end - last));
+	*outlen = b.len;
+	return buf_steal(&b);
+}
+
 /*
  * Converts with cd, replacing each byte iconv refuses with U+FFFD.
  * Returns the number of replacements.
  */
 static size_t
-convert(iconv_t cd, const char *in, size_t len, struct buf *out)
+convert(iconv_t cd, const char *in, size_t len, struct buf *out, int cp1252)
 {
 	char tmp[8192], *ip = (char *)in, *op;
 	size_t il = len, ol, bad = 0, r;
@@ -215,8 +269,19 @@ convert(iconv_t cd, const char *in, size_t len, struct buf *out)
 		r = iconv(cd, &ip, &il, &op, &ol);
 		buf_add(out, tmp, (size_t)(op - tmp));
 		if (r == (size_t)-1 && errno != E2BIG) {
-			/* EILSEQ or EINVAL (truncated sequence at the end) */
-			buf_adds(out, "\xef\xbf\xbd");
+			/*
+			 * EILSEQ or EINVAL (a truncated sequence at the end).  In
+			 * text meant as UTF-8 a stray byte is nearly always
+			 * windows-1252 (a pasted quote); elsewhere U+FFFD.
+			 */
+			unsigned char c = (unsigned char)*ip;
+
+			if (cp1252 && c >= 0xa0)
+				add_utf8(out, c);
+			else if (cp1252 && c >= 0x80)
+				add_utf8(out, feed_cp1252_c1[c - 0x80]);
+			else
+				buf_adds(out, "\xef\xbf\xbd");
 			ip++;
 			il--;
 			bad++;
@@ -239,7 +304,7 @@ sniff_prefix(const char *data, size_t len, const char *family, size_t *outlen)
 
 	if (cd == (iconv_t)-1)
 		return NULL;
-	convert(cd, data, len < 1024 ? len : 1024, &b);
+	convert(cd, data, len < 1024 ? len : 1024, &b, 0);
 	iconv_close(cd);
 	*outlen = b.len;
 	return buf_steal(&b);
@@ -326,6 +391,8 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 		*bozo_reason = xstrdup("bytes above 0x7f in a us-ascii document");
 	if ((!strcmp(name, "utf-8") || !strcmp(name, "us-ascii")) &&
 	    feed_valid_utf8((const unsigned char *)data, len)) {
+		if ((*owned = demoronize(data, len, outlen)) != NULL)
+			return *owned;
 		*outlen = len;
 		return data;
 	}
@@ -345,7 +412,7 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 		}
 		cd = iconv_open("UTF-8", "UTF-8");
 	}
-	bad = convert(cd, data, len, &out);
+	bad = convert(cd, data, len, &out, !strcmp(name, "utf-8") || !strcmp(name, "us-ascii"));
 	iconv_close(cd);
 	if (bad > 0 && *bozo_reason == NULL)
 		*bozo_reason = xasprintf("%zu byte(s) not valid in %s", bad, name);

@@ -19,5 +19,6 @@ struct feed_doc *feed_parse_xml(const char *data, size_t len, const char *base_u
 const char *feed_decode(const char *data, size_t len, const char *content_type,
     char **label, char **bozo_reason, size_t *outlen, char **owned);
 int feed_valid_utf8(const unsigned char *s, size_t len);
+extern const unsigned short feed_cp1252_c1[32];
 
 #endif

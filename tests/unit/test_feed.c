@@ -228,9 +228,21 @@ test_charsets(void **state)
 	assert_true(d->bozo);
 	assert_string_equal(d->feed.title, "\xc3\xa9");
 	feed_doc_free(d);
-	/* invalid UTF-8 is replaced, not dropped, and flagged */
-	d = parse("<rss version='2.0'><channel><title>a\xff" "b</title></channel></rss>",
+	/* a stray byte in UTF-8 is read as windows-1252, and flagged */
+	d = parse("<rss version='2.0'><channel><title>don\x92t \xc3\xa9</title></channel></rss>",
 	    NULL, NULL);
+	assert_true(d->bozo);
+	assert_string_equal(d->feed.title, "don\xe2\x80\x99t \xc3\xa9");
+	feed_doc_free(d);
+	/* C1 controls, raw or as &#146;, are windows-1252 punctuation: not bozo */
+	d = parse("<rss version='2.0'><channel><title>a\xc2\x93q\xc2\x94 b&#146;s</title>"
+	    "</channel></rss>", NULL, NULL);
+	assert_false(d->bozo);
+	assert_string_equal(d->feed.title, "a\xe2\x80\x9cq\xe2\x80\x9d b\xe2\x80\x99s");
+	feed_doc_free(d);
+	/* in a legacy charset an undefined byte becomes U+FFFD */
+	d = parse("<?xml version='1.0' encoding='windows-1253'?><rss version='2.0'><channel>"
+	    "<title>a\xaa" "b</title></channel></rss>", NULL, NULL);
 	assert_true(d->bozo);
 	assert_string_equal(d->feed.title, "a\xef\xbf\xbd" "b");
 	feed_doc_free(d);
