@@ -972,14 +972,27 @@ rss_version(xmlNodePtr root, xmlDocPtr doc)
 	return out;
 }
 
-static int
-truncation_error(int code)
+/*
+ * Truncation is decided by whether the root element's end tag was parsed,
+ * not by error codes: a mismatched tag in a complete document is bozo but
+ * not a cut download.  SAX2's end-element handler is wrapped to see it;
+ * the state is per thread, like libxml2's error handler.
+ */
+static _Thread_local struct {
+	endElementNsSAX2Func orig;
+	int root_closed;
+} endtag;
+
+static void
+feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+    const xmlChar *uri)
 {
-	return code == XML_ERR_TAG_NOT_FINISHED || code == XML_ERR_GT_REQUIRED ||
-	    code == XML_ERR_LTSLASH_REQUIRED || code == XML_ERR_NAME_REQUIRED ||
-	    code == XML_ERR_CDATA_NOT_FINISHED || code == XML_ERR_COMMENT_NOT_FINISHED ||
-	    code == XML_ERR_LT_REQUIRED || code == XML_ERR_DOCUMENT_END ||
-	    code == XML_ERR_ATTRIBUTE_NOT_FINISHED || code == XML_ERR_LITERAL_NOT_FINISHED;
+	xmlParserCtxtPtr ctxt = ctx;
+
+	if (ctxt->nameNr <= 1)
+		endtag.root_closed = 1;
+	if (endtag.orig != NULL)
+		endtag.orig(ctx, localname, prefix, uri);
 }
 
 static void
@@ -993,8 +1006,6 @@ feed_xml_error_cb(void *arg, xmlErrorPtr e)
 	if (d->bozo_reason == NULL)
 		d->bozo_reason = xasprintf("XML error at line %d: %s", e->line,
 		    e->message ? e->message : "?");
-	if (truncation_error(e->code))
-		d->truncated = 1;
 }
 
 static int
@@ -1108,6 +1119,9 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		fatal("xmlNewParserCtxt failed");
 	/* libxml2 2.9 has no per-context structured handler; one thread. */
 	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
+	endtag.orig = ctxt->sax->endElementNs;
+	endtag.root_closed = 0;
+	ctxt->sax->endElementNs = feed_end_element_cb;
 	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
 	    base_url && *base_url ? base_url : NULL, "UTF-8",
 	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
@@ -1122,6 +1136,11 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	}
 	if (xml_root_kind(&c, d, root, err, errlen) == -1)
 		goto fail;
+	if (!endtag.root_closed) {
+		d->truncated = d->bozo = 1;
+		if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("document ends before its root element is closed");
+	}
 	if ((lang = (char *)xmlNodeGetLang(root)) != NULL) {
 		d->feed.language = trimmed(lang);
 		xmlFree(lang);

@@ -306,6 +306,23 @@ test_ill_formed(void **state)
 	assert_true(d->truncated);
 	assert_non_null(d->bozo_reason);
 	feed_doc_free(d);
+	/* complete but mis-nested, or junk after the root: bozo, not truncated */
+	d = parse("<rss version='2.0'><channel><title>a</b></title></channel></rss>", NULL, NULL);
+	assert_true(d->bozo);
+	assert_false(d->truncated);
+	feed_doc_free(d);
+	d = parse("<rss version='2.0'/><!-- x", NULL, NULL);
+	assert_true(d->bozo);
+	assert_false(d->truncated);
+	feed_doc_free(d);
+	/* cut inside CDATA and inside an attribute */
+	d = parse("<rss version='2.0'><channel><item><description><![CDATA[abc", NULL, NULL);
+	assert_true(d->truncated);
+	feed_doc_free(d);
+	d = parse("<feed xmlns='http://www.w3.org/2005/Atom'><entry><link href='x", NULL, NULL);
+	assert_true(d->truncated);
+	assert_true(d->bozo);
+	feed_doc_free(d);
 	/* not feeds at all */
 	assert_null(feed_parse("<html><body>hi</body></html>", 28, NULL, NULL, err, sizeof err));
 	assert_non_null(strstr(err, "not a feed"));
