@@ -80,11 +80,15 @@ struct rawocc {
 	struct occ o;
 };
 
+#define SLOT_INLINE 16
+
+/* 64 bytes: a probe that finds a short key reads one cache line. */
 struct slot {
 	char *key;
 	uint64_t hash;
-	size_t len;
-	int simple1;       /* 1 + id of the plain one-word pattern, 0 if none */
+	uint32_t len;
+	int simple1;            /* 1 + id of the plain one-word pattern, 0 if none */
+	char inl[SLOT_INLINE];  /* the key again when shorter than SLOT_INLINE */
 	struct ivec pats;  /* the other patterns starting with this key */
 };
 
@@ -178,13 +182,15 @@ table_find_hashed(struct table *t, const char *key, size_t len, uint64_t h, int 
 		return NULL;
 	for (i = h & (t->cap - 1); t->t[i].key != NULL; i = (i + 1) & (t->cap - 1))
 		if (t->t[i].hash == h && t->t[i].len == len &&
-		    memcmp(t->t[i].key, key, len) == 0)
+		    memcmp(len < SLOT_INLINE ? t->t[i].inl : t->t[i].key, key, len) == 0)
 			return &t->t[i];
 	if (!create)
 		return NULL;
 	t->t[i].key = xstrndup(key, len);
 	t->t[i].hash = h;
-	t->t[i].len = len;
+	t->t[i].len = (uint32_t)len;
+	if (len < SLOT_INLINE)
+		memcpy(t->t[i].inl, key, len);
 	t->n++;
 	return &t->t[i];
 }
