@@ -136,6 +136,33 @@ test_entities_multilingual(void **state)
 	assert_int_equal(hits("@DPRK", "said kcna"), 0);
 }
 
+/* The shipped gazetteer beyond the seeds: exclusions and native scripts. */
+static void
+test_world_entities(void **state)
+{
+	(void)state;
+	assert_int_equal(hits("@DPRK", "조선일보 보도"), 0);          /* Chosun Ilbo is South Korean */
+	assert_int_equal(hits("@DPRK", "朝鲜半岛局势"), 0);           /* the peninsula */
+	assert_int_equal(hits("@DPRK", "朝鲜半岛和朝鲜"), 1);
+	assert_int_equal(hits("@DPRK", "встреча в Северной Корее"), 1);
+	assert_int_equal(hits("@Russia", "встреча с Путиным"), 1);
+	assert_int_equal(hits("@SouthKorea", "Democratic People's Republic of Korea"), 0);
+	assert_int_equal(hits("@SouthKorea", "the Republic of Korea"), 1);
+	assert_int_equal(hits("@SouthKorea", "북한 발표"), 0);
+	assert_int_equal(hits("@SouthKorea", "대한민국 정부"), 1);
+	assert_int_equal(hits("@USA", "Latin American leaders"), 0);
+	assert_int_equal(hits("@USA", "American officials"), 1);
+	assert_int_equal(hits("@USA", "the U.S. said"), 1);
+	assert_int_equal(hits("@USA", "talk to us"), 0);
+	assert_int_equal(hits("@Ukraine", "Київ заявив"), 1);
+	assert_int_equal(hits("@Ukraine", "Chicken Kiev recipe"), 0);
+	assert_int_equal(hits("@China", "中華人民共和國成立"), 1);
+	assert_int_equal(hits("@China", "Chinese Taipei team"), 0);
+	assert_int_equal(hits("@Iran", "ایران گفت"), 1);
+	assert_int_equal(hits("@Japan", "日本政府"), 1);
+	assert_int_equal(hits("@Japan AND @China", "東京と北京"), 1);
+}
+
 static void
 test_wildcard_case_regex_not(void **state)
 {
@@ -382,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_near_edges),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_entities_multilingual),
+		cmocka_unit_test(test_world_entities),
 		cmocka_unit_test(test_wildcard_case_regex_not),
 		cmocka_unit_test(test_explanation),
 		cmocka_unit_test(test_property_engine_equals_naive),
