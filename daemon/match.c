@@ -126,6 +126,8 @@ struct matcher {
 	struct ivec always;
 	int *wstart, *wlist;    /* watchers as one array (CSR), rebuilt after adds */
 	int wdirty;
+	uint32_t *df;           /* per pattern: items it occurred in */
+	uint64_t nitems, next_reindex;
 	/* per run */
 	unsigned gen;
 	struct prun *run;       /* npats */
@@ -251,6 +253,8 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 	m->pats = xreallocarray(m->pats, m->npats + 1, sizeof *m->pats);
 	m->run = xreallocarray(m->run, m->npats + 1, sizeof *m->run);
 	memset(&m->run[m->npats], 0, sizeof *m->run);
+	m->df = xreallocarray(m->df, m->npats + 1, sizeof *m->df);
+	m->df[m->npats] = 0;
 	p = &m->pats[m->npats++];
 	memset(p, 0, sizeof *p);
 	p->nwords = n;
@@ -336,9 +340,24 @@ compile_leaves(struct matcher *m, struct qnode *n)
 		compile_leaves(m, n->kids[i]);
 }
 
+/* Expected cost of indexing under pats: the items they occurred in so far. */
+static uint64_t
+trigger_cost(const struct matcher *m, const struct ivec *pats)
+{
+	uint64_t c = 0;
+	size_t i;
+
+	for (i = 0; i < pats->n; i++)
+		c += (uint64_t)m->df[pats->v[i]] + 1;
+	return c;
+}
+
 /*
  * The patterns of which at least one must occur for n to match, or 0 when
- * no such set exists (n can match without any literal).
+ * no such set exists (n can match without any literal).  Of an AND's (or
+ * NEAR's) children the rarest is chosen: before any item has been seen
+ * that is the one with the fewest patterns, later the one whose patterns
+ * occurred in the fewest items (matcher_reindex).
  */
 static int
 triggers(struct matcher *m, const struct qnode *n, struct ivec *out)
@@ -366,7 +385,8 @@ triggers(struct matcher *m, const struct qnode *n, struct ivec *out)
 	case Q_NEAR:
 		for (i = 0; i < n->nkids; i++) {
 			memset(&tmp, 0, sizeof tmp);
-			if (triggers(m, n->kids[i], &tmp) && (!found || tmp.n < best.n)) {
+			if (triggers(m, n->kids[i], &tmp) &&
+			    (!found || trigger_cost(m, &tmp) < trigger_cost(m, &best))) {
 				free(best.v);
 				best = tmp;
 				found = 1;
@@ -399,13 +419,32 @@ matcher_new(const struct entity_set *ents)
 	return m;
 }
 
+/* Files watchlist id under its triggers, or in the always-evaluated bucket. */
+static void
+index_watchlist(struct matcher *m, int id)
+{
+	struct ivec trig = {0};
+	struct ivec *w;
+	size_t i;
+
+	if (triggers(m, m->wl[id].q, &trig)) {
+		for (i = 0; i < trig.n; i++) {
+			w = &m->pats[trig.v[i]].watchers;
+			if (w->n == 0 || w->v[w->n - 1] != id)
+				ivec_push(w, id);
+		}
+	} else {
+		ivec_push(&m->always, id);
+	}
+	m->wdirty = 1;
+	free(trig.v);
+}
+
 int
 matcher_add(struct matcher *m, const char *name, const char *query, char *err,
     size_t errlen)
 {
-	struct ivec trig = {0};
 	struct qnode *q;
-	size_t i;
 	int id;
 
 	if ((q = query_parse(query, m->ents, err, errlen)) == NULL)
@@ -418,18 +457,21 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	m->nwl++;
 	m->cand_gen = xreallocarray(m->cand_gen, m->nwl, sizeof *m->cand_gen);
 	m->cand_gen[id] = 0;
-	if (triggers(m, q, &trig)) {
-		for (i = 0; i < trig.n; i++) {
-			struct ivec *w = &m->pats[trig.v[i]].watchers;
-			if (w->n == 0 || w->v[w->n - 1] != id)
-				ivec_push(w, id);
-			m->wdirty = 1;
-		}
-	} else {
-		ivec_push(&m->always, id);
-	}
-	free(trig.v);
+	index_watchlist(m, id);
 	return id;
+}
+
+void
+matcher_reindex(struct matcher *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->npats; i++)
+		m->pats[i].watchers.n = 0;
+	m->always.n = 0;
+	for (i = 0; i < m->nwl; i++)
+		index_watchlist(m, (int)i);
+	m->wdirty = 1;
 }
 
 void
@@ -454,6 +496,7 @@ matcher_free(struct matcher *m)
 		free(m->pats[i].watchers.v);
 	}
 	free(m->run);
+	free(m->df);
 	free(m->raw);
 	free(m->occ);
 	free(m->wstart);
@@ -515,6 +558,8 @@ group_occurrences(struct matcher *m)
 
 	for (i = 0; i < m->touched.n; i++) {
 		r = &m->run[m->touched.v[i]];
+		if (m->df[m->touched.v[i]] < UINT32_MAX)
+			m->df[m->touched.v[i]]++;
 		r->off = (uint32_t)off;
 		r->fill = 0;
 		off += r->n;
@@ -1087,6 +1132,17 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	size_t i;
 	int f, w, j, id;
 
+	/*
+	 * Re-file the watchlists under their rarest triggers as the pattern
+	 * statistics grow: after 1,024 items, then 4x as many, up to every
+	 * 1,048,576 items.
+	 */
+	if (m->next_reindex == 0)
+		m->next_reindex = 1024;
+	if (++m->nitems >= m->next_reindex) {
+		matcher_reindex(m);
+		m->next_reindex = m->nitems + (m->nitems < (1u << 20) / 4 ? m->nitems * 3 : 1u << 20);
+	}
 	if (m->wdirty || m->wstart == NULL)
 		build_watchers(m);
 	m->gen++;

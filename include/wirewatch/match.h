@@ -63,6 +63,13 @@ struct match_result {
 	size_t nhits;
 };
 
+/*
+ * Re-files every watchlist under its rarest required terms according to the
+ * items seen so far.  matcher_run() does this by itself from time to time;
+ * results never depend on it, only the number of candidates evaluated.
+ */
+void matcher_reindex(struct matcher *m);
+
 /* Fills res (caller zero-initialises); returns the number of hits. */
 size_t matcher_run(struct matcher *m, const struct match_doc *doc,
     struct match_result *res);
