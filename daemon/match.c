@@ -14,11 +14,13 @@
  *    O(tokens x patterns starting with that token), not O(watchlists).
  *    Every hit is recorded as (field, first token, last token).
  * 3. Candidates.  Each watchlist is indexed under the patterns of one
- *    required clause -- for AND the child with the fewest patterns, for
- *    OR the union, for NEAR the smaller side -- so a watchlist becomes a
- *    candidate only when something it cannot match without occurred.
- *    Watchlists with no such clause (pure NOT, regex only) are in a small
- *    bucket evaluated for every item.
+ *    required clause -- for AND and NEAR the rarest child, for OR the
+ *    union -- so a watchlist becomes a candidate only when something it
+ *    cannot match without occurred.  "Rarest" starts as "fewest patterns"
+ *    and becomes "patterns seen in the fewest items": every pattern counts
+ *    the items it occurred in, and the watchlists are re-filed after 1k,
+ *    4k, 16k ... items (then every 1M).  Watchlists with no such clause
+ *    (pure NOT, regex only) are in a small bucket evaluated for every item.
  * 4. Evaluation of the candidates only, over the recorded positions: NEAR
  *    merges position lists, regular expressions run (PCRE2, JIT) only here.
  *
