@@ -903,6 +903,10 @@ eval(struct matcher *m, const struct qnode *n)
 	case Q_ENTITY:
 		return entity_present(m, n);
 	default:
+		/* NEAR: both sides present at all before any position merging */
+		for (i = 0; i < n->nkids; i++)
+			if (!eval(m, n->kids[i]))
+				return 0;
 		node_occs(m, n, &o, 0);
 		r = o.n > 0;
 		free(o.v);
@@ -1176,15 +1180,18 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	}
 	for (i = 0; i < m->always.n; i++)
 		ivec_push(&m->cands, m->always.v[i]);
+	/* The candidates that match, then the hits in watchlist order. */
+	for (i = j = 0; i < m->cands.n; i++)
+		if (eval(m, m->wl[m->cands.v[i]].q))
+			m->cands.v[j++] = m->cands.v[i];
+	m->cands.n = (size_t)j;
 	if (m->cands.n > 1)
 		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
+	if (m->cands.n > 0)
+		res->hits = xreallocarray(res->hits, res->nhits + m->cands.n, sizeof *res->hits);
 	for (i = 0; i < m->cands.n; i++) {
-		w = m->cands.v[i];
-		if (!eval(m, m->wl[w].q))
-			continue;
-		res->hits = xreallocarray(res->hits, res->nhits + 1, sizeof *res->hits);
 		memset(&res->hits[res->nhits], 0, sizeof *res->hits);
-		fill_hit(m, w, &res->hits[res->nhits++]);
+		fill_hit(m, m->cands.v[i], &res->hits[res->nhits++]);
 	}
 	return res->nhits;
 }
