@@ -129,6 +129,8 @@ struct matcher {
 	int *wstart, *wlist;    /* watchers as one array (CSR), rebuilt after adds */
 	int wdirty;
 	uint32_t *df;           /* per pattern: items it occurred in */
+	uint64_t *hbuf;         /* per token of a field: hashes of it and its prefixes */
+	size_t caphbuf;
 	uint64_t nitems, next_reindex;
 	/* per run */
 	unsigned gen;
@@ -499,6 +501,7 @@ matcher_free(struct matcher *m)
 	}
 	free(m->run);
 	free(m->df);
+	free(m->hbuf);
 	free(m->raw);
 	free(m->occ);
 	free(m->wstart);
@@ -630,19 +633,39 @@ scan_field(struct matcher *m, int field)
 	const char *norm;
 	struct slot *s;
 	size_t i, j, k;
-	uint64_t h, ph[PREFIX_KEY_MAX + 1];
+	uint64_t h, *ph;
 	size_t len;
 
+	if (m->exact.cap == 0 && m->prefix.n == 0)
+		return;
+	if (f->tok.n * (PREFIX_KEY_MAX + 1) > m->caphbuf) {
+		m->caphbuf = f->tok.n * (PREFIX_KEY_MAX + 1) * 2;
+		m->hbuf = xreallocarray(m->hbuf, m->caphbuf, sizeof *m->hbuf);
+	}
+	/*
+	 * First the hashes of every token and its prefixes (one pass over the
+	 * bytes each), prefetching the slots they land on, so that the hash
+	 * table's cache misses overlap instead of coming one after another.
+	 */
 	for (i = 0; i < f->tok.n; i++) {
 		norm = text_token_norm(&f->tok, i);
 		len = f->tok.v[i].normlen;
-		/* One pass over the bytes gives the hashes of the token and its prefixes. */
+		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
 		h = FNV_INIT;
 		for (k = 0; k < len; k++) {
 			h = FNV_STEP(h, norm[k]);
 			if (k + 1 <= PREFIX_KEY_MAX)
 				ph[k + 1] = h;
 		}
+		ph[0] = h;
+		if (m->exact.cap > 0)
+			__builtin_prefetch(&m->exact.t[h & (m->exact.cap - 1)]);
+	}
+	for (i = 0; i < f->tok.n; i++) {
+		norm = text_token_norm(&f->tok, i);
+		len = f->tok.v[i].normlen;
+		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
+		h = ph[0];
 		if ((s = table_find_hashed(&m->exact, norm, len, h, 0)) != NULL) {
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
