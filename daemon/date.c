@@ -558,11 +558,54 @@ out:
 	return rc;
 }
 
+/*
+ * ISO 8601 basic format ("20250713", "20250713T094100Z",
+ * "20250713T0941+0530") rewritten as the extended form, or NULL.
+ */
+static char *
+iso_basic(const char *s)
+{
+	struct buf b = {0};
+	size_t n = strspn(s, "0123456789"), t;
+
+	if (n != 8 || (s[8] != '\0' && s[8] != 'T'))
+		return NULL;
+	buf_addf(&b, "%.4s-%.2s-%.2s", s, s + 4, s + 6);
+	s += 8;
+	if (*s == 'T') {
+		s++;
+		t = strspn(s, "0123456789");
+		if (t != 4 && t != 6) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_addf(&b, "T%.2s:%.2s", s, s + 2);
+		if (t == 6)
+			buf_addf(&b, ":%.2s", s + 4);
+		s += t;
+		if (*s == '.' || *s == ',') {
+			buf_addc(&b, '.');
+			for (s++; isdigit((unsigned char)*s); s++)
+				buf_addc(&b, *s);
+		}
+		if ((*s == '+' || *s == '-') && strspn(s + 1, "0123456789") == 4 &&
+		    s[5] == '\0') {
+			buf_addf(&b, "%c%.2s:%.2s", *s, s + 1, s + 3);
+			s += 5;
+		}
+		buf_adds(&b, s);
+	} else if (*s != '\0') {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
 int
 date_parse(const char *s, time_t *out)
 {
 	struct dt d;
-	char *trimmed;
+	char *trimmed, *ext;
 	size_t n;
 	int rc;
 
@@ -578,7 +621,10 @@ date_parse(const char *s, time_t *out)
 	trimmed = xstrndup(s, n);
 	memset(&d, 0, sizeof d);
 	d.pm = -1;
-	if (looks_iso(trimmed))
+	if ((ext = iso_basic(trimmed)) != NULL) {
+		rc = parse_iso(ext, &d);
+		free(ext);
+	} else if (looks_iso(trimmed))
 		rc = parse_iso(trimmed, &d);
 	else
 		rc = parse_tokens(trimmed, &d);

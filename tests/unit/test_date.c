@@ -97,6 +97,17 @@ test_iso_partials(void **state)
 	assert_date("2025-07-13T02:57:00.123456789Z", "2025-07-13T02:57:00Z");
 	assert_date("2025-13-01", NULL);
 	assert_date("2025-07-13T02:57:00+25:00", NULL);
+	/* ISO 8601 basic format */
+	assert_date("20250713T094100Z", "2025-07-13T09:41:00Z");
+	assert_date("20250713", "2025-07-13T00:00:00Z");
+	assert_date("20250713T0941+0530", "2025-07-13T04:11:00Z");
+	assert_date("20251313", NULL);
+	assert_date("20250713T9999", NULL);
+	/* a year alone, asctime with a padded day */
+	assert_date("2025", "2025-01-01T00:00:00Z");
+	assert_date("Sun Jul  3 09:41:00 2025", "2025-07-03T09:41:00Z");
+	/* IST is India (+05:30) */
+	assert_date("Sun, 13 Jul 2025 09:41:00 IST", "2025-07-13T04:11:00Z");
 }
 
 int
