@@ -354,6 +354,80 @@ test_billion_laughs(void **state)
 	buf_free(&b);
 }
 
+/* tests/data/feeds/NAME parsed as if fetched from base. */
+static struct feed_doc *
+fixture(const char *name, const char *base)
+{
+	char *path = xasprintf("tests/data/feeds/%s", name), *s;
+	struct feed_doc *d;
+	size_t len;
+
+	s = util_read_file(path, &len, err, sizeof err);
+	if (s == NULL)
+		fail_msg("%s (run from the repository root)", err);
+	d = feed_parse(s, len, base, NULL, err, sizeof err);
+	if (d == NULL)
+		fail_msg("%s: %s", path, err);
+	free(s);
+	free(path);
+	return d;
+}
+
+static void
+test_fixtures(void **state)
+{
+	struct feed_doc *d;
+
+	(void)state;
+	d = fixture("rss20-wire.xml", "https://base.example/feeds/x");
+	assert_true(d->bozo); /* &nbsp; without a DTD */
+	assert_string_equal(d->version, "rss20");
+	assert_string_equal(d->feed.subtitle, "World news\xc2\xa0" "desk");
+	assert_string_equal(d->feed.author, "News Desk");
+	assert_string_equal(d->feed.authors[0].email, "desk@wire.example");
+	assert_int_equal(d->nentries, 2);
+	assert_string_equal(d->entries[0].link, "https://base.example/2025/07/14/talks");
+	assert_string_equal(d->entries[0].id, "wire-2025-0714-001");
+	assert_string_equal(d->entries[0].summary,
+	    "<p>Delegations <a href=\"https://base.example/people\">met</a> on Monday.</p>");
+	assert_string_equal(d->entries[0].authors[0].name, "Jane Doe");
+	assert_string_equal(d->entries[0].authors[0].email, "jane@wire.example");
+	assert_int_equal(d->entries[0].ncategories, 2);
+	assert_string_equal(d->entries[0].enclosures[0].length, "48213");
+	assert_string_equal(d->entries[1].link, "https://wire.example/2025/07/14/markets");
+	assert_int_equal(d->entries[1].published, 1752525000); /* 16:30 EDT */
+	feed_doc_free(d);
+
+	d = fixture("atom10-xhtml.xml", NULL);
+	assert_false(d->bozo);
+	assert_string_equal(d->feed.title, "Fil <info>");
+	assert_string_equal(d->feed.link, "https://agence.example/fil/accueil");
+	assert_string_equal(d->feed.language, "fr");
+	assert_string_equal(d->entries[0].link, "https://agence.example/fil/2025/07/13/sommet");
+	assert_string_equal(d->entries[0].content,
+	    "Le <b>sommet</b> <a href=\"https://agence.example/fil/detail\">suite</a>");
+	assert_string_equal(d->entries[0].authors[0].uri, "https://agence.example/marie");
+	assert_int_equal(d->entries[0].nenclosures, 1);
+	feed_doc_free(d);
+
+	d = fixture("feed.json", NULL);
+	assert_string_equal(d->version, "json11");
+	assert_string_equal(d->entries[0].enclosures[0].length, "10");
+	feed_doc_free(d);
+
+	d = fixture("utf16le-bom.xml", NULL);
+	assert_string_equal(d->encoding, "utf-16le");
+	assert_false(d->bozo);
+	assert_string_equal(d->entries[0].title,
+	    "\xce\x95\xce\xb9\xce\xb4\xce\xae\xcf\x83\xce\xb5\xce\xb9\xcf\x82");
+	feed_doc_free(d);
+
+	d = fixture("windows-1251.xml", NULL);
+	assert_string_equal(d->encoding, "windows-1251");
+	assert_string_equal(d->feed.title, "\xd0\x9d\xd0\xbe\xd0\xb2\xd0\xbe\xd1\x81\xd1\x82\xd0\xb8");
+	feed_doc_free(d);
+}
+
 static void
 test_seed_feeds(void **state)
 {
@@ -385,6 +459,7 @@ main(void)
 		cmocka_unit_test(test_links_and_references),
 		cmocka_unit_test(test_ill_formed),
 		cmocka_unit_test(test_billion_laughs),
+		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_seed_feeds),
 	};
 
