@@ -41,6 +41,7 @@
 
 #define REGEX_MATCH_LIMIT 100000
 #define REGEX_DEPTH_LIMIT 1000
+#define REGEX_HEAP_LIMIT_KIB 4096
 #define SNIPPET_BEFORE 80
 #define SNIPPET_AFTER 140
 
@@ -420,6 +421,7 @@ matcher_new(const struct entity_set *ents)
 	m->mctx = pcre2_match_context_create(NULL);
 	pcre2_set_match_limit(m->mctx, REGEX_MATCH_LIMIT);
 	pcre2_set_depth_limit(m->mctx, REGEX_DEPTH_LIMIT);
+	pcre2_set_heap_limit(m->mctx, REGEX_HEAP_LIMIT_KIB);
 	return m;
 }
 

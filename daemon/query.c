@@ -19,6 +19,7 @@
 #include "wirewatch/util.h"
 
 #define REGEX_MAX_LEN 1000
+#define REGEX_MAX_NEST 32
 
 enum tok { T_EOF, T_LP, T_RP, T_WORD, T_PHRASE, T_ENTITY, T_REGEX, T_FIELD, T_CASE,
 	T_AND, T_OR, T_NOT, T_MINUS, T_NEAR };
@@ -325,6 +326,7 @@ term_leaf(struct parser *ps, int case_sensitive, const char *from)
 static struct qnode *
 regex_leaf(struct parser *ps, const char *from)
 {
+	pcre2_compile_context *cctx;
 	PCRE2_UCHAR msg[256];
 	PCRE2_SIZE off;
 	struct qnode *n;
@@ -335,8 +337,12 @@ regex_leaf(struct parser *ps, const char *from)
 		return NULL;
 	}
 	n = node_new(Q_REGEX, from, ps->p);
+	if ((cctx = pcre2_compile_context_create(NULL)) == NULL)
+		abort();
+	pcre2_set_parens_nest_limit(cctx, REGEX_MAX_NEST);
 	n->re = pcre2_compile((PCRE2_SPTR)ps->text, PCRE2_ZERO_TERMINATED,
-	    PCRE2_UTF | PCRE2_UCP | (ps->flag_c ? 0 : PCRE2_CASELESS), &rc, &off, NULL);
+	    PCRE2_UTF | PCRE2_UCP | (ps->flag_c ? 0 : PCRE2_CASELESS), &rc, &off, cctx);
+	pcre2_compile_context_free(cctx);
 	if (n->re == NULL) {
 		pcre2_get_error_message(rc, msg, sizeof msg);
 		error_at(ps, ps->start + 1 + off, "bad regular expression: %s", (char *)msg);

@@ -141,6 +141,8 @@ test_errors_name_the_column(void **state)
 	assert_error("a \"open phrase", "column 3: unterminated phrase");
 	assert_error("a /open", "column 3: unterminated regular expression");
 	assert_error("/(/", "column 3: bad regular expression");
+	assert_error("/((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))/",
+	    "column 35: bad regular expression: parentheses are too deeply nested");
 	assert_error("a NEAR b", "column 3: expected NEAR/n");
 	assert_error("(a AND b) NEAR/2 c", "column 1: NEAR takes terms");
 	assert_error("a NEAR/2 NOT b", "column 10: expected a word");
