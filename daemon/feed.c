@@ -5,13 +5,14 @@
  * its entity-amplification limits on); we walk it once.  A tree rather
  * than a stream because inline XHTML content must be serialized back and
  * xml:base inherited, both of which the tree gives for free; bench-parse
- * measures what that costs against a bare streaming pass.
+ * measures what that costs against a bare streaming pass (under 2x).
  *
- * Before parsing, HTML named entities that XML does not define (&nbsp;,
- * &eacute; ...) are rewritten as character references, outside CDATA and
- * comments, and the document is marked bozo: feeds use them constantly and
- * libxml2's recovery would drop them.  JSON Feed and the output side live
- * in feed_json.c.
+ * The pipeline: feed_charset.c turns the bytes into UTF-8, feed_markup.c
+ * repairs references XML would drop (&nbsp;, a bare '&'), libxml2 parses,
+ * and the walk here maps elements to the neutral schema, resolving links
+ * and relative URIs inside HTML.  JSON Feed, the dispatcher and the output
+ * side live in feed_json.c.  What we chose where the formats leave a
+ * choice is in docs/feed-policy.md.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/uri.h>
@@ -167,56 +167,6 @@ set_first(char **dst, char *v)
 	*dst = v;
 }
 
-/*
- * xmlBuildURI() that also takes IRIs: libxml2 2.9 refuses non-ASCII
- * bytes, so they are percent-encoded for the call and decoded after.
- * Returns malloc'd memory or NULL.
- */
-static char *
-build_uri(const char *ref, const xmlChar *base)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	struct buf b = {0}, o = {0};
-	const char *p;
-	xmlChar *abs;
-
-	if ((abs = xmlBuildURI((const xmlChar *)ref, base)) != NULL) {
-		p = xstrdup((const char *)abs);
-		xmlFree(abs);
-		return (char *)p;
-	}
-	for (p = ref; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			break;
-	if (*p == '\0')
-		return NULL;
-	for (p = ref; *p; p++) {
-		if ((unsigned char)*p >= 0x80) {
-			buf_addc(&b, '%');
-			buf_addc(&b, hex[(unsigned char)*p >> 4]);
-			buf_addc(&b, hex[(unsigned char)*p & 15]);
-		} else {
-			buf_addc(&b, *p);
-		}
-	}
-	abs = xmlBuildURI((const xmlChar *)b.s, base);
-	buf_free(&b);
-	if (abs == NULL)
-		return NULL;
-	for (p = (const char *)abs; *p; p++) {
-		if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
-		    strchr("89ABCDEF", p[1]) != NULL) {
-			buf_addc(&o, (char)strtol((char[]){ p[1], p[2], 0 }, NULL, 16));
-			p += 2;
-		} else {
-			buf_addc(&o, *p);
-		}
-	}
-	xmlFree(abs);
-	return buf_steal(&o);
-}
-
-static int has_scheme(const char *s, size_t n);
 
 /* The base URI for n; without any xml:base, skip libxml2's ancestor walk. */
 static xmlChar *
@@ -237,14 +187,14 @@ resolve(struct ctx *c, xmlNodePtr n, char *ref)
 	if (ref == NULL)
 		return NULL;
 	/* Absolute already: nothing to resolve, skip the base walk. */
-	if (has_scheme(ref, strlen(ref)) && strncasecmp(ref, "javascript:", 11) != 0)
+	if (feed_has_scheme(ref, strlen(ref)) && strncasecmp(ref, "javascript:", 11) != 0)
 		return ref;
 	base = node_base(c, n);
 	if (base == NULL || !strncasecmp((const char *)base, "javascript:", 11)) {
 		xmlFree(base);
 		return ref;
 	}
-	out = build_uri(ref, base);
+	out = feed_build_uri(ref, base);
 	xmlFree(base);
 	if (out == NULL)
 		return ref;
@@ -267,108 +217,18 @@ resolve_id(struct ctx *c, xmlNodePtr n, char *id)
 	return resolve(c, n, id);
 }
 
-/* --- relative URIs inside HTML ------------------------------------------- */
-
-static int
-has_scheme(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' ||
-	    s[i] == '.'); i++)
-		;
-	return i > 0 && i < n && s[i] == ':' && isalpha((unsigned char)s[0]);
-}
-
-static int
-uri_attr(const char *name, size_t n)
-{
-	static const char *const names[] = { "href", "src", "cite", "longdesc", "background",
-	    "action", "usemap", "poster", "codebase", "data", "classid", "profile" };
-	size_t i;
-
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strlen(names[i]) == n && !strncasecmp(name, names[i], n))
-			return 1;
-	return 0;
-}
-
-/*
- * Rewrites relative href/src/... attribute values in an HTML string
- * against the element's base (xml:base chain, then the document URL), as
- * feedparser does, so that content keeps working away from its feed.
- * Takes ownership of s.
- */
+/* HTML in s with relative URIs resolved against n's base (feed_markup.c). */
 static char *
 html_resolve(struct ctx *c, xmlNodePtr n, char *s)
 {
-	const char *p, *last, *name, *val, *vstart, *vend;
-	xmlChar *base = NULL, *abs;
-	struct buf b = {0};
-	size_t nlen, vlen;
-	char quote, *ref;
+	xmlChar *base;
 
-	if (s == NULL || (p = strchr(s, '<')) == NULL)
+	if (s == NULL || strchr(s, '<') == NULL)
 		return s;
-	/* Copies spans and rewrites only the values that change. */
-	for (last = s; (p = strchr(p, '<')) != NULL;) {
-		if (!isalpha((unsigned char)*++p))
-			continue;
-		while (*p && !isspace((unsigned char)*p) && *p != '>' && *p != '/')
-			p++;
-		while (*p && *p != '>' && *p != '<') {
-			if (isspace((unsigned char)*p) || *p == '/') {
-				p++;
-				continue;
-			}
-			name = p;
-			while (*p && !isspace((unsigned char)*p) && *p != '=' && *p != '>' && *p != '<')
-				p++;
-			nlen = (size_t)(p - name);
-			if (*p != '=')
-				continue;
-			p++;
-			quote = (*p == '"' || *p == '\'') ? *p++ : '\0';
-			val = p;
-			while (*p && (quote ? *p != quote : (!isspace((unsigned char)*p) && *p != '>')))
-				p++;
-			vlen = (size_t)(p - val);
-			vstart = val;
-			vend = p;
-			if (quote && *p == quote)
-				p++;
-			if (!uri_attr(name, nlen) || vlen >= 4096)
-				continue;
-			while (vlen > 0 && isspace((unsigned char)*val))
-				val++, vlen--;
-			while (vlen > 0 && isspace((unsigned char)val[vlen - 1]))
-				vlen--;
-			if (has_scheme(val, vlen))
-				continue;
-			if (base == NULL) {
-				base = node_base(c, n);
-				if (base == NULL ||
-				    !strncasecmp((const char *)base, "javascript:", 11))
-					goto out;
-			}
-			ref = xstrndup(val, vlen);
-			abs = (xmlChar *)build_uri(ref, base);
-			buf_add(&b, last, (size_t)(vstart - last));
-			buf_adds(&b, abs ? (const char *)abs : ref);
-			last = vend;
-			free(abs);
-			free(ref);
-		}
-		if (*p == '\0')
-			break;
-	}
-out:
+	base = node_base(c, n);
+	s = feed_html_resolve(s, base);
 	xmlFree(base);
-	if (b.s == NULL)
-		return s;
-	buf_adds(&b, last);
-	free(s);
-	return buf_steal(&b);
+	return s;
 }
 
 static void
@@ -820,157 +680,6 @@ parse_channel(struct ctx *c, struct feed_doc *d, xmlNodePtr ch)
 	free(guid_link);
 }
 
-/* --- entities ------------------------------------------------------------ */
-
-static int
-is_name_char(unsigned char ch)
-{
-	return isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
-}
-
-/*
- * Repairs references XML would reject, which feeds are full of, so that
- * libxml2's recovery does not drop the text: HTML named entities XML lacks
- * become &#N;, "&#X41;" becomes "&#x41;", and an '&' that starts no valid
- * reference (a bare ampersand in a URL, "&doesnotexist;") becomes "&amp;".
- * CDATA sections, comments and processing instructions are left alone, and
- * a document with its own <!ENTITY declarations is not touched at all.
- * Returns NULL when nothing changed.
- */
-/*
- * The next "<!" or "<?" at or after p, or end when there is none.  memchr
- * for '<' beats memmem for a two-byte needle by a wide margin here.
- */
-static const char *
-special_lt(const char *p, const char *end)
-{
-	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL && p + 1 < end) {
-		if (p[1] == '!' || p[1] == '?')
-			return p;
-		p++;
-	}
-	return end;
-}
-
-static char *
-fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
-{
-	const char *p = data, *end = data + len, *last = data, *q, *close, *next_lt = NULL;
-	const htmlEntityDesc *ent;
-	struct buf b = {0};
-	char name[33];
-	size_t n;
-	int changed = 0;
-
-	if (memmem(data, len, "<!ENTITY", 8) != NULL)
-		return NULL;
-	while (p < end) {
-		/* Jump to the next '&' unless a CDATA/comment/PI starts first. */
-		if (*p != '&' && *p != '<') {
-			const char *amp = memchr(p, '&', (size_t)(end - p));
-
-			if (amp == NULL)
-				break;
-			if (next_lt < p)
-				next_lt = special_lt(p, end);
-			p = next_lt != NULL && next_lt < amp ? next_lt : amp;
-			continue;
-		}
-		if (*p == '<' && end - p >= 4 && p[1] == '!' && (p[2] == '[' || p[2] == '-')) {
-			close = p[2] == '[' ? memmem(p, (size_t)(end - p), "]]>", 3) :
-			    memmem(p, (size_t)(end - p), "-->", 3);
-			p = close ? close + 3 : end;
-			continue;
-		}
-		if (*p == '<' && end - p >= 2 && p[1] == '?') {
-			close = memmem(p, (size_t)(end - p), "?>", 2);
-			p = close ? close + 2 : end;
-			continue;
-		}
-		if (*p != '&') {
-			p++;
-			continue;
-		}
-		q = p + 1;
-		/* the common case first: &lt; &gt; &amp; */
-		if (end - q >= 4 && ((q[0] == 'l' || q[0] == 'g') && q[1] == 't' && q[2] == ';')) {
-			p = q + 3;
-			continue;
-		}
-		if (end - q >= 4 && q[0] == 'a' && q[1] == 'm' && q[2] == 'p' && q[3] == ';') {
-			p = q + 4;
-			continue;
-		}
-		if (q < end && *q == '#') {
-			q++;
-			if (q < end && (*q == 'x' || *q == 'X')) {
-				const char *h = ++q;
-				while (q < end && isxdigit((unsigned char)*q))
-					q++;
-				if (q > h && q < end && *q == ';') {
-					if (p[2] == 'X') {
-						buf_add(&b, last, (size_t)(p - last));
-						buf_adds(&b, "&#x");
-						last = p + 3;
-						changed = *bozo = 1;
-					}
-					p = q + 1;
-					continue;
-				}
-			} else {
-				const char *d = q;
-				while (q < end && isdigit((unsigned char)*q))
-					q++;
-				if (q > d && q < end && *q == ';') {
-					long v = q - d <= 4 ? strtol(d, NULL, 10) : 0;
-
-					/* &#146; is windows-1252's quote, as HTML5 reads it */
-					if (v >= 0x80 && v <= 0x9f) {
-						buf_add(&b, last, (size_t)(p - last));
-						buf_addf(&b, "&#%u;", feed_cp1252_c1[v - 0x80]);
-						last = q + 1;
-						changed = 1; /* a repair, not an error */
-					}
-					p = q + 1;
-					continue;
-				}
-			}
-		} else {
-			for (n = 0; q + n < end && n < sizeof name - 1 &&
-			    is_name_char((unsigned char)q[n]); n++)
-				name[n] = q[n];
-			name[n] = '\0';
-			if (n > 0 && q + n < end && q[n] == ';') {
-				if (!strcmp(name, "amp") || !strcmp(name, "lt") ||
-				    !strcmp(name, "gt") || !strcmp(name, "quot") ||
-				    !strcmp(name, "apos")) {
-					p = q + n + 1;
-					continue;
-				}
-				if ((ent = htmlEntityLookup((const xmlChar *)name)) != NULL) {
-					buf_add(&b, last, (size_t)(p - last));
-					buf_addf(&b, "&#%u;", ent->value);
-					p = last = q + n + 1;
-					changed = *bozo = 1;
-					continue;
-				}
-			}
-		}
-		/* Not a reference XML accepts: keep the ampersand as text. */
-		buf_add(&b, last, (size_t)(p - last));
-		buf_adds(&b, "&amp;");
-		p = last = p + 1;
-		changed = *bozo = 1;
-	}
-	if (!changed) {
-		buf_free(&b);
-		return NULL;
-	}
-	buf_add(&b, last, (size_t)(end - last));
-	*outlen = b.len;
-	return buf_steal(&b);
-}
-
 /* --- the document ---------------------------------------------------------- */
 
 static const char *
@@ -1077,31 +786,6 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 	return 0;
 }
 
-/*
- * When the XML declaration names an encoding libxml2 rejects as a name
- * (encoding="437"), returns a copy of the document with a plain
- * declaration instead; NULL otherwise.  The charset was applied already.
- */
-static char *
-bad_declaration(const char *data, size_t len)
-{
-	const char *end, *p;
-	struct buf b = {0};
-
-	if (len < 6 || strncmp(data, "<?xml", 5) != 0 ||
-	    (end = memmem(data, len < 512 ? len : 512, "?>", 2)) == NULL)
-		return NULL;
-	if ((p = memmem(data, (size_t)(end - data), "encoding", 8)) == NULL)
-		return NULL;
-	for (p += 8; p < end && (*p == ' ' || *p == '=' || *p == '"' || *p == '\''); p++)
-		;
-	if (p < end && isalpha((unsigned char)*p))
-		return NULL;
-	buf_adds(&b, "<?xml version=\"1.0\"?>");
-	buf_add(&b, end + 2, len - (size_t)(end + 2 - data));
-	return buf_steal(&b);
-}
-
 struct feed_doc *
 feed_parse_xml(const char *data, size_t len, const char *base_url,
     const char *content_type, char *err, size_t errlen)
@@ -1122,13 +806,13 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		d->bozo = 1;
 		d->bozo_reason = why;
 	}
-	if ((decl = bad_declaration(data, len)) != NULL) {
+	if ((decl = feed_bad_declaration(data, len)) != NULL) {
 		/* "437": not an XML EncName, and the bytes are UTF-8 by now anyway */
 		free(utf8);
 		data = utf8 = decl;
 		len = strlen(decl);
 	}
-	fixed = fix_entities(data, len, &fixed_len, &ent_bozo);
+	fixed = feed_fix_entities(data, len, &fixed_len, &ent_bozo);
 	if (ent_bozo) {
 		d->bozo = 1;
 		if (d->bozo_reason == NULL)

@@ -21,4 +21,16 @@ const char *feed_decode(const char *data, size_t len, const char *content_type,
 int feed_valid_utf8(const unsigned char *s, size_t len);
 extern const unsigned short feed_cp1252_c1[32];
 
+/* feed_markup.c */
+#include <libxml/xmlstring.h>
+int feed_has_scheme(const char *s, size_t n);
+/* xmlBuildURI() that also accepts non-ASCII references; malloc'd or NULL. */
+char *feed_build_uri(const char *ref, const xmlChar *base);
+/* Relative URI attributes in the HTML string s resolved against base. */
+char *feed_html_resolve(char *s, const xmlChar *base);
+/* References XML rejects repaired; NULL when nothing changed. */
+char *feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo);
+/* A copy without an unusable encoding="..." declaration, or NULL. */
+char *feed_bad_declaration(const char *data, size_t len);
+
 #endif
