@@ -111,26 +111,77 @@ text_html_to_plain(const char *html)
 	return buf_steal(&b);
 }
 
+/* Latin, Greek and Cyrillic: the scripts whose accents are folded away. */
+static int
+accent_folded_script(utf8proc_int32_t cp)
+{
+	return cp < 0x0250 || (cp >= 0x0370 && cp <= 0x052f) ||
+	    (cp >= 0x1c80 && cp <= 0x1c8f) || (cp >= 0x1e00 && cp <= 0x1fff) ||
+	    (cp >= 0x2c60 && cp <= 0x2c7f) || (cp >= 0x2de0 && cp <= 0x2dff) ||
+	    (cp >= 0xa640 && cp <= 0xa69f) || (cp >= 0xa720 && cp <= 0xa7ff) ||
+	    (cp >= 0xab30 && cp <= 0xab6f);
+}
+
+static int
+is_mark(utf8proc_int32_t cp)
+{
+	utf8proc_category_t c = utf8proc_category(cp);
+
+	return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC ||
+	    c == UTF8PROC_CATEGORY_ME;
+}
+
+/*
+ * NFKC, case folded, default-ignorables dropped, and the combining marks of
+ * Latin, Greek and Cyrillic letters stripped ("café" is "cafe", "Ёлка" is
+ * "елка").  Marks of other scripts stay: kana voicing (が is not か),
+ * Devanagari vowel signs, Hebrew and Arabic points.
+ */
 char *
 text_fold(const char *s, size_t n)
 {
-	utf8proc_uint8_t *out = NULL;
-	size_t i;
+	const utf8proc_option_t opt = UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE |
+	    UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_STABLE;
+	utf8proc_int32_t *cps, base = 0;
+	utf8proc_ssize_t len, len2, i, j;
+	size_t k;
 	char *r;
 
-	for (i = 0; i < n && (unsigned char)s[i] < 0x80; i++)
+	for (k = 0; k < n && (unsigned char)s[k] < 0x80; k++)
 		;
-	if (i == n) {
+	if (k == n) {
 		r = xstrndup(s, n);
-		for (i = 0; i < n; i++)
-			r[i] = (char)tolower((unsigned char)r[i]);
+		for (k = 0; k < n; k++)
+			r[k] = (char)tolower((unsigned char)r[k]);
 		return r;
 	}
-	if (utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &out,
-	    UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK |
-	    UTF8PROC_IGNORE) < 0)
+	len = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, NULL, 0, opt);
+	if (len < 0)
 		return xstrndup(s, n);
-	return (char *)out;
+	cps = xreallocarray(NULL, (size_t)len + 1, sizeof *cps);
+	len2 = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, cps, len, opt);
+	if (len2 < 0 || len2 > len) {
+		free(cps);
+		return xstrndup(s, n);
+	}
+	for (i = j = 0; i < len2; i++) {
+		if (is_mark(cps[i])) {
+			if (accent_folded_script(base))
+				continue;
+		} else {
+			base = cps[i];
+		}
+		cps[j++] = cps[i];
+	}
+	/* recomposes (NFKC) and encodes as UTF-8 in place */
+	len = utf8proc_reencode(cps, j, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+	if (len < 0) {
+		free(cps);
+		return xstrndup(s, n);
+	}
+	r = (char *)cps;
+	r[len] = '\0';
+	return r;
 }
 
 static int

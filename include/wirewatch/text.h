@@ -8,7 +8,8 @@
  * soft hyphens) vanish without splitting a word, and each Han, Hangul or
  * kana character is a token of its own so that scripts written without
  * spaces match by character sequence.  A token's normal form is NFKC, case
- * folded, with accents stripped; ASCII takes a fast path.
+ * folded, with the accents of Latin, Greek and Cyrillic letters stripped
+ * (other scripts keep their marks: が is not か); ASCII takes a fast path.
  */
 #ifndef WIREWATCH_TEXT_H
 #define WIREWATCH_TEXT_H

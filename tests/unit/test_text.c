@@ -78,6 +78,11 @@ test_fold_accents_scripts(void **state)
 	assert_toks("Caf\xc3\xa9 S\xc3\xa3o PAULO", "cafe|sao|paulo");
 	assert_toks("\xd0\x9a\xd0\x9d\xd0\x94\xd0\xa0 \xd0\x81\xd0\xbb\xd0\xba\xd0\xb0",
 	    "\xd0\xba\xd0\xbd\xd0\xb4\xd1\x80|\xd0\xb5\xd0\xbb\xd0\xba\xd0\xb0"); /* КНДР Ёлка */
+	assert_toks("Αθήνα ΑΘΗΝΑ", "αθηνα|αθηνα");                             /* Greek tonos */
+	/* accents fold in Latin, Greek and Cyrillic only */
+	assert_toks("ガス カス", "ガ|ス|カ|ス");                              /* kana voicing kept */
+	assert_toks("दिल्ली", "दिल्ली");                                      /* Devanagari signs kept */
+	assert_toks("Schröder Ærø", "schroder|ærø");                        /* ø is a letter */
 	assert_toks("\xef\xbc\xb5\xef\xbc\xb3", "us");                       /* fullwidth ＵＳ (NFKC) */
 	/* Hangul and Han: one token per character */
 	assert_toks("\xeb\xb6\x81\xed\x95\x9c\xec\x9d\x98", "\xeb\xb6\x81|\xed\x95\x9c|\xec\x9d\x98");
