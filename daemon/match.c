@@ -76,6 +76,10 @@ struct prun {
 	uint32_t n;
 	uint32_t off;
 	uint32_t fill;
+	uint32_t df;       /* items the pattern occurred in, for choosing triggers */
+	int wstart;        /* its watchers: wlist[wstart .. wstart + wn) */
+	int wn;
+	int pad;
 };
 
 struct rawocc {
@@ -127,9 +131,9 @@ struct matcher {
 	struct table keys;      /* pattern identity -> pattern id */
 	struct entity_pats *epats;
 	struct ivec always;
-	int *wstart, *wlist;    /* watchers as one array (CSR), rebuilt after adds */
+	int *wlist;             /* watchers as one array (CSR), rebuilt after adds */
+	int wbuilt;
 	int wdirty;
-	uint32_t *df;           /* per pattern: items it occurred in */
 	uint64_t *hbuf;         /* per token of a field: hashes of it and its prefixes */
 	size_t caphbuf;
 	uint64_t nitems, next_reindex;
@@ -258,8 +262,6 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 	m->pats = xreallocarray(m->pats, m->npats + 1, sizeof *m->pats);
 	m->run = xreallocarray(m->run, m->npats + 1, sizeof *m->run);
 	memset(&m->run[m->npats], 0, sizeof *m->run);
-	m->df = xreallocarray(m->df, m->npats + 1, sizeof *m->df);
-	m->df[m->npats] = 0;
 	p = &m->pats[m->npats++];
 	memset(p, 0, sizeof *p);
 	p->nwords = n;
@@ -353,7 +355,7 @@ trigger_cost(const struct matcher *m, const struct ivec *pats)
 	size_t i;
 
 	for (i = 0; i < pats->n; i++)
-		c += (uint64_t)m->df[pats->v[i]] + 1;
+		c += (uint64_t)m->run[pats->v[i]].df + 1;
 	return c;
 }
 
@@ -502,11 +504,9 @@ matcher_free(struct matcher *m)
 		free(m->pats[i].watchers.v);
 	}
 	free(m->run);
-	free(m->df);
 	free(m->hbuf);
 	free(m->raw);
 	free(m->occ);
-	free(m->wstart);
 	free(m->wlist);
 	for (i = 0; m->ents && i < m->ents->n; i++) {
 		free(m->epats[i].aliases.v);
@@ -565,8 +565,8 @@ group_occurrences(struct matcher *m)
 
 	for (i = 0; i < m->touched.n; i++) {
 		r = &m->run[m->touched.v[i]];
-		if (m->df[m->touched.v[i]] < UINT32_MAX)
-			m->df[m->touched.v[i]]++;
+		if (r->df < UINT32_MAX)
+			r->df++;
 		r->off = (uint32_t)off;
 		r->fill = 0;
 		off += r->n;
@@ -1146,14 +1146,14 @@ build_watchers(struct matcher *m)
 
 	for (i = 0; i < m->npats; i++)
 		n += m->pats[i].watchers.n;
-	m->wstart = xreallocarray(m->wstart, m->npats + 1, sizeof *m->wstart);
 	m->wlist = xreallocarray(m->wlist, n + 1, sizeof *m->wlist);
 	for (i = n = 0; i < m->npats; i++) {
-		m->wstart[i] = (int)n;
+		m->run[i].wstart = (int)n;
+		m->run[i].wn = (int)m->pats[i].watchers.n;
 		for (j = 0; j < m->pats[i].watchers.n; j++)
 			m->wlist[n++] = m->pats[i].watchers.v[j];
 	}
-	m->wstart[m->npats] = (int)n;
+	m->wbuilt = 1;
 	m->wdirty = 0;
 }
 
@@ -1174,7 +1174,7 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		matcher_reindex(m);
 		m->next_reindex = m->nitems + (m->nitems < (1u << 20) / 4 ? m->nitems * 3 : 1u << 20);
 	}
-	if (m->wdirty || m->wstart == NULL)
+	if (m->wdirty || !m->wbuilt)
 		build_watchers(m);
 	m->gen++;
 	if (m->gen == 0) {
@@ -1195,7 +1195,7 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	group_occurrences(m);
 	for (i = 0; i < m->touched.n; i++) {
 		id = m->touched.v[i];
-		for (j = m->wstart[id]; j < m->wstart[id + 1]; j++) {
+		for (j = m->run[id].wstart; j < m->run[id].wstart + m->run[id].wn; j++) {
 			w = m->wlist[j];
 			if (m->cand_gen[w] != m->gen) {
 				m->cand_gen[w] = m->gen;
