@@ -45,7 +45,7 @@ word(void)
 	return vocab[rnd(r + 1)];
 }
 
-#define ROUNDS 3
+#define ROUNDS 5
 
 static double
 cputime(void)
