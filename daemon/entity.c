@@ -14,7 +14,37 @@
 
 #include "wirewatch/entity.h"
 #include "wirewatch/match.h"
+#include "wirewatch/text.h"
 #include "wirewatch/util.h"
+
+/* A name usable as @NAME: no spaces, parentheses or quotes (ASCII or not). */
+static int
+valid_name(const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p <= ' ' || *p == '(' || *p == ')' || *p == '"' || *p == '\'' ||
+		    *p == 0x7f)
+			return 0;
+	/* curly quotes and no-break/other spaces */
+	return strstr(s, "\xe2\x80\x9c") == NULL && strstr(s, "\xe2\x80\x9d") == NULL &&
+	    strstr(s, "\xc2\xa0") == NULL && strstr(s, "\xe2\x80\x83") == NULL &&
+	    strstr(s, "\xe3\x80\x80") == NULL;
+}
+
+/* Does the text hold a word at all?  "---" can never be found. */
+static int
+has_word(const char *s)
+{
+	struct text_tokens t = {0};
+	int r;
+
+	text_tokenize(s, strlen(s), &t);
+	r = t.n > 0;
+	text_tokens_free(&t);
+	return r;
+}
 
 static char *
 strip(char *s)
@@ -60,15 +90,26 @@ load_file(struct entity_set *set, const char *path, char *err, size_t errlen)
 			continue;
 		if (*s == '[') {
 			char *q1 = strchr(s, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+			const struct entity *prev;
+			if (cur != NULL && cur->naliases == 0) {
+				snprintf(err, errlen, "%s:%d: entity \"%s\" has no alias", path,
+				    cur->line, cur->name);
+				goto out;
+			}
 			if (strncmp(s, "[entity", 7) != 0 || q1 == NULL || q2 == NULL ||
 			    q2 == q1 + 1 || strcmp(strip(q2 + 1), "]") != 0) {
 				snprintf(err, errlen, "%s:%d: expected [entity \"NAME\"]", path, lineno);
 				goto out;
 			}
 			*q2 = '\0';
-			if (entity_find(set, q1 + 1) != NULL) {
-				snprintf(err, errlen, "%s:%d: entity \"%s\" is defined twice", path,
-				    lineno, q1 + 1);
+			if (!valid_name(q1 + 1)) {
+				snprintf(err, errlen, "%s:%d: entity name \"%s\" cannot be written as "
+				    "@NAME (no spaces, parentheses or quotes)", path, lineno, q1 + 1);
+				goto out;
+			}
+			if ((prev = entity_find(set, q1 + 1)) != NULL) {
+				snprintf(err, errlen, "%s:%d: entity \"%s\" is defined twice (first at "
+				    "%s:%d)", path, lineno, q1 + 1, prev->file, prev->line);
 				goto out;
 			}
 			set->v = xreallocarray(set->v, set->n + 1, sizeof *set->v);
@@ -97,6 +138,12 @@ load_file(struct entity_set *set, const char *path, char *err, size_t errlen)
 		}
 		if (*val == '\0') {
 			snprintf(err, errlen, "%s:%d: missing value for '%s'", path, lineno, key);
+			goto out;
+		}
+		if (!has_word(val) && (!strcmp(key, "alias") || !strcmp(key, "case-alias") ||
+		    !strcmp(key, "exclude"))) {
+			snprintf(err, errlen, "%s:%d: '%s' has no letter or digit to match", path,
+			    lineno, val);
 			goto out;
 		}
 		if (!strcmp(key, "alias") || !strcmp(key, "case-alias")) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -161,6 +162,55 @@ test_world_entities(void **state)
 	assert_int_equal(hits("@Iran", "ایران گفت"), 1);
 	assert_int_equal(hits("@Japan", "日本政府"), 1);
 	assert_int_equal(hits("@Japan AND @China", "東京と北京"), 1);
+}
+
+/* entity_set_load: "FILE:LINE: message" for every kind of mistake. */
+static void
+assert_entity_error(const char *conf, const char *want)
+{
+	char dir[] = "/tmp/ww-entities-XXXXXX", err[WW_ERRLEN], *path;
+	struct entity_set *set;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/x.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(conf, f);
+	fclose(f);
+	set = entity_set_load(dir, err, sizeof err);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	if (want == NULL) {
+		if (set == NULL)
+			fail_msg("%s: unexpected error %s", conf, err);
+		entity_set_free(set);
+		return;
+	}
+	if (set != NULL || strstr(err, want) == NULL || strstr(err, "/x.conf:") == NULL)
+		fail_msg("%s: want error '%s', got %s", conf, want, set ? "none" : err);
+}
+
+static void
+test_entity_file_errors(void **state)
+{
+	(void)state;
+	assert_entity_error("[entity \"A\"]\nalias = a\n", NULL);
+	assert_entity_error("# c\n\n[entity \"A\"]\nalias = a ; note\ncase-alias = AA\n"
+	    "exclude = a b\n", NULL);
+	assert_entity_error("alias = a\n", "x.conf:1: 'alias' outside an [entity] section");
+	assert_entity_error("[entity A]\n", "x.conf:1: expected [entity \"NAME\"]");
+	assert_entity_error("[entity \"A\"]\n[entity \"B\"]\nalias = b\n",
+	    "x.conf:1: entity \"A\" has no alias");
+	assert_entity_error("[entity \"B\"]\nalias = b\n[entity \"A\"]\n",
+	    "x.conf:3: entity \"A\" has no alias");
+	assert_entity_error("[entity \"A B\"]\nalias = b\n", "x.conf:1: entity name");
+	assert_entity_error("[entity \"A\"]\nalias = a\n[entity \"a\"]\nalias = b\n",
+	    "x.conf:3: entity \"a\" is defined twice");
+	assert_entity_error("[entity \"A\"]\nalias = --\n", "x.conf:2: '--' has no letter");
+	assert_entity_error("[entity \"A\"]\nalias\n", "x.conf:2: expected key = value");
+	assert_entity_error("[entity \"A\"]\nalias =\n", "x.conf:2: missing value for 'alias'");
+	assert_entity_error("[entity \"A\"]\nname = a\n", "x.conf:2: unknown key 'name'");
 }
 
 static void
@@ -413,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_entities_multilingual),
 		cmocka_unit_test(test_world_entities),
+		cmocka_unit_test(test_entity_file_errors),
 		cmocka_unit_test(test_wildcard_case_regex_not),
 		cmocka_unit_test(test_explanation),
 		cmocka_unit_test(test_property_engine_equals_naive),
