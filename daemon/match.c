@@ -818,7 +818,8 @@ node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 			for (j = 0; j < b.n; j++) {
 				const struct occ *l = &a.v[i], *r = &b.v[j];
 				long gap;
-				if (l->field != r->field)
+				/* two occurrences: "treaty NEAR/3 treaty" needs two */
+				if (l->field != r->field || (l->first == r->first && l->last == r->last))
 					continue;
 				gap = l->last < r->first ? (long)r->first - (long)l->last - 1 :
 				    r->last < l->first ? (long)l->first - (long)r->last - 1 : 0;

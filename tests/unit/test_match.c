@@ -90,7 +90,9 @@ test_near_edges(void **state)
 	assert_int_equal(hits("treaty NEAR/3 @DPRK", t), 1);                 /* either order */
 	assert_int_equal(hits("korea NEAR/0 russia", t), 1);                 /* adjacent */
 	assert_int_equal(hits("\"north korea\" NEAR/0 korea", t), 1);        /* overlap */
-	assert_int_equal(hits("treaty NEAR/0 treaty", "treaty text treaty"), 1);
+	assert_int_equal(hits("treaty NEAR/1 treaty", "treaty text treaty"), 1);
+	assert_int_equal(hits("treaty NEAR/0 treaty", "treaty text treaty"), 0);
+	assert_int_equal(hits("treaty NEAR/5 treaty", "one treaty only"), 0);     /* needs two */
 	assert_int_equal(hits("treaty NEAR/0 pact", "treaty x pact"), 0);
 	assert_int_equal(hits("(pact OR treaty) NEAR/1 defense", t), 1);
 	/* both in the document, but in different fields: not near */
@@ -359,6 +361,8 @@ near_operand(const struct gnode *n, const struct gdoc *d, int f, int s, int *end
 			for (j = 0; j < len; j++) {
 				if (!near_operand(n->a, d, f, i, &ea) || !near_operand(n->b, d, f, j, &eb))
 					continue;
+				if (i == j && ea == eb)
+					continue; /* one occurrence is not a pair */
 				int gap = ea < j ? j - ea - 1 : eb < i ? i - eb - 1 : 0;
 				int lo = i < j ? i : j, hi = ea > eb ? ea : eb;
 				if (gap <= n->dist && lo == s) {
