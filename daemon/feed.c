@@ -680,6 +680,92 @@ parse_channel(struct ctx *c, struct feed_doc *d, xmlNodePtr ch)
 	free(guid_link);
 }
 
+/* --- entity amplification ---------------------------------------------- */
+
+/*
+ * A document may declare internal entities; libxml2 keeps references to
+ * them as nodes (we never ask for substitution), but reading text or an
+ * attribute expands them, and one 100 kB entity referenced 20,000 times is
+ * 2 GB ("quadratic blowup", which libxml2's own checks let through).  So
+ * before the walk, when there are declarations at all, we add up what
+ * every reference would expand to and refuse the document past a limit.
+ */
+#define EXPANSION_LIMIT (4u << 20)
+
+struct memo {
+	xmlEntityPtr ent[64];
+	size_t size[64];
+	int n;
+};
+
+static size_t
+entity_size(xmlDocPtr doc, xmlEntityPtr ent, struct memo *m, int depth)
+{
+	const xmlChar *p;
+	char name[64];
+	size_t total = 0, k;
+	xmlEntityPtr sub;
+	int i;
+
+	if (ent == NULL || ent->content == NULL)
+		return 0;
+	for (i = 0; i < m->n; i++)
+		if (m->ent[i] == ent)
+			return m->size[i];
+	if (depth > 16 || m->n == (int)(sizeof m->ent / sizeof m->ent[0]))
+		return EXPANSION_LIMIT;
+	for (p = ent->content; *p && total < EXPANSION_LIMIT; p++) {
+		if (*p != '&' || p[1] == '#') {
+			total++;
+			continue;
+		}
+		for (k = 0; p[1 + k] && p[1 + k] != ';' && k < sizeof name - 1; k++)
+			name[k] = (char)p[1 + k];
+		name[k] = '\0';
+		if (p[1 + k] != ';' ||
+		    (sub = xmlGetDocEntity(doc, (const xmlChar *)name)) == NULL) {
+			total++;
+			continue;
+		}
+		total += entity_size(doc, sub, m, depth + 1);
+		p += k + 1;
+	}
+	if (total > EXPANSION_LIMIT)
+		total = EXPANSION_LIMIT;
+	m->ent[m->n] = ent;
+	m->size[m->n++] = total;
+	return total;
+}
+
+static size_t
+tree_expansion(xmlDocPtr doc, xmlNodePtr n, struct memo *m)
+{
+	size_t total = 0;
+	xmlAttrPtr a;
+
+	for (; n != NULL && total < EXPANSION_LIMIT; n = n->next) {
+		if (n->type == XML_ENTITY_REF_NODE) {
+			total += entity_size(doc, xmlGetDocEntity(doc, n->name), m, 0);
+		} else if (n->type == XML_ELEMENT_NODE) {
+			for (a = n->properties; a != NULL; a = a->next)
+				total += tree_expansion(doc, a->children, m);
+			total += tree_expansion(doc, n->children, m);
+		}
+	}
+	return total;
+}
+
+static int
+too_amplified(xmlDocPtr doc)
+{
+	struct memo m;
+
+	if (doc->intSubset == NULL || doc->intSubset->entities == NULL)
+		return 0;
+	m.n = 0;
+	return tree_expansion(doc, doc->children, &m) >= EXPANSION_LIMIT;
+}
+
 /* --- the document ---------------------------------------------------------- */
 
 static const char *
@@ -847,6 +933,11 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	}
 	if (xml_root_kind(&c, d, root, err, errlen) == -1)
 		goto fail;
+	if (too_amplified(c.doc)) {
+		snprintf(err, errlen, "entity references would expand past %u bytes",
+		    EXPANSION_LIMIT);
+		goto fail;
+	}
 	if (!endtag.root_closed) {
 		d->truncated = d->bozo = 1;
 		if (d->bozo_reason == NULL)

@@ -336,6 +336,7 @@ test_billion_laughs(void **state)
 {
 	struct buf b = {0};
 	struct feed_doc *d;
+	uint64_t t0;
 	int i;
 
 	(void)state;
@@ -351,7 +352,26 @@ test_billion_laughs(void **state)
 		assert_true(d->feed.title == NULL || strlen(d->feed.title) < 1000000);
 	}
 	feed_doc_free(d);
+	/* quadratic blowup: one 100 kB entity referenced 20,000 times */
+	buf_reset(&b);
+	buf_adds(&b, "<?xml version='1.0'?><!DOCTYPE rss [<!ENTITY a '");
+	for (i = 0; i < 100000; i++)
+		buf_addc(&b, 'x');
+	buf_adds(&b, "'>]><rss version='2.0'><channel><title>");
+	for (i = 0; i < 20000; i++)
+		buf_adds(&b, "&a;");
+	buf_adds(&b, "</title></channel></rss>");
+	t0 = util_now_ms();
+	d = feed_parse(b.s, b.len, NULL, NULL, err, sizeof err);
+	assert_null(d);
+	assert_non_null(strstr(err, "expand"));
+	assert_true(util_now_ms() - t0 < 2000);
 	buf_free(&b);
+	/* a small internal entity is still honoured */
+	d = parse("<?xml version='1.0'?><!DOCTYPE rss [<!ENTITY co 'ACME'>]>"
+	    "<rss version='2.0'><channel><title>&co; news</title></channel></rss>", NULL, NULL);
+	assert_string_equal(d->feed.title, "ACME news");
+	feed_doc_free(d);
 }
 
 /* tests/data/feeds/NAME parsed as if fetched from base. */
