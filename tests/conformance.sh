@@ -15,7 +15,8 @@ echo "== feeds: $CORPUS/feeds"
 python3 "$CORPUS/check_with_feedparser.py" \
 	--parser-cmd "$CTL parse --base-url {url} --content-type {content_type} --content-location {content_location} --content-language {content_language} {file}" \
 	"$@" >"$out" 2>&1 || true
-grep -E '^(cases|assertions|  of which)' "$out"
+# With options (-v, --only ...) show everything the checker said.
+if [ $# -gt 0 ]; then cat "$out"; else grep -E '^(cases|assertions|  of which)' "$out"; fi
 pct=$(sed -n 's/^assertions:.*(\([0-9.]*\)%).*/\1/p' "$out")
 echo "== dates: $CORPUS/dates.jsonl"
 dates_ok=0
