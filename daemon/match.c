@@ -1013,6 +1013,42 @@ utf8_back(const char *s, size_t i)
 	return i;
 }
 
+/* n characters (not bytes) back from i, then forward to a word start. */
+static size_t
+chars_back(const char *s, size_t i, size_t n)
+{
+	size_t j = i;
+
+	while (j > 0 && n > 0) {
+		j = utf8_back(s, j - 1);
+		n--;
+	}
+	if (j == 0)
+		return 0;
+	while (j < i && s[j] != ' ' && s[j] != '\n')
+		j++;
+	return j < i ? j + 1 : utf8_back(s, j);
+}
+
+/* n characters forward from i, then back to a word end. */
+static size_t
+chars_forward(const char *s, size_t len, size_t i, size_t n)
+{
+	size_t j = i, k;
+
+	while (j < len && n > 0) {
+		j++;
+		while (j < len && ((unsigned char)s[j] & 0xc0) == 0x80)
+			j++;
+		n--;
+	}
+	if (j >= len)
+		return len;
+	for (k = j; k > i && s[k] != ' ' && s[k] != '\n'; k--)
+		;
+	return k > i ? k : j;
+}
+
 static void
 add_collapsed(struct buf *b, const char *s, size_t n)
 {
@@ -1048,8 +1084,8 @@ snippet(const struct matcher *m, const struct spans *sp)
 		return xstrdup("");
 	text = m->f[first->field].text;
 	len = strlen(text);
-	from = first->start > SNIPPET_BEFORE ? utf8_back(text, first->start - SNIPPET_BEFORE) : 0;
-	to = first->end + SNIPPET_AFTER < len ? utf8_back(text, first->end + SNIPPET_AFTER) : len;
+	from = chars_back(text, first->start, SNIPPET_BEFORE);
+	to = chars_forward(text, len, first->end, SNIPPET_AFTER);
 	if (from > 0)
 		buf_adds(&b, "…");
 	pos = from;
