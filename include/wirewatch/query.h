@@ -11,6 +11,9 @@
  *
  * Precedence NOT > AND > OR; NEAR binds its two operands tightest and
  * takes terms, phrases, entities and parenthesised OR-groups of those.
+ * Operators are upper case: "war and peace" is three words.  A WORD that
+ * holds hyphens, dashes or slashes ("Korea-Russia") is a phrase of its
+ * parts.  A NEAR pairs two distinct occurrences.
  * Errors name the column (1-based, in characters) and what was expected.
  */
 #ifndef WIREWATCH_QUERY_H
