@@ -164,6 +164,20 @@ test_world_entities(void **state)
 	assert_int_equal(hits("@Iran", "ایران گفت"), 1);
 	assert_int_equal(hits("@Japan", "日本政府"), 1);
 	assert_int_equal(hits("@Japan AND @China", "東京と北京"), 1);
+	assert_int_equal(hits("@China", "the Republic of China on Taiwan"), 0);
+	assert_int_equal(hits("@China", "the People's Republic of China"), 1);
+	assert_int_equal(hits("@Taiwan", "the People's Republic of China"), 0);
+	assert_int_equal(hits("@Taiwan", "中華民國外交部"), 1);
+	assert_int_equal(hits("@UK", "Vancouver, British Columbia"), 0);
+	assert_int_equal(hits("@UK", "British troops"), 1);
+	assert_int_equal(hits("@France", "French fries and Paris Hilton"), 0);
+	assert_int_equal(hits("@France", "talks in Paris"), 1);
+	assert_int_equal(hits("@India", "the Indian Ocean"), 0);
+	assert_int_equal(hits("@India", "नई दिल्ली में बैठक"), 1);
+	assert_int_equal(hits("@Israel", "Knesset vote"), 1);
+	assert_int_equal(hits("@Israel", "بيان إسرائيل"), 1);
+	assert_int_equal(hits("@Germany", "Bundeswehr Einsatz"), 1);
+	assert_int_equal(hits("@Germany", "a case of German measles"), 0);
 }
 
 /* entity_set_load: "FILE:LINE: message" for every kind of mistake. */
