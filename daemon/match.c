@@ -122,6 +122,22 @@ struct entity_pats {
 struct watchlist {
 	char *name;
 	struct qnode *q;
+	size_t code;       /* offset of its flat form in matcher.code */
+};
+
+/*
+ * A query flattened into one array in prefix order, so that evaluating a
+ * candidate reads a cache line or two instead of chasing tree pointers.
+ * size is the number of instructions of the subtree (skip to i + size).
+ */
+enum iop { I_TERM, I_ENTITY, I_SLOW, I_AND, I_OR, I_NOT };
+
+struct inst {
+	uint8_t op;
+	uint8_t fields;
+	uint16_t pad;
+	uint32_t size;
+	int32_t arg;       /* pattern id, entity index or index into matcher.slow */
 };
 
 struct field_text {
@@ -140,6 +156,10 @@ struct matcher {
 	struct table keys;      /* pattern identity -> pattern id */
 	struct entity_pats *epats;
 	struct ivec always;
+	struct inst *code;      /* every watchlist's flat form */
+	size_t ncode, capcode;
+	const struct qnode **slow; /* NEAR and regex nodes, evaluated on the tree */
+	size_t nslow;
 	int *wlist;             /* watchers as one array (CSR), rebuilt after adds */
 	int wbuilt;
 	int wdirty;
@@ -436,6 +456,46 @@ matcher_new(const struct entity_set *ents)
 	return m;
 }
 
+static size_t
+flatten(struct matcher *m, const struct qnode *n)
+{
+	size_t at = m->ncode, i;
+	struct inst *c;
+
+	if (m->ncode == m->capcode) {
+		m->capcode = m->capcode ? m->capcode * 2 : 64;
+		m->code = xreallocarray(m->code, m->capcode, sizeof *m->code);
+	}
+	c = &m->code[m->ncode++];
+	memset(c, 0, sizeof *c);
+	c->fields = (uint8_t)n->fields;
+	switch (n->kind) {
+	case Q_TERM:
+		c->op = I_TERM;
+		c->arg = n->pat;
+		break;
+	case Q_ENTITY:
+		c->op = I_ENTITY;
+		c->arg = (int32_t)(n->entity - m->ents->v);
+		break;
+	case Q_AND:
+	case Q_OR:
+	case Q_NOT:
+		c->op = n->kind == Q_AND ? I_AND : n->kind == Q_OR ? I_OR : I_NOT;
+		for (i = 0; i < n->nkids; i++)
+			flatten(m, n->kids[i]);
+		break;
+	default:
+		m->slow = xreallocarray(m->slow, m->nslow + 1, sizeof *m->slow);
+		m->slow[m->nslow] = n;
+		m->code[at].op = I_SLOW;
+		m->code[at].arg = (int32_t)m->nslow++;
+		break;
+	}
+	m->code[at].size = (uint32_t)(m->ncode - at);
+	return at;
+}
+
 /* Files watchlist id under its triggers, or in the always-evaluated bucket. */
 static void
 index_watchlist(struct matcher *m, int id)
@@ -471,6 +531,8 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	m->wl = xreallocarray(m->wl, m->nwl + 1, sizeof *m->wl);
 	m->wl[m->nwl].name = xstrdup(name);
 	m->wl[m->nwl].q = q;
+	m->wl[m->nwl].code = m->ncode;
+	flatten(m, q);
 	m->nwl++;
 	m->cand_gen = xreallocarray(m->cand_gen, m->nwl, sizeof *m->cand_gen);
 	m->cand_gen[id] = 0;
@@ -513,6 +575,8 @@ matcher_free(struct matcher *m)
 		free(m->pats[i].watchers.v);
 	}
 	free(m->run);
+	free(m->code);
+	free(m->slow);
 	free(m->hbuf);
 	free(m->raw);
 	free(m->occ);
@@ -896,19 +960,55 @@ pattern_present(struct matcher *m, int id, unsigned mask)
 }
 
 static int
-entity_present(struct matcher *m, const struct qnode *n)
+entity_present_in(struct matcher *m, const struct entity *e, unsigned fields)
 {
-	struct entity_pats *ep = entity_patterns(m, n->entity);
+	struct entity_pats *ep = entity_patterns(m, e);
 	const struct occ *o;
 	size_t i, j, no;
 
 	for (i = 0; i < ep->aliases.n; i++) {
 		o = occs_of(m, ep->aliases.v[i], &no);
 		for (j = 0; j < no; j++)
-			if (in_fields(n->fields, o[j].field) && !excluded(m, ep, &o[j]))
+			if (in_fields(fields, o[j].field) && !excluded(m, ep, &o[j]))
 				return 1;
 	}
 	return 0;
+}
+
+static int
+entity_present(struct matcher *m, const struct qnode *n)
+{
+	return entity_present_in(m, n->entity, n->fields);
+}
+
+static int eval(struct matcher *m, const struct qnode *n);
+
+/* eval() over the flat form; the same answers (the property test checks). */
+static int
+eval_code(struct matcher *m, const struct inst *c)
+{
+	const struct inst *k, *end = c + c->size;
+
+	switch (c->op) {
+	case I_TERM:
+		return pattern_present(m, c->arg, c->fields);
+	case I_ENTITY:
+		return entity_present_in(m, &m->ents->v[c->arg], c->fields);
+	case I_AND:
+		for (k = c + 1; k < end; k += k->size)
+			if (!eval_code(m, k))
+				return 0;
+		return 1;
+	case I_OR:
+		for (k = c + 1; k < end; k += k->size)
+			if (eval_code(m, k))
+				return 1;
+		return 0;
+	case I_NOT:
+		return !eval_code(m, c + 1);
+	default:
+		return eval(m, m->slow[c->arg]);
+	}
 }
 
 static int
@@ -1253,7 +1353,7 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		ivec_push(&m->cands, m->always.v[i]);
 	/* The candidates that match, then the hits in watchlist order. */
 	for (i = j = 0; i < m->cands.n; i++)
-		if (eval(m, m->wl[m->cands.v[i]].q))
+		if (eval_code(m, m->code + m->wl[m->cands.v[i]].code))
 			m->cands.v[j++] = m->cands.v[i];
 	m->cands.n = (size_t)j;
 	if (m->cands.n > 1)
