@@ -207,6 +207,24 @@ assert_entity_error(const char *conf, const char *want)
 		fail_msg("%s: want error '%s', got %s", conf, want, set ? "none" : err);
 }
 
+/* conf/entities/world.conf: the other states, ambiguous names case-sensitive. */
+static void
+test_gazetteer_other_states(void **state)
+{
+	(void)state;
+	assert_int_equal(hits("@Egypt", "Talks in Cairo resumed"), 1);
+	assert_int_equal(hits("@Jordan", "Jordan said in a statement"), 1);
+	assert_int_equal(hits("@Jordan", "Michael Jordan scored 40"), 0);
+	assert_int_equal(hits("@Jordan", "jordan almonds"), 0);
+	assert_int_equal(hits("@Turkey", "Turkey and Greece"), 1);
+	assert_int_equal(hits("@Turkey", "a roast turkey"), 0);
+	assert_int_equal(hits("@Guinea", "a guinea pig in Guinea-Bissau"), 0);
+	assert_int_equal(hits("@Sudan", "South Sudan's capital"), 0);
+	assert_int_equal(hits("@Sudan", "Khartoum"), 1);
+	assert_int_equal(hits("@Myanmar", "Burmese junta"), 1);
+	assert_int_equal(hits("@SaudiArabia AND @UAE", "Riyadh and Abu Dhabi"), 1);
+}
+
 static void
 test_entity_file_errors(void **state)
 {
@@ -505,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_entities_multilingual),
 		cmocka_unit_test(test_world_entities),
+		cmocka_unit_test(test_gazetteer_other_states),
 		cmocka_unit_test(test_entity_file_errors),
 		cmocka_unit_test(test_wildcard_case_regex_not),
 		cmocka_unit_test(test_explanation),
