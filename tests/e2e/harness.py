@@ -173,6 +173,9 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 1024
 
+    def handle_error(self, request, client_address):
+        pass   # a client (the daemon) closing a connection early is expected here
+
 
 class Response:
     def __init__(self, status=200, body=b"", headers=None, trickle=None,
