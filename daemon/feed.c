@@ -1,18 +1,20 @@
 /*
  * feed.c - RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 into struct feed_doc.
  *
- * libxml2 builds a tree (recovery on, no network, no external entities,
- * its entity-amplification limits on); we walk it once.  A tree rather
- * than a stream because inline XHTML content must be serialized back and
- * xml:base inherited, both of which the tree gives for free; bench-parse
- * measures what that costs against a bare streaming pass (under 2x).
+ * feed_xml.c has libxml2 build a tree (recovery on, no network, no
+ * external entities, amplification bounded); we walk it once here.  A
+ * tree rather than a stream because inline XHTML content must be
+ * serialized back and xml:base inherited, both of which the tree gives
+ * for free; bench-parse measures what that costs against a bare streaming
+ * pass (under 2x).
  *
  * The pipeline: feed_charset.c turns the bytes into UTF-8, feed_markup.c
- * repairs references XML would drop (&nbsp;, a bare '&'), libxml2 parses,
- * and the walk here maps elements to the neutral schema, resolving links
- * and relative URIs inside HTML.  JSON Feed, the dispatcher and the output
- * side live in feed_json.c.  What we chose where the formats leave a
- * choice is in docs/feed-policy.md.
+ * repairs references XML would drop (&nbsp;, a bare '&'), feed_xml.c
+ * parses, and the walk here detects the format from the root element and
+ * maps elements to the neutral schema, resolving links and relative URIs
+ * inside HTML.  JSON Feed, the dispatcher and the output side live in
+ * feed_json.c.  What we chose where the formats leave a choice is in
+ * docs/feed-policy.md.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -39,17 +41,6 @@
 #define NS_RSS090 "http://my.netscape.com/rdf/simple/0.9/"
 #define NS_RDF "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 #define NS_MEDIA "http://search.yahoo.com/mrss/"
-
-enum kind { K_RSS, K_ATOM, K_RDF };
-
-struct ctx {
-	xmlDocPtr doc;
-	enum kind kind;
-	int atom03;
-	int xml_base;         /* the document uses xml:base somewhere */
-	const char *root_ns;  /* the feed element's namespace (Atom) */
-	xmlNsPtr dropped;     /* XHTML declarations drop_ns() took off */
-};
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -81,12 +72,12 @@ rss(xmlNodePtr n, const char *name)
 
 /* Atom elements: Atom 1.0 or 0.3, or whatever namespace the feed uses. */
 static int
-atom(struct ctx *c, xmlNodePtr n, const char *name)
+atom(struct feed_ctx *c, xmlNodePtr n, const char *name)
 {
 	if (n->type != XML_ELEMENT_NODE || n->name[0] != (xmlChar)name[0])
 		return 0;
 	return is(n, NS_ATOM10, name) || is(n, NS_ATOM03, name) ||
-	    (c->kind == K_ATOM &&
+	    (c->kind == FEED_ATOM &&
 	    !strcmp((const char *)n->name, name) &&
 	    (n->ns == NULL || (c->root_ns && !strcmp(ns_of(n), c->root_ns))));
 }
@@ -170,7 +161,7 @@ set_first(char **dst, char *v)
 
 /* The base URI for n; without any xml:base, skip libxml2's ancestor walk. */
 static xmlChar *
-node_base(struct ctx *c, xmlNodePtr n)
+node_base(struct feed_ctx *c, xmlNodePtr n)
 {
 	if (c->xml_base)
 		return xmlNodeGetBase(c->doc, n);
@@ -179,7 +170,7 @@ node_base(struct ctx *c, xmlNodePtr n)
 
 /* Resolves ref against the node's xml:base chain and the document URL. */
 static char *
-resolve(struct ctx *c, xmlNodePtr n, char *ref)
+resolve(struct feed_ctx *c, xmlNodePtr n, char *ref)
 {
 	xmlChar *base;
 	char *out;
@@ -204,7 +195,7 @@ resolve(struct ctx *c, xmlNodePtr n, char *ref)
 
 /* An id with no scheme ("/relative/link") is resolved like a link. */
 static char *
-resolve_id(struct ctx *c, xmlNodePtr n, char *id)
+resolve_id(struct feed_ctx *c, xmlNodePtr n, char *id)
 {
 	size_t i;
 
@@ -219,7 +210,7 @@ resolve_id(struct ctx *c, xmlNodePtr n, char *id)
 
 /* HTML in s with relative URIs resolved against n's base (feed_markup.c). */
 static char *
-html_resolve(struct ctx *c, xmlNodePtr n, char *s)
+html_resolve(struct feed_ctx *c, xmlNodePtr n, char *s)
 {
 	xmlChar *base;
 
@@ -251,7 +242,7 @@ set_date(time_t *dst, xmlNodePtr n)
  * other namespaces (SVG, MathML, xlink) must keep their declarations.
  */
 static void
-drop_ns(struct ctx *c, xmlNodePtr n)
+drop_ns(struct feed_ctx *c, xmlNodePtr n)
 {
 	xmlNsPtr *pp, ns;
 	xmlNodePtr k;
@@ -277,7 +268,7 @@ drop_ns(struct ctx *c, xmlNodePtr n)
 }
 
 static void
-dump_children(struct buf *b, struct ctx *c, xmlNodePtr n)
+dump_children(struct buf *b, struct feed_ctx *c, xmlNodePtr n)
 {
 	xmlBufferPtr xb = xmlBufferCreate();
 	xmlNodePtr k;
@@ -302,7 +293,7 @@ has_element_child(xmlNodePtr n)
 
 /* Markup written straight into a text element ("naked markup"). */
 static char *
-markup_of(struct ctx *c, xmlNodePtr n)
+markup_of(struct feed_ctx *c, xmlNodePtr n)
 {
 	struct buf b = {0};
 	char *raw, *out;
@@ -343,7 +334,7 @@ base64_text(const char *s)
 
 /* Atom text construct (or any element when not Atom): the schema's value. */
 static char *
-text_construct(struct ctx *c, xmlNodePtr n)
+text_construct(struct feed_ctx *c, xmlNodePtr n)
 {
 	char *type = attr(n, "type"), *mode = attr(n, "mode"), *raw, *out;
 
@@ -378,7 +369,7 @@ text_construct(struct ctx *c, xmlNodePtr n)
 		free(raw);
 		goto markup;
 	}
-	if (type != NULL && c->kind == K_ATOM && strcmp(type, "text") && strcmp(type, "html") &&
+	if (type != NULL && c->kind == FEED_ATOM && strcmp(type, "text") && strcmp(type, "html") &&
 	    strncmp(type, "text/", 5) && !strstr(type, "xml")) {
 		raw = text_of(n);
 		out = base64_text(raw);
@@ -387,7 +378,7 @@ text_construct(struct ctx *c, xmlNodePtr n)
 	}
 	out = markup_of(c, n);
 	/* Atom plain text stays text; everything else is markup. */
-	if (c->kind == K_ATOM && mode == NULL && (type == NULL || !strcmp(type, "text") ||
+	if (c->kind == FEED_ATOM && mode == NULL && (type == NULL || !strcmp(type, "text") ||
 	    !strcmp(type, "text/plain")) && !has_element_child(n))
 		goto done;
 	out = html_resolve(c, n, out);
@@ -457,7 +448,7 @@ add_rss_person(struct feed_entry *e, char *s)
 }
 
 static void
-add_atom_person(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
+add_atom_person(struct feed_ctx *c, struct feed_entry *e, xmlNodePtr n)
 {
 	char *name = NULL, *email = NULL, *uri = NULL;
 	xmlNodePtr k;
@@ -505,7 +496,7 @@ add_enclosure(struct feed_entry *e, char *url, char *type, char *length)
 /* --- elements shared by feed and entry ---------------------------------- */
 
 static void
-atom_link(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
+atom_link(struct feed_ctx *c, struct feed_entry *e, xmlNodePtr n)
 {
 	char *rel = attr(n, "rel"), *href = attr(n, "href");
 
@@ -532,7 +523,7 @@ atom_link(struct ctx *c, struct feed_entry *e, xmlNodePtr n)
 
 /* Returns 1 when the element was understood. */
 static int
-common_element(struct ctx *c, struct feed_entry *e, xmlNodePtr k, int is_feed,
+common_element(struct feed_ctx *c, struct feed_entry *e, xmlNodePtr k, int is_feed,
     char **guid_link)
 {
 	char *v;
@@ -541,7 +532,7 @@ common_element(struct ctx *c, struct feed_entry *e, xmlNodePtr k, int is_feed,
 		if (e->title == NULL || !is(k, NS_DC, "title"))
 			replace(&e->title, text_construct(c, k));
 	} else if (atom(c, k, "link")) {
-		if (c->kind == K_ATOM || xmlHasProp(k, (const xmlChar *)"href"))
+		if (c->kind == FEED_ATOM || xmlHasProp(k, (const xmlChar *)"href"))
 			atom_link(c, e, k);
 		else
 			replace(&e->link, resolve(c, k, text_of(k)));
@@ -587,7 +578,7 @@ common_element(struct ctx *c, struct feed_entry *e, xmlNodePtr k, int is_feed,
 /* --- entries ------------------------------------------------------------ */
 
 static void
-parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
+parse_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr item)
 {
 	struct feed_entry *e;
 	char *guid_link = NULL, *media = NULL, *v;
@@ -598,7 +589,7 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 	e = &d->entries[d->nentries++];
 	memset(e, 0, sizeof *e);
 	e->published = e->updated = FEED_NO_TIME;
-	if (c->kind == K_RDF && (v = (char *)xmlGetNsProp(item, (const xmlChar *)"about",
+	if (c->kind == FEED_RDF && (v = (char *)xmlGetNsProp(item, (const xmlChar *)"about",
 	    (const xmlChar *)NS_RDF)) != NULL) {
 		e->id = trimmed(v);
 		xmlFree(v);
@@ -606,7 +597,7 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 	for (k = item->children; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE || common_element(c, e, k, 0, &guid_link))
 			continue;
-		if (c->kind != K_ATOM && (rss(k, "summary") || rss(k, "description")) &&
+		if (c->kind != FEED_ATOM && (rss(k, "summary") || rss(k, "description")) &&
 		    (v = text_construct(c, k)) != NULL) {
 			/*
 			 * RSS with a made-up <summary> next to <description>:
@@ -652,7 +643,7 @@ parse_entry(struct ctx *c, struct feed_doc *d, xmlNodePtr item)
 }
 
 static void
-parse_channel(struct ctx *c, struct feed_doc *d, xmlNodePtr ch)
+parse_channel(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr ch)
 {
 	struct feed_entry *f = &d->feed;
 	char *guid_link = NULL;
@@ -680,93 +671,7 @@ parse_channel(struct ctx *c, struct feed_doc *d, xmlNodePtr ch)
 	free(guid_link);
 }
 
-/* --- entity amplification ---------------------------------------------- */
-
-/*
- * A document may declare internal entities; libxml2 keeps references to
- * them as nodes (we never ask for substitution), but reading text or an
- * attribute expands them, and one 100 kB entity referenced 20,000 times is
- * 2 GB ("quadratic blowup", which libxml2's own checks let through).  So
- * before the walk, when there are declarations at all, we add up what
- * every reference would expand to and refuse the document past a limit.
- */
-#define EXPANSION_LIMIT (4u << 20)
-
-struct memo {
-	xmlEntityPtr ent[64];
-	size_t size[64];
-	int n;
-};
-
-static size_t
-entity_size(xmlDocPtr doc, xmlEntityPtr ent, struct memo *m, int depth)
-{
-	const xmlChar *p;
-	char name[64];
-	size_t total = 0, k;
-	xmlEntityPtr sub;
-	int i;
-
-	if (ent == NULL || ent->content == NULL)
-		return 0;
-	for (i = 0; i < m->n; i++)
-		if (m->ent[i] == ent)
-			return m->size[i];
-	if (depth > 16 || m->n == (int)(sizeof m->ent / sizeof m->ent[0]))
-		return EXPANSION_LIMIT;
-	for (p = ent->content; *p && total < EXPANSION_LIMIT; p++) {
-		if (*p != '&' || p[1] == '#') {
-			total++;
-			continue;
-		}
-		for (k = 0; p[1 + k] && p[1 + k] != ';' && k < sizeof name - 1; k++)
-			name[k] = (char)p[1 + k];
-		name[k] = '\0';
-		if (p[1 + k] != ';' ||
-		    (sub = xmlGetDocEntity(doc, (const xmlChar *)name)) == NULL) {
-			total++;
-			continue;
-		}
-		total += entity_size(doc, sub, m, depth + 1);
-		p += k + 1;
-	}
-	if (total > EXPANSION_LIMIT)
-		total = EXPANSION_LIMIT;
-	m->ent[m->n] = ent;
-	m->size[m->n++] = total;
-	return total;
-}
-
-static size_t
-tree_expansion(xmlDocPtr doc, xmlNodePtr n, struct memo *m)
-{
-	size_t total = 0;
-	xmlAttrPtr a;
-
-	for (; n != NULL && total < EXPANSION_LIMIT; n = n->next) {
-		if (n->type == XML_ENTITY_REF_NODE) {
-			total += entity_size(doc, xmlGetDocEntity(doc, n->name), m, 0);
-		} else if (n->type == XML_ELEMENT_NODE) {
-			for (a = n->properties; a != NULL; a = a->next)
-				total += tree_expansion(doc, a->children, m);
-			total += tree_expansion(doc, n->children, m);
-		}
-	}
-	return total;
-}
-
-static int
-too_amplified(xmlDocPtr doc)
-{
-	struct memo m;
-
-	if (doc->intSubset == NULL || doc->intSubset->entities == NULL)
-		return 0;
-	m.n = 0;
-	return tree_expansion(doc, doc->children, &m) >= EXPANSION_LIMIT;
-}
-
-/* --- the document ---------------------------------------------------------- */
+/* --- the feed element ---------------------------------------------------- */
 
 static const char *
 rss_version(xmlNodePtr root, xmlDocPtr doc)
@@ -792,53 +697,18 @@ rss_version(xmlNodePtr root, xmlDocPtr doc)
 	return out;
 }
 
-/*
- * Truncation is decided by whether the root element's end tag was parsed,
- * not by error codes: a mismatched tag in a complete document is bozo but
- * not a cut download.  SAX2's end-element handler is wrapped to see it;
- * the state is per thread, like libxml2's error handler.
- */
-static _Thread_local struct {
-	endElementNsSAX2Func orig;
-	int root_closed;
-} endtag;
-
-static void
-feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-    const xmlChar *uri)
-{
-	xmlParserCtxtPtr ctxt = ctx;
-
-	if (ctxt->nameNr <= 1)
-		endtag.root_closed = 1;
-	if (endtag.orig != NULL)
-		endtag.orig(ctx, localname, prefix, uri);
-}
-
-static void
-feed_xml_error_cb(void *arg, xmlErrorPtr e)
-{
-	struct feed_doc *d = arg;
-
-	if (e->level < XML_ERR_ERROR)
-		return;
-	d->bozo = 1;
-	if (d->bozo_reason == NULL)
-		d->bozo_reason = xasprintf("XML error at line %d: %s", e->line,
-		    e->message ? e->message : "?");
-}
-
-static int
-xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, size_t errlen)
+/* Detects the format and version from the root element (sets c->kind). */
+int
+feed_root_kind(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, size_t errlen)
 {
 	xmlNodePtr k;
 	const char *name = (const char *)root->name;
 
 	if (!strcmp(name, "rss") || !strcmp(name, "channel")) {
-		c->kind = K_RSS;
+		c->kind = FEED_RSS;
 		d->version = xstrdup(rss_version(root, c->doc));
 	} else if (is(root, NS_RDF, "RDF") || !strcmp(name, "RDF")) {
-		c->kind = K_RDF;
+		c->kind = FEED_RDF;
 		d->version = xstrdup("rss10");
 		for (xmlNsPtr ns = root->nsDef; ns != NULL; ns = ns->next)
 			if (ns->href && !strcmp((const char *)ns->href, NS_RSS090)) {
@@ -852,7 +722,7 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 				break;
 			}
 	} else if (!strcmp(name, "feed")) {
-		c->kind = K_ATOM;
+		c->kind = FEED_ATOM;
 		c->root_ns = root->ns ? (const char *)root->ns->href : NULL;
 		if (!strcmp(ns_of(root), NS_ATOM10)) {
 			d->version = xstrdup("atom10");
@@ -872,77 +742,16 @@ xml_root_kind(struct ctx *c, struct feed_doc *d, xmlNodePtr root, char *err, siz
 	return 0;
 }
 
-struct feed_doc *
-feed_parse_xml(const char *data, size_t len, const char *base_url,
-    const char *content_type, char *err, size_t errlen)
+/*
+ * Maps the tree under root (the feed element) into d: xml:lang of the
+ * feed element, then channel and items, or the Atom feed and its entries.
+ */
+void
+feed_walk(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root)
 {
-	struct feed_doc *d = xcalloc(1, sizeof *d);
-	xmlParserCtxtPtr ctxt = NULL;
-	char *fixed, *label, *lang, *utf8 = NULL, *why = NULL, *decl;
-	int ent_bozo = 0;
-	size_t fixed_len = 0;
-	struct ctx c;
-	xmlNodePtr root, k;
+	xmlNodePtr k;
+	char *lang;
 
-	memset(&c, 0, sizeof c);
-	d->feed.published = d->feed.updated = FEED_NO_TIME;
-	data = feed_decode(data, len, content_type, &label, &why, &len, &utf8);
-	d->encoding = label;
-	if (why != NULL) {
-		d->bozo = 1;
-		d->bozo_reason = why;
-	}
-	if ((decl = feed_bad_declaration(data, len)) != NULL) {
-		/* "437": not an XML EncName, and the bytes are UTF-8 by now anyway */
-		free(utf8);
-		data = utf8 = decl;
-		len = strlen(decl);
-	}
-	fixed = feed_fix_entities(data, len, &fixed_len, &ent_bozo);
-	if (ent_bozo) {
-		d->bozo = 1;
-		if (d->bozo_reason == NULL)
-			d->bozo_reason = xstrdup("undefined entity or bare '&'");
-	}
-	if (content_type && strncasecmp(content_type, "text/plain", 10) == 0) {
-		d->bozo = 1;
-		if (d->bozo_reason == NULL)
-			d->bozo_reason = xstrdup("served as text/plain, not an XML media type");
-	}
-	/* data is UTF-8 by now; fix_entities() never adds an xml:base */
-	c.xml_base = memmem(data, len, "xml:base", 8) != NULL;
-	ctxt = xmlNewParserCtxt();
-	if (ctxt == NULL)
-		fatal("xmlNewParserCtxt failed");
-	/* libxml2 2.9 has no per-context structured handler; one thread. */
-	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
-	endtag.orig = ctxt->sax->endElementNs;
-	endtag.root_closed = 0;
-	ctxt->sax->endElementNs = feed_end_element_cb;
-	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
-	    base_url && *base_url ? base_url : NULL, "UTF-8",
-	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT);
-	xmlSetStructuredErrorFunc(NULL, NULL);
-	free(fixed);
-	free(utf8);
-	if (c.doc == NULL || (root = xmlDocGetRootElement(c.doc)) == NULL) {
-		snprintf(err, errlen, "not a feed: %s", d->bozo_reason ? d->bozo_reason :
-		    "document is neither XML nor JSON");
-		goto fail;
-	}
-	if (xml_root_kind(&c, d, root, err, errlen) == -1)
-		goto fail;
-	if (too_amplified(c.doc)) {
-		snprintf(err, errlen, "entity references would expand past %u bytes",
-		    EXPANSION_LIMIT);
-		goto fail;
-	}
-	if (!endtag.root_closed) {
-		d->truncated = d->bozo = 1;
-		if (d->bozo_reason == NULL)
-			d->bozo_reason = xstrdup("document ends before its root element is closed");
-	}
 	if ((lang = (char *)xmlNodeGetLang(root)) != NULL) {
 		d->feed.language = trimmed(lang);
 		xmlFree(lang);
@@ -950,27 +759,16 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 			if (*u == '_')
 				*u = '-';
 	}
-	if (c.kind == K_ATOM) {
-		parse_channel(&c, d, root);
+	if (c->kind == FEED_ATOM) {
+		parse_channel(c, d, root);
 	} else {
 		for (k = root->children; k != NULL; k = k->next) {
 			if (rss(k, "channel"))
-				parse_channel(&c, d, k);
+				parse_channel(c, d, k);
 			else if (rss(k, "item"))
-				parse_entry(&c, d, k);
+				parse_entry(c, d, k);
 		}
 		if (!strcmp((const char *)root->name, "channel"))
-			parse_channel(&c, d, root);
+			parse_channel(c, d, root);
 	}
-	xmlFreeDoc(c.doc);
-	xmlFreeNsList(c.dropped);
-	xmlFreeParserCtxt(ctxt);
-	return d;
-fail:
-	if (c.doc)
-		xmlFreeDoc(c.doc);
-	xmlFreeNsList(c.dropped);
-	xmlFreeParserCtxt(ctxt);
-	feed_doc_free(d);
-	return NULL;
 }

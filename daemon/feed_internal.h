@@ -1,14 +1,36 @@
 /*
- * feed_internal.h - shared between feed.c (XML formats) and feed_json.c
- * (JSON Feed, output, ownership).  Not a public API.
+ * feed_internal.h - shared between the feed_*.c files: feed_xml.c (libxml2),
+ * feed.c (the RSS/Atom walk), feed_json.c (JSON Feed, output, ownership),
+ * feed_charset.c and feed_markup.c.  Not a public API.
  */
 #ifndef WIREWATCH_FEED_INTERNAL_H
 #define WIREWATCH_FEED_INTERNAL_H
 
 #include "wirewatch/feed.h"
 
+#include <libxml/tree.h>
+
+/* feed_xml.c: libxml2 with our options and guards, then the walk. */
 struct feed_doc *feed_parse_xml(const char *data, size_t len, const char *base_url,
     const char *content_type, char *err, size_t errlen);
+
+/* feed.c: the walk over the tree, element by element. */
+enum feed_kind { FEED_RSS, FEED_ATOM, FEED_RDF };
+
+struct feed_ctx {
+	xmlDocPtr doc;
+	enum feed_kind kind;
+	int atom03;
+	int xml_base;         /* the document uses xml:base somewhere */
+	const char *root_ns;  /* the feed element's namespace (Atom) */
+	xmlNsPtr dropped;     /* XHTML declarations drop_ns() took off */
+};
+
+/* Sets c->kind (and d->version) from the root, or -1: not a feed. */
+int feed_root_kind(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root, char *err,
+    size_t errlen);
+/* Fills d from the tree under the root element. */
+void feed_walk(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root);
 
 /*
  * feed_charset.c: decides the charset and returns the document as UTF-8

@@ -1,0 +1,232 @@
+/*
+ * feed_xml.c - the libxml2 side of feed_parse(): bytes (already UTF-8,
+ * see feed_charset.c) to a tree, with the safety checks around it.
+ *
+ * Options are fixed: recovery on (ill-formed feeds are the norm and are
+ * reported as bozo), no network, no external DTD or entity loading, no
+ * entity substitution, never XML_PARSE_HUGE, so libxml2's own
+ * amplification checks stay on.  On top of those we refuse documents
+ * whose internal entity references would expand past a bound, and we
+ * watch for the root end tag to tell a cut download (truncated) from an
+ * ill-formed but complete one.  The walk itself is feed.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "feed_internal.h"
+#include "wirewatch/log.h"
+#include "wirewatch/util.h"
+
+/* --- entity amplification ---------------------------------------------- */
+
+/*
+ * A document may declare internal entities; libxml2 keeps references to
+ * them as nodes (we never ask for substitution), but reading text or an
+ * attribute expands them, and one 100 kB entity referenced 20,000 times is
+ * 2 GB ("quadratic blowup", which libxml2's own checks let through).  So
+ * before the walk, when there are declarations at all, we add up what
+ * every reference would expand to and refuse the document past a limit.
+ */
+#define EXPANSION_LIMIT (4u << 20)
+
+struct memo {
+	xmlEntityPtr ent[64];
+	size_t size[64];
+	int n;
+};
+
+static size_t
+entity_size(xmlDocPtr doc, xmlEntityPtr ent, struct memo *m, int depth)
+{
+	const xmlChar *p;
+	char name[64];
+	size_t total = 0, k;
+	xmlEntityPtr sub;
+	int i;
+
+	if (ent == NULL || ent->content == NULL)
+		return 0;
+	for (i = 0; i < m->n; i++)
+		if (m->ent[i] == ent)
+			return m->size[i];
+	if (depth > 16 || m->n == (int)(sizeof m->ent / sizeof m->ent[0]))
+		return EXPANSION_LIMIT;
+	for (p = ent->content; *p && total < EXPANSION_LIMIT; p++) {
+		if (*p != '&' || p[1] == '#') {
+			total++;
+			continue;
+		}
+		for (k = 0; p[1 + k] && p[1 + k] != ';' && k < sizeof name - 1; k++)
+			name[k] = (char)p[1 + k];
+		name[k] = '\0';
+		if (p[1 + k] != ';' ||
+		    (sub = xmlGetDocEntity(doc, (const xmlChar *)name)) == NULL) {
+			total++;
+			continue;
+		}
+		total += entity_size(doc, sub, m, depth + 1);
+		p += k + 1;
+	}
+	if (total > EXPANSION_LIMIT)
+		total = EXPANSION_LIMIT;
+	m->ent[m->n] = ent;
+	m->size[m->n++] = total;
+	return total;
+}
+
+static size_t
+tree_expansion(xmlDocPtr doc, xmlNodePtr n, struct memo *m)
+{
+	size_t total = 0;
+	xmlAttrPtr a;
+
+	for (; n != NULL && total < EXPANSION_LIMIT; n = n->next) {
+		if (n->type == XML_ENTITY_REF_NODE) {
+			total += entity_size(doc, xmlGetDocEntity(doc, n->name), m, 0);
+		} else if (n->type == XML_ELEMENT_NODE) {
+			for (a = n->properties; a != NULL; a = a->next)
+				total += tree_expansion(doc, a->children, m);
+			total += tree_expansion(doc, n->children, m);
+		}
+	}
+	return total;
+}
+
+static int
+too_amplified(xmlDocPtr doc)
+{
+	struct memo m;
+
+	if (doc->intSubset == NULL || doc->intSubset->entities == NULL)
+		return 0;
+	m.n = 0;
+	return tree_expansion(doc, doc->children, &m) >= EXPANSION_LIMIT;
+}
+
+/* --- the document ---------------------------------------------------------- */
+
+/*
+ * Truncation is decided by whether the root element's end tag was parsed,
+ * not by error codes: a mismatched tag in a complete document is bozo but
+ * not a cut download.  SAX2's end-element handler is wrapped to see it;
+ * the state is per thread, like libxml2's error handler.
+ */
+static _Thread_local struct {
+	endElementNsSAX2Func orig;
+	int root_closed;
+} endtag;
+
+static void
+feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+    const xmlChar *uri)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+
+	if (ctxt->nameNr <= 1)
+		endtag.root_closed = 1;
+	if (endtag.orig != NULL)
+		endtag.orig(ctx, localname, prefix, uri);
+}
+
+static void
+feed_xml_error_cb(void *arg, xmlErrorPtr e)
+{
+	struct feed_doc *d = arg;
+
+	if (e->level < XML_ERR_ERROR)
+		return;
+	d->bozo = 1;
+	if (d->bozo_reason == NULL)
+		d->bozo_reason = xasprintf("XML error at line %d: %s", e->line,
+		    e->message ? e->message : "?");
+}
+
+struct feed_doc *
+feed_parse_xml(const char *data, size_t len, const char *base_url,
+    const char *content_type, char *err, size_t errlen)
+{
+	struct feed_doc *d = xcalloc(1, sizeof *d);
+	xmlParserCtxtPtr ctxt = NULL;
+	char *fixed, *label, *utf8 = NULL, *why = NULL, *decl;
+	int ent_bozo = 0;
+	size_t fixed_len = 0;
+	struct feed_ctx c;
+	xmlNodePtr root;
+
+	memset(&c, 0, sizeof c);
+	d->feed.published = d->feed.updated = FEED_NO_TIME;
+	data = feed_decode(data, len, content_type, &label, &why, &len, &utf8);
+	d->encoding = label;
+	if (why != NULL) {
+		d->bozo = 1;
+		d->bozo_reason = why;
+	}
+	if ((decl = feed_bad_declaration(data, len)) != NULL) {
+		/* "437": not an XML EncName, and the bytes are UTF-8 by now anyway */
+		free(utf8);
+		data = utf8 = decl;
+		len = strlen(decl);
+	}
+	fixed = feed_fix_entities(data, len, &fixed_len, &ent_bozo);
+	if (ent_bozo) {
+		d->bozo = 1;
+		if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("undefined entity or bare '&'");
+	}
+	if (content_type && strncasecmp(content_type, "text/plain", 10) == 0) {
+		d->bozo = 1;
+		if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("served as text/plain, not an XML media type");
+	}
+	/* data is UTF-8 by now; fix_entities() never adds an xml:base */
+	c.xml_base = memmem(data, len, "xml:base", 8) != NULL;
+	ctxt = xmlNewParserCtxt();
+	if (ctxt == NULL)
+		fatal("xmlNewParserCtxt failed");
+	/* libxml2 2.9 has no per-context structured handler; one thread. */
+	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
+	endtag.orig = ctxt->sax->endElementNs;
+	endtag.root_closed = 0;
+	ctxt->sax->endElementNs = feed_end_element_cb;
+	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
+	    base_url && *base_url ? base_url : NULL, "UTF-8",
+	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	free(fixed);
+	free(utf8);
+	if (c.doc == NULL || (root = xmlDocGetRootElement(c.doc)) == NULL) {
+		snprintf(err, errlen, "not a feed: %s", d->bozo_reason ? d->bozo_reason :
+		    "document is neither XML nor JSON");
+		goto fail;
+	}
+	if (feed_root_kind(&c, d, root, err, errlen) == -1)
+		goto fail;
+	if (too_amplified(c.doc)) {
+		snprintf(err, errlen, "entity references would expand past %u bytes",
+		    EXPANSION_LIMIT);
+		goto fail;
+	}
+	if (!endtag.root_closed) {
+		d->truncated = d->bozo = 1;
+		if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("document ends before its root element is closed");
+	}
+	feed_walk(&c, d, root);
+	xmlFreeDoc(c.doc);
+	xmlFreeNsList(c.dropped);
+	xmlFreeParserCtxt(ctxt);
+	return d;
+fail:
+	if (c.doc)
+		xmlFreeDoc(c.doc);
+	xmlFreeNsList(c.dropped);
+	xmlFreeParserCtxt(ctxt);
+	feed_doc_free(d);
+	return NULL;
+}
