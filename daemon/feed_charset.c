@@ -4,7 +4,8 @@
  * Which charset applies is decided here, once, and the document is handed
  * to libxml2 as UTF-8 with its own declaration ignored.  Doing it ourselves
  * rather than through libxml2's switch-encoding machinery gives us the
- * whole iconv table (EBCDIC, DOS and Mac code pages), a name to report in
+ * whole iconv table (EBCDIC, DOS and Mac code pages, plus built-in tables
+ * for the two Mac ones glibc lacks), a name to report in
  * Python's codec spelling, and a recovery path for bytes that are not valid
  * in the declared charset (bozo, decoded anyway).
  *
@@ -254,6 +255,75 @@ demoronize(const char *s, size_t len, size_t *outlen)
 }
 
 /*
+ * Single-byte charsets Python knows and glibc iconv does not: bytes
+ * 0x80-0xff, from Python's codec tables (U+FFFD where a byte is undefined).
+ */
+static const struct {
+	const char *name; /* Python's codec name, compared without '-' and '_' */
+	unsigned short hi[128];
+} builtin[] = {
+	{ "mac-greek", {
+		0x00c4, 0x00b9, 0x00b2, 0x00c9, 0x00b3, 0x00d6, 0x00dc, 0x0385,
+		0x00e0, 0x00e2, 0x00e4, 0x0384, 0x00a8, 0x00e7, 0x00e9, 0x00e8,
+		0x00ea, 0x00eb, 0x00a3, 0x2122, 0x00ee, 0x00ef, 0x2022, 0x00bd,
+		0x2030, 0x00f4, 0x00f6, 0x00a6, 0x20ac, 0x00f9, 0x00fb, 0x00fc,
+		0x2020, 0x0393, 0x0394, 0x0398, 0x039b, 0x039e, 0x03a0, 0x00df,
+		0x00ae, 0x00a9, 0x03a3, 0x03aa, 0x00a7, 0x2260, 0x00b0, 0x00b7,
+		0x0391, 0x00b1, 0x2264, 0x2265, 0x00a5, 0x0392, 0x0395, 0x0396,
+		0x0397, 0x0399, 0x039a, 0x039c, 0x03a6, 0x03ab, 0x03a8, 0x03a9,
+		0x03ac, 0x039d, 0x00ac, 0x039f, 0x03a1, 0x2248, 0x03a4, 0x00ab,
+		0x00bb, 0x2026, 0x00a0, 0x03a5, 0x03a7, 0x0386, 0x0388, 0x0153,
+		0x2013, 0x2015, 0x201c, 0x201d, 0x2018, 0x2019, 0x00f7, 0x0389,
+		0x038a, 0x038c, 0x038e, 0x03ad, 0x03ae, 0x03af, 0x03cc, 0x038f,
+		0x03cd, 0x03b1, 0x03b2, 0x03c8, 0x03b4, 0x03b5, 0x03c6, 0x03b3,
+		0x03b7, 0x03b9, 0x03be, 0x03ba, 0x03bb, 0x03bc, 0x03bd, 0x03bf,
+		0x03c0, 0x03ce, 0x03c1, 0x03c3, 0x03c4, 0x03b8, 0x03c9, 0x03c2,
+		0x03c7, 0x03c5, 0x03b6, 0x03ca, 0x03cb, 0x0390, 0x03b0, 0x00ad,
+	} },
+	{ "mac-turkish", {
+		0x00c4, 0x00c5, 0x00c7, 0x00c9, 0x00d1, 0x00d6, 0x00dc, 0x00e1,
+		0x00e0, 0x00e2, 0x00e4, 0x00e3, 0x00e5, 0x00e7, 0x00e9, 0x00e8,
+		0x00ea, 0x00eb, 0x00ed, 0x00ec, 0x00ee, 0x00ef, 0x00f1, 0x00f3,
+		0x00f2, 0x00f4, 0x00f6, 0x00f5, 0x00fa, 0x00f9, 0x00fb, 0x00fc,
+		0x2020, 0x00b0, 0x00a2, 0x00a3, 0x00a7, 0x2022, 0x00b6, 0x00df,
+		0x00ae, 0x00a9, 0x2122, 0x00b4, 0x00a8, 0x2260, 0x00c6, 0x00d8,
+		0x221e, 0x00b1, 0x2264, 0x2265, 0x00a5, 0x00b5, 0x2202, 0x2211,
+		0x220f, 0x03c0, 0x222b, 0x00aa, 0x00ba, 0x03a9, 0x00e6, 0x00f8,
+		0x00bf, 0x00a1, 0x00ac, 0x221a, 0x0192, 0x2248, 0x2206, 0x00ab,
+		0x00bb, 0x2026, 0x00a0, 0x00c0, 0x00c3, 0x00d5, 0x0152, 0x0153,
+		0x2013, 0x2014, 0x201c, 0x201d, 0x2018, 0x2019, 0x00f7, 0x25ca,
+		0x00ff, 0x0178, 0x011e, 0x011f, 0x0130, 0x0131, 0x015e, 0x015f,
+		0x2021, 0x00b7, 0x201a, 0x201e, 0x2030, 0x00c2, 0x00ca, 0x00c1,
+		0x00cb, 0x00c8, 0x00cd, 0x00ce, 0x00cf, 0x00cc, 0x00d3, 0x00d4,
+		0xf8ff, 0x00d2, 0x00da, 0x00db, 0x00d9, 0xf8a0, 0x02c6, 0x02dc,
+		0x00af, 0x02d8, 0x02d9, 0x02da, 0x00b8, 0x02dd, 0x02db, 0x02c7,
+	} },
+};
+
+static const unsigned short *
+builtin_table(const char *name, const char **pyname)
+{
+	char a[32], b[32];
+	size_t i, j, k;
+
+	for (i = j = 0; name[i] && j < sizeof a - 1; i++)
+		if (name[i] != '-' && name[i] != '_')
+			a[j++] = name[i];
+	a[j] = '\0';
+	for (k = 0; k < sizeof builtin / sizeof builtin[0]; k++) {
+		for (i = j = 0; builtin[k].name[i]; i++)
+			if (builtin[k].name[i] != '-')
+				b[j++] = builtin[k].name[i];
+		b[j] = '\0';
+		if (!strcmp(a, b)) {
+			*pyname = builtin[k].name;
+			return builtin[k].hi;
+		}
+	}
+	return NULL;
+}
+
+/*
  * Converts with cd, replacing each byte iconv refuses with U+FFFD.
  * Returns the number of replacements.
  */
@@ -295,6 +365,24 @@ convert(iconv_t cd, const char *in, size_t len, struct buf *out, int cp1252)
 	return bad;
 }
 
+/* Decodes with a builtin table; returns the number of undefined bytes. */
+static size_t
+convert_table(const unsigned short *hi, const char *in, size_t len, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t i, bad = 0;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x80) {
+			buf_addc(out, (char)p[i]);
+			continue;
+		}
+		add_utf8(out, hi[p[i] - 0x80]);
+		bad += hi[p[i] - 0x80] == 0xfffd;
+	}
+	return bad;
+}
+
 /* Decodes the first bytes with a fixed-width family codec, for sniffing. */
 static char *
 sniff_prefix(const char *data, size_t len, const char *family, size_t *outlen)
@@ -319,6 +407,8 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 	const char *family = NULL;
 	size_t skip = 0, plen, bad;
 	struct buf out = {0};
+	const unsigned short *hi;
+	const char *pyname;
 	iconv_t cd;
 	int text = content_type != NULL && !strncasecmp(content_type, "text/", 5);
 
@@ -401,6 +491,12 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 		free(name);
 		*label = name = xstrdup("utf-8");
 	}
+	if ((hi = builtin_table(name, &pyname)) != NULL) {
+		free(name);
+		*label = name = xstrdup(pyname);
+		bad = convert_table(hi, data, len, &out);
+		goto done;
+	}
 	if ((cd = open_decoder(name)) == (iconv_t)-1) {
 		free(*bozo_reason);
 		*bozo_reason = xasprintf("unknown charset '%s', read as utf-8", name);
@@ -414,6 +510,7 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 	}
 	bad = convert(cd, data, len, &out, !strcmp(name, "utf-8") || !strcmp(name, "us-ascii"));
 	iconv_close(cd);
+done:
 	if (bad > 0 && *bozo_reason == NULL)
 		*bozo_reason = xasprintf("%zu byte(s) not valid in %s", bad, name);
 	*outlen = out.len;

@@ -246,6 +246,13 @@ test_charsets(void **state)
 	assert_true(d->bozo);
 	assert_string_equal(d->feed.title, "a\xef\xbf\xbd" "b");
 	feed_doc_free(d);
+	/* Mac Greek is not in glibc iconv: our own table, Python's name */
+	d = parse("<?xml version='1.0' encoding='macgreek'?><rss version='2.0'><channel>"
+	    "<title>\x80\xc1\xe1</title></channel></rss>", NULL, NULL);
+	assert_false(d->bozo);
+	assert_string_equal(d->encoding, "mac-greek");
+	assert_string_equal(d->feed.title, "\xc3\x84\xce\x9d\xce\xb1");
+	feed_doc_free(d);
 }
 
 static void
