@@ -292,6 +292,30 @@ has_element_child(xmlNodePtr n)
 }
 
 /* Markup written straight into a text element ("naked markup"). */
+/*
+ * Typepad wrote type="html" content as an XHTML <div> holding escaped
+ * HTML.  Returns that div when it is all there is (no other element, no
+ * text beside it, nothing but text inside it), else NULL.
+ */
+static xmlNodePtr
+escaped_html_div(xmlNodePtr n)
+{
+	xmlNodePtr k, div = NULL;
+
+	for (k = n->children; k != NULL; k = k->next) {
+		if (k->type == XML_ELEMENT_NODE) {
+			if (div != NULL || !is(k, NS_XHTML, "div") || has_element_child(k))
+				return NULL;
+			div = k;
+		} else if (k->type == XML_TEXT_NODE && k->content != NULL) {
+			for (const xmlChar *p = k->content; *p; p++)
+				if (!isspace(*p))
+					return NULL;
+		}
+	}
+	return div;
+}
+
 static char *
 markup_of(struct feed_ctx *c, xmlNodePtr n)
 {
@@ -374,6 +398,11 @@ text_construct(struct feed_ctx *c, xmlNodePtr n)
 		raw = text_of(n);
 		out = base64_text(raw);
 		free(raw);
+		goto markup;
+	}
+	if (type != NULL && (!strcmp(type, "html") || !strcmp(type, "text/html")) &&
+	    (div = escaped_html_div(n)) != NULL) {
+		out = text_of(div);
 		goto markup;
 	}
 	out = markup_of(c, n);

@@ -96,6 +96,15 @@ test_atom10(void **state)
 	assert_string_equal(d->entries[0].authors[0].uri, "http://a.example/kim");
 	assert_string_equal(d->entries[0].categories[0], "dprk");
 	feed_doc_free(d);
+	/* Typepad: type="html" as an XHTML div of escaped HTML; a real div stays */
+	d = parse("<feed xmlns='http://www.w3.org/2005/Atom'><entry>"
+	    "<content type='html'><div xmlns='http://www.w3.org/1999/xhtml'>A &lt;b&gt;B&lt;/b&gt;"
+	    "</div></content><summary type='html'><div xmlns='http://www.w3.org/1999/xhtml'>"
+	    "<i>x</i></div></summary></entry></feed>", NULL, NULL);
+	assert_false(d->bozo);
+	assert_string_equal(d->entries[0].content, "A <b>B</b>");
+	assert_string_equal(d->entries[0].summary, "<div><i>x</i></div>");
+	feed_doc_free(d);
 }
 
 static void
