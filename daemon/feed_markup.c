@@ -196,6 +196,36 @@ special_lt(const char *p, const char *end)
 	return end;
 }
 
+/*
+ * Whether the document declares entities.  Declarations live only in the
+ * internal subset, which comes before the root element, so the search
+ * stops at the first tag that is not a comment, PI or declaration (the
+ * first <!ENTITY comes before any '<' inside an entity value).
+ */
+static int
+declares_entities(const char *p, const char *end)
+{
+	const char *close;
+
+	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL && end - p >= 2) {
+		if (p[1] == '?') {
+			close = memmem(p, (size_t)(end - p), "?>", 2);
+		} else if (p[1] == '!' && end - p >= 4 && p[2] == '-' && p[3] == '-') {
+			close = memmem(p, (size_t)(end - p), "-->", 3);
+		} else if (p[1] == '!') {
+			if (end - p >= 8 && !memcmp(p, "<!ENTITY", 8))
+				return 1;
+			close = p + 1;
+		} else {
+			return 0;
+		}
+		if (close == NULL)
+			return 0;
+		p = close + 1;
+	}
+	return 0;
+}
+
 char *
 feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
 {
@@ -206,7 +236,7 @@ feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
 	size_t n;
 	int changed = 0;
 
-	if (memmem(data, len, "<!ENTITY", 8) != NULL)
+	if (declares_entities(data, end))
 		return NULL;
 	while (p < end) {
 		/* Jump to the next '&' unless a CDATA/comment/PI starts first. */

@@ -111,15 +111,38 @@ too_amplified(xmlDocPtr doc)
 /* --- the document ---------------------------------------------------------- */
 
 /*
- * Truncation is decided by whether the root element's end tag was parsed,
- * not by error codes: a mismatched tag in a complete document is bozo but
- * not a cut download.  SAX2's end-element handler is wrapped to see it;
- * the state is per thread, like libxml2's error handler.
+ * Two facts come from wrapping SAX2's element handlers rather than from
+ * scanning the bytes.  Truncation is decided by whether the root element's
+ * end tag was parsed, not by error codes: a mismatched tag in a complete
+ * document is bozo but not a cut download.  And whether any element has an
+ * xml:base attribute: without one, every node's base is the document URL
+ * and the walk skips libxml2's ancestor walk.  The state is per thread,
+ * like libxml2's error handler.
  */
 static _Thread_local struct {
-	endElementNsSAX2Func orig;
+	startElementNsSAX2Func orig_start;
+	endElementNsSAX2Func orig_end;
 	int root_closed;
-} endtag;
+	int xml_base;
+} hook;
+
+static void
+feed_start_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+    const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+    int nb_defaulted, const xmlChar **attributes)
+{
+	int i;
+
+	/* attributes: (localname, prefix, URI, value, end) per attribute */
+	for (i = 0; i < nb_attributes && !hook.xml_base; i++)
+		if (attributes[i * 5 + 1] != NULL && attributes[i * 5][0] == 'b' &&
+		    !strcmp((const char *)attributes[i * 5], "base") &&
+		    !strcmp((const char *)attributes[i * 5 + 1], "xml"))
+			hook.xml_base = 1;
+	if (hook.orig_start != NULL)
+			hook.orig_start(ctx, localname, prefix, uri, nb_namespaces, namespaces,
+		    nb_attributes, nb_defaulted, attributes);
+}
 
 static void
 feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
@@ -128,9 +151,9 @@ feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	xmlParserCtxtPtr ctxt = ctx;
 
 	if (ctxt->nameNr <= 1)
-		endtag.root_closed = 1;
-	if (endtag.orig != NULL)
-		endtag.orig(ctx, localname, prefix, uri);
+		hook.root_closed = 1;
+	if (hook.orig_end != NULL)
+		hook.orig_end(ctx, localname, prefix, uri);
 }
 
 static void
@@ -183,15 +206,15 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		if (d->bozo_reason == NULL)
 			d->bozo_reason = xstrdup("served as text/plain, not an XML media type");
 	}
-	/* data is UTF-8 by now; fix_entities() never adds an xml:base */
-	c.xml_base = memmem(data, len, "xml:base", 8) != NULL;
 	ctxt = xmlNewParserCtxt();
 	if (ctxt == NULL)
 		fatal("xmlNewParserCtxt failed");
 	/* libxml2 2.9 has no per-context structured handler; one thread. */
 	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
-	endtag.orig = ctxt->sax->endElementNs;
-	endtag.root_closed = 0;
+	hook.orig_start = ctxt->sax->startElementNs;
+	hook.orig_end = ctxt->sax->endElementNs;
+	hook.root_closed = hook.xml_base = 0;
+	ctxt->sax->startElementNs = feed_start_element_cb;
 	ctxt->sax->endElementNs = feed_end_element_cb;
 	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
 	    base_url && *base_url ? base_url : NULL, "UTF-8",
@@ -212,7 +235,8 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		    EXPANSION_LIMIT);
 		goto fail;
 	}
-	if (!endtag.root_closed) {
+	c.xml_base = hook.xml_base;
+	if (!hook.root_closed) {
 		d->truncated = d->bozo = 1;
 		if (d->bozo_reason == NULL)
 			d->bozo_reason = xstrdup("document ends before its root element is closed");
