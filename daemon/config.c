@@ -167,8 +167,7 @@ duration(struct loader *l, const char *name, const char *v, long min, long *out)
 static int
 url_ok(const char *v, int allow_file)
 {
-	return strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0 ||
-	    (allow_file && strncasecmp(v, "file://", 7) == 0);
+	return util_is_http_url(v) || (allow_file && strncasecmp(v, "file://", 7) == 0);
 }
 
 static void

@@ -31,12 +31,6 @@ is_tracking(const char *param, size_t len)
 	return 0;
 }
 
-static int
-is_http_url(const char *s)
-{
-	return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
-}
-
 static void
 add_query(struct buf *out, const char *query)
 {
@@ -66,7 +60,7 @@ dedup_canonical_url(const char *url)
 	CURLU *u;
 	char *c;
 
-	if (!is_http_url(url))
+	if (!util_is_http_url(url))
 		return xstrdup(url);
 	u = curl_url();
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||

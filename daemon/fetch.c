@@ -95,13 +95,6 @@ url_host(const char *url)
 	return out;
 }
 
-static int
-url_is_http(const char *url)
-{
-	return strncasecmp(url, "http://", 7) == 0 ||
-	    strncasecmp(url, "https://", 8) == 0;
-}
-
 static struct host_slot *
 host_get(struct fetcher *f, const char *name)
 {
@@ -378,7 +371,7 @@ follow_redirect(struct fetch *t, long status, struct fetch_result *res)
 	curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc);
 	if (loc == NULL)
 		return 0;
-	if (!url_is_http(loc)) {
+	if (!util_is_http_url(loc)) {
 		snprintf(res->error, sizeof res->error,
 		    "HTTP %ld redirect to a non-HTTP URL refused", status);
 		return 0;

@@ -52,6 +52,9 @@ long long util_parse_duration(const char *s);
 /* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void util_format_time(time_t t, char *out, size_t outlen);
 
+/* 1 when s starts with http:// or https:// (any case). */
+int util_is_http_url(const char *s);
+
 /* Monotonic milliseconds, for durations and timers. */
 uint64_t util_now_ms(void);
 
