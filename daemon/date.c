@@ -8,10 +8,10 @@
  *   - everything else (RFC 822 and its corruptions, asctime, Perforce,
  *     Greek, Korean, "13-07-2025 02:57 IST", "July 13, 2025") by tokens:
  *     every token must be understood, or the date is rejected.
- * Words are compared after utf8proc case folding and accent stripping, so
- * "Ιούλ" and "július" match "ιουλ" and "julius".  Nothing is guessed: an
- * unknown word, a field out of range or a malformed zone gives -1.  A date
- * without a zone is UTC, except the Korean forms, which are KST (+09:00).
+ * Words are compared in text_fold's normal form (case folded, accents
+ * stripped), so "Ιούλ" and "július" match "ιουλ" and "julius".  Nothing is
+ * guessed: an unknown word, a field out of range or a malformed zone gives
+ * -1.  A date without a zone is UTC, except the Korean forms, which are KST (+09:00).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -19,9 +19,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <utf8proc.h>
-
 #include "wirewatch/date.h"
+#include "wirewatch/text.h"
 #include "wirewatch/util.h"
 
 struct dt {
@@ -145,18 +144,6 @@ zone_offset(const char **p, long *off)
 	return 0;
 }
 
-/* Case folds and strips accents; malloc'd. */
-static char *
-fold(const char *s, size_t n)
-{
-	utf8proc_uint8_t *out = NULL;
-
-	if (utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &out,
-	    UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK | UTF8PROC_COMPOSE) < 0)
-		return xstrndup(s, n);
-	return (char *)out;
-}
-
 static int
 month_of(const char *w)
 {
@@ -262,7 +249,7 @@ iso_month_name(const char **p, int *month)
 		s++;
 	if (s == *p)
 		return -1;
-	w = fold(*p, (size_t)(s - *p));
+	w = text_fold(*p, (size_t)(s - *p));
 	m = month_of(w);
 	free(w);
 	if (m == 0)
@@ -432,7 +419,7 @@ static int
 word_token(const char *tok, struct dt *d, int *month_found)
 {
 	const char *p;
-	char *w = fold(tok, strlen(tok));
+	char *w = text_fold(tok, strlen(tok));
 	size_t n = strlen(w);
 	int rc = 0, m, i;
 
