@@ -72,6 +72,8 @@ struct pattern {
 	size_t nwords;
 	int prefix;
 	int cs;
+	int has_h2;
+	uint64_t h2;       /* hash of the second word, when it is matched exactly */
 	struct ivec watchers;  /* watchlists indexed under this pattern */
 };
 
@@ -117,6 +119,14 @@ struct entity_pats {
 	struct ivec aliases;
 	struct ivec excludes;
 	int built;
+	/*
+	 * Per run: the occurrences of all aliases in every field, exclusions
+	 * already removed, computed the first time a candidate asks (one
+	 * entity is typically shared by many watchlists).
+	 */
+	unsigned gen;
+	struct occ *occ;
+	size_t nocc, capocc;
 };
 
 struct watchlist {
@@ -130,14 +140,14 @@ struct watchlist {
  * candidate reads a cache line or two instead of chasing tree pointers.
  * size is the number of instructions of the subtree (skip to i + size).
  */
-enum iop { I_TERM, I_ENTITY, I_SLOW, I_AND, I_OR, I_NOT };
+enum iop { I_TERM, I_ENTITY, I_SLOW, I_AND, I_OR, I_NOT, I_NEAR };
 
 struct inst {
 	uint8_t op;
 	uint8_t fields;
 	uint16_t pad;
 	uint32_t size;
-	int32_t arg;       /* pattern id, entity index or index into matcher.slow */
+	int32_t arg;       /* pattern id, entity index, NEAR distance or index into matcher.slow */
 };
 
 struct field_text {
@@ -152,7 +162,8 @@ struct matcher {
 	struct pattern *pats;
 	size_t npats;
 	struct table exact;     /* first token -> patterns */
-	struct table prefix;    /* first two bytes -> single-word wildcards */
+	struct table prefix;    /* first 2-8 bytes -> single-word wildcards */
+	unsigned prefix_lens;   /* bit k: some key in prefix is k bytes long */
 	struct table keys;      /* pattern identity -> pattern id */
 	struct entity_pats *epats;
 	struct ivec always;
@@ -165,6 +176,8 @@ struct matcher {
 	int wdirty;
 	uint64_t *hbuf;         /* per token of a field: hashes of it and its prefixes */
 	size_t caphbuf;
+	struct slot **sbuf;     /* per token of a field: its slot in exact, or NULL */
+	size_t capsbuf;
 	uint64_t nitems, next_reindex;
 	/* per run */
 	unsigned gen;
@@ -256,13 +269,13 @@ table_free(struct table *t)
 /* --- patterns ----------------------------------------------------------------- */
 
 /*
- * Single-word wildcards are keyed by their first 2, 3 or 4 bytes (as long
- * as the prefix allows), and a token looks up its own first 2, 3 and 4
- * bytes: three probes per token however many wildcards there are, and
- * buckets as selective as the prefixes.
+ * Single-word wildcards are keyed by their first 2 to 8 bytes (as many as
+ * the prefix has), and a token looks up its own first k bytes for each
+ * key length k in use (a bit mask): a handful of probes per token however
+ * many wildcards there are, and buckets as selective as the prefixes.
  */
 #define PREFIX_KEY_MIN 2
-#define PREFIX_KEY_MAX 4
+#define PREFIX_KEY_MAX 8
 
 static size_t
 prefix_key_len(size_t len)
@@ -304,8 +317,13 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		p->lens[i] = strlen(words[i]);
 		p->surface[i] = xstrdup(surface[i]);
 	}
+	if (n >= 2 && !(prefix && n == 2)) {
+		p->has_h2 = 1;
+		p->h2 = util_hash64(words[1], strlen(words[1]), 0);
+	}
 	if (n == 1 && prefix) {
 		s = table_find(&m->prefix, words[0], prefix_key_len(strlen(words[0])), 1);
+		m->prefix_lens |= 1u << prefix_key_len(strlen(words[0]));
 	} else {
 		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
 		if (n == 1 && !cs) {
@@ -485,6 +503,12 @@ flatten(struct matcher *m, const struct qnode *n)
 		for (i = 0; i < n->nkids; i++)
 			flatten(m, n->kids[i]);
 		break;
+	case Q_NEAR:
+		c->op = I_NEAR;
+		c->arg = n->distance;
+		for (i = 0; i < n->nkids; i++)
+			flatten(m, n->kids[i]);
+		break;
 	default:
 		m->slow = xreallocarray(m->slow, m->nslow + 1, sizeof *m->slow);
 		m->slow[m->nslow] = n;
@@ -578,12 +602,14 @@ matcher_free(struct matcher *m)
 	free(m->code);
 	free(m->slow);
 	free(m->hbuf);
+	free(m->sbuf);
 	free(m->raw);
 	free(m->occ);
 	free(m->wlist);
 	for (i = 0; m->ents && i < m->ents->n; i++) {
 		free(m->epats[i].aliases.v);
 		free(m->epats[i].excludes.v);
+		free(m->epats[i].occ);
 	}
 	for (i = 0; i < QF_COUNT; i++) {
 		free(m->f[i].text);
@@ -669,6 +695,49 @@ occs_of(const struct matcher *m, int id, size_t *n)
 	return m->occ + r->off;
 }
 
+static int
+excluded(struct matcher *m, const struct entity_pats *ep, const struct occ *o)
+{
+	const struct occ *x;
+	size_t i, j, n;
+
+	for (i = 0; i < ep->excludes.n; i++) {
+		x = occs_of(m, ep->excludes.v[i], &n);
+		for (j = 0; j < n; j++)
+			if (x[j].field == o->field && x[j].first <= o->first &&
+			    x[j].last >= o->last)
+				return 1;
+	}
+	return 0;
+}
+
+/* Entity e's occurrences in this run (all fields, exclusions removed). */
+static const struct entity_pats *
+entity_occs(struct matcher *m, const struct entity *e)
+{
+	struct entity_pats *ep = entity_patterns(m, e);
+	const struct occ *o;
+	size_t i, j, n;
+
+	if (ep->gen == m->gen)
+		return ep;
+	ep->gen = m->gen;
+	ep->nocc = 0;
+	for (i = 0; i < ep->aliases.n; i++) {
+		o = occs_of(m, ep->aliases.v[i], &n);
+		for (j = 0; j < n; j++) {
+			if (excluded(m, ep, &o[j]))
+				continue;
+			if (ep->nocc == ep->capocc) {
+				ep->capocc = ep->capocc ? ep->capocc * 2 : 8;
+				ep->occ = xreallocarray(ep->occ, ep->capocc, sizeof *ep->occ);
+			}
+			ep->occ[ep->nocc++] = o[j];
+		}
+	}
+	return ep;
+}
+
 /*
  * Does p occur at token i?  from is the first word still to compare (1 when
  * the hash table already matched the first word exactly).
@@ -736,21 +805,44 @@ scan_field(struct matcher *m, int field)
 		if (m->exact.cap > 0)
 			__builtin_prefetch(&m->exact.t[h & (m->exact.cap - 1)]);
 	}
+	if (f->tok.n > m->capsbuf) {
+		m->capsbuf = f->tok.n * 2;
+		m->sbuf = xreallocarray(m->sbuf, m->capsbuf, sizeof *m->sbuf);
+	}
+	/*
+	 * Then the slots themselves, prefetching what a hit reads next (the
+	 * pattern's run record, the bucket's pattern list).
+	 */
+	for (i = 0; i < f->tok.n; i++) {
+		s = table_find_hashed(&m->exact, text_token_norm(&f->tok, i), f->tok.v[i].normlen,
+		    m->hbuf[i * (PREFIX_KEY_MAX + 1)], 0);
+		m->sbuf[i] = s;
+		if (s != NULL && s->simple1)
+			__builtin_prefetch(&m->run[s->simple1 - 1], 1);
+		if (s != NULL && s->pats.n > 0)
+			__builtin_prefetch(s->pats.v);
+	}
 	for (i = 0; i < f->tok.n; i++) {
 		norm = text_token_norm(&f->tok, i);
 		len = f->tok.v[i].normlen;
 		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
 		h = ph[0];
-		if ((s = table_find_hashed(&m->exact, norm, len, h, 0)) != NULL) {
+		if ((s = m->sbuf[i]) != NULL) {
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
-			for (j = 0; j < s->pats.n; j++)
-				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 1))
-					record(m, s->pats.v[j], field, i,
-					    i + m->pats[s->pats.v[j]].nwords - 1);
+			for (j = 0; j < s->pats.n; j++) {
+				const struct pattern *p = &m->pats[s->pats.v[j]];
+				/* the next token's hash rejects most phrases cheaply */
+				if (p->has_h2 && (i + 1 >= f->tok.n ||
+				    m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] != p->h2))
+					continue;
+				if (pattern_at(p, f, i, 1))
+					record(m, s->pats.v[j], field, i, i + p->nwords - 1);
+			}
 		}
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k <= len; k++) {
-			if ((s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
+			if (!(m->prefix_lens & (1u << k)) ||
+			    (s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
 				continue;
 			for (j = 0; j < s->pats.n; j++)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 0))
@@ -839,20 +931,21 @@ pattern_occs(struct matcher *m, int id, unsigned mask, struct occs *out)
 			occs_push(out, o[i]);
 }
 
-static int
-excluded(struct matcher *m, const struct entity_pats *ep, const struct occ *o)
-{
-	const struct occ *x;
-	size_t i, j, n;
 
-	for (i = 0; i < ep->excludes.n; i++) {
-		x = occs_of(m, ep->excludes.v[i], &n);
-		for (j = 0; j < n; j++)
-			if (x[j].field == o->field && x[j].first <= o->first &&
-			    x[j].last >= o->last)
-				return 1;
-	}
-	return 0;
+/*
+ * Two occurrences within distance words of each other, in either order
+ * ("treaty NEAR/3 treaty" needs two different occurrences).
+ */
+static int
+near_pair(const struct occ *l, const struct occ *r, long distance)
+{
+	long gap;
+
+	if (l->field != r->field || (l->first == r->first && l->last == r->last))
+		return 0;
+	gap = l->last < r->first ? (long)r->first - (long)l->last - 1 :
+	    r->last < l->first ? (long)l->first - (long)r->last - 1 : 0;
+	return gap <= distance;
 }
 
 /*
@@ -863,8 +956,8 @@ static void
 node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 {
 	struct occs a = {0}, b = {0};
-	struct entity_pats *ep;
-	size_t i, j, before = out->n;
+	const struct entity_pats *ep;
+	size_t i, j;
 	struct occ x;
 
 	switch (n->kind) {
@@ -872,13 +965,10 @@ node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 		pattern_occs(m, n->pat, n->fields, out);
 		break;
 	case Q_ENTITY:
-		ep = entity_patterns(m, n->entity);
-		for (i = 0; i < ep->aliases.n; i++)
-			pattern_occs(m, ep->aliases.v[i], n->fields, out);
-		for (i = j = before; i < out->n; i++)
-			if (!excluded(m, ep, &out->v[i]))
-				out->v[j++] = out->v[i];
-		out->n = j;
+		ep = entity_occs(m, n->entity);
+		for (i = 0; i < ep->nocc; i++)
+			if (in_fields(n->fields, ep->occ[i].field))
+				occs_push(out, ep->occ[i]);
 		break;
 	case Q_OR:
 		for (i = 0; i < n->nkids; i++)
@@ -890,13 +980,7 @@ node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 		for (i = 0; i < a.n; i++)
 			for (j = 0; j < b.n; j++) {
 				const struct occ *l = &a.v[i], *r = &b.v[j];
-				long gap;
-				/* two occurrences: "treaty NEAR/3 treaty" needs two */
-				if (l->field != r->field || (l->first == r->first && l->last == r->last))
-					continue;
-				gap = l->last < r->first ? (long)r->first - (long)l->last - 1 :
-				    r->last < l->first ? (long)l->first - (long)r->last - 1 : 0;
-				if (gap > n->distance)
+				if (!near_pair(l, r, n->distance))
 					continue;
 				if (split) {
 					occs_push(out, *l);
@@ -906,6 +990,51 @@ node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 				x.field = l->field;
 				x.first = l->first < r->first ? l->first : r->first;
 				x.last = l->last > r->last ? l->last : r->last;
+				occs_push(out, x);
+			}
+		free(a.v);
+		free(b.v);
+		break;
+	default:
+		break;
+	}
+}
+
+/* node_occs() over the flat form, without split (for evaluation). */
+static void
+code_occs(struct matcher *m, const struct inst *c, struct occs *out)
+{
+	const struct inst *k, *end = c + c->size;
+	const struct entity_pats *ep;
+	struct occs a = {0}, b = {0};
+	struct occ x;
+	size_t i, j;
+
+	switch (c->op) {
+	case I_TERM:
+		pattern_occs(m, c->arg, c->fields, out);
+		break;
+	case I_ENTITY:
+		ep = entity_occs(m, &m->ents->v[c->arg]);
+		for (i = 0; i < ep->nocc; i++)
+			if (in_fields(c->fields, ep->occ[i].field))
+				occs_push(out, ep->occ[i]);
+		break;
+	case I_OR:
+		for (k = c + 1; k < end; k += k->size)
+			code_occs(m, k, out);
+		break;
+	case I_NEAR:
+		k = c + 1;
+		code_occs(m, k, &a);
+		code_occs(m, k + k->size, &b);
+		for (i = 0; i < a.n; i++)
+			for (j = 0; j < b.n; j++) {
+				if (!near_pair(&a.v[i], &b.v[j], c->arg))
+					continue;
+				x.field = a.v[i].field;
+				x.first = a.v[i].first < b.v[j].first ? a.v[i].first : b.v[j].first;
+				x.last = a.v[i].last > b.v[j].last ? a.v[i].last : b.v[j].last;
 				occs_push(out, x);
 			}
 		free(a.v);
@@ -962,16 +1091,12 @@ pattern_present(struct matcher *m, int id, unsigned mask)
 static int
 entity_present_in(struct matcher *m, const struct entity *e, unsigned fields)
 {
-	struct entity_pats *ep = entity_patterns(m, e);
-	const struct occ *o;
-	size_t i, j, no;
+	const struct entity_pats *ep = entity_occs(m, e);
+	size_t i;
 
-	for (i = 0; i < ep->aliases.n; i++) {
-		o = occs_of(m, ep->aliases.v[i], &no);
-		for (j = 0; j < no; j++)
-			if (in_fields(fields, o[j].field) && !excluded(m, ep, &o[j]))
-				return 1;
-	}
+	for (i = 0; i < ep->nocc; i++)
+		if (in_fields(fields, ep->occ[i].field))
+			return 1;
 	return 0;
 }
 
@@ -1006,6 +1131,18 @@ eval_code(struct matcher *m, const struct inst *c)
 		return 0;
 	case I_NOT:
 		return !eval_code(m, c + 1);
+	case I_NEAR: {
+		/* both sides present at all before any position merging */
+		struct occs o = {0};
+		int r;
+		for (k = c + 1; k < end; k += k->size)
+			if (!eval_code(m, k))
+				return 0;
+		code_occs(m, c, &o);
+		r = o.n > 0;
+		free(o.v);
+		return r;
+	}
 	default:
 		return eval(m, m->slow[c->arg]);
 	}
@@ -1100,8 +1237,15 @@ collect(struct matcher *m, const struct qnode *n, int negated, struct spans *spa
 			add_span(spans, m, &o.v[i]);
 		free(o.v);
 	}
-	json_array_append_new(clauses, json_pack("{s:s, s:b, s:b, s:i}", "clause", n->src,
-	    "matched", hit, "negated", negated, "hits", (int)(negated ? 0 : spans->n - before)));
+	{
+		json_t *c = json_object();
+		json_object_set_new_nocheck(c, "clause", json_string(n->src));
+		json_object_set_new_nocheck(c, "matched", json_boolean(hit));
+		json_object_set_new_nocheck(c, "negated", json_boolean(negated));
+		json_object_set_new_nocheck(c, "hits",
+		    json_integer(negated ? 0 : (json_int_t)(spans->n - before)));
+		json_array_append_new(clauses, c);
+	}
 }
 
 static int
@@ -1158,18 +1302,29 @@ chars_forward(const char *s, size_t len, size_t i, size_t n)
 	return k > i ? k : j;
 }
 
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
+/* Appends s[0..n) with each run of white space as one space. */
 static void
 add_collapsed(struct buf *b, const char *s, size_t n)
 {
-	size_t i;
+	size_t i = 0, j;
 
-	for (i = 0; i < n; i++) {
-		if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r') {
+	while (i < n) {
+		if (is_space(s[i])) {
 			if (b->len > 0 && b->s[b->len - 1] != ' ')
 				buf_addc(b, ' ');
-		} else {
-			buf_addc(b, s[i]);
+			i++;
+			continue;
 		}
+		for (j = i; j < n && !is_space(s[j]); j++)
+			;
+		buf_add(b, s + i, j - i);
+		i = j;
 	}
 }
 
@@ -1269,9 +1424,14 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 			arr = json_array();
 			json_object_set_new(byfield, query_field_name(1u << sp.v[i].field), arr);
 		}
-		json_array_append_new(arr, json_pack("[I, I, s%]", (json_int_t)sp.v[i].start,
-		    (json_int_t)sp.v[i].end, m->f[sp.v[i].field].text + sp.v[i].start,
-		    sp.v[i].end - sp.v[i].start));
+		{
+			json_t *t = json_array();
+			json_array_append_new(t, json_integer((json_int_t)sp.v[i].start));
+			json_array_append_new(t, json_integer((json_int_t)sp.v[i].end));
+			json_array_append_new(t, json_stringn(m->f[sp.v[i].field].text +
+			    sp.v[i].start, sp.v[i].end - sp.v[i].start));
+			json_array_append_new(arr, t);
+		}
 	}
 	h->snippet = snippet(m, &sp);
 	h->explain = json_pack("{s:o, s:o}", "clauses", clauses, "spans", byfield);
@@ -1329,6 +1489,8 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 			m->run[i].gen = 0;
 		for (i = 0; i < m->nwl; i++)
 			m->cand_gen[i] = 0;
+		for (i = 0; m->ents != NULL && i < m->ents->n; i++)
+			m->epats[i].gen = 0;
 		m->gen = 1;
 	}
 	m->touched.n = 0;

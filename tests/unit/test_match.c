@@ -296,12 +296,19 @@ test_explanation(void **state)
 
 /* --- property test: the engine against a naive evaluator -------------------- */
 
-static const char *vocab[] = { "alpha", "beta", "gamma", "delta", "eps", "zeta" };
-#define NV 6
+/* Words sharing prefixes of 2 to 10 bytes, for the wildcards. */
+static const char *vocab[] = { "alpha", "alphabet", "alphabetic", "beta", "betamax",
+	"gamma", "delta", "eps", "zeta" };
+#define NV 9
 
 struct gnode {
-	int kind;            /* 0 word, 1 phrase(2 words), 2 AND, 3 OR, 4 NOT, 5 NEAR */
+	/*
+	 * 0 word, 1 phrase (2 words), 2 AND, 3 OR, 4 NOT, 5 NEAR,
+	 * 6 wildcard (first plen bytes of w[0]), 7 phrase "w[0] prefix-of-w[1]*"
+	 */
+	int kind;
 	int w[2];
+	int plen;
 	int field;           /* 0 default, 1 title only */
 	int dist;
 	struct gnode *a, *b;
@@ -325,11 +332,14 @@ gen(int depth, int nearable_only)
 	/* NEAR operands: words, phrases and parenthesised OR-groups of those */
 	if (nearable_only && k == 2)
 		k = 3;
+	if (k <= 1 && rnd(3) == 0)
+		k += 6;
 
 	n->kind = k;
 	n->w[0] = (int)rnd(NV);
 	n->w[1] = (int)rnd(NV);
-	n->field = k <= 1 && !nearable_only ? (rnd(4) == 0) : 0;
+	n->plen = 2 + (int)rnd((unsigned)strlen(vocab[n->w[k == 7]]) - 1);
+	n->field = (k <= 1 || k >= 6) && !nearable_only ? (rnd(4) == 0) : 0;
 	n->dist = (int)rnd(3);
 	if (k >= 2) {
 		n->a = gen(depth - 1, k == 5 || nearable_only);
@@ -361,6 +371,8 @@ grender(struct buf *b, const struct gnode *n)
 	case 3: buf_adds(b, "("); grender(b, n->a); buf_adds(b, " OR "); grender(b, n->b); buf_adds(b, ")"); break;
 	case 4: buf_adds(b, "(NOT "); grender(b, n->a); buf_adds(b, ")"); break;
 	case 5: grender(b, n->a); buf_addf(b, " NEAR/%d ", n->dist); grender(b, n->b); break;
+	case 6: buf_addf(b, "%.*s*", n->plen, vocab[n->w[0]]); break;
+	case 7: buf_addf(b, "\"%s %.*s*\"", vocab[n->w[0]], n->plen, vocab[n->w[1]]); break;
 	}
 }
 
@@ -378,6 +390,11 @@ leaf_at(const struct gnode *n, const struct gdoc *d, int f, int s)
 
 	if (n->kind == 0)
 		return s < len && w[s] == n->w[0];
+	if (n->kind == 6)
+		return s < len && strncmp(vocab[w[s]], vocab[n->w[0]], (size_t)n->plen) == 0;
+	if (n->kind == 7)
+		return s + 1 < len && w[s] == n->w[0] &&
+		    strncmp(vocab[w[s + 1]], vocab[n->w[1]], (size_t)n->plen) == 0;
 	return s + 1 < len && w[s] == n->w[0] && w[s + 1] == n->w[1];
 }
 
@@ -427,7 +444,7 @@ span(const struct gnode *n, const struct gdoc *d, int f, int s, int e)
 		return span(n->a, d, f, s, e) || span(n->b, d, f, s, e);
 	if (n->kind == 5)
 		return near_pairs(n, d, f, s, e);
-	return e == s + (n->kind == 1) && leaf_at(n, d, f, s);
+	return e == s + (n->kind == 1 || n->kind == 7) && leaf_at(n, d, f, s);
 }
 
 static int
@@ -440,6 +457,8 @@ naive(const struct gnode *n, const struct gdoc *d)
 		return near_pairs(n, d, 0, -1, -1) || near_pairs(n, d, 1, -1, -1);
 	case 0:
 	case 1:
+	case 6:
+	case 7:
 		for (f = n->field ? 0 : 0; f < (n->field ? 1 : 2); f++) {
 			len = f ? d->nc : d->nt;
 			for (s = 0; s < len; s++)
