@@ -8,12 +8,14 @@
  *    sequence of normalized tokens.  Identical patterns are stored once,
  *    whichever watchlists use them.
  * 2. One pass.  A hash table maps a pattern's first token to the patterns
- *    that start with it (one-word wildcards are keyed by their first 2-4
- *    bytes, and each token probes its own first 2, 3 and 4 bytes).  The
- *    item's fields are tokenized once and each token is looked up once, so
- *    the scan costs O(tokens x patterns starting with that token), not
- *    O(watchlists).  Every hit is recorded as (field, first token, last
- *    token), then grouped by pattern.
+ *    that start with it (one-word wildcards are keyed by their first 2-8
+ *    bytes, and each token probes its own prefixes of the key lengths in
+ *    use).  The item's fields are tokenized once and each token is looked
+ *    up once, so the scan costs O(tokens x patterns starting with that
+ *    token), not O(watchlists); a phrase is rejected by comparing its
+ *    second word's hash with the next token's before any string compare.
+ *    Every hit is recorded as (field, first token, last token), then
+ *    grouped by pattern.
  * 3. Candidates.  Each watchlist is indexed under the patterns of one
  *    required clause -- for AND and NEAR the rarest child, for OR the
  *    union -- so a watchlist becomes a candidate only when something it
@@ -22,8 +24,11 @@
  *    the items it occurred in, and the watchlists are re-filed after 1k,
  *    4k, 16k ... items (then every 1M).  Watchlists with no such clause
  *    (pure NOT, regex only) are in a small bucket evaluated for every item.
- * 4. Evaluation of the candidates only, over the recorded positions: NEAR
- *    merges position lists, regular expressions run (PCRE2, JIT) only here.
+ * 4. Evaluation of the candidates only, over the recorded positions, on
+ *    each query flattened into one array (NEAR included): NEAR merges
+ *    position lists, an entity's occurrences (exclusions applied) are
+ *    gathered once per item for all the watchlists that name it, and
+ *    regular expressions run (PCRE2, JIT) only here.
  * 5. Memory.  At 10,000 watchlists the pass is bound by cache misses, so
  *    a hash slot is one 64-byte line holding short keys inline, a plain
  *    one-word pattern is recorded straight from its slot, all tokens of a

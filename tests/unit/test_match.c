@@ -223,6 +223,18 @@ test_gazetteer_other_states(void **state)
 	assert_int_equal(hits("@Sudan", "Khartoum"), 1);
 	assert_int_equal(hits("@Myanmar", "Burmese junta"), 1);
 	assert_int_equal(hits("@SaudiArabia AND @UAE", "Riyadh and Abu Dhabi"), 1);
+	/* office holders, in Latin script and the country's own */
+	assert_int_equal(hits("@Turkey", "President Erdogan said"), 1);
+	assert_int_equal(hits("@Egypt", "\xd8\xb9\xd8\xa8\xd8\xaf \xd8\xa7\xd9\x84\xd9\x81\xd8\xaa\xd8\xa7\xd8\xad "
+	    "\xd8\xa7\xd9\x84\xd8\xb3\xd9\x8a\xd8\xb3\xd9\x8a"), 1); /* Abdel Fattah el-Sisi */
+	assert_int_equal(hits("@Greece", "\xce\x9a\xcf\x85\xcf\x81\xce\xb9\xce\xac\xce\xba\xce\xbf\xcf\x82 "
+	    "\xce\x9c\xce\xb7\xcf\x84\xcf\x83\xce\xbf\xcf\x84\xce\xac\xce\xba\xce\xb7\xcf\x82"), 1);
+	assert_int_equal(hits("@Brazil", "Lula da Silva arrived"), 1);
+	assert_int_equal(hits("@Netherlands", "Prime Minister Rob Jetten"), 1);
+	/* a leader's name that contains another state's name */
+	assert_int_equal(hits("@Montenegro", "Prime Minister Lu\xc3\xads Montenegro of Portugal"), 0);
+	assert_int_equal(hits("@Portugal", "Lu\xc3\xads Montenegro"), 1);
+	assert_int_equal(hits("@Spain", "talks in Port of Spain"), 0);
 }
 
 static void
