@@ -145,7 +145,7 @@ struct watchlist {
  * candidate reads a cache line or two instead of chasing tree pointers.
  * size is the number of instructions of the subtree (skip to i + size).
  */
-enum iop { I_TERM, I_ENTITY, I_SLOW, I_AND, I_OR, I_NOT, I_NEAR };
+enum iop { I_TERM, I_ENTITY, I_SLOW /* regex */, I_AND, I_OR, I_NOT, I_NEAR };
 
 struct inst {
 	uint8_t op;
@@ -174,7 +174,7 @@ struct matcher {
 	struct ivec always;
 	struct inst *code;      /* every watchlist's flat form */
 	size_t ncode, capcode;
-	const struct qnode **slow; /* NEAR and regex nodes, evaluated on the tree */
+	const struct qnode **slow; /* regex nodes (I_SLOW) */
 	size_t nslow;
 	int *wlist;             /* watchers as one array (CSR), rebuilt after adds */
 	int wbuilt;
@@ -953,6 +953,48 @@ near_pair(const struct occ *l, const struct occ *r, long distance)
 	return gap <= distance;
 }
 
+/* Entity e's occurrences in the fields of mask. */
+static void
+entity_occs_in(struct matcher *m, const struct entity *e, unsigned mask, struct occs *out)
+{
+	const struct entity_pats *ep = entity_occs(m, e);
+	size_t i;
+
+	for (i = 0; i < ep->nocc; i++)
+		if (in_fields(mask, ep->occ[i].field))
+			occs_push(out, ep->occ[i]);
+}
+
+/*
+ * The pairs of a NEAR: one merged span per pair, or with split both
+ * operands' spans.
+ */
+static void
+near_merge(const struct occs *a, const struct occs *b, long distance, int split,
+    struct occs *out)
+{
+	const struct occ *l, *r;
+	struct occ x;
+	size_t i, j;
+
+	for (i = 0; i < a->n; i++)
+		for (j = 0; j < b->n; j++) {
+			l = &a->v[i];
+			r = &b->v[j];
+			if (!near_pair(l, r, distance))
+				continue;
+			if (split) {
+				occs_push(out, *l);
+				occs_push(out, *r);
+				continue;
+			}
+			x.field = l->field;
+			x.first = l->first < r->first ? l->first : r->first;
+			x.last = l->last > r->last ? l->last : r->last;
+			occs_push(out, x);
+		}
+}
+
 /*
  * Occurrences of n.  A NEAR yields one merged span per matching pair, or,
  * with split (for explanations), both operands' spans of each pair.
@@ -961,19 +1003,14 @@ static void
 node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 {
 	struct occs a = {0}, b = {0};
-	const struct entity_pats *ep;
-	size_t i, j;
-	struct occ x;
+	size_t i;
 
 	switch (n->kind) {
 	case Q_TERM:
 		pattern_occs(m, n->pat, n->fields, out);
 		break;
 	case Q_ENTITY:
-		ep = entity_occs(m, n->entity);
-		for (i = 0; i < ep->nocc; i++)
-			if (in_fields(n->fields, ep->occ[i].field))
-				occs_push(out, ep->occ[i]);
+		entity_occs_in(m, n->entity, n->fields, out);
 		break;
 	case Q_OR:
 		for (i = 0; i < n->nkids; i++)
@@ -982,21 +1019,7 @@ node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 	case Q_NEAR:
 		node_occs(m, n->kids[0], &a, split);
 		node_occs(m, n->kids[1], &b, split);
-		for (i = 0; i < a.n; i++)
-			for (j = 0; j < b.n; j++) {
-				const struct occ *l = &a.v[i], *r = &b.v[j];
-				if (!near_pair(l, r, n->distance))
-					continue;
-				if (split) {
-					occs_push(out, *l);
-					occs_push(out, *r);
-					continue;
-				}
-				x.field = l->field;
-				x.first = l->first < r->first ? l->first : r->first;
-				x.last = l->last > r->last ? l->last : r->last;
-				occs_push(out, x);
-			}
+		near_merge(&a, &b, n->distance, split, out);
 		free(a.v);
 		free(b.v);
 		break;
@@ -1010,20 +1033,14 @@ static void
 code_occs(struct matcher *m, const struct inst *c, struct occs *out)
 {
 	const struct inst *k, *end = c + c->size;
-	const struct entity_pats *ep;
 	struct occs a = {0}, b = {0};
-	struct occ x;
-	size_t i, j;
 
 	switch (c->op) {
 	case I_TERM:
 		pattern_occs(m, c->arg, c->fields, out);
 		break;
 	case I_ENTITY:
-		ep = entity_occs(m, &m->ents->v[c->arg]);
-		for (i = 0; i < ep->nocc; i++)
-			if (in_fields(c->fields, ep->occ[i].field))
-				occs_push(out, ep->occ[i]);
+		entity_occs_in(m, &m->ents->v[c->arg], c->fields, out);
 		break;
 	case I_OR:
 		for (k = c + 1; k < end; k += k->size)
@@ -1033,15 +1050,7 @@ code_occs(struct matcher *m, const struct inst *c, struct occs *out)
 		k = c + 1;
 		code_occs(m, k, &a);
 		code_occs(m, k + k->size, &b);
-		for (i = 0; i < a.n; i++)
-			for (j = 0; j < b.n; j++) {
-				if (!near_pair(&a.v[i], &b.v[j], c->arg))
-					continue;
-				x.field = a.v[i].field;
-				x.first = a.v[i].first < b.v[j].first ? a.v[i].first : b.v[j].first;
-				x.last = a.v[i].last > b.v[j].last ? a.v[i].last : b.v[j].last;
-				occs_push(out, x);
-			}
+		near_merge(&a, &b, c->arg, 0, out);
 		free(a.v);
 		free(b.v);
 		break;
@@ -1105,15 +1114,11 @@ entity_present_in(struct matcher *m, const struct entity *e, unsigned fields)
 	return 0;
 }
 
-static int
-entity_present(struct matcher *m, const struct qnode *n)
-{
-	return entity_present_in(m, n->entity, n->fields);
-}
 
-static int eval(struct matcher *m, const struct qnode *n);
-
-/* eval() over the flat form; the same answers (the property test checks). */
+/*
+ * Does the query at c match this item?  Over the flat form; only regular
+ * expressions are kept as tree nodes (I_SLOW).
+ */
 static int
 eval_code(struct matcher *m, const struct inst *c)
 {
@@ -1149,45 +1154,7 @@ eval_code(struct matcher *m, const struct inst *c)
 		return r;
 	}
 	default:
-		return eval(m, m->slow[c->arg]);
-	}
-}
-
-static int
-eval(struct matcher *m, const struct qnode *n)
-{
-	struct occs o = {0};
-	size_t i;
-	int r;
-
-	switch (n->kind) {
-	case Q_AND:
-		for (i = 0; i < n->nkids; i++)
-			if (!eval(m, n->kids[i]))
-				return 0;
-		return 1;
-	case Q_OR:
-		for (i = 0; i < n->nkids; i++)
-			if (eval(m, n->kids[i]))
-				return 1;
-		return 0;
-	case Q_NOT:
-		return !eval(m, n->kids[0]);
-	case Q_REGEX:
-		return regex_hits(m, n, NULL);
-	case Q_TERM:
-		return pattern_present(m, n->pat, n->fields);
-	case Q_ENTITY:
-		return entity_present(m, n);
-	default:
-		/* NEAR: both sides present at all before any position merging */
-		for (i = 0; i < n->nkids; i++)
-			if (!eval(m, n->kids[i]))
-				return 0;
-		node_occs(m, n, &o, 0);
-		r = o.n > 0;
-		free(o.v);
-		return r;
+		return regex_hits(m, m->slow[c->arg], NULL);
 	}
 }
 
