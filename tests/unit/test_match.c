@@ -235,6 +235,9 @@ test_gazetteer_other_states(void **state)
 	assert_int_equal(hits("@Montenegro", "Prime Minister Lu\xc3\xads Montenegro of Portugal"), 0);
 	assert_int_equal(hits("@Portugal", "Lu\xc3\xads Montenegro"), 1);
 	assert_int_equal(hits("@Spain", "talks in Port of Spain"), 0);
+	/* 德国 inside 道德国家 ("moral state") is not Germany; 德国 alone is */
+	assert_int_equal(hits("@Germany", "\xe9\x81\x93\xe5\xbe\xb7\xe5\x9b\xbd\xe5\xae\xb6"), 0);
+	assert_int_equal(hits("@Germany", "\xe5\xbe\xb7\xe5\x9b\xbd\xe6\x94\xbf\xe5\xba\x9c"), 1);
 }
 
 static void
