@@ -593,19 +593,15 @@ date_parse(const char *s, time_t *out)
 {
 	struct dt d;
 	char *trimmed, *ext;
-	size_t n;
 	int rc;
 
 	if (s == NULL)
 		return -1;
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0)
+	trimmed = xstrdup_trimmed(s);
+	if (*trimmed == '\0') {
+		free(trimmed);
 		return -1;
-	trimmed = xstrndup(s, n);
+	}
 	memset(&d, 0, sizeof d);
 	d.pm = -1;
 	if ((ext = iso_basic(trimmed)) != NULL) {

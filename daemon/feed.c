@@ -83,24 +83,9 @@ atom(struct feed_ctx *c, xmlNodePtr n, const char *name)
 }
 
 static char *
-trimmed(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return NULL;
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	return xstrndup(s, n);
-}
-
-static char *
 trimmed_n(const char *s, size_t n)
 {
-	char *tmp = xstrndup(s, n), *out = trimmed(tmp);
+	char *tmp = xstrndup(s, n), *out = xstrdup_trimmed(tmp);
 
 	free(tmp);
 	return out;
@@ -114,9 +99,9 @@ text_of(xmlNodePtr n)
 	/* The common case, one text child: no intermediate copy. */
 	if (n->children != NULL && n->children == n->last &&
 	    n->children->type == XML_TEXT_NODE && n->children->content != NULL)
-		return trimmed((const char *)n->children->content);
+		return xstrdup_trimmed((const char *)n->children->content);
 	t = xmlNodeGetContent(n);
-	char *s = trimmed((const char *)t);
+	char *s = xstrdup_trimmed((const char *)t);
 
 	xmlFree(t);
 	return s;
@@ -130,7 +115,7 @@ attr(xmlNodePtr n, const char *name)
 
 	if (v == NULL)
 		return NULL;
-	s = trimmed((const char *)v);
+	s = xstrdup_trimmed((const char *)v);
 	xmlFree(v);
 	return s;
 }
@@ -326,7 +311,7 @@ markup_of(struct feed_ctx *c, xmlNodePtr n)
 		return text_of(n);
 	dump_children(&b, c, n);
 	raw = buf_steal(&b);
-	out = trimmed(raw);
+	out = xstrdup_trimmed(raw);
 	free(raw);
 	return out;
 }
@@ -389,7 +374,7 @@ text_construct(struct feed_ctx *c, xmlNodePtr n)
 		else
 			dump_children(&b, c, n);
 		raw = buf_steal(&b);
-		out = trimmed(raw);
+		out = xstrdup_trimmed(raw);
 		free(raw);
 		goto markup;
 	}
@@ -452,17 +437,17 @@ add_rss_person(struct feed_entry *e, char *s)
 	    memchr(lt, '@', (size_t)(gt - lt))) {
 		email = trimmed_n(lt + 1, (size_t)(gt - lt - 1));
 		*lt = '\0';
-		name = trimmed(s);
+		name = xstrdup_trimmed(s);
 	} else if ((lp = strchr(s, '(')) != NULL && (rp = strrchr(s, ')')) != NULL &&
 	    rp > lp && memchr(s, '@', (size_t)(lp - s))) {
 		name = trimmed_n(lp + 1, (size_t)(rp - lp - 1));
 		*lp = '\0';
-		email = trimmed(s);
+		email = xstrdup_trimmed(s);
 	} else if ((lp = strchr(s, '(')) != NULL && (rp = strrchr(s, ')')) != NULL &&
 	    rp > lp && memchr(lp, '@', (size_t)(rp - lp))) {
 		email = trimmed_n(lp + 1, (size_t)(rp - lp - 1));
 		*lp = '\0';
-		name = trimmed(s);
+		name = xstrdup_trimmed(s);
 	} else if (strchr(s, '@') != NULL && strchr(s, ' ') == NULL) {
 		email = xstrdup(s);
 	} else {
@@ -620,7 +605,7 @@ parse_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr item)
 	e->published = e->updated = FEED_NO_TIME;
 	if (c->kind == FEED_RDF && (v = (char *)xmlGetNsProp(item, (const xmlChar *)"about",
 	    (const xmlChar *)NS_RDF)) != NULL) {
-		e->id = trimmed(v);
+		e->id = xstrdup_trimmed(v);
 		xmlFree(v);
 	}
 	for (k = item->children; k != NULL; k = k->next) {
@@ -652,7 +637,7 @@ parse_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr item)
 			struct buf b = {0};
 			dump_children(&b, c, k);
 			v = buf_steal(&b);
-			set_first(&e->content, html_resolve(c, k, trimmed(v)));
+			set_first(&e->content, html_resolve(c, k, xstrdup_trimmed(v)));
 			free(v);
 		} else if (is(k, NS_MEDIA, "description")) {
 			replace(&media, text_of(k));
@@ -782,7 +767,7 @@ feed_walk(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root)
 	char *lang;
 
 	if ((lang = (char *)xmlNodeGetLang(root)) != NULL) {
-		d->feed.language = trimmed(lang);
+		d->feed.language = xstrdup_trimmed(lang);
 		xmlFree(lang);
 		for (char *u = d->feed.language; *u; u++)
 			if (*u == '_')

@@ -23,6 +23,8 @@ void *xrealloc(void *p, size_t n);
 void *xreallocarray(void *p, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* A copy of s without leading and trailing white space; NULL for NULL. */
+char *xstrdup_trimmed(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A growable, always NUL-terminated byte buffer. Zero-initialise to use. */
