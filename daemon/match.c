@@ -77,8 +77,7 @@ struct pattern {
 	size_t nwords;
 	int prefix;
 	int cs;
-	int has_h2;
-	uint64_t h2;       /* hash of the second word, when it is matched exactly */
+	uint64_t h2;       /* hash of the second word, when has_h2() */
 	struct ivec watchers;  /* watchlists indexed under this pattern */
 };
 
@@ -288,6 +287,13 @@ prefix_key_len(size_t len)
 	return len < PREFIX_KEY_MAX ? len : PREFIX_KEY_MAX;
 }
 
+/* A phrase whose second word is matched exactly (not a wildcard) has h2. */
+static int
+has_h2(const struct pattern *p)
+{
+	return p->nwords >= 2 && !(p->prefix && p->nwords == 2);
+}
+
 static int
 intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, int cs)
 {
@@ -322,13 +328,12 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		p->lens[i] = strlen(words[i]);
 		p->surface[i] = xstrdup(surface[i]);
 	}
-	if (n >= 2 && !(prefix && n == 2)) {
-		p->has_h2 = 1;
+	if (has_h2(p))
 		p->h2 = util_hash64(words[1], strlen(words[1]), 0);
-	}
 	if (n == 1 && prefix) {
-		s = table_find(&m->prefix, words[0], prefix_key_len(strlen(words[0])), 1);
-		m->prefix_lens |= 1u << prefix_key_len(strlen(words[0]));
+		size_t klen = prefix_key_len(strlen(words[0]));
+		s = table_find(&m->prefix, words[0], klen, 1);
+		m->prefix_lens |= 1u << klen;
 	} else {
 		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
 		if (n == 1 && !cs) {
@@ -831,14 +836,13 @@ scan_field(struct matcher *m, int field)
 		norm = text_token_norm(&f->tok, i);
 		len = f->tok.v[i].normlen;
 		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
-		h = ph[0];
 		if ((s = m->sbuf[i]) != NULL) {
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
 			for (j = 0; j < s->pats.n; j++) {
 				const struct pattern *p = &m->pats[s->pats.v[j]];
 				/* the next token's hash rejects most phrases cheaply */
-				if (p->has_h2 && (i + 1 >= f->tok.n ||
+				if (has_h2(p) && (i + 1 >= f->tok.n ||
 				    m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] != p->h2))
 					continue;
 				if (pattern_at(p, f, i, 1))
@@ -935,7 +939,6 @@ pattern_occs(struct matcher *m, int id, unsigned mask, struct occs *out)
 		if (in_fields(mask, o[i].field))
 			occs_push(out, o[i]);
 }
-
 
 /*
  * Two occurrences within distance words of each other, in either order
@@ -1113,7 +1116,6 @@ entity_present_in(struct matcher *m, const struct entity *e, unsigned fields)
 			return 1;
 	return 0;
 }
-
 
 /*
  * Does the query at c match this item?  Over the flat form; only regular
