@@ -289,6 +289,14 @@ def _line_of(text, needle):
     raise AssertionError(needle)
 
 
+def _replaced(text, old, new):
+    """text with its first old replaced by new, and the lines an error about
+    it may name: the new line, or the [section] header above it."""
+    text = text.replace(old, new, 1)
+    n = _line_of(text, new)
+    return text, [n, _header_before(text, n)]
+
+
 def _header_before(text, lineno):
     lines = text.splitlines()
     for i in range(lineno, 0, -1):
@@ -318,9 +326,7 @@ def config_unknown_key(ctx):
 @scenario("core", "config")
 def config_unknown_sink(ctx):
     def m(t):
-        t = t.replace("sinks = out", "sinks = out, nosuch", 1)
-        n = _line_of(t, "sinks = out, nosuch")
-        return t, [n, _header_before(t, n)]
+        return _replaced(t, "sinks = out", "sinks = out, nosuch")
     with Env(ctx) as e:
         _bad_config(ctx, e, m)
 
@@ -328,9 +334,7 @@ def config_unknown_sink(ctx):
 @scenario("core", "config")
 def config_bad_query(ctx):
     def m(t):
-        t = t.replace("query = " + Q_TREATY, "query = @DPRK AND (treaty OR", 1)
-        n = _line_of(t, "query = @DPRK AND (treaty OR")
-        return t, [n, _header_before(t, n)]
+        return _replaced(t, "query = " + Q_TREATY, "query = @DPRK AND (treaty OR")
     with Env(ctx) as e:
         _bad_config(ctx, e, m)
 
@@ -338,9 +342,7 @@ def config_bad_query(ctx):
 @scenario("core", "config")
 def config_unknown_entity(ctx):
     def m(t):
-        t = t.replace("query = " + Q_UKRAINE, "query = @Narnia AND Ukraine", 1)
-        n = _line_of(t, "query = @Narnia")
-        return t, [n, _header_before(t, n)]
+        return _replaced(t, "query = " + Q_UKRAINE, "query = @Narnia AND Ukraine")
     with Env(ctx) as e:
         _bad_config(ctx, e, m)
 
