@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+#include <utf8proc.h>
+
 #include "wirewatch/log.h"
 #include "wirewatch/util.h"
 
@@ -292,4 +295,162 @@ util_hash64(const void *p, size_t n, uint64_t seed)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+/*
+ * UTF-8 validity as utf8proc defines it: overlong forms, surrogates, code
+ * points above U+10FFFF, 5- and 6-byte forms, bytes F5-FF, truncated
+ * sequences and lone continuation bytes are all errors.
+ */
+int
+util_utf8_valid(const char *s, size_t len)
+{
+	const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+	utf8proc_int32_t cp;
+	utf8proc_ssize_t n;
+	size_t i = 0;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			if (p[i] == 0)
+				return 0;
+			i++;
+			continue;
+		}
+		n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
+		if (n <= 0)
+			return 0;
+		i += (size_t)n;
+	}
+	return 1;
+}
+
+char *
+util_utf8_repair(const char *s, size_t len, size_t *outlen)
+{
+	const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+	struct buf b = {0};
+	utf8proc_int32_t cp;
+	utf8proc_ssize_t n;
+	size_t i = 0, run = 0;
+
+	while (i < len) {
+		if (p[i] != 0 && p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		n = p[i] == 0 ? -1 : utf8proc_iterate(p + i,
+		    (utf8proc_ssize_t)(len - i), &cp);
+		if (n > 0) {
+			i += (size_t)n;
+			continue;
+		}
+		/* One U+FFFD per bad byte; the valid run before it is copied. */
+		buf_add(&b, s + run, i - run);
+		buf_add(&b, "\xef\xbf\xbd", 3);
+		i++;
+		run = i;
+	}
+	buf_add(&b, s + run, len - run);
+	if (outlen != NULL)
+		*outlen = b.len;
+	return buf_steal(&b);
+}
+
+char *
+util_utf8_repaired(const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	return util_utf8_repair(s, strlen(s), NULL);
+}
+
+/* A path segment that looks like a credential: long and not a word. */
+static int
+secret_segment(const char *seg, size_t len)
+{
+	size_t i, digits = 0, alpha = 0, other = 0;
+
+	if (len < 16)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (isdigit((unsigned char)seg[i]))
+			digits++;
+		else if (isalpha((unsigned char)seg[i]))
+			alpha++;
+		else if (seg[i] != '-' && seg[i] != '_' && seg[i] != '.')
+			other++;
+	}
+	if (other > 0)
+		return 0;
+	/* Slugs are words joined by dashes; tokens mix digits and letters. */
+	return digits >= 4 && alpha >= 4 && memchr(seg, '.', len) == NULL;
+}
+
+char *
+util_url_mask(const char *url, int whole_path)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	char *query = NULL, *user = NULL;
+	struct buf out = {0};
+	const char *p, *seg, *amp, *eq;
+	size_t len;
+	CURLU *u;
+
+	if (url == NULL)
+		return xstrdup("");
+	if (!util_is_http_url(url))
+		return xstrdup(url);
+	u = curl_url();
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		/* Unparseable: keep only what precedes any credential. */
+		p = strpbrk(url + 8, "/?#@");
+		buf_add(&out, url, p ? (size_t)(p - url) : strlen(url));
+		if (p != NULL)
+			buf_adds(&out, "/***");
+		return buf_steal(&out);
+	}
+	curl_url_get(u, CURLUPART_USER, &user, 0);
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	buf_addf(&out, "%s://%s%s%s", scheme, user ? "***@" : "", host,
+	    port ? ":" : "");
+	if (port)
+		buf_adds(&out, port);
+	if (whole_path) {
+		if ((path && strcmp(path, "/") != 0) || query)
+			buf_adds(&out, "/***");
+		goto done;
+	}
+	for (p = path ? path : "/"; *p != '\0'; p = seg + len) {
+		seg = p[0] == '/' ? p + 1 : p;
+		buf_add(&out, p, (size_t)(seg - p));
+		len = strcspn(seg, "/");
+		if (secret_segment(seg, len))
+			buf_adds(&out, "***");
+		else
+			buf_add(&out, seg, len);
+	}
+	for (p = query; p != NULL && *p != '\0'; p = amp ? amp + 1 : p + len) {
+		amp = strchr(p, '&');
+		len = amp ? (size_t)(amp - p) : strlen(p);
+		eq = memchr(p, '=', len);
+		buf_addc(&out, p == query ? '?' : '&');
+		buf_add(&out, p, eq ? (size_t)(eq - p) : len);
+		if (eq != NULL)
+			buf_adds(&out, "=***");
+	}
+done:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+	return buf_steal(&out);
 }

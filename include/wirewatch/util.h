@@ -63,4 +63,28 @@ uint64_t util_now_ms(void);
 /* 64-bit FNV-1a, for hashing identities; not cryptographic. */
 uint64_t util_hash64(const void *p, size_t n, uint64_t seed);
 
+/*
+ * 1 when s[0..len) is valid UTF-8 without NUL bytes.  Invalid means:
+ * overlong forms, surrogates, code points above U+10FFFF, 5/6-byte forms,
+ * bytes F5-FF, truncated sequences and lone continuation bytes.
+ */
+int util_utf8_valid(const char *s, size_t len);
+/*
+ * A malloc'd copy of s[0..len) in which every byte that is not part of a
+ * valid UTF-8 sequence (and every NUL) is replaced by U+FFFD.  *outlen
+ * (when not NULL) gets the new length.  Valid input comes back unchanged.
+ */
+char *util_utf8_repair(const char *s, size_t len, size_t *outlen);
+/* util_utf8_repair of a C string; NULL for NULL. */
+char *util_utf8_repaired(const char *s);
+
+/*
+ * A malloc'd copy of url fit for logs: userinfo becomes "***@", every query
+ * value "***", and path segments that look like tokens (16+ characters
+ * mixing letters and digits) "***".  With whole_path, everything after the
+ * host (and port) is replaced by "/" and three stars: for webhook URLs, whose paths are secrets.
+ * Non-HTTP URLs (file://) come back unchanged.
+ */
+char *util_url_mask(const char *url, int whole_path);
+
 #endif
