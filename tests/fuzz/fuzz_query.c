@@ -3,6 +3,7 @@
  * entities and run it over a fixed item.  Run from the repository root.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	char err[WW_ERRLEN], *q;
 	struct matcher *m;
 
-	if (ents == NULL && (ents = entity_set_load("conf/entities", err, sizeof err)) == NULL)
+	if (ents == NULL && (ents = entity_set_load("conf/entities", err, sizeof err)) == NULL) {
+		fprintf(stderr, "fuzz_query: %s (run from the repository root)\n", err);
 		abort();
+	}
 	q = xstrndup((const char *)data, len);
 	m = matcher_new(ents);
 	if (matcher_add(m, "fuzz", q, err, sizeof err) >= 0) {
