@@ -1,17 +1,29 @@
 /*
- * pipeline.c - fetch -> parse -> seen -> match -> alert, per feed.
+ * pipeline.c - fetch -> parse -> seen filter -> match -> record, per feed.
  *
  * Each feed has one struct feed_rt for the daemon's lifetime; a poll in
  * progress is a struct poll that owns the parsed document and counts the
  * Redis replies it still waits for.  The poll ends (and is freed) when the
- * last reply arrived; alert deliveries outlive it and carry their own
- * copies of what they need.
+ * last reply arrived.
+ *
+ * Per item: MGET tells which items are new (in slices, so a huge document
+ * never holds the loop), each new item is matched, then ONE Redis function
+ * call marks it seen and queues its alerts in the outbox (outbox.c), so an
+ * item is never "seen but not alerted", whatever fails when.  Delivery is
+ * the outbox's business, not the poll's.
  *
  * Redis holds, besides the seen set, each feed's conditional-GET
  * validators and its moved URL (key <prefix>feed:<name>), so a restart
  * neither refetches every feed in full nor forgets a 301.  Validators are
  * saved only after every item of a response was recorded, so a Redis
- * failure mid-poll means a full refetch next time, never a lost item.
+ * failure mid-poll means a full refetch next time, never a lost item.  A
+ * feed without that key is on its first poll: items older than its
+ * backfill window are marked seen without alerts.  So is every feed after
+ * Redis lost its data (a new epoch, see outbox.h).
+ *
+ * A Redis outage is not a feed failure: polls that fall due while Redis
+ * is down wait for it (nothing could be recorded), and run, spread over a
+ * few seconds, as soon as it is back.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,12 +37,14 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/dedup.h"
 #include "wirewatch/feed.h"
 #include "wirewatch/fetch.h"
 #include "wirewatch/log.h"
 #include "wirewatch/match.h"
+#include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
@@ -46,6 +60,9 @@ struct feed_rt {
 	char *etag;
 	char *last_modified;
 	int state_loaded;     /* validators read from Redis */
+	int first_poll;       /* no state in Redis: backfill applies */
+	int wait_store;       /* due while Redis was down: poll on reconnect */
+	int bad_guids_logged;
 	struct event *timer;
 	struct poll *poll;    /* in progress, or NULL */
 	struct fetch *fetch;
@@ -64,16 +81,20 @@ struct poll {
 	char (*keys)[DEDUP_KEYLEN];
 	size_t pending;       /* Redis replies outstanding */
 	size_t new_items;
+	size_t *order;        /* indexes of the items taken, in processing order */
+	size_t norder;
+	size_t next;          /* next position in order */
+	size_t slice_from, slice_to;
+	struct event *slice_ev;
+	int first_poll;
+	time_t started;
 	int failed;
+	int store_failed;     /* failed because of Redis, not the feed */
+	int quiet;            /* stopped by shutdown: not a feed failure */
 	char error[300];
 	char *etag;
 	char *last_modified;
 	long retry_after;
-};
-
-struct seen_req {
-	struct poll *poll;
-	size_t index;
 };
 
 struct pipeline {
@@ -86,12 +107,14 @@ struct pipeline {
 	struct store *store;
 	struct fetcher *fetcher;
 	struct sinks *sinks;
+	struct outbox *outbox;
+	char *epoch;            /* of the Redis database, from the first connect */
+	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt *feeds;
 	size_t nfeeds;
 	const struct cfg_watchlist **by_index; /* matcher index -> watchlist */
 	size_t polls_running;   /* polls in progress */
 	size_t polls_left;      /* --once: feeds not yet done */
-	size_t deliveries;
 	size_t writes;          /* feed-state saves in flight */
 	int started;            /* polls were scheduled */
 	struct event *grace_timer;
@@ -99,7 +122,25 @@ struct pipeline {
 
 static void poll_begin(struct feed_rt *rt);
 
+static time_t
+entry_time(const struct feed_entry *e)
+{
+	return e->published != FEED_NO_TIME ? e->published : e->updated;
+}
+
 /* --- lifecycle helpers ------------------------------------------------ */
+
+static void
+pipeline_drained_cb(void *arg)
+{
+	struct pipeline *p = arg;
+	struct timeval now = { 0, 0 };
+
+	if (p->writes == 0)
+		event_base_loopexit(p->base, &now);
+	else
+		p->draining = 2; /* exit when the last write is in */
+}
 
 static void
 maybe_done(struct pipeline *p)
@@ -110,10 +151,18 @@ maybe_done(struct pipeline *p)
 		return;
 	if (p->writes > 0)
 		return;
-	if (p->once && p->polls_left == 0 && p->deliveries == 0)
+	if (p->once && p->polls_left == 0) {
+		/* --once: every poll is recorded; deliver what they queued. */
+		if (p->draining == 0) {
+			p->draining = 1;
+			outbox_drain(p->outbox, pipeline_drained_cb, p);
+		} else if (p->draining == 2) {
+			event_base_loopexit(p->base, &now);
+		}
+	} else if (p->stopping && p->polls_running == 0 &&
+	    outbox_inflight(p->outbox) == 0) {
 		event_base_loopexit(p->base, &now);
-	else if (p->stopping && p->polls_running == 0 && p->deliveries == 0)
-		event_base_loopexit(p->base, &now);
+	}
 }
 
 static unsigned
@@ -149,10 +198,14 @@ feed_health_ok(struct feed_rt *rt)
 static void
 feed_health_fail(struct feed_rt *rt, const char *why)
 {
+	char *url;
+
 	/* Log when a feed starts failing or fails differently; not per poll. */
-	if (rt->failing_since == 0 || strcmp(rt->last_error, why) != 0)
-		log_err("feed \"%s\": %s (%s)", rt->cfg->name, why, rt->url);
-	else
+	if (rt->failing_since == 0 || strcmp(rt->last_error, why) != 0) {
+		url = util_url_mask(rt->url, 0);
+		log_err("feed \"%s\": %s (%s)", rt->cfg->name, why, url);
+		free(url);
+	} else
 		log_debug("feed \"%s\": still failing: %s", rt->cfg->name, why);
 	if (rt->failing_since == 0)
 		rt->failing_since = time(NULL);
@@ -165,6 +218,9 @@ poll_free(struct poll *poll)
 {
 	feed_doc_free(poll->doc);
 	free(poll->keys);
+	free(poll->order);
+	if (poll->slice_ev != NULL)
+		event_free(poll->slice_ev);
 	free(poll->etag);
 	free(poll->last_modified);
 	free(poll);
@@ -179,7 +235,17 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
-	if (!p->dying) {
+	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
+		/*
+		 * Redis failed, not the feed: no backoff, no feed error.  Poll
+		 * again soon when Redis is up, else when it comes back.
+		 */
+		log_info("feed \"%s\": %s", rt->cfg->name, poll->error);
+		if (store_is_up(p->store))
+			schedule(rt, 1000 + (long)(rnd() % 4000));
+		else
+			rt->wait_store = 1;
+	} else if (!p->dying) {
 		if (poll->failed)
 			feed_health_fail(rt, poll->error);
 		else
@@ -283,6 +349,8 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 				rt->url = moved;
 			}
 		}
+		/* No state at all: this feed was never polled into this database. */
+		rt->first_poll = reply->element[3]->type == REDIS_REPLY_NIL;
 		free(from);
 		rt->state_loaded = 1;
 	}
@@ -290,90 +358,256 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 	poll_begin(rt);
 }
 
-/* --- alerts ----------------------------------------------------------- */
+/* --- the seen filter, matching and recording --------------------------- */
 
-static void
-pipeline_delivered_cb(int ok, void *arg)
+/*
+ * A document is processed in slices of SLICE items: one MGET tells which
+ * are new, the new ones are matched and recorded (outbox_record: seen and
+ * queued atomically), and the next slice starts from a fresh loop turn.
+ * A 100,000-item feed thus never holds the loop for more than one slice:
+ * signals, other feeds' polls and deliveries keep running.
+ */
+#define SLICE 256
+
+struct record_req {
+	struct poll *poll;
+	size_t index;
+	size_t nalerts;
+};
+
+static long
+feed_max_items(const struct feed_rt *rt)
 {
-	struct pipeline *p = arg;
-
-	if (!ok)
-		p->failed = 1;
-	p->deliveries--;
-	maybe_done(p);
+	(void)rt;
+	return 10000; /* TEMP until config lands */
 }
 
-static json_t *
-alert_payload(const struct feed_rt *rt, const struct feed_entry *e,
-    const char *key, const struct match_hit *hit)
+static long long
+feed_backfill(const struct feed_rt *rt)
 {
-	char when[32];
-	time_t t = e->published != FEED_NO_TIME ? e->published :
-	    e->updated != FEED_NO_TIME ? e->updated : time(NULL);
-	json_t *terms = json_array();
-	size_t i;
-
-	util_format_time(t, when, sizeof when);
-	for (i = 0; i < hit->nterms; i++)
-		json_array_append_new(terms, json_string(hit->terms[i]));
-	return json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:o, s:s?, s:O?}",
-	    "watchlist", hit->name,
-	    "title", e->title,
-	    "link", e->link,
-	    "published", when,
-	    "feed", rt->cfg->name,
-	    "id", key,
-	    "item_id", e->id,
-	    "terms", terms,
-	    "snippet", hit->snippet,
-	    "explain", hit->explain);
+	(void)rt;
+	return -1; /* TEMP */
 }
 
+static int
+newer_first(const void *a, const void *b, void *arg)
+{
+	const struct feed_doc *doc = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	time_t ti = entry_time(&doc->entries[i]), tj = entry_time(&doc->entries[j]);
+
+	if (ti != tj)
+		return ti > tj ? -1 : 1;
+	return i < j ? -1 : i > j; /* stable: document order */
+}
+
+/*
+ * The items this poll takes: all of them, or the max-items newest (undated
+ * items count as newest, as feeds list the newest first).
+ */
 static void
-alert_item(struct poll *poll, size_t i)
+choose_items(struct poll *poll)
+{
+	struct feed_rt *rt = poll->rt;
+	size_t i, n = poll->doc->nentries, max = (size_t)feed_max_items(rt);
+
+	poll->order = xcalloc(n, sizeof *poll->order);
+	for (i = 0; i < n; i++)
+		poll->order[i] = i;
+	poll->norder = n;
+	if (n <= max)
+		return;
+	qsort_r(poll->order, n, sizeof *poll->order, newer_first, poll->doc);
+	poll->norder = max;
+	log_warn("feed \"%s\": %zu items in the document, taking the %zu newest "
+	    "(max-items)", rt->cfg->name, n, max);
+}
+
+static int
+before_backfill(const struct poll *poll, const struct feed_entry *e)
+{
+	time_t t = entry_time(e);
+
+	if (!poll->first_poll || feed_backfill(poll->rt) < 0 || t == FEED_NO_TIME)
+		return 0;
+	return t < poll->started - (time_t)feed_backfill(poll->rt);
+}
+
+static void poll_maybe_finish(struct poll *poll);
+static void next_slice(struct poll *poll);
+
+static void
+pipeline_recorded_cb(int result, const char *error, void *arg)
+{
+	struct record_req *r = arg;
+	struct poll *poll = r->poll;
+	struct feed_rt *rt = poll->rt;
+	const struct feed_entry *e = &poll->doc->entries[r->index];
+
+	if (result == 1) {
+		poll->new_items++;
+		rt->items_seen++;
+		if (r->nalerts > 0)
+			log_info("feed \"%s\": item %s \"%s\": %zu alert%s queued",
+			    rt->cfg->name, poll->keys[r->index],
+			    e->title ? e->title : "(untitled)", r->nalerts,
+			    r->nalerts == 1 ? "" : "s");
+	} else if (result == -1) {
+		/*
+		 * Either the whole function ran (seen, alerts queued) or none
+		 * of it: the next poll, a full fetch, finds out which.
+		 */
+		log_warn("feed \"%s\": item %s \"%s\" not recorded (%s); outcome "
+		    "unknown, retried on the next poll", rt->cfg->name,
+		    poll->keys[r->index], e->title ? e->title : "(untitled)", error);
+		if (!poll->failed)
+			poll_fail(poll, "items not recorded: %s", error);
+		poll->store_failed = 1;
+	}
+	free(r);
+	poll->pending--;
+	poll_maybe_finish(poll);
+}
+
+/* Matches item i and records it with its alerts (one per watchlist x sink). */
+static void
+record_item(struct poll *poll, size_t i)
 {
 	struct feed_rt *rt = poll->rt;
 	struct pipeline *p = rt->p;
 	const struct feed_entry *e = &poll->doc->entries[i];
 	const struct cfg_watchlist *wl;
 	struct match_result res = {0};
+	struct outbox_alert *alerts = NULL;
+	char (*ids)[ALERT_IDLEN] = NULL;
+	struct record_req *r;
 	struct match_doc md;
 	struct buf cats = {0};
-	json_t *payload;
-	char *label;
-	size_t h, s, c;
+	size_t h, s, c, n = 0, cap = 0;
+	json_t *alert;
 
-	for (c = 0; c < e->ncategories; c++) {
-		if (c)
-			buf_addc(&cats, '\n');
-		buf_adds(&cats, e->categories[c]);
-	}
-	md.title = e->title;
-	md.summary = e->summary;
-	md.content = e->content;
-	md.author = e->author;
-	md.category = cats.s;
-	md.feed = rt->cfg->name;
-	matcher_run(p->cfg->matcher, &md, &res);
-	for (h = 0; h < res.nhits; h++) {
-		wl = p->by_index[res.hits[h].watchlist];
-		payload = alert_payload(rt, e, poll->keys[i], &res.hits[h]);
-		label = xasprintf("alert watchlist \"%s\" item %s", wl->name, poll->keys[i]);
-		log_info("feed \"%s\": %s matched: %s", rt->cfg->name, label,
-		    e->title ? e->title : "(untitled)");
-		for (s = 0; s < wl->nsinks; s++) {
-			p->deliveries++;
-			sinks_deliver(p->sinks, &p->cfg->sinks[wl->sinks[s]], payload,
-			    label, pipeline_delivered_cb, p);
+	r = xcalloc(1, sizeof *r);
+	r->poll = poll;
+	r->index = i;
+	if (!before_backfill(poll, e)) {
+		for (c = 0; c < e->ncategories; c++) {
+			if (c)
+				buf_addc(&cats, '\n');
+			buf_adds(&cats, e->categories[c]);
 		}
-		free(label);
-		json_decref(payload);
+		md.title = e->title;
+		md.summary = e->summary;
+		md.content = e->content;
+		md.author = e->author;
+		md.category = cats.s;
+		md.feed = rt->cfg->name;
+		matcher_run(p->cfg->matcher, &md, &res);
+		for (h = 0; h < res.nhits; h++)
+			cap += p->by_index[res.hits[h].watchlist]->nsinks;
+		alerts = xcalloc(cap + 1, sizeof *alerts);
+		ids = xcalloc(cap + 1, sizeof *ids);
+		for (h = 0; h < res.nhits; h++) {
+			wl = p->by_index[res.hits[h].watchlist];
+			for (s = 0; s < wl->nsinks; s++) {
+				const struct cfg_sink *sink = &p->cfg->sinks[wl->sinks[s]];
+
+				alert_make_id(poll->keys[i], wl->name, sink->name, ids[n]);
+				alert = alert_new(rt->cfg->name, e, poll->keys[i],
+				    &res.hits[h], ids[n]);
+				alerts[n].id = ids[n];
+				alerts[n].sink = sink->name;
+				alerts[n].watchlist = wl->name;
+				alerts[n].json = json_dumps(alert, JSON_COMPACT);
+				json_decref(alert);
+				if (alerts[n].json == NULL)
+					fatal("alert: cannot serialize (out of memory)");
+				n++;
+			}
+		}
 	}
+	r->nalerts = n;
+	poll->pending++;
+	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+	for (s = 0; s < n; s++)
+		free((char *)alerts[s].json);
+	free(alerts);
+	free(ids);
 	match_result_free(&res);
 	buf_free(&cats);
 }
 
-/* --- the seen filter ---------------------------------------------------- */
+static void
+pipeline_seen_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	static const struct timeval zero = { 0, 0 };
+	struct poll *poll = arg;
+	size_t k, from = poll->slice_from, to = poll->slice_to;
+
+	if (error != NULL) {
+		if (!poll->failed)
+			poll_fail(poll, "items not recorded: %s", error);
+		poll->store_failed = 1;
+	} else if (reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != to - from) {
+		if (!poll->failed)
+			poll_fail(poll, "items not recorded: unexpected MGET reply");
+	} else if (!poll->rt->p->dying) {
+		for (k = from; k < to; k++)
+			if (reply->element[k - from]->type == REDIS_REPLY_NIL)
+				record_item(poll, poll->order[k]);
+	}
+	poll->pending--;
+	if (!poll->failed && poll->next < poll->norder)
+		evtimer_add(poll->slice_ev, &zero);
+	else
+		poll_maybe_finish(poll);
+}
+
+static void
+next_slice(struct poll *poll)
+{
+	struct pipeline *p = poll->rt->p;
+	const char **argv;
+	char **keys;
+	size_t k, n;
+
+	if (p->stopping || p->dying) {
+		if (!poll->failed)
+			poll_fail(poll, "stopped after %zu of %zu items; the rest are "
+			    "taken next time", poll->next, poll->norder);
+		poll->quiet = 1;
+		poll_maybe_finish(poll);
+		return;
+	}
+	n = poll->norder - poll->next;
+	if (n > SLICE)
+		n = SLICE;
+	poll->slice_from = poll->next;
+	poll->slice_to = poll->next + n;
+	poll->next += n;
+	argv = xcalloc(n + 1, sizeof *argv);
+	keys = xcalloc(n + 1, sizeof *keys);
+	argv[0] = "MGET";
+	for (k = 0; k < n; k++) {
+		keys[k] = xasprintf("%sseen:%s", p->cfg->prefix,
+		    poll->keys[poll->order[poll->slice_from + k]]);
+		argv[k + 1] = keys[k];
+	}
+	poll->pending++;
+	store_command(p->store, pipeline_seen_cb, poll, (int)n + 1, argv);
+	for (k = 0; k < n; k++)
+		free(keys[k]);
+	free(keys);
+	free(argv);
+}
+
+static void
+pipeline_slice_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	next_slice(arg);
+}
 
 static void
 poll_finish_items(struct poll *poll)
@@ -387,65 +621,52 @@ poll_finish_items(struct poll *poll)
 		rt->etag = poll->etag;
 		rt->last_modified = poll->last_modified;
 		poll->etag = poll->last_modified = NULL;
+		rt->first_poll = 0;
 		save_state(rt);
 	}
 	poll_end(poll);
 }
 
 static void
-pipeline_seen_cb(struct redisReply *reply, const char *error, void *arg)
+poll_maybe_finish(struct poll *poll)
 {
-	struct seen_req *req = arg;
-	struct poll *poll = req->poll;
-	size_t i = req->index;
-
-	free(req);
-	if (error != NULL) {
-		if (!poll->failed)
-			poll_fail(poll, "items not recorded: %s", error);
-	} else if (reply->type == REDIS_REPLY_STATUS && !poll->rt->p->dying) {
-		/* SET NX answered OK: first time anyone saw this item. */
-		poll->new_items++;
-		poll->rt->items_seen++;
-		alert_item(poll, i);
-	}
-	if (--poll->pending == 0)
-		poll_finish_items(poll);
+	if (poll->pending > 0 || evtimer_pending(poll->slice_ev, NULL))
+		return;
+	if (!poll->failed && poll->next < poll->norder)
+		return;
+	poll_finish_items(poll);
 }
 
 static void
 check_items(struct poll *poll)
 {
-	struct pipeline *p = poll->rt->p;
-	const char *argv[6];
-	char ttl[32], *key;
-	struct seen_req *req;
-	size_t i, n = poll->doc->nentries;
+	struct feed_rt *rt = poll->rt;
+	struct dedup_stats st;
+	size_t n = poll->doc->nentries;
 
 	if (n == 0) {
 		poll_finish_items(poll);
 		return;
 	}
 	poll->keys = xcalloc(n, sizeof *poll->keys);
-	for (i = 0; i < n; i++)
-		dedup_item_key(poll->doc, i, poll->keys[i]);
-	snprintf(ttl, sizeof ttl, "%lld", p->cfg->seen_ttl);
-	poll->pending = n;
-	for (i = 0; i < n; i++) {
-		req = xmalloc(sizeof *req);
-		req->poll = poll;
-		req->index = i;
-		key = xasprintf("%sseen:%s", p->cfg->prefix, poll->keys[i]);
-		argv[0] = "SET";
-		argv[1] = key;
-		argv[2] = "1";
-		argv[3] = "NX";
-		argv[4] = "EX";
-		argv[5] = ttl;
-		/* The reply callback may end the poll; touch nothing after. */
-		store_command(p->store, pipeline_seen_cb, req, 6, argv);
-		free(key);
+	memset(&st, 0, sizeof st);
+	dedup_doc_keys(poll->doc, poll->keys, &st);
+	if (st.guid_repeats > 0 && !rt->bad_guids_logged) {
+		log_warn("feed \"%s\": %zu items share guids (e.g. \"%s\"); told apart "
+		    "by link/title/date%s", rt->cfg->name, st.guid_repeats,
+		    st.bad_guid ? st.bad_guid : "?", st.kept_apart ?
+		    ", and by position where even those are equal" : "");
+		rt->bad_guids_logged = 1;
 	}
+	choose_items(poll);
+	poll->first_poll = rt->first_poll;
+	poll->started = time(NULL);
+	if (poll->first_poll && feed_backfill(rt) >= 0)
+		log_info("feed \"%s\": first poll: items published before the last "
+		    "%llds are marked seen without alerts (backfill)", rt->cfg->name,
+		    (long long)feed_backfill(rt));
+	poll->slice_ev = evtimer_new(rt->p->base, pipeline_slice_cb, poll);
+	next_slice(poll);
 }
 
 /* --- fetch and parse -------------------------------------------------- */
@@ -457,8 +678,12 @@ take_response(struct poll *poll, const struct fetch_result *res)
 	char err[WW_ERRLEN];
 
 	if (res->moved_to != NULL && strcmp(res->moved_to, rt->url) != 0) {
+		char *from = util_url_mask(rt->url, 0), *to = util_url_mask(res->moved_to, 0);
+
 		log_notice("feed \"%s\": moved permanently from %s to %s; polling the new URL",
-		    rt->cfg->name, rt->url, res->moved_to);
+		    rt->cfg->name, from, to);
+		free(from);
+		free(to);
 		free(rt->url);
 		rt->url = xstrdup(res->moved_to);
 	}
@@ -551,6 +776,11 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (rt->poll != NULL || p->stopping)
 		return;
+	if (!store_is_up(p->store) && !p->once) {
+		/* Nothing could be recorded: wait for Redis, fetch nothing. */
+		rt->wait_store = 1;
+		return;
+	}
 	p->polls_running++;
 	if (rt->state_loaded || !store_is_up(p->store)) {
 		poll_begin(rt);
@@ -590,6 +820,65 @@ start_polls(struct pipeline *p)
 		maybe_done(p);
 }
 
+/*
+ * Feeds that came due while Redis was down, or whose poll failed only
+ * because of Redis, are polled again now, spread over a few seconds.
+ */
+static void
+resume_waiting(struct pipeline *p)
+{
+	size_t i, n = 0;
+	long spread;
+
+	for (i = 0; i < p->nfeeds; i++)
+		n += p->feeds[i].wait_store;
+	if (n == 0)
+		return;
+	spread = n < 500 ? 2000 : 10000;
+	log_notice("redis is back: polling %zu feed%s that waited for it", n,
+	    n == 1 ? "" : "s");
+	for (i = 0; i < p->nfeeds; i++) {
+		if (!p->feeds[i].wait_store)
+			continue;
+		p->feeds[i].wait_store = 0;
+		schedule(&p->feeds[i], (long)(rnd() % (unsigned long)spread));
+	}
+}
+
+static void
+pipeline_epoch_cb(const char *epoch, void *arg)
+{
+	struct pipeline *p = arg;
+	size_t i;
+
+	if (p->epoch != NULL && strcmp(p->epoch, epoch) != 0) {
+		/*
+		 * A new epoch: Redis lost its data (restarted empty, flushed,
+		 * failed over to an empty replica).  The seen set is gone, so
+		 * every item still in a feed would alert again; treat each
+		 * feed's next poll as a first poll instead (backfill).
+		 */
+		log_crit("redis %s: the database was lost (epoch %s, now %s): the "
+		    "seen set is gone; every feed's next poll counts as a first "
+		    "poll (backfill decides what alerts)", store_addr(p->store),
+		    p->epoch, epoch);
+		for (i = 0; i < p->nfeeds; i++) {
+			p->feeds[i].first_poll = 1;
+			p->feeds[i].state_loaded = 0;
+		}
+	}
+	free(p->epoch);
+	p->epoch = xstrdup(epoch);
+}
+
+static void
+pipeline_store_setup_cb(void *arg)
+{
+	struct pipeline *p = arg;
+
+	outbox_setup(p->outbox, pipeline_epoch_cb, p);
+}
+
 static void
 pipeline_store_state_cb(int up, const char *why, void *arg)
 {
@@ -598,6 +887,8 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 	if (up) {
 		log_notice("redis %s: up", store_addr(p->store));
 		sd_notify(0, "STATUS=polling");
+		outbox_start(p->outbox);
+		resume_waiting(p);
 	} else {
 		log_err("%s", why);
 		sd_notifyf(0, "STATUS=redis unavailable: %s", why);
@@ -611,6 +902,7 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 		log_err("--once: redis is not available, nothing polled or marked seen");
 		p->failed = 1;
 		p->polls_left = 0;
+		p->draining = 2; /* nothing to deliver from */
 		maybe_done(p);
 	}
 }
@@ -622,6 +914,7 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	struct pipeline *p = xcalloc(1, sizeof *p);
 	struct fetch_opts fo;
 	struct feed_rt *rt;
+	char host[256];
 	size_t i;
 
 	p->base = base;
@@ -638,6 +931,9 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	fo.user_agent = cfg->user_agent;
 	p->fetcher = fetch_new(base, &fo);
 	p->sinks = sinks_new(base, p->fetcher);
+	if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
+		snprintf(host, sizeof host, "wirewatchd");
+	host[sizeof host - 1] = '\0';
 	p->by_index = xcalloc(cfg->nwatchlists + 1, sizeof *p->by_index);
 	for (i = 0; i < cfg->nwatchlists; i++)
 		p->by_index[cfg->watchlists[i].index] = &cfg->watchlists[i];
@@ -659,6 +955,9 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 		pipeline_free(p);
 		return NULL;
 	}
+	p->outbox = outbox_new(base, cfg, p->store, p->sinks, host);
+	store_set_setup(p->store, pipeline_store_setup_cb, p);
+	store_connect_now(p->store);
 	if (!once)
 		start_polls(p);
 	return p;
@@ -671,9 +970,10 @@ pipeline_grace_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warn("shutdown: grace period over with %zu poll%s and %zu alert%s in flight",
-	    p->polls_running, p->polls_running == 1 ? "" : "s", p->deliveries,
-	    p->deliveries == 1 ? "" : "s");
+	log_warn("shutdown: grace period over with %zu poll%s and %zu alert%s in "
+	    "flight; undelivered alerts stay in the outbox", p->polls_running,
+	    p->polls_running == 1 ? "" : "s", outbox_inflight(p->outbox),
+	    outbox_inflight(p->outbox) == 1 ? "" : "s");
 	event_base_loopexit(p->base, NULL);
 }
 
@@ -686,15 +986,16 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 	if (p->stopping)
 		return;
 	p->stopping = 1;
+	outbox_stop(p->outbox);
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i].timer);
-	if (p->polls_running == 0 && p->deliveries == 0) {
+	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {
 		maybe_done(p);
 		return;
 	}
 	log_notice("shutdown: waiting up to %ldms for %zu poll%s and %zu alert%s",
 	    grace_ms, p->polls_running, p->polls_running == 1 ? "" : "s",
-	    p->deliveries, p->deliveries == 1 ? "" : "s");
+	    outbox_inflight(p->outbox), outbox_inflight(p->outbox) == 1 ? "" : "s");
 	p->grace_timer = evtimer_new(p->base, pipeline_grace_cb, p);
 	tv.tv_sec = grace_ms / 1000;
 	tv.tv_usec = (grace_ms % 1000) * 1000;
@@ -705,7 +1006,7 @@ void
 pipeline_log_health(const struct pipeline *p)
 {
 	const struct feed_rt *rt;
-	char ok[32], since[32];
+	char ok[32], since[32], *url;
 	size_t i;
 
 	for (i = 0; i < p->nfeeds; i++) {
@@ -722,7 +1023,8 @@ pipeline_log_health(const struct pipeline *p)
 		    rt->sched.failures == 1 ? "" : "s",
 		    rt->failing_since ? " since " : "", rt->failing_since ? since : "",
 		    rt->items_seen, rt->response_s,
-		    rt->sched.current, rt->url);
+		    rt->sched.current, url = util_url_mask(rt->url, 0));
+		free(url);
 		if (rt->last_error[0])
 			log_notice("feed \"%s\": last error: %s", rt->cfg->name, rt->last_error);
 	}
@@ -731,7 +1033,7 @@ pipeline_log_health(const struct pipeline *p)
 int
 pipeline_failed(const struct pipeline *p)
 {
-	return p->failed;
+	return p->failed || (p->outbox != NULL && outbox_dead_count(p->outbox) > 0);
 }
 
 void
@@ -746,6 +1048,8 @@ pipeline_free(struct pipeline *p)
 	 * (pending replies end their polls), then transfers. */
 	sinks_free(p->sinks);
 	store_free(p->store);
+	outbox_free(p->outbox);
+	free(p->epoch);
 	fetch_free(p->fetcher);
 	for (i = 0; i < p->nfeeds; i++) {
 		event_free(p->feeds[i].timer);

@@ -55,11 +55,15 @@ sinks_new(struct event_base *base, struct fetcher *fetcher)
 	return s;
 }
 
+#define RESP_KEEP 1024 /* bytes of a failed response kept for the dead letter */
+
 static void
-delivery_end(struct delivery *d, int ok)
+delivery_end(struct delivery *d, enum sink_outcome outcome, const char *reason,
+    const struct fetch_result *res)
 {
 	sink_done_cb cb = d->cb;
 	void *arg = d->arg;
+	int attempts = d->attempt;
 
 	LIST_REMOVE(d, entry);
 	d->s->n--;
@@ -68,7 +72,9 @@ delivery_end(struct delivery *d, int ok)
 	free(d->body);
 	free(d->label);
 	free(d);
-	cb(ok, arg);
+	cb(outcome, reason, res && res->body ? res->body : NULL,
+	    res && res->body ? (res->len < RESP_KEEP ? res->len : RESP_KEEP) : 0,
+	    attempts, arg);
 }
 
 static int
@@ -113,14 +119,14 @@ sink_fetch_done_cb(const struct fetch_result *res, void *arg)
 		if (d->attempt > 1)
 			log_info("sink \"%s\": %s delivered after %d attempts",
 			    d->sink->name, d->label, d->attempt);
-		delivery_end(d, 1);
+		delivery_end(d, SINK_DELIVERED, NULL, res);
 		return;
 	}
 	if (!retryable(res) || d->attempt > d->sink->retries) {
 		log_err("sink \"%s\": %s not sent: %s (after %d attempt%s)",
 		    d->sink->name, d->label, res->error, d->attempt,
 		    d->attempt == 1 ? "" : "s");
-		delivery_end(d, 0);
+		delivery_end(d, SINK_FAILED, res->error, res);
 		return;
 	}
 	ms = backoff_ms(d, res);
@@ -148,30 +154,34 @@ attempt(struct delivery *d)
 	d->fetch = fetch_start(d->s->fetcher, &req, sink_fetch_done_cb, d);
 	if (d->fetch == NULL) {
 		log_err("sink \"%s\": %s not sent: bad URL", d->sink->name, d->label);
-		delivery_end(d, 0);
+		delivery_end(d, SINK_FAILED, "bad URL", NULL);
 	}
 }
 
 void
-sinks_deliver(struct sinks *s, const struct cfg_sink *sink, json_t *payload,
-    const char *label, sink_done_cb cb, void *arg)
+sinks_deliver(struct sinks *s, const struct cfg_sink *sink, const char *body,
+    size_t len, const char *label, sink_done_cb cb, void *arg)
 {
 	struct delivery *d;
-	char *line;
 
 	if (sink->type == SINK_CONSOLE) {
-		line = json_dumps(payload, JSON_COMPACT);
-		printf("%s\n", line);
-		fflush(stdout);
-		free(line);
-		cb(1, arg);
+		fwrite(body, 1, len, stdout);
+		fputc('\n', stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			clearerr(stdout);
+			cb(SINK_FAILED, "cannot write to stdout", NULL, 0, 1, arg);
+			return;
+		}
+		cb(SINK_DELIVERED, NULL, NULL, 0, 1, arg);
 		return;
 	}
 	d = xcalloc(1, sizeof *d);
 	d->s = s;
 	d->sink = sink;
-	d->body = json_dumps(payload, JSON_COMPACT);
-	d->len = strlen(d->body);
+	d->body = xmalloc(len + 1);
+	memcpy(d->body, body, len);
+	d->body[len] = '\0';
+	d->len = len;
 	d->label = xstrdup(label);
 	d->cb = cb;
 	d->arg = arg;
@@ -196,9 +206,10 @@ sinks_free(struct sinks *s)
 	while ((d = LIST_FIRST(&s->live)) != NULL) {
 		if (d->fetch != NULL)
 			fetch_cancel(d->fetch);
-		log_err("sink \"%s\": %s not sent: shutting down (after %d attempt%s)",
-		    d->sink->name, d->label, d->attempt, d->attempt == 1 ? "" : "s");
-		delivery_end(d, 0);
+		log_notice("sink \"%s\": %s not sent yet: shutting down (after %d "
+		    "attempt%s); it stays in the outbox", d->sink->name, d->label,
+		    d->attempt, d->attempt == 1 ? "" : "s");
+		delivery_end(d, SINK_ABORTED, "shutting down", NULL);
 	}
 	free(s);
 }

@@ -34,6 +34,8 @@ struct store {
 	int reconnect;
 	store_state_cb state_cb;
 	void *state_arg;
+	store_setup_cb setup_cb;
+	void *setup_arg;
 
 	redisAsyncContext *ctx;
 	int up;         /* -1 until the first connect attempt ends */
@@ -71,13 +73,23 @@ schedule_reconnect(struct store *s)
 {
 	struct timeval tv;
 
+	long ms;
+
 	if (!s->reconnect || s->dying)
 		return;
-	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 500;
-	if (s->backoff_ms > 30000)
-		s->backoff_ms = 30000;
-	tv.tv_sec = s->backoff_ms / 1000;
-	tv.tv_usec = (s->backoff_ms % 1000) * 1000;
+	/*
+	 * Redis is usually on the same host or next to it: a short cap keeps
+	 * the time from "Redis is back" to "polling again" within seconds
+	 * (an attempt costs one connect).  +-20% jitter keeps several
+	 * daemons from reconnecting in step.
+	 */
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 250;
+	if (s->backoff_ms > STORE_RECONNECT_MAX_MS)
+		s->backoff_ms = STORE_RECONNECT_MAX_MS;
+	ms = s->backoff_ms + (long)((double)s->backoff_ms * 0.4 *
+	    ((double)random() / RAND_MAX - 0.5));
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->retry_timer, &tv);
 }
 
@@ -152,6 +164,25 @@ store_connect(struct store *s)
 	redisLibeventAttach(c, s->base);
 	redisAsyncSetConnectCallback(c, store_connect_cb);
 	redisAsyncSetDisconnectCallback(c, store_disconnect_cb);
+	/* First on the wire, before anything a caller queues. */
+	if (s->setup_cb != NULL)
+		s->setup_cb(s->setup_arg);
+}
+
+void
+store_set_setup(struct store *s, store_setup_cb cb, void *arg)
+{
+	s->setup_cb = cb;
+	s->setup_arg = arg;
+}
+
+void
+store_connect_now(struct store *s)
+{
+	if (s->ctx == NULL && !s->dying) {
+		evtimer_del(s->retry_timer);
+		store_connect(s);
+	}
 }
 
 static int
@@ -201,7 +232,6 @@ store_new(struct event_base *base, const char *addr, long timeout_ms,
 	s->retry_timer = evtimer_new(base, store_retry_cb, s);
 	s->drop_timer = evtimer_new(base, store_drop_cb, s);
 	snprintf(s->why, sizeof s->why, "redis %s: not connected", addr);
-	store_connect(s);
 	return s;
 }
 
@@ -287,13 +317,15 @@ store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
 {
 	struct store_cmd *cmd;
 	struct timeval tv;
-	size_t lens[16];
-	int i;
+	size_t stack_lens[16], *lens = stack_lens;
+	int i, rc;
 
-	if (s->ctx == NULL || argc > 16) {
+	if (s->ctx == NULL) {
 		cb(NULL, s->why, arg);
 		return;
 	}
+	if (argc > 16)
+		lens = xcalloc((size_t)argc, sizeof *lens);
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	cmd = xcalloc(1, sizeof *cmd);
@@ -301,8 +333,10 @@ store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
 	cmd->cb = cb;
 	cmd->arg = arg;
 	cmd->timer = evtimer_new(s->base, store_cmd_timeout_cb, cmd);
-	if (redisAsyncCommandArgv(s->ctx, store_reply_cb_, cmd, argc, argv,
-	    lens) != REDIS_OK) {
+	rc = redisAsyncCommandArgv(s->ctx, store_reply_cb_, cmd, argc, argv, lens);
+	if (lens != stack_lens)
+		free(lens);
+	if (rc != REDIS_OK) {
 		cmd_free(cmd);
 		cb(NULL, s->why, arg);
 		return;

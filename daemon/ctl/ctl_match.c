@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 
 #include "ctl/ctl.h"
+#include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/entity.h"
 #include "wirewatch/feed.h"
+#include "wirewatch/log.h"
 #include "wirewatch/match.h"
 #include "wirewatch/util.h"
 
@@ -52,12 +54,20 @@ print_hit(const char *file, long item, const char *title, const char *link,
 	if (as_json) {
 		terms = json_array();
 		for (i = 0; i < h->nterms; i++)
-			json_array_append_new(terms, json_string(h->terms[i]));
-		o = json_pack("{s:s, s:o, s:s?, s:s?, s:s, s:o, s:s, s:O}", "file", file,
-		    "item", item >= 0 ? json_integer(item) : json_null(), "title", title,
-		    "link", link, "watchlist", h->name, "terms", terms, "snippet", h->snippet,
-		    "explain", h->explain);
-		s = json_dumps(o, JSON_COMPACT);
+			json_array_append_new(terms, alert_json_string(h->terms[i]));
+		o = json_object();
+		json_object_set_new(o, "file", alert_json_string(file));
+		json_object_set_new(o, "item", item >= 0 ? json_integer(item) : json_null());
+		if (title != NULL)
+			json_object_set_new(o, "title", alert_json_string(title));
+		if (link != NULL)
+			json_object_set_new(o, "link", alert_json_string(link));
+		json_object_set_new(o, "watchlist", alert_json_string(h->name));
+		json_object_set_new(o, "terms", terms);
+		json_object_set_new(o, "snippet", alert_json_string(h->snippet));
+		json_object_set(o, "explain", h->explain);
+		if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
+			fatal("match: cannot serialize a hit (out of memory)");
 		printf("%s\n", s);
 		free(s);
 		json_decref(o);
@@ -101,12 +111,17 @@ match_file(struct matcher *m, const char *file, const char *data, size_t len, in
 	struct buf cats = {0};
 	const struct feed_entry *e;
 	size_t i, c, hits = 0;
+	char *text;
 
 	memset(&d, 0, sizeof d);
 	d.feed = file;
 	if (doc == NULL) {
-		d.content = data;
-		return match_doc_print(m, file, -1, NULL, NULL, &d, as_json);
+		/* Plain text: shown and matched as valid UTF-8, like feed text. */
+		text = util_utf8_repair(data, len, NULL);
+		d.content = text;
+		hits = match_doc_print(m, file, -1, NULL, NULL, &d, as_json);
+		free(text);
+		return hits;
 	}
 	for (i = 0; i < doc->nentries; i++) {
 		e = &doc->entries[i];

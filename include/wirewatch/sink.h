@@ -18,23 +18,35 @@ struct event_base;
 struct fetcher;
 struct sinks;
 
-/* ok is 1 when the sink accepted the alert. */
-typedef void (*sink_done_cb)(int ok, void *arg);
+enum sink_outcome {
+	SINK_DELIVERED,  /* the sink accepted it */
+	SINK_FAILED,     /* final refusal or retries exhausted: dead-letter it */
+	SINK_ABORTED     /* shutting down: not sent, not failed (deliver later) */
+};
+
+/*
+ * reason says why (NULL when delivered); resp is the first bytes of the
+ * last response body (may be NULL), valid only during the call.
+ */
+typedef void (*sink_done_cb)(enum sink_outcome outcome, const char *reason,
+    const char *resp, size_t resp_len, int attempts, void *arg);
 
 struct sinks *sinks_new(struct event_base *base, struct fetcher *fetcher);
 
 /*
  * Frees the engine.  Deliveries still waiting or in flight are logged as
- * not sent and their callbacks run with ok == 0.
+ * not sent and their callbacks run with SINK_ABORTED.
  */
 void sinks_free(struct sinks *s);
 
 /*
- * Delivers payload (a reference is taken) to sink.  label names the alert
- * in logs ("watchlist X item Y").  sink must outlive the delivery.
+ * Delivers body (rendered by alert_render; copied) to sink.  label names
+ * the alert in logs ("alert ID watchlist X item Y").  sink must outlive
+ * the delivery.  cb may run before this returns (console sink).
  */
 void sinks_deliver(struct sinks *s, const struct cfg_sink *sink,
-    json_t *payload, const char *label, sink_done_cb cb, void *arg);
+    const char *body, size_t len, const char *label, sink_done_cb cb,
+    void *arg);
 
 size_t sinks_pending(const struct sinks *s);
 

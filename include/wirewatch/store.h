@@ -16,9 +16,16 @@ struct event_base;
 struct redisReply;
 struct store;
 
+#define STORE_RECONNECT_MAX_MS 5000
+
 /* reply is NULL on failure, with the reason in error ("redis ADDR: ..."). */
 typedef void (*store_reply_cb)(struct redisReply *reply, const char *error,
     void *arg);
+/*
+ * Called right after each new connection is made, before any other
+ * command can be queued on it: the place for FUNCTION LOAD and the like.
+ */
+typedef void (*store_setup_cb)(void *arg);
 /* Called when the connection comes up (up=1) or goes down (up=0, why). */
 typedef void (*store_state_cb)(int up, const char *why, void *arg);
 
@@ -31,6 +38,10 @@ struct store *store_new(struct event_base *base, const char *addr,
     long timeout_ms, int reconnect, store_state_cb state_cb, void *arg,
     char *err, size_t errlen);
 void store_free(struct store *s);
+/* Sets the setup callback; call before store_connect_now. */
+void store_set_setup(struct store *s, store_setup_cb cb, void *arg);
+/* Connects (the first time), or retries at once when disconnected. */
+void store_connect_now(struct store *s);
 int store_is_up(const struct store *s);
 const char *store_addr(const struct store *s);
 

@@ -1,0 +1,113 @@
+/*
+ * alert.c - the alert schema, ids and rendering; see alert.h.
+ *
+ * json_pack() returns NULL when one string is not valid UTF-8, and every
+ * caller once assumed it could not fail: a feed publisher could crash the
+ * daemon with five bytes.  Here every string goes through
+ * alert_json_string(), which cannot fail, and every serialization is
+ * checked by the caller of alert_render().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wirewatch/alert.h"
+#include "wirewatch/config.h"
+#include "wirewatch/feed.h"
+#include "wirewatch/log.h"
+#include "wirewatch/match.h"
+#include "wirewatch/util.h"
+
+void
+alert_make_id(const char *item_key, const char *watchlist, const char *sink,
+    char out[ALERT_IDLEN])
+{
+	struct buf b = {0};
+
+	buf_addf(&b, "%s\x1f%s\x1f%s", item_key, watchlist, sink);
+	snprintf(out, ALERT_IDLEN, "al_%016llx%016llx",
+	    (unsigned long long)util_hash64(b.s, b.len, 0x5bd1e995ULL),
+	    (unsigned long long)util_hash64(b.s, b.len, 0xc2b2ae3d27d4eb4fULL));
+	buf_free(&b);
+}
+
+json_t *
+alert_json_string(const char *s)
+{
+	json_t *j;
+	char *fixed;
+	size_t len;
+
+	if (s == NULL)
+		return json_null();
+	len = strlen(s);
+	if (util_utf8_valid(s, len) && (j = json_stringn(s, len)) != NULL)
+		return j;
+	fixed = util_utf8_repair(s, len, &len);
+	j = json_stringn(fixed, len);
+	free(fixed);
+	if (j == NULL)
+		fatal("alert: cannot build a JSON string (out of memory)");
+	return j;
+}
+
+static void
+set_str(json_t *o, const char *key, const char *s, int optional)
+{
+	if (s == NULL && optional)
+		return;
+	if (json_object_set_new(o, key, alert_json_string(s ? s : "")) != 0)
+		fatal("alert: cannot set '%s' (out of memory)", key);
+}
+
+json_t *
+alert_new(const char *feed, const struct feed_entry *e, const char *item_key,
+    const struct match_hit *hit, const char *alert_id)
+{
+	char when[32];
+	time_t t = e->published != FEED_NO_TIME ? e->published :
+	    e->updated != FEED_NO_TIME ? e->updated : time(NULL);
+	json_t *o = json_object(), *terms = json_array();
+	size_t i;
+
+	if (o == NULL || terms == NULL)
+		fatal("alert: out of memory");
+	util_format_time(t, when, sizeof when);
+	set_str(o, "alert_id", alert_id, 0);
+	set_str(o, "watchlist", hit->name, 0);
+	set_str(o, "title", e->title, 1);
+	set_str(o, "link", e->link, 1);
+	set_str(o, "published", when, 0);
+	set_str(o, "feed", feed, 0);
+	set_str(o, "id", item_key, 0);
+	set_str(o, "item_id", e->id, 1);
+	for (i = 0; i < hit->nterms; i++)
+		json_array_append_new(terms, alert_json_string(hit->terms[i]));
+	json_object_set_new(o, "terms", terms);
+	set_str(o, "snippet", hit->snippet, 1);
+	/* The explanation's strings come from the (repaired) text fields. */
+	if (hit->explain != NULL)
+		json_object_set(o, "explain", hit->explain);
+	return o;
+}
+
+char *
+alert_render(const struct cfg_sink *sink, const json_t *alert, size_t *len,
+    char *err, size_t errlen)
+{
+	char *body;
+
+	(void)sink; /* console and webhook both take the JSON object */
+	if (!json_is_object(alert)) {
+		snprintf(err, errlen, "alert is not a JSON object");
+		return NULL;
+	}
+	body = json_dumps(alert, JSON_COMPACT);
+	if (body == NULL) {
+		snprintf(err, errlen, "alert cannot be serialized");
+		return NULL;
+	}
+	*len = strlen(body);
+	return body;
+}

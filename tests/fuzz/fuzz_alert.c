@@ -1,0 +1,127 @@
+/*
+ * fuzz_alert.c - libFuzzer target: an item of arbitrary bytes (invalid
+ * UTF-8 included, unrepaired: the alert module is the last line of
+ * defence) matched by real watchlists, built into alerts and rendered for
+ * every sink type.  Every alert must serialize, render, parse back as
+ * JSON and be valid UTF-8.
+ *
+ * Input: fields separated by NUL bytes, in the order title, summary,
+ * content, link, id, author, category.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wirewatch/alert.h"
+#include "wirewatch/config.h"
+#include "wirewatch/feed.h"
+#include "wirewatch/match.h"
+#include "wirewatch/util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
+
+static struct entity_set *ents;
+static struct matcher *m;
+
+static void
+setup(void)
+{
+	static const char *queries[] = {
+		"a OR e OR o OR i OR u", "\"the war\" OR kim NEAR/5 russia",
+		"tr* AND NOT z", "/[a-z]+ing/ OR title:x OR category:y", NULL
+	};
+	char dir[] = "/tmp/ww-fuzz-alert-XXXXXX", err[WW_ERRLEN];
+	int i;
+
+	if (mkdtemp(dir) == NULL)
+		abort();
+	if ((ents = entity_set_load(dir, err, sizeof err)) == NULL) {
+		fprintf(stderr, "fuzz_alert: %s\n", err);
+		abort();
+	}
+	rmdir(dir);
+	m = matcher_new(ents);
+	for (i = 0; queries[i] != NULL; i++)
+		if (matcher_add(m, "w", queries[i], err, sizeof err) < 0) {
+			fprintf(stderr, "fuzz_alert: %s: %s\n", queries[i], err);
+			abort();
+		}
+}
+
+static void
+check_body(const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *back;
+
+	if (body == NULL || !util_utf8_valid(body, len))
+		abort();
+	if ((back = json_loadb(body, len, 0, &jerr)) == NULL)
+		abort();
+	json_decref(back);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	char *fields[7] = { NULL }, *copy, *p, *end, err[256], id[ALERT_IDLEN];
+	struct match_result res = {0};
+	struct feed_entry e;
+	struct match_doc md;
+	struct cfg_sink sinks[2];
+	json_t *alert;
+	char *body;
+	size_t i, n, blen;
+
+	if (m == NULL)
+		setup();
+	copy = xmalloc(len + 1);
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	for (i = 0, p = copy, end = copy + len; i < 7 && p <= end; i++) {
+		fields[i] = p;
+		p += strlen(p) + 1;
+	}
+	memset(&e, 0, sizeof e);
+	e.title = fields[0];
+	e.summary = fields[1];
+	e.content = fields[2];
+	e.link = fields[3];
+	e.id = fields[4];
+	e.author = fields[5];
+	e.published = len & 1 ? FEED_NO_TIME : (time_t)len * 86400;
+	e.updated = FEED_NO_TIME;
+	memset(&md, 0, sizeof md);
+	md.title = e.title;
+	md.summary = e.summary;
+	md.content = e.content;
+	md.author = e.author;
+	md.category = fields[6];
+	md.feed = "fuzz";
+	matcher_run(m, &md, &res);
+	memset(sinks, 0, sizeof sinks);
+	sinks[0].name = "console";
+	sinks[0].type = SINK_CONSOLE;
+	sinks[1].name = "hook";
+	sinks[1].type = SINK_WEBHOOK;
+	sinks[1].url = "http://127.0.0.1:1/hook";
+	for (i = 0; i < res.nhits; i++) {
+		for (n = 0; n < 2; n++) {
+			alert_make_id(e.id ? e.id : "", res.hits[i].name, sinks[n].name, id);
+			alert = alert_new("fuzz", &e, "0123456789abcdef0123456789abcdef",
+			    &res.hits[i], id);
+			body = json_dumps(alert, JSON_COMPACT);
+			check_body(body, body ? strlen(body) : 0);
+			free(body);
+			body = alert_render(&sinks[n], alert, &blen, err, sizeof err);
+			check_body(body, blen);
+			free(body);
+			json_decref(alert);
+		}
+	}
+	match_result_free(&res);
+	free(copy);
+	return 0;
+}
