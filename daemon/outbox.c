@@ -37,6 +37,8 @@
 #define OUTBOX_MAINT_MS 30000
 #define OUTBOX_READ_COUNT 64
 #define GROUP "dispatch"
+#define ONCE_RETRY_WAIT_MS 60000
+#define RETRY_AFTER_MAX_MS (24L * 3600 * 1000)
 
 static const char lua_library[] =
 "#!lua name=wirewatch\n"
@@ -78,6 +80,37 @@ static const char lua_library[] =
 "  if not min then return 0 end\n"
 "  return redis.call('XTRIM', keys[1], 'MINID', min)\n"
 "end)\n"
+"-- ww_retry: KEYS outbox, retry; ARGV group, entry id, delay ms, member\n"
+"-- (the entry as JSON).  Out of the outbox, into the retry set at\n"
+"-- server time + delay: a retry survives any restart.\n"
+"redis.register_function('ww_retry', function(keys, args)\n"
+"  local t = redis.call('TIME')\n"
+"  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"  redis.call('ZADD', keys[2], now + tonumber(args[3]), args[4])\n"
+"  return redis.call('XACK', keys[1], args[1], args[2])\n"
+"end)\n"
+"-- ww_due: KEYS retry, outbox; ARGV limit.  Moves due retries back into\n"
+"-- the outbox; returns {moved, left, ms until the next one or -1}.\n"
+"redis.register_function('ww_due', function(keys, args)\n"
+"  local t = redis.call('TIME')\n"
+"  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"  local due = redis.call('ZRANGEBYSCORE', keys[1], '-inf', now, 'LIMIT', 0,\n"
+"    tonumber(args[1]))\n"
+"  for _, m in ipairs(due) do\n"
+"    local f = cjson.decode(m)\n"
+"    redis.call('XADD', keys[2], '*', 'id', f.id, 'sink', f.sink,\n"
+"      'watchlist', f.watchlist, 'item', f.item, 'alert', f.alert,\n"
+"      'attempt', tostring(f.attempt), 'last_error', f.last_error)\n"
+"    redis.call('ZREM', keys[1], m)\n"
+"  end\n"
+"  local left = redis.call('ZCARD', keys[1])\n"
+"  local nxt = -1\n"
+"  if left > 0 then\n"
+"    local first = redis.call('ZRANGE', keys[1], 0, 0, 'WITHSCORES')\n"
+"    nxt = math.max(0, tonumber(first[2]) - now)\n"
+"  end\n"
+"  return {#due, left, nxt}\n"
+"end)\n"
 "-- ww_epoch: KEYS epoch; ARGV candidate.  The database's epoch.\n"
 "redis.register_function('ww_epoch', function(keys, args)\n"
 "  redis.call('SET', keys[1], args[1], 'NX')\n"
@@ -95,6 +128,7 @@ struct entry {
 	char *item;
 	char *json;
 	char *label;
+	int attempt;           /* attempts made before this one */
 	LIST_ENTRY(entry) link;
 };
 
@@ -104,7 +138,13 @@ struct outbox {
 	struct store *store;
 	struct sinks *sinks;
 	char *consumer;
-	char *k_outbox, *k_dead, *k_epoch;
+	char *k_outbox, *k_dead, *k_epoch, *k_retry;
+	char *disabled;         /* per sink index: gone (410), until reload */
+	long retries_left;      /* in the retry set, at the last look */
+	long next_retry_ms;     /* until the first of those is due, or -1 */
+	int due_checked;        /* --once: the retry set was looked at */
+	int checking_due;
+	int unfinished;         /* --once ended with retries still waiting */
 	LIST_HEAD(, entry) inflight;
 	size_t ninflight;
 	size_t acks;            /* XACK / dead-letter moves in flight */
@@ -125,6 +165,18 @@ struct outbox {
 };
 
 static void read_more(struct outbox *ob);
+static const struct cfg_sink *find_sink(const struct config *cfg,
+    const char *name);
+static void outbox_acked_cb(struct redisReply *reply, const char *error,
+    void *arg);
+
+/* 410 Gone means the same everywhere; Discord says 404 for a deleted hook. */
+static int
+gone(const struct cfg_sink *sink, long status)
+{
+	return status == 410 || (status == 404 && sink->url != NULL &&
+	    strstr(sink->url, "discord") != NULL);
+}
 
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
@@ -140,6 +192,9 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->k_outbox = xasprintf("%soutbox", cfg->prefix);
 	ob->k_dead = xasprintf("%sdead", cfg->prefix);
 	ob->k_epoch = xasprintf("%sepoch", cfg->prefix);
+	ob->k_retry = xasprintf("%sretry", cfg->prefix);
+	ob->disabled = xcalloc(cfg->nsinks + 1, 1);
+	ob->next_retry_ms = -1;
 	LIST_INIT(&ob->inflight);
 	return ob;
 }
@@ -175,6 +230,8 @@ outbox_free(struct outbox *ob)
 	free(ob->k_outbox);
 	free(ob->k_dead);
 	free(ob->k_epoch);
+	free(ob->k_retry);
+	free(ob->disabled);
 	free(ob);
 }
 
@@ -190,6 +247,12 @@ outbox_dead_count(const struct outbox *ob)
 	return ob->dead;
 }
 
+int
+outbox_unfinished(const struct outbox *ob)
+{
+	return ob->unfinished;
+}
+
 static void
 check_idle(struct outbox *ob)
 {
@@ -197,8 +260,20 @@ check_idle(struct outbox *ob)
 
 	if (ob->idle_cb == NULL || ob->reading || ob->again ||
 	    ob->ninflight > 0 || ob->acks > 0 || !ob->last_read_empty ||
-	    ob->own_pending)
+	    ob->own_pending || !ob->due_checked)
 		return;
+	/* --once waits for retries due within ONCE_RETRY_WAIT_MS, no longer. */
+	if (ob->retries_left > 0 && store_is_up(ob->store) &&
+	    ob->next_retry_ms >= 0 && ob->next_retry_ms <= ONCE_RETRY_WAIT_MS)
+		return;
+	if (ob->retries_left > 0) {
+		log_warn("outbox: %ld alert%s wait%s for a later retry (next in "
+		    "%lds); the next run delivers %s", ob->retries_left,
+		    ob->retries_left == 1 ? "" : "s",
+		    ob->retries_left == 1 ? "s" : "", ob->next_retry_ms / 1000,
+		    ob->retries_left == 1 ? "it" : "them");
+		ob->unfinished = 1;
+	}
 	cb = ob->idle_cb;
 	ob->idle_cb = NULL;
 	cb(ob->idle_arg);
@@ -392,27 +467,113 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 	free(body);
 }
 
+/*
+ * The delay before attempt number `attempt` (0 is the first, at once).
+ * The Standard Webhooks schedule unless the sink sets its own: 0, 5 s,
+ * 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.  -1: no more attempts.
+ */
+static long
+schedule_ms(const struct cfg_sink *sink, int attempt)
+{
+	/* TEMP until retry-schedule lands in config: retries x retry-delay. */
+	if (attempt < 0 || attempt > sink->retries)
+		return -1;
+	return attempt == 0 ? 0 : sink->retry_base_ms << (attempt - 1 < 20 ? attempt - 1 : 20);
+}
+
 static void
-outbox_delivered_cb(enum sink_outcome outcome, const char *reason,
-    const char *resp, size_t resp_len, int attempts, void *arg)
+retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
+    long delay)
+{
+	const char *argv[8];
+	char ms[32], *member;
+	json_t *m;
+
+	/* +-20% so that the retries of many alerts do not march in step. */
+	delay += (long)((double)delay * 0.4 * ((double)random() / RAND_MAX - 0.5));
+	if (r->retry_after_ms > delay)
+		delay = r->retry_after_ms < RETRY_AFTER_MAX_MS ? r->retry_after_ms :
+		    RETRY_AFTER_MAX_MS;
+	m = json_object();
+	json_object_set_new(m, "id", json_string(e->alert_id));
+	json_object_set_new(m, "sink", json_string(e->sink_name));
+	json_object_set_new(m, "watchlist", json_string(e->watchlist));
+	json_object_set_new(m, "item", json_string(e->item));
+	json_object_set_new(m, "alert", json_string(e->json));
+	json_object_set_new(m, "attempt", json_integer(e->attempt + 1));
+	json_object_set_new(m, "last_error", alert_json_string(r->reason ?
+	    r->reason : "failed"));
+	ob->due_checked = 0; /* --once waits for this retry */
+	ob->retries_left++;
+	if ((member = json_dumps(m, JSON_COMPACT)) == NULL)
+		fatal("outbox: cannot serialize a retry (out of memory)");
+	json_decref(m);
+	snprintf(ms, sizeof ms, "%ld", delay);
+	log_warn("outbox: %s attempt %d failed: %s; next attempt in %.1fs",
+	    e->label, e->attempt + 1, r->reason ? r->reason : "failed",
+	    (double)delay / 1000);
+	argv[0] = "FCALL";
+	argv[1] = "ww_retry";
+	argv[2] = "2";
+	argv[3] = ob->k_outbox;
+	argv[4] = ob->k_retry;
+	argv[5] = GROUP;
+	argv[6] = e->sid;
+	argv[7] = ms;
+	{
+		const char *full[9] = { argv[0], argv[1], argv[2], argv[3],
+		    argv[4], argv[5], argv[6], argv[7], member };
+
+		ob->acks++;
+		store_command(ob->store, outbox_acked_cb, ob, 9, full);
+	}
+	free(member);
+}
+
+static void
+outbox_delivered_cb(const struct sink_result *r, void *arg)
 {
 	struct entry *e = arg;
 	struct outbox *ob = e->ob;
+	const struct cfg_sink *sink = find_sink(ob->cfg, e->sink_name);
+	char why[400];
+	long delay;
 
 	LIST_REMOVE(e, link);
 	ob->ninflight--;
-	switch (outcome) {
+	switch (r->outcome) {
 	case SINK_DELIVERED:
+		if (e->attempt > 0)
+			log_info("outbox: %s delivered at attempt %d", e->label,
+			    e->attempt + 1);
 		ack(ob, e->sid);
 		break;
+	case SINK_RETRY:
+		delay = sink != NULL ? schedule_ms(sink, e->attempt + 1) : -1;
+		if (delay >= 0) {
+			retry_later(ob, e, r, delay);
+			break;
+		}
+		snprintf(why, sizeof why, "%s (gave up after %d attempt%s)",
+		    r->reason ? r->reason : "failed", e->attempt + 1,
+		    e->attempt == 0 ? "" : "s");
+		dead_letter(ob, e, why, r->resp, r->resp_len, e->attempt + 1);
+		break;
 	case SINK_FAILED:
-		dead_letter(ob, e, reason, resp, resp_len, attempts);
+		if (sink != NULL && gone(sink, r->status)) {
+			ob->disabled[sink - ob->cfg->sinks] = 1;
+			log_crit("sink \"%s\": the destination answered %ld: it is "
+			    "gone; the sink is disabled until the configuration is "
+			    "reloaded, its alerts go to the dead letters",
+			    sink->name, r->status);
+		}
+		dead_letter(ob, e, r->reason, r->resp, r->resp_len, e->attempt + 1);
 		break;
 	case SINK_ABORTED:
 		break; /* stays pending in Redis: delivered after the restart */
 	}
 	entry_free(e);
-	if (outcome != SINK_ABORTED && !ob->stopping)
+	if (r->outcome != SINK_ABORTED && !ob->stopping)
 		read_more(ob);
 	check_idle(ob);
 }
@@ -461,7 +622,9 @@ take_entry(struct outbox *ob, const redisReply *r)
 	struct entry *e;
 	json_t *alert;
 	json_error_t jerr;
-	char err[256], *body;
+	struct sink_result res;
+	struct sink_payload pl;
+	char err[256], *body, *a;
 	size_t len;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -486,18 +649,32 @@ take_entry(struct outbox *ob, const redisReply *r)
 		entry_free(e);
 		return;
 	}
+	if ((a = field(r->element[1], "attempt")) != NULL) {
+		e->attempt = atoi(a);
+		free(a);
+	}
 	if (e->watchlist == NULL)
 		e->watchlist = xstrdup("");
 	if (e->item == NULL)
 		e->item = xstrdup("");
-	e->label = xasprintf("alert %s (watchlist \"%s\" item %s)", e->alert_id,
-	    e->watchlist, e->item);
+	e->label = xasprintf("alert %s (watchlist \"%s\" item %s) for sink \"%s\"",
+	    e->alert_id, e->watchlist, e->item, e->sink_name);
 	LIST_INSERT_HEAD(&ob->inflight, e, link);
 	ob->ninflight++;
+	memset(&res, 0, sizeof res);
+	res.outcome = SINK_FAILED;
+	res.reason = err;
 	if ((sink = find_sink(ob->cfg, e->sink_name)) == NULL) {
 		snprintf(err, sizeof err, "sink \"%s\" is not configured",
 		    e->sink_name);
-		outbox_delivered_cb(SINK_FAILED, err, NULL, 0, 0, e);
+		outbox_delivered_cb(&res, e);
+		return;
+	}
+	if (ob->disabled[sink - ob->cfg->sinks]) {
+		snprintf(err, sizeof err, "sink \"%s\" is disabled (its "
+		    "destination is gone) until the configuration is reloaded",
+		    sink->name);
+		outbox_delivered_cb(&res, e);
 		return;
 	}
 	alert = json_loads(e->json, 0, &jerr);
@@ -507,10 +684,13 @@ take_entry(struct outbox *ob, const redisReply *r)
 		snprintf(err, sizeof err, "stored alert is not JSON: %s", jerr.text);
 	json_decref(alert);
 	if (body == NULL) {
-		outbox_delivered_cb(SINK_FAILED, err, NULL, 0, 0, e);
+		outbox_delivered_cb(&res, e);
 		return;
 	}
-	sinks_deliver(ob->sinks, sink, body, len, e->label, outbox_delivered_cb, e);
+	memset(&pl, 0, sizeof pl);
+	pl.body = body;
+	pl.len = len;
+	sinks_deliver(ob->sinks, sink, &pl, e->label, outbox_delivered_cb, e);
 	free(body);
 }
 
@@ -691,10 +871,54 @@ maintain(struct outbox *ob)
 }
 
 static void
+outbox_due_reply_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct outbox *ob = arg;
+
+	ob->checking_due = 0;
+	if (error != NULL) {
+		log_debug("outbox: retry set: %s", error);
+		ob->due_checked = !store_is_up(ob->store);
+	} else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+		ob->retries_left = (long)reply->element[1]->integer;
+		ob->next_retry_ms = (long)reply->element[2]->integer;
+		ob->due_checked = 1;
+		if (reply->element[0]->integer > 0) {
+			ob->last_read_empty = 0;
+			read_more(ob);
+		}
+	}
+	check_idle(ob);
+}
+
+/* Moves the retries that are due back into the outbox. */
+static void
+move_due(struct outbox *ob)
+{
+	const char *argv[6];
+
+	if (!store_is_up(ob->store)) {
+		ob->due_checked = 1;
+		return;
+	}
+	if (ob->checking_due || ob->stopping)
+		return;
+	argv[0] = "FCALL";
+	argv[1] = "ww_due";
+	argv[2] = "2";
+	argv[3] = ob->k_retry;
+	argv[4] = ob->k_outbox;
+	argv[5] = "100";
+	ob->checking_due = 1;
+	store_command(ob->store, outbox_due_reply_cb, ob, 6, argv);
+}
+
+static void
 outbox_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	move_due(arg);
 	read_more(arg);
 }
 
@@ -720,6 +944,8 @@ outbox_start(struct outbox *ob)
 	}
 	ob->started = 1;
 	ob->reading = 0; /* a read lost with the old connection got its error */
+	ob->checking_due = 0;
+	move_due(ob);
 	read_more(ob);
 	maintain(ob);
 }
@@ -740,6 +966,8 @@ outbox_drain(struct outbox *ob, outbox_idle_cb cb, void *arg)
 	ob->idle_cb = cb;
 	ob->idle_arg = arg;
 	ob->last_read_empty = 0;
+	ob->due_checked = 0;
+	move_due(ob);
 	read_more(ob);
 	check_idle(ob);
 }

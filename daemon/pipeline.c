@@ -1033,7 +1033,8 @@ pipeline_log_health(const struct pipeline *p)
 int
 pipeline_failed(const struct pipeline *p)
 {
-	return p->failed || (p->outbox != NULL && outbox_dead_count(p->outbox) > 0);
+	return p->failed || (p->outbox != NULL && (outbox_dead_count(p->outbox) > 0 ||
+	    outbox_unfinished(p->outbox)));
 }
 
 void

@@ -1,10 +1,9 @@
 /*
- * sink.c - alert delivery; see sink.h for the contract.
+ * sink.c - one delivery attempt per call; see sink.h for the contract.
  *
- * Each delivery is one struct delivery that lives until its done callback
- * has run: it owns the serialized body, the retry timer and the in-flight
- * fetch.  Deliveries are kept on a list so shutdown can account for every
- * one of them.
+ * Each attempt is one struct delivery that lives until its done callback
+ * has run: it owns the copied body and the in-flight fetch.  Attempts are
+ * kept on a list so shutdown can account for every one of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,7 @@
 #include "wirewatch/sink.h"
 #include "wirewatch/util.h"
 
-#define RETRY_AFTER_CAP 300 /* seconds: never wait longer for one attempt */
+#define RESP_KEEP 1024 /* bytes of a failed response kept for the dead letter */
 
 struct delivery {
 	struct sinks *s;
@@ -27,8 +26,6 @@ struct delivery {
 	char *body;
 	size_t len;
 	char *label;
-	int attempt;
-	struct event *timer;
 	struct fetch *fetch;
 	sink_done_cb cb;
 	void *arg;
@@ -42,8 +39,6 @@ struct sinks {
 	size_t n;
 };
 
-static void attempt(struct delivery *d);
-
 struct sinks *
 sinks_new(struct event_base *base, struct fetcher *fetcher)
 {
@@ -55,139 +50,119 @@ sinks_new(struct event_base *base, struct fetcher *fetcher)
 	return s;
 }
 
-#define RESP_KEEP 1024 /* bytes of a failed response kept for the dead letter */
-
 static void
-delivery_end(struct delivery *d, enum sink_outcome outcome, const char *reason,
-    const struct fetch_result *res)
+delivery_end(struct delivery *d, struct sink_result *r)
 {
 	sink_done_cb cb = d->cb;
 	void *arg = d->arg;
-	int attempts = d->attempt;
 
 	LIST_REMOVE(d, entry);
 	d->s->n--;
-	if (d->timer != NULL)
-		event_free(d->timer);
 	free(d->body);
 	free(d->label);
 	free(d);
-	cb(outcome, reason, res && res->body ? res->body : NULL,
-	    res && res->body ? (res->len < RESP_KEEP ? res->len : RESP_KEEP) : 0,
-	    attempts, arg);
+	cb(r, arg);
 }
 
-static int
-retryable(const struct fetch_result *res)
+static enum sink_outcome
+judge(const struct fetch_result *res)
 {
 	if (!res->ok)
-		return 1;
-	return res->status == 408 || res->status == 429 || res->status >= 500;
-}
-
-static long
-backoff_ms(const struct delivery *d, const struct fetch_result *res)
-{
-	long base = d->sink->retry_base_ms > 0 ? d->sink->retry_base_ms : 1000;
-	long ms = base << (d->attempt - 1 < 10 ? d->attempt - 1 : 10);
-
-	/* +-25% jitter so retries from many alerts do not march in step. */
-	ms += (long)((double)ms * ((double)random() / RAND_MAX - 0.5) / 2);
-	if (res->retry_after > 0)
-		ms = (res->retry_after < RETRY_AFTER_CAP ? res->retry_after :
-		    RETRY_AFTER_CAP) * 1000L;
-	return ms;
-}
-
-static void
-sink_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	attempt(arg);
+		return SINK_RETRY;
+	if (res->status >= 200 && res->status < 300)
+		return SINK_DELIVERED;
+	if (res->status == 408 || res->status == 429 || res->status >= 500)
+		return SINK_RETRY;
+	return SINK_FAILED;
 }
 
 static void
 sink_fetch_done_cb(const struct fetch_result *res, void *arg)
 {
 	struct delivery *d = arg;
-	struct timeval tv;
-	long ms;
+	struct sink_result r;
+	char reason[300];
 
 	d->fetch = NULL;
-	if (res->ok && res->status >= 200 && res->status < 300) {
-		if (d->attempt > 1)
-			log_info("sink \"%s\": %s delivered after %d attempts",
-			    d->sink->name, d->label, d->attempt);
-		delivery_end(d, SINK_DELIVERED, NULL, res);
-		return;
+	memset(&r, 0, sizeof r);
+	r.outcome = judge(res);
+	r.status = res->ok ? res->status : 0;
+	r.retry_after_ms = res->retry_after > 0 ? res->retry_after * 1000 : 0;
+	if (r.outcome != SINK_DELIVERED) {
+		if (res->ok && res->error[0] == '\0')
+			snprintf(reason, sizeof reason, "HTTP %ld", res->status);
+		else
+			snprintf(reason, sizeof reason, "%s", res->error);
+		r.reason = reason;
 	}
-	if (!retryable(res) || d->attempt > d->sink->retries) {
-		log_err("sink \"%s\": %s not sent: %s (after %d attempt%s)",
-		    d->sink->name, d->label, res->error, d->attempt,
-		    d->attempt == 1 ? "" : "s");
-		delivery_end(d, SINK_FAILED, res->error, res);
-		return;
+	if (res->ok && res->body != NULL) {
+		r.resp = res->body;
+		r.resp_len = res->len < RESP_KEEP ? res->len : RESP_KEEP;
 	}
-	ms = backoff_ms(d, res);
-	log_warn("sink \"%s\": %s attempt %d failed: %s; retrying in %ldms",
-	    d->sink->name, d->label, d->attempt, res->error, ms);
-	if (d->timer == NULL)
-		d->timer = evtimer_new(d->s->base, sink_retry_cb, d);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(d->timer, &tv);
+	delivery_end(d, &r);
 }
 
 static void
-attempt(struct delivery *d)
+deliver_console(const struct sink_payload *pl, sink_done_cb cb, void *arg)
 {
-	struct fetch_req req;
+	struct sink_result r;
 
-	d->attempt++;
-	memset(&req, 0, sizeof req);
-	req.url = d->sink->url;
-	req.post_body = d->body;
-	req.post_len = d->len;
-	req.content_type = "application/json";
-	req.timeout_ms = d->sink->timeout_ms;
-	d->fetch = fetch_start(d->s->fetcher, &req, sink_fetch_done_cb, d);
-	if (d->fetch == NULL) {
-		log_err("sink \"%s\": %s not sent: bad URL", d->sink->name, d->label);
-		delivery_end(d, SINK_FAILED, "bad URL", NULL);
+	memset(&r, 0, sizeof r);
+	fwrite(pl->body, 1, pl->len, stdout);
+	fputc('\n', stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		clearerr(stdout);
+		r.outcome = SINK_RETRY;
+		r.reason = "cannot write to stdout";
+	} else {
+		r.outcome = SINK_DELIVERED;
 	}
+	cb(&r, arg);
 }
 
 void
-sinks_deliver(struct sinks *s, const struct cfg_sink *sink, const char *body,
-    size_t len, const char *label, sink_done_cb cb, void *arg)
+sinks_deliver(struct sinks *s, const struct cfg_sink *sink,
+    const struct sink_payload *pl, const char *label, sink_done_cb cb,
+    void *arg)
 {
+	struct sink_result r;
+	struct fetch_req req;
 	struct delivery *d;
+	char *url = NULL;
 
 	if (sink->type == SINK_CONSOLE) {
-		fwrite(body, 1, len, stdout);
-		fputc('\n', stdout);
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			clearerr(stdout);
-			cb(SINK_FAILED, "cannot write to stdout", NULL, 0, 1, arg);
-			return;
-		}
-		cb(SINK_DELIVERED, NULL, NULL, 0, 1, arg);
+		deliver_console(pl, cb, arg);
 		return;
 	}
 	d = xcalloc(1, sizeof *d);
 	d->s = s;
 	d->sink = sink;
-	d->body = xmalloc(len + 1);
-	memcpy(d->body, body, len);
-	d->body[len] = '\0';
-	d->len = len;
+	d->body = xmalloc(pl->len + 1);
+	memcpy(d->body, pl->body, pl->len);
+	d->body[pl->len] = '\0';
+	d->len = pl->len;
 	d->label = xstrdup(label);
 	d->cb = cb;
 	d->arg = arg;
 	LIST_INSERT_HEAD(&s->live, d, entry);
 	s->n++;
-	attempt(d);
+	memset(&req, 0, sizeof req);
+	if (pl->url_query != NULL)
+		url = xasprintf("%s%c%s", sink->url,
+		    strchr(sink->url, '?') ? '&' : '?', pl->url_query);
+	req.url = url != NULL ? url : sink->url;
+	req.post_body = d->body;
+	req.post_len = d->len;
+	req.content_type = pl->content_type ? pl->content_type : "application/json";
+	req.timeout_ms = sink->timeout_ms;
+	d->fetch = fetch_start(s->fetcher, &req, sink_fetch_done_cb, d);
+	free(url);
+	if (d->fetch == NULL) {
+		memset(&r, 0, sizeof r);
+		r.outcome = SINK_FAILED;
+		r.reason = "bad URL";
+		delivery_end(d, &r);
+	}
 }
 
 size_t
@@ -199,17 +174,20 @@ sinks_pending(const struct sinks *s)
 void
 sinks_free(struct sinks *s)
 {
+	struct sink_result r;
 	struct delivery *d;
 
 	if (s == NULL)
 		return;
+	memset(&r, 0, sizeof r);
+	r.outcome = SINK_ABORTED;
+	r.reason = "shutting down";
 	while ((d = LIST_FIRST(&s->live)) != NULL) {
 		if (d->fetch != NULL)
 			fetch_cancel(d->fetch);
-		log_notice("sink \"%s\": %s not sent yet: shutting down (after %d "
-		    "attempt%s); it stays in the outbox", d->sink->name, d->label,
-		    d->attempt, d->attempt == 1 ? "" : "s");
-		delivery_end(d, SINK_ABORTED, "shutting down", NULL);
+		log_notice("sink \"%s\": %s not sent yet: shutting down; it stays "
+		    "in the outbox", d->sink->name, d->label);
+		delivery_end(d, &r);
 	}
 	free(s);
 }

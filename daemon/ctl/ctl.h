@@ -10,5 +10,7 @@ int ctl_date_main(int argc, char **argv);   /* date STRING */
 int ctl_match_main(int argc, char **argv);  /* match -q QUERY | -c CONF [-e DIR] [--json] [FILE...] */
 int ctl_check_main(int argc, char **argv);  /* check -c CONF */
 int ctl_entities_main(int argc, char **argv); /* entities [-e DIR] [NAME] */
+int ctl_deliveries_main(int argc, char **argv); /* deliveries -c CONF [--failed] [--json] */
+int ctl_replay_main(int argc, char **argv);   /* replay -c CONF (ID... | --failed [--sink S]) */
 
 #endif

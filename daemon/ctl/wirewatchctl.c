@@ -19,6 +19,8 @@ static const struct {
 	{ "match", ctl_match_main, "match (-q QUERY | -c CONF) [-e DIR] [--json] [FILE...]" },
 	{ "check", ctl_check_main, "check -c CONF" },
 	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]" },
+	{ "deliveries", ctl_deliveries_main, "[-c CONF] deliveries [--failed] [--json]" },
+	{ "replay", ctl_replay_main, "[-c CONF] replay (ID... | --failed [--sink NAME])" },
 };
 
 static int
@@ -35,9 +37,18 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
+	char *conf, *verb;
 	size_t i;
 
 	log_init(LOG_LVL_WARN);
+	/* "wirewatchctl -c CONF VERB ARGS" is "wirewatchctl VERB -c CONF ARGS". */
+	if (argc >= 4 && strcmp(argv[1], "-c") == 0) {
+		conf = argv[2];
+		verb = argv[3];
+		argv[1] = verb;
+		argv[2] = "-c";
+		argv[3] = conf;
+	}
 	if (argc < 2)
 		return usage(stderr);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {

@@ -79,5 +79,7 @@ void outbox_drain(struct outbox *ob, outbox_idle_cb cb, void *arg);
 size_t outbox_inflight(const struct outbox *ob);
 /* Alerts that ended in the dead-letter stream since start. */
 unsigned long outbox_dead_count(const struct outbox *ob);
+/* --once: 1 when it ended with alerts waiting for a later retry. */
+int outbox_unfinished(const struct outbox *ob);
 
 #endif
