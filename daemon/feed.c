@@ -335,7 +335,11 @@ base64_text(const char *s)
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
-			buf_addc(&b, (char)((v >> bits) & 0xff));
+			/* a NUL would end the string here: U+FFFD keeps the rest */
+			if (((v >> bits) & 0xff) == 0)
+				buf_adds(&b, "\xef\xbf\xbd");
+			else
+				buf_addc(&b, (char)((v >> bits) & 0xff));
 		}
 	}
 	return buf_steal(&b);

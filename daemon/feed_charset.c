@@ -16,6 +16,10 @@
  *      §3.1, as feedparser reports); otherwise the declaration (RFC 7303);
  *   4. UTF-16/32 or EBCDIC sniffed from "<?xm" and the XML declaration;
  *   5. UTF-8.
+ *
+ * Whatever the charset, what comes out is valid UTF-8 without NUL bytes:
+ * libxml2 drops text around an invalid sequence (and passes some through),
+ * and stops reading at a NUL, losing every item after it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -154,48 +158,82 @@ all_ascii(const unsigned char *b, size_t len)
 	return 1;
 }
 
-/* A strict UTF-8 check (no overlongs, no surrogates). */
+/*
+ * Length of the valid UTF-8 sequence at s[0..len), or 0: overlong forms,
+ * surrogates, code points above U+10FFFF, 5/6-byte forms, bytes F5-FF,
+ * truncated sequences and stray continuation bytes are all invalid.
+ * s[0] is not ASCII.
+ */
+static size_t
+sequence(const unsigned char *s, size_t len)
+{
+	unsigned c = s[0];
+	size_t n, k;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (k = 1; k < n; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when a byte of w has its high bit set or is zero. */
+#define NOT_ASCII(w) (((w) | (((w) - ONES) & ~(w))) & HIGHS)
+
+/*
+ * Strict UTF-8 without NUL bytes (libxml2 stops reading at a NUL, and no
+ * string that leaves the parser may hold one).  It runs over every
+ * document and again over every string the parser hands out, nearly all
+ * of it ASCII, so ASCII goes 32 bytes at a time, then 8, and the tail of
+ * a short string padded with spaces; anything else takes the slow path.
+ */
 int
 feed_valid_utf8(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
-	unsigned c;
-	int n, k;
+	size_t i = 0, n;
+	uint64_t w[4];
 
 	while (i < len) {
-		/* ASCII runs eight bytes at a time */
+		while (i + 32 <= len) {
+			memcpy(w, s + i, 32);
+			if (NOT_ASCII(w[0]) | NOT_ASCII(w[1]) | NOT_ASCII(w[2]) | NOT_ASCII(w[3]))
+				break;
+			i += 32;
+		}
 		while (i + 8 <= len) {
-			uint64_t w;
-
-			memcpy(&w, s + i, 8);
-			if (w & 0x8080808080808080ULL)
+			memcpy(w, s + i, 8);
+			if (NOT_ASCII(w[0]))
 				break;
 			i += 8;
 		}
-		if (i >= len)
-			break;
-		c = s[i];
-		if (c < 0x80) {
+		if (len - i < 8) {
+			w[0] = 0x2020202020202020ULL;
+			memcpy(w, s + i, len - i);
+			if (!NOT_ASCII(w[0]))
+				break;
+		}
+		if (s[i] != 0 && s[i] < 0x80) {
 			i++;
 			continue;
 		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3;
-		else
+		if (s[i] == 0 || (n = sequence(s + i, len - i)) == 0)
 			return 0;
-		if (i + (size_t)n >= len)
-			return 0;
-		for (k = 1; k <= n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) ||
-		    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
-			return 0;
-		i += (size_t)n + 1;
+		i += n;
 	}
 	return 1;
 }
@@ -252,6 +290,66 @@ demoronize(const char *s, size_t len, size_t *outlen)
 	buf_add(&b, last, (size_t)(end - last));
 	*outlen = b.len;
 	return buf_steal(&b);
+}
+
+/*
+ * Bytes labelled UTF-8 that are not valid UTF-8 (glibc's own UTF-8 decoder
+ * is no help: it passes 5- and 6-byte forms and code points above
+ * U+10FFFF straight through).  Valid sequences are copied, C1 controls
+ * mapped as demoronize() does; what is left is read one of two ways.
+ *
+ * A whole sequence that UTF-8 forbids (a lead byte and all the
+ * continuation bytes it announces, making an overlong form, a surrogate,
+ * a code point past U+10FFFF or a 5- or 6-byte form) was written by a
+ * broken or hostile encoder, not by a person typing windows-1252: each of
+ * its bytes becomes U+FFFD.  Any other bad byte (a lone continuation byte,
+ * a lead byte without all its continuation bytes) is read as
+ * windows-1252, which it nearly always is: text pasted into a UTF-8 page
+ * ("don\x92t", "Nestl\xe9", "Jos\xe9\x97" where 0x97 is a dash).  NUL
+ * becomes U+FFFD.  Returns the number of bytes replaced.
+ */
+static size_t
+utf8_recover(const char *in, size_t len, struct buf *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, run = 0, n, k, want, bad = 0;
+	unsigned c;
+
+	while (i < len) {
+		c = s[i];
+		if (c != 0 && c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c != 0 && (n = sequence(s + i, len - i)) != 0) {
+			i += n;
+			if (c != 0xc2 || s[i - 1] > 0x9f)
+				continue;
+			buf_add(out, in + run, i - 2 - run);
+			add_utf8(out, feed_cp1252_c1[s[i - 1] - 0x80]);
+			run = i;
+			continue;
+		}
+		buf_add(out, in + run, i - run);
+		want = c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf8 ? 4 : c < 0xfc ? 5 : 6;
+		for (k = 1; k < want && i + k < len && (s[i + k] & 0xc0) == 0x80; k++)
+			;
+		if (c >= 0xc0 && c <= 0xfd && k == want) {
+			for (k = 0; k < want; k++)
+				buf_add(out, "\xef\xbf\xbd", 3);
+		} else {
+			if (c == 0)
+				buf_add(out, "\xef\xbf\xbd", 3);
+			else
+				add_utf8(out, c >= 0xa0 ? c : feed_cp1252_c1[c - 0x80]);
+			k = 1;
+		}
+		i += k;
+		bad += k;
+		run = i;
+	}
+	buf_add(out, in + run, len - run);
+	return bad;
 }
 
 /*
@@ -341,8 +439,9 @@ convert(iconv_t cd, const char *in, size_t len, struct buf *out, int cp1252)
 		if (r == (size_t)-1 && errno != E2BIG) {
 			/*
 			 * EILSEQ or EINVAL (a truncated sequence at the end).  In
-			 * text meant as UTF-8 a stray byte is nearly always
-			 * windows-1252 (a pasted quote); elsewhere U+FFFD.
+			 * us-ascii read as windows-1252 the refused bytes are the
+			 * five it leaves undefined, kept as themselves (C1, as
+			 * utf8_recover() does); elsewhere U+FFFD.
 			 */
 			unsigned char c = (unsigned char)*ip;
 
@@ -491,6 +590,10 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 		free(name);
 		*label = name = xstrdup("utf-8");
 	}
+	if (!strcmp(name, "utf-8")) {
+		bad = utf8_recover(data, len, &out);
+		goto done;
+	}
 	if ((hi = builtin_table(name, &pyname)) != NULL) {
 		free(name);
 		*label = name = xstrdup(pyname);
@@ -506,14 +609,27 @@ feed_decode(const char *data, size_t len, const char *content_type, char **label
 			*outlen = len;
 			return data;
 		}
-		cd = iconv_open("UTF-8", "UTF-8");
+		bad = utf8_recover(data, len, &out);
+		goto done;
 	}
-	bad = convert(cd, data, len, &out, !strcmp(name, "utf-8") || !strcmp(name, "us-ascii"));
+	bad = convert(cd, data, len, &out, !strcmp(name, "us-ascii"));
 	iconv_close(cd);
 done:
 	if (bad > 0 && *bozo_reason == NULL)
 		*bozo_reason = xasprintf("%zu byte(s) not valid in %s", bad, name);
 	*outlen = out.len;
 	*owned = buf_steal(&out);
+	if (!feed_valid_utf8((const unsigned char *)*owned, *outlen)) {
+		/*
+		 * What iconv let through: UCS-4 past U+10FFFF, a U+0000 from
+		 * UTF-16 (libxml2 would stop reading at the NUL).
+		 */
+		pre = util_utf8_repair(*owned, *outlen, outlen);
+		free(*owned);
+		*owned = pre;
+		if (*bozo_reason == NULL)
+			*bozo_reason = xasprintf("%s text with characters XML cannot hold, "
+			    "read as U+FFFD", name);
+	}
 	return *owned;
 }

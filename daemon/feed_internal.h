@@ -40,6 +40,7 @@ void feed_walk(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root);
  */
 const char *feed_decode(const char *data, size_t len, const char *content_type,
     char **label, char **bozo_reason, size_t *outlen, char **owned);
+/* 1 when s[0..len) is strict UTF-8 (see util_utf8_valid) with no NUL. */
 int feed_valid_utf8(const unsigned char *s, size_t len);
 extern const unsigned short feed_cp1252_c1[32];
 
@@ -51,6 +52,8 @@ char *feed_build_uri(const char *ref, const xmlChar *base);
 /* Relative URI attributes in the HTML string s resolved against base. */
 char *feed_html_resolve(char *s, const xmlChar *base);
 /* References XML rejects repaired; NULL when nothing changed. */
+#define FEED_FIX_ENTITY 0x1  /* an HTML entity, a bare '&', &#X41; */
+#define FEED_FIX_CHARREF 0x2 /* &#0;, a surrogate or past U+10FFFF: U+FFFD */
 char *feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo);
 /* A copy without an unusable encoding="..." declaration, or NULL. */
 char *feed_bad_declaration(const char *data, size_t len);

@@ -1,12 +1,14 @@
 /*
  * feed_json.c - the format dispatcher, JSON Feed 1.0/1.1 input, the
- * neutral-schema JSON output and struct feed_doc ownership.
+ * neutral-schema JSON output, struct feed_doc ownership, and the last
+ * check that every string handed out is valid UTF-8.
  *
  * The format is detected from the bytes: a document whose first
  * significant byte is '{' is JSON Feed, anything else goes to the XML
  * reader, which decides by its root element.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,26 +106,132 @@ json_entry(struct feed_entry *e, json_t *it)
 	}
 }
 
-static struct feed_doc *
-parse_json(const char *data, size_t len, char *err, size_t errlen)
+/* The value of the 4 hex digits at s[0..len), or ULONG_MAX. */
+static unsigned long
+json_hex4(const char *s, size_t len)
 {
-	json_error_t jerr;
-	json_t *root = json_loadb(data, len, 0, &jerr), *items, *it;
-	const char *version;
-	struct feed_doc *d;
-	size_t i;
+	unsigned long v = 0;
+	int k;
 
+	if (len < 4)
+		return ULONG_MAX;
+	for (k = 0; k < 4; k++) {
+		if (!isxdigit((unsigned char)s[k]))
+			return ULONG_MAX;
+		v = v * 16 + (unsigned long)(isdigit((unsigned char)s[k]) ? s[k] - '0' :
+		    tolower((unsigned char)s[k]) - 'a' + 10);
+	}
+	return v;
+}
+
+/*
+ * A JSON document jansson refused, with what it refuses inside strings
+ * made acceptable: raw control bytes become \u00XX escapes, \u0000 and
+ * unpaired surrogate escapes \ufffd.  The bytes are valid UTF-8 without
+ * NUL already (feed_decode()).  Returns NULL when nothing changed.
+ */
+static char *
+json_repair(const char *s, size_t len, size_t *outlen)
+{
+	struct buf b = {0};
+	size_t i, run = 0;
+	unsigned long u, lo;
+	int in_string = 0, changed = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && (unsigned char)s[i] < 0x20) {
+			buf_add(&b, s + run, i - run);
+			buf_addf(&b, "\\u%04x", (unsigned)s[i]);
+			run = i + 1;
+			changed = 1;
+		} else if (in_string && s[i] == '\\' && i + 1 < len) {
+			if (s[i + 1] != 'u' ||
+			    (u = json_hex4(s + i + 2, len - i - 2)) == ULONG_MAX) {
+				i++; /* \" and \\ are not the end of anything */
+				continue;
+			}
+			if (u >= 0xd800 && u <= 0xdbff && i + 12 <= len && s[i + 6] == '\\' &&
+			    s[i + 7] == 'u' && (lo = json_hex4(s + i + 8, len - i - 8)) >= 0xdc00 &&
+			    lo <= 0xdfff) {
+				i += 11; /* a pair */
+				continue;
+			}
+			if (u == 0 || (u >= 0xd800 && u <= 0xdfff)) {
+				buf_add(&b, s + run, i - run);
+				buf_adds(&b, "\\ufffd");
+				run = i + 6;
+				changed = 1;
+			}
+			i += 5;
+		}
+	}
+	if (!changed) {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_add(&b, s + run, len - run);
+	*outlen = b.len;
+	return buf_steal(&b);
+}
+
+/*
+ * jansson refuses a whole document for one bad byte in one string (invalid
+ * UTF-8, a raw control character, a lone surrogate escape), which would
+ * cost every item of the feed on every poll.  So when it refuses, the
+ * bytes are read as the XML side reads text labelled UTF-8 (feed_decode():
+ * broken sequences become U+FFFD, stray bytes windows-1252), the strings
+ * are repaired as above, and the document is tried once more, bozo.  Valid
+ * documents never pay for this.
+ */
+static json_t *
+json_load(const char *data, size_t len, struct feed_doc *d, char *err, size_t errlen)
+{
+	json_error_t jerr, again;
+	json_t *root;
+	char *label, *why = NULL, *owned = NULL, *fixed;
+	const char *utf8;
+	size_t n, fixed_len;
+
+	if ((root = json_loadb(data, len, 0, &jerr)) != NULL)
+		return root;
+	utf8 = feed_decode(data, len, "application/json; charset=utf-8", &label, &why, &n, &owned);
+	free(label);
+	free(why);
+	if ((fixed = json_repair(utf8, n, &fixed_len)) != NULL) {
+		root = json_loadb(fixed, fixed_len, 0, &again);
+		free(fixed);
+	} else if (utf8 != data) {
+		root = json_loadb(utf8, n, 0, &again);
+	}
+	free(owned);
 	if (root == NULL) {
 		snprintf(err, errlen, "not a feed: JSON error at line %d: %s", jerr.line, jerr.text);
 		return NULL;
 	}
+	d->bozo = 1;
+	d->bozo_reason = xasprintf("JSON error at line %d: %s; read after repairing invalid "
+	    "UTF-8, control characters and unpaired surrogates", jerr.line, jerr.text);
+	return root;
+}
+
+static struct feed_doc *
+parse_json(const char *data, size_t len, char *err, size_t errlen)
+{
+	struct feed_doc *d = xcalloc(1, sizeof *d);
+	json_t *root, *items, *it;
+	const char *version;
+	size_t i;
+
+	if ((root = json_load(data, len, d, err, errlen)) == NULL)
+		goto fail;
 	version = json_string_value(json_object_get(root, "version"));
 	if (version == NULL || strncmp(version, "https://jsonfeed.org/version/", 29) != 0) {
 		snprintf(err, errlen, "not a feed: JSON without a jsonfeed.org version");
 		json_decref(root);
-		return NULL;
+		goto fail;
 	}
-	d = xcalloc(1, sizeof *d);
 	d->version = xstrdup(!strcmp(version + 29, "1.1") ? "json11" : "json1");
 	d->encoding = xstrdup("utf-8");
 	d->feed.published = d->feed.updated = FEED_NO_TIME;
@@ -138,7 +246,114 @@ parse_json(const char *data, size_t len, char *err, size_t errlen)
 		json_entry(&d->entries[d->nentries++], it);
 	json_decref(root);
 	return d;
+fail:
+	feed_doc_free(d);
+	return NULL;
 }
+
+/* --- the UTF-8 guarantee ---------------------------------------------------- */
+
+/*
+ * Every string that leaves feed_parse() is valid UTF-8 without NUL: the
+ * sinks' JSON (jansson refuses anything else, and a NULL payload crashes
+ * whoever unpacks it), Redis keys and the logs all rely on it.  The input
+ * side already makes the document valid (feed_decode(), feed_fix_entities(),
+ * json_load()), but text is also made after that: base64 content decoded
+ * to bytes, percent-escapes in links, HTTP headers, libxml2's and
+ * jansson's messages.  So this is the one place that checks, just before
+ * the document is handed out, over every string field (the list is
+ * entry_free()'s): a fast scan for valid text, a copy with U+FFFD for
+ * each bad byte otherwise.
+ */
+static void
+repair(char **s)
+{
+	char *fixed;
+
+	if (*s == NULL || feed_valid_utf8((const unsigned char *)*s, strlen(*s)))
+		return;
+	fixed = util_utf8_repaired(*s);
+	free(*s);
+	*s = fixed;
+}
+
+static void
+entry_repair(struct feed_entry *e)
+{
+	size_t i;
+
+	repair(&e->id);
+	repair(&e->title);
+	repair(&e->subtitle);
+	repair(&e->link);
+	repair(&e->summary);
+	repair(&e->content);
+	repair(&e->rights);
+	repair(&e->language);
+	repair(&e->author);
+	for (i = 0; i < e->nauthors; i++) {
+		repair(&e->authors[i].name);
+		repair(&e->authors[i].email);
+		repair(&e->authors[i].uri);
+	}
+	for (i = 0; i < e->ncategories; i++)
+		repair(&e->categories[i]);
+	for (i = 0; i < e->nenclosures; i++) {
+		repair(&e->enclosures[i].url);
+		repair(&e->enclosures[i].type);
+		repair(&e->enclosures[i].length);
+	}
+}
+
+static void
+doc_repair(struct feed_doc *d)
+{
+	size_t i;
+
+	repair(&d->bozo_reason);
+	repair(&d->version);
+	repair(&d->encoding);
+	entry_repair(&d->feed);
+	for (i = 0; i < d->nentries; i++)
+		entry_repair(&d->entries[i]);
+}
+
+/*
+ * The error message too: it quotes the document (a root element name,
+ * jansson's "near '...'"), and snprintf() may have cut it inside a
+ * character.  A character cut at the end is dropped, any other bad byte
+ * becomes U+FFFD, and the result still fits in errlen.
+ */
+static void
+err_repair(char *err, size_t errlen)
+{
+	size_t len, n, j;
+	char *fixed;
+
+	if (errlen == 0 || feed_valid_utf8((const unsigned char *)err, len = strlen(err)))
+		return;
+	if (len == errlen - 1) {
+		for (j = len; j > 0 && len - j < 4 &&
+		    ((unsigned char)err[j - 1] & 0xc0) == 0x80; j--)
+			;
+		if (j > 0 && (unsigned char)err[j - 1] >= 0xc0 &&
+		    !feed_valid_utf8((const unsigned char *)err + j - 1, len - j + 1))
+			err[len = j - 1] = '\0';
+		if (feed_valid_utf8((const unsigned char *)err, len))
+			return;
+	}
+	fixed = util_utf8_repair(err, len, &n);
+	if (n > errlen - 1) {
+		n = errlen - 1;
+		while (n > 0 && ((unsigned char)fixed[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(err, fixed, n);
+	err[n] = '\0';
+	free(fixed);
+}
+
+/* --- the entry points ------------------------------------------------------ */
 
 struct feed_doc *
 feed_parse(const char *data, size_t len, const char *base_url,
@@ -200,6 +415,10 @@ feed_parse_http(const char *data, size_t len, const char *base_url,
 	if (doc != NULL && doc->feed.language == NULL && content_language != NULL &&
 	    *content_language != '\0')
 		doc->feed.language = xstrndup(content_language, strcspn(content_language, ", "));
+	if (doc != NULL)
+		doc_repair(doc);
+	else
+		err_repair(err, errlen);
 	return doc;
 }
 
@@ -255,68 +474,104 @@ feed_doc_free(struct feed_doc *d)
 
 /* --- output ---------------------------------------------------------------- */
 
-static void
-put_str(json_t *o, const char *key, const char *v)
+/*
+ * The schema's JSON for a document.  Each builder returns -1 (or NULL) when
+ * jansson refuses, and the failure travels up: a document printed without
+ * one of its fields would look like a parse that found no such field.
+ * Strings that are not UTF-8 (a struct filled by someone other than
+ * feed_parse()) are printed repaired, as feed_parse() would have left them,
+ * so what remains is out of memory.
+ */
+static json_t *
+string_json(const char *v)
 {
-	if (v != NULL && *v != '\0')
-		json_object_set_new(o, key, json_string(v));
+	json_t *j;
+	char *fixed;
+
+	if ((j = json_string(v)) != NULL)
+		return j;
+	fixed = util_utf8_repaired(v);
+	j = json_string(fixed);
+	free(fixed);
+	return j;
 }
 
-static void
+static int
+put_str(json_t *o, const char *key, const char *v)
+{
+	if (v == NULL || *v == '\0')
+		return 0;
+	return json_object_set_new(o, key, string_json(v));
+}
+
+static int
 put_time(json_t *o, const char *key, time_t t)
 {
 	char buf[32];
 
 	if (t == FEED_NO_TIME)
-		return;
+		return 0;
 	util_format_time(t, buf, sizeof buf);
-	json_object_set_new(o, key, json_string(buf));
+	return json_object_set_new(o, key, json_string(buf));
+}
+
+static json_t *
+person_json(const struct feed_person *p)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put_str(o, "name", p->name) || put_str(o, "email", p->email) ||
+	    put_str(o, "uri", p->uri)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *
+enclosure_json(const struct feed_enclosure *x)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put_str(o, "url", x->url) || put_str(o, "type", x->type) ||
+	    put_str(o, "length", x->length)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static json_t *
 entry_json(const struct feed_entry *e)
 {
-	json_t *o = json_object(), *a, *p;
+	json_t *o = json_object(), *a;
 	size_t i;
+	int bad = o == NULL;
 
-	put_str(o, "id", e->id);
-	put_str(o, "title", e->title);
-	put_str(o, "subtitle", e->subtitle);
-	put_str(o, "link", e->link);
-	put_str(o, "summary", e->summary);
-	put_str(o, "content", e->content);
-	put_str(o, "rights", e->rights);
-	put_str(o, "language", e->language);
-	put_str(o, "author", e->author);
-	put_time(o, "published", e->published);
-	put_time(o, "updated", e->updated);
-	if (e->nauthors) {
-		a = json_array();
-		for (i = 0; i < e->nauthors; i++) {
-			p = json_object();
-			put_str(p, "name", e->authors[i].name);
-			put_str(p, "email", e->authors[i].email);
-			put_str(p, "uri", e->authors[i].uri);
-			json_array_append_new(a, p);
-		}
-		json_object_set_new(o, "authors", a);
+	bad = bad || put_str(o, "id", e->id) || put_str(o, "title", e->title) ||
+	    put_str(o, "subtitle", e->subtitle) || put_str(o, "link", e->link) ||
+	    put_str(o, "summary", e->summary) || put_str(o, "content", e->content) ||
+	    put_str(o, "rights", e->rights) || put_str(o, "language", e->language) ||
+	    put_str(o, "author", e->author) || put_time(o, "published", e->published) ||
+	    put_time(o, "updated", e->updated);
+	if (!bad && e->nauthors) {
+		bad = json_object_set_new(o, "authors", a = json_array());
+		for (i = 0; !bad && i < e->nauthors; i++)
+			bad = json_array_append_new(a, person_json(&e->authors[i]));
 	}
-	if (e->ncategories) {
-		a = json_array();
-		for (i = 0; i < e->ncategories; i++)
-			json_array_append_new(a, json_string(e->categories[i]));
-		json_object_set_new(o, "categories", a);
+	if (!bad && e->ncategories) {
+		bad = json_object_set_new(o, "categories", a = json_array());
+		for (i = 0; !bad && i < e->ncategories; i++)
+			bad = json_array_append_new(a, string_json(e->categories[i]));
 	}
-	if (e->nenclosures) {
-		a = json_array();
-		for (i = 0; i < e->nenclosures; i++) {
-			p = json_object();
-			put_str(p, "url", e->enclosures[i].url);
-			put_str(p, "type", e->enclosures[i].type);
-			put_str(p, "length", e->enclosures[i].length);
-			json_array_append_new(a, p);
-		}
-		json_object_set_new(o, "enclosures", a);
+	if (!bad && e->nenclosures) {
+		bad = json_object_set_new(o, "enclosures", a = json_array());
+		for (i = 0; !bad && i < e->nenclosures; i++)
+			bad = json_array_append_new(a, enclosure_json(&e->enclosures[i]));
+	}
+	if (bad) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }
@@ -325,19 +580,21 @@ char *
 feed_doc_to_json(const struct feed_doc *d)
 {
 	json_t *o = json_object(), *entries = json_array();
-	char *s;
+	char *s = NULL;
 	size_t i;
+	int bad;
 
-	json_object_set_new(o, "bozo", json_boolean(d->bozo));
-	if (d->bozo_reason)
-		json_object_set_new(o, "bozo_exception", json_string(d->bozo_reason));
-	json_object_set_new(o, "version", json_string(d->version ? d->version : ""));
-	json_object_set_new(o, "encoding", json_string(d->encoding ? d->encoding : "utf-8"));
-	json_object_set_new(o, "feed", entry_json(&d->feed));
-	for (i = 0; i < d->nentries; i++)
-		json_array_append_new(entries, entry_json(&d->entries[i]));
-	json_object_set_new(o, "entries", entries);
-	s = json_dumps(o, JSON_COMPACT);
+	bad = o == NULL || json_object_set_new(o, "bozo", json_boolean(d->bozo)) ||
+	    put_str(o, "bozo_exception", d->bozo_reason) ||
+	    json_object_set_new(o, "version", string_json(d->version ? d->version : "")) ||
+	    json_object_set_new(o, "encoding", string_json(d->encoding ? d->encoding : "utf-8")) ||
+	    json_object_set_new(o, "feed", entry_json(&d->feed));
+	for (i = 0; !bad && i < d->nentries; i++)
+		bad = json_array_append_new(entries, entry_json(&d->entries[i]));
+	if (bad)
+		json_decref(entries);
+	else if (json_object_set_new(o, "entries", entries) == 0)
+		s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }

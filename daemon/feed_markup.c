@@ -44,6 +44,41 @@ uri_attr(const char *name, size_t n)
 	return 0;
 }
 
+/* "%80" to "%FF": an escaped byte that is not ASCII. */
+static int
+high_escape(const char *p)
+{
+	return p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
+	    strchr("89ABCDEF", p[1]) != NULL;
+}
+
+/*
+ * Decodes the run of high escapes at p into o and returns what follows.
+ * Only whole, valid UTF-8 sequences are decoded (our own escapes of the
+ * IRI always are); any other byte keeps its escape: a link that was
+ * "%F8%88..." stays a valid URI rather than becoming invalid text.
+ */
+static const char *
+decode_escapes(struct buf *o, const char *p)
+{
+	unsigned char run[64];
+	size_t n = 0, i, k;
+
+	/* a sequence that starts before the 60th byte ends in the buffer */
+	for (; high_escape(p) && n < sizeof run && (n < 60 || strchr("89AB", p[1]) != NULL); p += 3)
+		run[n++] = (unsigned char)strtol((char[]){ p[1], p[2], 0 }, NULL, 16);
+	for (i = 0; i < n; i += k) {
+		k = run[i] >= 0xf0 ? 4 : run[i] >= 0xe0 ? 3 : 2;
+		if (i + k <= n && feed_valid_utf8(run + i, k)) {
+			buf_add(o, run + i, k);
+			continue;
+		}
+		buf_addf(o, "%%%02X", run[i]);
+		k = 1;
+	}
+	return p;
+}
+
 /*
  * xmlBuildURI() that also takes IRIs: libxml2 2.9 refuses non-ASCII
  * bytes, so they are percent-encoded for the call and decoded after.
@@ -80,14 +115,11 @@ feed_build_uri(const char *ref, const xmlChar *base)
 	buf_free(&b);
 	if (abs == NULL)
 		return NULL;
-	for (p = (const char *)abs; *p; p++) {
-		if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
-		    strchr("89ABCDEF", p[1]) != NULL) {
-			buf_addc(&o, (char)strtol((char[]){ p[1], p[2], 0 }, NULL, 16));
-			p += 2;
-		} else {
-			buf_addc(&o, *p);
-		}
+	for (p = (const char *)abs; *p;) {
+		if (high_escape(p))
+			p = decode_escapes(&o, p);
+		else
+			buf_addc(&o, *p++);
 	}
 	xmlFree(abs);
 	return buf_steal(&o);
@@ -176,10 +208,12 @@ is_name_char(unsigned char ch)
  * Repairs references XML would reject, which feeds are full of, so that
  * libxml2's recovery does not drop the text: HTML named entities XML lacks
  * become &#N;, "&#X41;" becomes "&#x41;", and an '&' that starts no valid
- * reference (a bare ampersand in a URL, "&doesnotexist;") becomes "&amp;".
- * CDATA sections, comments and processing instructions are left alone, and
- * a document with its own <!ENTITY declarations is not touched at all.
- * Returns NULL when nothing changed.
+ * reference (a bare ampersand in a URL, "&doesnotexist;") becomes "&amp;",
+ * and a character reference to no character (&#0;, a surrogate, past
+ * U+10FFFF) becomes &#xFFFD;.  CDATA sections, comments and processing
+ * instructions are left alone, and a document with its own <!ENTITY
+ * declarations is not touched at all.  Returns NULL when nothing changed;
+ * *bozo gets FEED_FIX_ENTITY and/or FEED_FIX_CHARREF.
  */
 /*
  * The next "<!" or "<?" at or after p, or end when there is none.  memchr
@@ -276,38 +310,45 @@ feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
 			continue;
 		}
 		if (q < end && *q == '#') {
-			q++;
-			if (q < end && (*q == 'x' || *q == 'X')) {
-				const char *h = ++q;
-				while (q < end && isxdigit((unsigned char)*q))
-					q++;
-				if (q > h && q < end && *q == ';') {
-					if (p[2] == 'X') {
-						buf_add(&b, last, (size_t)(p - last));
-						buf_adds(&b, "&#x");
-						last = p + 3;
-						changed = *bozo = 1;
-					}
-					p = q + 1;
-					continue;
-				}
-			} else {
-				const char *d = q;
-				while (q < end && isdigit((unsigned char)*q))
-					q++;
-				if (q > d && q < end && *q == ';') {
-					long v = q - d <= 4 ? strtol(d, NULL, 10) : 0;
+			const char *digits;
+			unsigned long v = 0;
+			int hex;
 
+			q++;
+			if ((hex = q < end && (*q == 'x' || *q == 'X')))
+				q++;
+			for (digits = q; q < end && (hex ? isxdigit((unsigned char)*q) :
+			    isdigit((unsigned char)*q)); q++)
+				if (v <= 0x10ffff)
+					v = v * (hex ? 16 : 10) + (unsigned long)(isdigit(
+					    (unsigned char)*q) ? *q - '0' :
+					    tolower((unsigned char)*q) - 'a' + 10);
+			if (q > digits && q < end && *q == ';') {
+				if (v == 0 || (v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) {
+					/*
+					 * No character: libxml2 would drop the reference.
+					 * U+FFFD marks where it was, as HTML5 reads it.
+					 */
+					buf_add(&b, last, (size_t)(p - last));
+					buf_adds(&b, "&#xFFFD;");
+					last = q + 1;
+					changed = 1;
+					*bozo |= FEED_FIX_CHARREF;
+				} else if (hex && p[2] == 'X') {
+					buf_add(&b, last, (size_t)(p - last));
+					buf_adds(&b, "&#x");
+					last = p + 3;
+					changed = 1;
+					*bozo |= FEED_FIX_ENTITY;
+				} else if (!hex && v >= 0x80 && v <= 0x9f) {
 					/* &#146; is windows-1252's quote, as HTML5 reads it */
-					if (v >= 0x80 && v <= 0x9f) {
-						buf_add(&b, last, (size_t)(p - last));
-						buf_addf(&b, "&#%u;", feed_cp1252_c1[v - 0x80]);
-						last = q + 1;
-						changed = 1; /* a repair, not an error */
-					}
-					p = q + 1;
-					continue;
+					buf_add(&b, last, (size_t)(p - last));
+					buf_addf(&b, "&#%u;", feed_cp1252_c1[v - 0x80]);
+					last = q + 1;
+					changed = 1; /* a repair, not an error */
 				}
+				p = q + 1;
+				continue;
 			}
 		} else {
 			for (n = 0; q + n < end && n < sizeof name - 1 &&
@@ -325,7 +366,8 @@ feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
 					buf_add(&b, last, (size_t)(p - last));
 					buf_addf(&b, "&#%u;", ent->value);
 					p = last = q + n + 1;
-					changed = *bozo = 1;
+					changed = 1;
+					*bozo |= FEED_FIX_ENTITY;
 					continue;
 				}
 			}
@@ -334,7 +376,8 @@ feed_fix_entities(const char *data, size_t len, size_t *outlen, int *bozo)
 		buf_add(&b, last, (size_t)(p - last));
 		buf_adds(&b, "&amp;");
 		p = last = p + 1;
-		changed = *bozo = 1;
+		changed = 1;
+		*bozo |= FEED_FIX_ENTITY;
 	}
 	if (!changed) {
 		buf_free(&b);

@@ -111,19 +111,33 @@ too_amplified(xmlDocPtr doc)
 /* --- the document ---------------------------------------------------------- */
 
 /*
- * Two facts come from wrapping SAX2's element handlers rather than from
+ * Three facts come from wrapping SAX2's element handlers rather than from
  * scanning the bytes.  Truncation is decided by whether the root element's
  * end tag was parsed, not by error codes: a mismatched tag in a complete
- * document is bozo but not a cut download.  And whether any element has an
+ * document is bozo but not a cut download.  Whether any element has an
  * xml:base attribute: without one, every node's base is the document URL
- * and the walk skips libxml2's ancestor walk.  The state is per thread,
- * like libxml2's error handler.
+ * and the walk skips libxml2's ancestor walk.  And the nesting limit: an
+ * element deeper than FEED_MAX_DEPTH stops the parse there, and we keep
+ * the node it would have joined, so that the element left open around it
+ * can be dropped and what was whole before it kept (see too_deep()).
+ * The state is per thread, like libxml2's error handler.
+ *
+ * libxml2 has its own limit (256 without XML_PARSE_HUGE, checked one level
+ * further down); it reports it as an error and halts, which would leave the
+ * root unclosed and the whole document taken for a cut download, on every
+ * poll.  Ours fires first.
  */
+#define FEED_MAX_DEPTH 256
+
 static _Thread_local struct {
 	startElementNsSAX2Func orig_start;
 	endElementNsSAX2Func orig_end;
+	xmlParserCtxtPtr ctxt; /* the document's; entity content has its own */
 	int root_closed;
 	int xml_base;
+	int too_deep;
+	xmlNodePtr open;       /* the innermost element open at the limit */
+	int line;
 } hook;
 
 static void
@@ -131,8 +145,18 @@ feed_start_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix
     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
     int nb_defaulted, const xmlChar **attributes)
 {
+	xmlParserCtxtPtr ctxt = ctx;
 	int i;
 
+	if (ctxt == hook.ctxt && ctxt->nameNr >= FEED_MAX_DEPTH) {
+		if (!hook.too_deep) {
+			hook.too_deep = 1;
+			hook.open = ctxt->node;
+			hook.line = ctxt->input != NULL ? ctxt->input->line : 0;
+		}
+		xmlStopParser(ctxt);
+		return;
+	}
 	/* attributes: (localname, prefix, URI, value, end) per attribute */
 	for (i = 0; i < nb_attributes && !hook.xml_base; i++)
 		if (attributes[i * 5 + 1] != NULL && attributes[i * 5][0] == 'b' &&
@@ -150,7 +174,7 @@ feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 {
 	xmlParserCtxtPtr ctxt = ctx;
 
-	if (ctxt->nameNr <= 1)
+	if (ctxt == hook.ctxt && ctxt->nameNr <= 1)
 		hook.root_closed = 1;
 	if (hook.orig_end != NULL)
 		hook.orig_end(ctx, localname, prefix, uri);
@@ -167,6 +191,35 @@ feed_xml_error_cb(void *arg, xmlErrorPtr e)
 	if (d->bozo_reason == NULL)
 		d->bozo_reason = xasprintf("XML error at line %d: %s", e->line,
 		    e->message ? e->message : "?");
+}
+
+/*
+ * After the nesting limit: every element from the root down to hook.open
+ * was still open.  The outermost of them below the root and the RSS
+ * channel (an item, an entry, or a feed-level element) is incomplete and
+ * goes; the elements before it were closed, so they are whole and stay.
+ */
+static void
+too_deep(struct feed_doc *d, xmlDocPtr doc)
+{
+	xmlNodePtr n, cut = NULL;
+
+	for (n = hook.open; n != NULL && n->type == XML_ELEMENT_NODE && n->doc == doc;
+	    n = n->parent) {
+		if (n->parent == NULL || n->parent->type != XML_ELEMENT_NODE)
+			break; /* the root */
+		if (strcmp((const char *)n->name, "channel") != 0)
+			cut = n;
+	}
+	if (cut != NULL) {
+		xmlUnlinkNode(cut);
+		xmlFreeNode(cut);
+	}
+	d->bozo = 1;
+	free(d->bozo_reason);
+	d->bozo_reason = xasprintf("too deeply nested: an element more than %d levels deep "
+	    "at line %d; the parse stops there, the items before it are kept",
+	    FEED_MAX_DEPTH, hook.line);
 }
 
 struct feed_doc *
@@ -198,8 +251,11 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	fixed = feed_fix_entities(data, len, &fixed_len, &ent_bozo);
 	if (ent_bozo) {
 		d->bozo = 1;
-		if (d->bozo_reason == NULL)
+		if (d->bozo_reason == NULL && (ent_bozo & FEED_FIX_ENTITY))
 			d->bozo_reason = xstrdup("undefined entity or bare '&'");
+		else if (d->bozo_reason == NULL)
+			d->bozo_reason = xstrdup("character reference to no character "
+			    "(NUL, a surrogate, past U+10FFFF), read as U+FFFD");
 	}
 	if (content_type && strncasecmp(content_type, "text/plain", 10) == 0) {
 		d->bozo = 1;
@@ -213,7 +269,9 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	xmlSetStructuredErrorFunc(d, feed_xml_error_cb);
 	hook.orig_start = ctxt->sax->startElementNs;
 	hook.orig_end = ctxt->sax->endElementNs;
-	hook.root_closed = hook.xml_base = 0;
+	hook.ctxt = ctxt;
+	hook.root_closed = hook.xml_base = hook.too_deep = hook.line = 0;
+	hook.open = NULL;
 	ctxt->sax->startElementNs = feed_start_element_cb;
 	ctxt->sax->endElementNs = feed_end_element_cb;
 	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
@@ -221,8 +279,11 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
 	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT);
 	xmlSetStructuredErrorFunc(NULL, NULL);
+	hook.ctxt = NULL;
 	free(fixed);
 	free(utf8);
+	if (c.doc != NULL && hook.too_deep)
+		too_deep(d, c.doc);
 	if (c.doc == NULL || (root = xmlDocGetRootElement(c.doc)) == NULL) {
 		snprintf(err, errlen, "not a feed: %s", d->bozo_reason ? d->bozo_reason :
 		    "document is neither XML nor JSON");
@@ -236,7 +297,7 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		goto fail;
 	}
 	c.xml_base = hook.xml_base;
-	if (!hook.root_closed) {
+	if (!hook.root_closed && !hook.too_deep) {
 		d->truncated = d->bozo = 1;
 		if (d->bozo_reason == NULL)
 			d->bozo_reason = xstrdup("document ends before its root element is closed");

@@ -1,6 +1,10 @@
 /*
  * ctl_parse.c - `wirewatchctl parse` (a feed file to the neutral JSON
  * schema, with the daemon's own parser) and `wirewatchctl date`.
+ *
+ * parse prints what the daemon would see: text that was not valid UTF-8
+ * comes out with U+FFFD where feed_parse() put it, never as a missing
+ * field.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -53,9 +57,14 @@ ctl_parse_main(int argc, char **argv)
 		return 1;
 	}
 	json = feed_doc_to_json(doc);
+	feed_doc_free(doc);
+	if (json == NULL) {
+		fprintf(stderr, "wirewatchctl parse: %s: cannot print the document as JSON\n",
+		    argv[optind]);
+		return 1;
+	}
 	printf("%s\n", json);
 	free(json);
-	feed_doc_free(doc);
 	return 0;
 usage:
 	fprintf(stderr, "usage: wirewatchctl parse [--base-url URL] [--content-type TYPE] "

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "wirewatch/feed.h"
 #include "wirewatch/util.h"
@@ -482,6 +483,511 @@ test_seed_feeds(void **state)
 	free(s);
 }
 
+/* --- hostile text: every string out of feed_parse() is UTF-8 ------------- */
+
+#define FFFD "\xef\xbf\xbd"
+
+/*
+ * Byte sequences UTF-8 forbids, and what a document labelled UTF-8 makes
+ * of them (feed_charset.c): a whole forbidden sequence is U+FFFD per byte;
+ * a byte on its own or a sequence cut short is read as windows-1252, the
+ * policy for text pasted into UTF-8 (docs/feed-policy.md).  Strings made
+ * after decoding (base64 content, below) get U+FFFD for every bad byte.
+ */
+static const struct bad_seq {
+	const char *name;
+	const char *bytes;
+	size_t len;
+	const char *read;
+} bad_seqs[] = {
+	{ "overlong C0 80", "\xc0\x80", 2, FFFD FFFD },
+	{ "overlong E0 80 80", "\xe0\x80\x80", 3, FFFD FFFD FFFD },
+	{ "overlong F0 80 80 80", "\xf0\x80\x80\x80", 4, FFFD FFFD FFFD FFFD },
+	{ "surrogate ED A0 80", "\xed\xa0\x80", 3, FFFD FFFD FFFD },
+	{ "past U+10FFFF F4 90 80 80", "\xf4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD },
+	{ "5-byte F8 88 80 80 80", "\xf8\x88\x80\x80\x80", 5, FFFD FFFD FFFD FFFD FFFD },
+	{ "6-byte FC 84 80 80 80 80", "\xfc\x84\x80\x80\x80\x80", 6,
+	    FFFD FFFD FFFD FFFD FFFD FFFD },
+	{ "byte F5", "\xf5", 1, "\xc3\xb5" },
+	{ "byte FF", "\xff", 1, "\xc3\xbf" },
+	{ "truncated E2 82", "\xe2\x82", 2, "\xc3\xa2" "\xe2\x80\x9a" },
+	{ "lone continuation 80", "\x80", 1, "\xe2\x82\xac" },
+	{ "NUL", "\0", 1, FFFD },
+};
+
+/* Character references to no character, and JSON escapes to none. */
+static const struct bad_seq bad_refs[] = {
+	{ "&#0;", "&#0;", 4, FFFD },
+	{ "&#x0;", "&#x0;", 5, FFFD },
+	{ "&#xD800;", "&#xD800;", 8, FFFD },
+	{ "&#57343;", "&#57343;", 8, FFFD },
+	{ "&#x110000;", "&#x110000;", 10, FFFD },
+	{ "&#99999999999;", "&#99999999999;", 14, FFFD },
+}, bad_escapes[] = {
+	{ "\\u0000", "\\u0000", 6, FFFD },
+	{ "\\ud800", "\\ud800", 6, FFFD },
+	{ "\\udfff", "\\udfff", 6, FFFD },
+	{ "\\udc00\\ud800", "\\udc00\\ud800", 12, FFFD FFFD },
+	{ "\\ud800 then a pair", "\\ud800\\ud83d\\ude00", 18, FFFD "\xf0\x9f\x98\x80" },
+	{ "raw control byte", "\x01", 1, "\x01" },
+};
+
+/* tmpl with every '|' replaced by "preé", the bytes, " post". */
+static struct feed_doc *
+parse_filled(const char *tmpl, const struct bad_seq *row, const char *ct)
+{
+	struct buf b = {0};
+	struct feed_doc *d;
+
+	for (; *tmpl; tmpl++) {
+		if (*tmpl != '|') {
+			buf_addc(&b, *tmpl);
+			continue;
+		}
+		buf_adds(&b, "pre\xc3\xa9");
+		buf_add(&b, row->bytes, row->len);
+		buf_adds(&b, " post");
+	}
+	d = feed_parse(b.s, b.len, "http://e.example/feed", ct, err, sizeof err);
+	if (d == NULL)
+		fail_msg("%s: feed_parse: %s", row->name, err);
+	buf_free(&b);
+	return d;
+}
+
+static void
+utf8_or_fail(const char *row, const char *what, const char *s)
+{
+	if (s != NULL && !util_utf8_valid(s, strlen(s)))
+		fail_msg("%s: %s is not valid UTF-8: \"%s\"", row, what, s);
+}
+
+/* s holds "preé", want, " post": the bad bytes replaced, the rest intact. */
+static void
+field_or_fail(const char *row, const char *what, const char *s, const char *want)
+{
+	char *expect = xasprintf("pre\xc3\xa9%s post", want);
+
+	if (s == NULL)
+		fail_msg("%s: %s is missing", row, what);
+	utf8_or_fail(row, what, s);
+	if (strstr(s, expect) == NULL)
+		fail_msg("%s: %s is \"%s\", want it to hold \"%s\"", row, what, s, expect);
+	free(expect);
+}
+
+static void
+entry_utf8_or_fail(const char *row, const struct feed_entry *e)
+{
+	size_t i;
+
+	utf8_or_fail(row, "id", e->id);
+	utf8_or_fail(row, "title", e->title);
+	utf8_or_fail(row, "subtitle", e->subtitle);
+	utf8_or_fail(row, "link", e->link);
+	utf8_or_fail(row, "summary", e->summary);
+	utf8_or_fail(row, "content", e->content);
+	utf8_or_fail(row, "rights", e->rights);
+	utf8_or_fail(row, "language", e->language);
+	utf8_or_fail(row, "author", e->author);
+	for (i = 0; i < e->nauthors; i++) {
+		utf8_or_fail(row, "author name", e->authors[i].name);
+		utf8_or_fail(row, "author email", e->authors[i].email);
+		utf8_or_fail(row, "author uri", e->authors[i].uri);
+	}
+	for (i = 0; i < e->ncategories; i++)
+		utf8_or_fail(row, "category", e->categories[i]);
+	for (i = 0; i < e->nenclosures; i++) {
+		utf8_or_fail(row, "enclosure url", e->enclosures[i].url);
+		utf8_or_fail(row, "enclosure type", e->enclosures[i].type);
+		utf8_or_fail(row, "enclosure length", e->enclosures[i].length);
+	}
+}
+
+/* Every string of d is UTF-8, and feed_doc_to_json() prints every entry. */
+static void
+doc_utf8_or_fail(const char *row, const struct feed_doc *d)
+{
+	json_error_t jerr;
+	json_t *j;
+	char *s;
+	size_t i;
+
+	utf8_or_fail(row, "bozo_reason", d->bozo_reason);
+	utf8_or_fail(row, "version", d->version);
+	utf8_or_fail(row, "encoding", d->encoding);
+	entry_utf8_or_fail(row, &d->feed);
+	for (i = 0; i < d->nentries; i++)
+		entry_utf8_or_fail(row, &d->entries[i]);
+	if ((s = feed_doc_to_json(d)) == NULL)
+		fail_msg("%s: feed_doc_to_json returned NULL", row);
+	if ((j = json_loads(s, 0, &jerr)) == NULL)
+		fail_msg("%s: feed_doc_to_json printed bad JSON: %s", row, jerr.text);
+	assert_int_equal(json_array_size(json_object_get(j, "entries")), d->nentries);
+	if (d->nentries > 0 && d->entries[0].title != NULL)
+		assert_string_equal(json_string_value(json_object_get(json_array_get(
+		    json_object_get(j, "entries"), 0), "title")), d->entries[0].title);
+	json_decref(j);
+	free(s);
+}
+
+static const char rss_tmpl[] =
+    "<?xml version='1.0' encoding='utf-8'?><rss version='2.0' "
+    "xmlns:content='http://purl.org/rss/1.0/modules/content/'><channel>"
+    "<title>|</title><link>http://e.example/|</link><description>|</description>"
+    "<copyright>|</copyright>"
+    "<item><title>|</title><link>http://e.example/|</link><description>|</description>"
+    "<content:encoded>|</content:encoded><guid isPermaLink='false'>|</guid>"
+    "<author>|</author><category>|</category><pubDate>|</pubDate>"
+    "<enclosure url='http://e.example/|' type='|' length='|'/></item>"
+    "<item><title>next</title></item></channel></rss>";
+
+static const char atom_tmpl[] =
+    "<feed xmlns='http://www.w3.org/2005/Atom'><title>|</title><subtitle>|</subtitle>"
+    "<rights>|</rights><link href='http://e.example/|'/><id>|</id>"
+    "<entry><id>|</id><title>|</title><link href='http://e.example/|'/>"
+    "<summary>|</summary><content type='html'>|</content><updated>|</updated>"
+    "<author><name>|</name><email>|</email><uri>http://e.example/|</uri></author>"
+    "<category term='|'/><link rel='enclosure' href='http://e.example/|' type='|' "
+    "length='|'/></entry><entry><title>next</title></entry></feed>";
+
+static const char json_tmpl[] =
+    "{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"|\", "
+    "\"home_page_url\": \"http://e.example/|\", \"description\": \"|\", "
+    "\"language\": \"|\", \"items\": [{\"id\": \"|\", \"url\": \"http://e.example/|\", "
+    "\"title\": \"|\", \"summary\": \"|\", \"content_html\": \"|\", "
+    "\"date_published\": \"|\", \"tags\": [\"|\"], "
+    "\"authors\": [{\"name\": \"|\", \"url\": \"http://e.example/|\"}], "
+    "\"attachments\": [{\"url\": \"http://e.example/|\", \"mime_type\": \"|\"}]}, "
+    "{\"id\": \"2\", \"title\": \"next\"}]}";
+
+static void
+rss_or_fail(const struct bad_seq *row)
+{
+	struct feed_doc *d = parse_filled(rss_tmpl, row, NULL);
+	const struct feed_entry *e = &d->entries[0];
+
+	doc_utf8_or_fail(row->name, d);
+	assert_true(d->bozo);
+	assert_false(d->truncated);
+	field_or_fail(row->name, "feed title", d->feed.title, row->read);
+	field_or_fail(row->name, "feed link", d->feed.link, row->read);
+	field_or_fail(row->name, "feed subtitle", d->feed.subtitle, row->read);
+	field_or_fail(row->name, "feed rights", d->feed.rights, row->read);
+	if (d->nentries != 2)
+		fail_msg("%s: %zu items, want 2", row->name, d->nentries);
+	field_or_fail(row->name, "title", e->title, row->read);
+	field_or_fail(row->name, "link", e->link, row->read);
+	field_or_fail(row->name, "summary", e->summary, row->read);
+	field_or_fail(row->name, "content", e->content, row->read);
+	field_or_fail(row->name, "id", e->id, row->read);
+	field_or_fail(row->name, "author", e->author, row->read);
+	field_or_fail(row->name, "category", e->ncategories ? e->categories[0] : NULL, row->read);
+	assert_int_equal(e->nenclosures, 1);
+	field_or_fail(row->name, "enclosure url", e->enclosures[0].url, row->read);
+	field_or_fail(row->name, "enclosure type", e->enclosures[0].type, row->read);
+	field_or_fail(row->name, "enclosure length", e->enclosures[0].length, row->read);
+	assert_true(e->published == FEED_NO_TIME);
+	assert_string_equal(d->entries[1].title, "next");
+	feed_doc_free(d);
+}
+
+static void
+atom_or_fail(const struct bad_seq *row)
+{
+	struct feed_doc *d = parse_filled(atom_tmpl, row, NULL);
+	const struct feed_entry *e = &d->entries[0];
+
+	doc_utf8_or_fail(row->name, d);
+	assert_true(d->bozo);
+	assert_false(d->truncated);
+	field_or_fail(row->name, "feed title", d->feed.title, row->read);
+	field_or_fail(row->name, "feed subtitle", d->feed.subtitle, row->read);
+	field_or_fail(row->name, "feed rights", d->feed.rights, row->read);
+	field_or_fail(row->name, "feed link", d->feed.link, row->read);
+	field_or_fail(row->name, "feed id", d->feed.id, row->read);
+	if (d->nentries != 2)
+		fail_msg("%s: %zu entries, want 2", row->name, d->nentries);
+	field_or_fail(row->name, "id", e->id, row->read);
+	field_or_fail(row->name, "title", e->title, row->read);
+	field_or_fail(row->name, "link", e->link, row->read);
+	field_or_fail(row->name, "summary", e->summary, row->read);
+	field_or_fail(row->name, "content", e->content, row->read);
+	field_or_fail(row->name, "author", e->author, row->read);
+	assert_int_equal(e->nauthors, 1);
+	field_or_fail(row->name, "author email", e->authors[0].email, row->read);
+	field_or_fail(row->name, "author uri", e->authors[0].uri, row->read);
+	field_or_fail(row->name, "category", e->ncategories ? e->categories[0] : NULL, row->read);
+	assert_int_equal(e->nenclosures, 1);
+	field_or_fail(row->name, "enclosure url", e->enclosures[0].url, row->read);
+	field_or_fail(row->name, "enclosure type", e->enclosures[0].type, row->read);
+	field_or_fail(row->name, "enclosure length", e->enclosures[0].length, row->read);
+	assert_true(e->updated == FEED_NO_TIME);
+	assert_string_equal(d->entries[1].title, "next");
+	feed_doc_free(d);
+}
+
+static void
+json_or_fail(const struct bad_seq *row)
+{
+	struct feed_doc *d = parse_filled(json_tmpl, row, NULL);
+	const struct feed_entry *e = &d->entries[0];
+
+	doc_utf8_or_fail(row->name, d);
+	assert_true(d->bozo);
+	assert_string_equal(d->version, "json11");
+	field_or_fail(row->name, "feed title", d->feed.title, row->read);
+	field_or_fail(row->name, "feed link", d->feed.link, row->read);
+	field_or_fail(row->name, "feed subtitle", d->feed.subtitle, row->read);
+	field_or_fail(row->name, "feed language", d->feed.language, row->read);
+	if (d->nentries != 2)
+		fail_msg("%s: %zu items, want 2", row->name, d->nentries);
+	field_or_fail(row->name, "id", e->id, row->read);
+	field_or_fail(row->name, "link", e->link, row->read);
+	field_or_fail(row->name, "title", e->title, row->read);
+	field_or_fail(row->name, "summary", e->summary, row->read);
+	field_or_fail(row->name, "content", e->content, row->read);
+	field_or_fail(row->name, "author", e->author, row->read);
+	assert_int_equal(e->nauthors, 1);
+	field_or_fail(row->name, "author uri", e->authors[0].uri, row->read);
+	field_or_fail(row->name, "category", e->ncategories ? e->categories[0] : NULL, row->read);
+	assert_int_equal(e->nenclosures, 1);
+	field_or_fail(row->name, "enclosure url", e->enclosures[0].url, row->read);
+	field_or_fail(row->name, "enclosure type", e->enclosures[0].type, row->read);
+	assert_true(e->published == FEED_NO_TIME);
+	assert_string_equal(d->entries[1].title, "next");
+	feed_doc_free(d);
+}
+
+static void
+test_invalid_utf8(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad_seqs / sizeof bad_seqs[0]; i++) {
+		rss_or_fail(&bad_seqs[i]);
+		atom_or_fail(&bad_seqs[i]);
+		json_or_fail(&bad_seqs[i]);
+	}
+	for (i = 0; i < sizeof bad_refs / sizeof bad_refs[0]; i++) {
+		rss_or_fail(&bad_refs[i]);
+		atom_or_fail(&bad_refs[i]);
+	}
+	for (i = 0; i < sizeof bad_escapes / sizeof bad_escapes[0]; i++)
+		json_or_fail(&bad_escapes[i]);
+}
+
+static void
+base64_add(struct buf *b, const unsigned char *p, size_t n)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned v;
+	size_t i;
+
+	for (i = 0; i < n; i += 3) {
+		v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+		    (i + 2 < n ? p[i + 2] : 0);
+		buf_addc(b, tbl[v >> 18 & 63]);
+		buf_addc(b, tbl[v >> 12 & 63]);
+		buf_addc(b, i + 1 < n ? tbl[v >> 6 & 63] : '=');
+		buf_addc(b, i + 2 < n ? tbl[v & 63] : '=');
+	}
+}
+
+/* Text made after decoding: every bad byte is U+FFFD, the rest kept. */
+static void
+test_invalid_utf8_made_late(void **state)
+{
+	struct buf b = {0}, raw = {0}, want = {0};
+	struct feed_doc *d;
+	const char *s;
+	char *json;
+	size_t i, k;
+
+	(void)state;
+	/* base64 content (Atom, a non-text type) decodes to arbitrary bytes */
+	for (i = 0; i < sizeof bad_seqs / sizeof bad_seqs[0]; i++) {
+		buf_reset(&b);
+		buf_reset(&raw);
+		buf_reset(&want);
+		buf_adds(&raw, "pre\xc3\xa9");
+		buf_add(&raw, bad_seqs[i].bytes, bad_seqs[i].len);
+		buf_adds(&raw, " post");
+		for (k = 0; k < bad_seqs[i].len; k++)
+			buf_adds(&want, FFFD);
+		buf_adds(&b, "<feed xmlns='http://www.w3.org/2005/Atom'><entry><title>t</title>"
+		    "<content type='application/octet-stream'>");
+		base64_add(&b, (const unsigned char *)raw.s, raw.len);
+		buf_adds(&b, "</content></entry></feed>");
+		d = feed_parse(b.s, b.len, NULL, NULL, err, sizeof err);
+		assert_non_null(d);
+		doc_utf8_or_fail(bad_seqs[i].name, d);
+		field_or_fail(bad_seqs[i].name, "base64 content", d->entries[0].content, want.s);
+		feed_doc_free(d);
+	}
+	buf_free(&b);
+	buf_free(&raw);
+	buf_free(&want);
+	/* a percent-escape that is not UTF-8 stays escaped in a resolved link */
+	d = parse("<feed xmlns='http://www.w3.org/2005/Atom'><entry>"
+	    "<link href='/\xc3\xa9%F8%88%80%80%80/%C3%A9'/></entry></feed>",
+	    "http://e.example/", NULL);
+	doc_utf8_or_fail("escapes", d);
+	assert_string_equal(d->entries[0].link,
+	    "http://e.example/\xc3\xa9%F8%88%80%80%80/\xc3\xa9");
+	feed_doc_free(d);
+	/* HTTP headers are outside input too */
+	s = "<rss version='2.0'><channel><title>t</title></channel></rss>";
+	d = feed_parse_http(s, strlen(s), NULL, "application/rss+xml; charset=\"utf\xff-8\"",
+	    NULL, "d\xf8\x88\x80\x80\x80", err, sizeof err);
+	assert_non_null(d);
+	doc_utf8_or_fail("headers", d);
+	assert_string_equal(d->feed.language, "d" FFFD FFFD FFFD FFFD FFFD);
+	assert_non_null(strstr(d->encoding, FFFD));
+	feed_doc_free(d);
+	/* feed_doc_to_json prints repaired text rather than dropping the field */
+	d = parse("<rss version='2.0'><channel><title>t</title><item><title>x</title>"
+	    "</item></channel></rss>", NULL, NULL);
+	free(d->entries[0].title);
+	d->entries[0].title = xstrdup("a\xf8\x88\x80\x80\x80" "b");
+	json = feed_doc_to_json(d);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"title\":\"a" FFFD FFFD FFFD FFFD FFFD "b\""));
+	free(json);
+	feed_doc_free(d);
+}
+
+static void
+test_error_messages_utf8(void **state)
+{
+	char small[31];
+	const char *doc = "<caf\xc3\xa9 version='2.0'/>";
+
+	(void)state;
+	/* the root element's name, quoted, with é cut in half by snprintf */
+	assert_null(feed_parse(doc, strlen(doc), NULL, NULL, err, sizeof err));
+	assert_string_equal(err, "not a feed: root element <caf\xc3\xa9>");
+	assert_int_equal(strlen("not a feed: root element <caf") + 2, sizeof small);
+	assert_null(feed_parse(doc, strlen(doc), NULL, NULL, small, sizeof small));
+	assert_string_equal(small, "not a feed: root element <caf");
+	/* a JSON document that stays unreadable: the first error is reported */
+	doc = "{\"version\": \xf8 }";
+	assert_null(feed_parse(doc, strlen(doc), NULL, NULL, err, sizeof err));
+	assert_true(util_utf8_valid(err, strlen(err)));
+	assert_non_null(strstr(err, "JSON error"));
+}
+
+/*
+ * The same in fixtures, which are also fuzzing seeds: the feeds of
+ * tests/e2e/test_hostile_parse.py, one item for each of its 12 byte rows
+ * (bad_seqs, in the same order) and 3 reference or escape rows.
+ */
+static void
+test_hostile_fixtures(void **state)
+{
+	struct feed_doc *d;
+
+	(void)state;
+	d = fixture("hostile-utf8.xml", NULL);
+	doc_utf8_or_fail("hostile-utf8.xml", d);
+	assert_int_equal(d->nentries, 15);
+	field_or_fail("hostile-utf8.xml", "title", d->entries[5].title, bad_seqs[5].read);
+	feed_doc_free(d);
+	d = fixture("hostile-utf8.json", NULL);
+	doc_utf8_or_fail("hostile-utf8.json", d);
+	assert_int_equal(d->nentries, 15);
+	field_or_fail("hostile-utf8.json", "title", d->entries[5].title, bad_seqs[5].read);
+	feed_doc_free(d);
+	d = fixture("too-deep.xml", NULL);
+	assert_false(d->truncated);
+	assert_int_equal(d->nentries, 1);
+	feed_doc_free(d);
+}
+
+/* RSS with `deep` levels of <x> inside the third item's description. */
+static struct feed_doc *
+nested(int deep)
+{
+	struct buf b = {0};
+	struct feed_doc *d;
+	int i;
+
+	buf_adds(&b, "<rss version='2.0'><channel><title>t</title>"
+	    "<item><title>one</title></item><item><title>two</title></item>"
+	    "<item><title>deep</title><description>");
+	for (i = 0; i < deep; i++)
+		buf_adds(&b, "<x>");
+	buf_adds(&b, "y");
+	for (i = 0; i < deep; i++)
+		buf_adds(&b, "</x>");
+	buf_adds(&b, "</description></item><item><title>after</title></item></channel></rss>");
+	d = feed_parse(b.s, b.len, NULL, NULL, err, sizeof err);
+	assert_non_null(d);
+	buf_free(&b);
+	return d;
+}
+
+static void
+test_too_deep(void **state)
+{
+	struct buf b = {0};
+	struct feed_doc *d;
+	int i;
+
+	(void)state;
+	/*
+	 * 300 levels: the parse stops, the unfinished item goes, the two
+	 * before it stay, and it is not a cut download (which the daemon
+	 * would refuse on every poll).
+	 */
+	d = nested(300);
+	assert_false(d->truncated);
+	assert_true(d->bozo);
+	assert_non_null(strstr(d->bozo_reason, "too deeply nested"));
+	assert_int_equal(d->nentries, 2);
+	assert_string_equal(d->entries[0].title, "one");
+	assert_string_equal(d->entries[1].title, "two");
+	assert_string_equal(d->feed.title, "t");
+	feed_doc_free(d);
+	d = nested(100000);
+	assert_false(d->truncated);
+	assert_int_equal(d->nentries, 2);
+	feed_doc_free(d);
+	/* the limit: rss, channel, item, description and 252 <x> are 256 levels */
+	d = nested(252);
+	assert_false(d->bozo);
+	assert_int_equal(d->nentries, 4);
+	feed_doc_free(d);
+	d = nested(253);
+	assert_non_null(d->bozo_reason);
+	assert_non_null(strstr(d->bozo_reason, "too deeply nested"));
+	assert_int_equal(d->nentries, 2);
+	feed_doc_free(d);
+	/* Atom: the same, with the depth in feed-level metadata */
+	buf_adds(&b, "<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title>"
+	    "<entry><title>one</title></entry><subtitle type='xhtml'>");
+	for (i = 0; i < 300; i++)
+		buf_adds(&b, "<div>");
+	buf_adds(&b, "</subtitle><entry><title>after</title></entry></feed>");
+	d = feed_parse(b.s, b.len, NULL, NULL, err, sizeof err);
+	assert_non_null(d);
+	assert_true(d->bozo);
+	assert_false(d->truncated);
+	assert_null(d->feed.subtitle);
+	assert_string_equal(d->feed.title, "t");
+	assert_int_equal(d->nentries, 1);
+	assert_string_equal(d->entries[0].title, "one");
+	feed_doc_free(d);
+	buf_free(&b);
+	/* a cut download is still a cut download */
+	d = parse("<rss version='2.0'><channel><item><title>One</title></item><item><x><x>",
+	    NULL, NULL);
+	assert_true(d->truncated);
+	feed_doc_free(d);
+}
+
 int
 main(void)
 {
@@ -497,6 +1003,11 @@ main(void)
 		cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_seed_feeds),
+		cmocka_unit_test(test_invalid_utf8),
+		cmocka_unit_test(test_invalid_utf8_made_late),
+		cmocka_unit_test(test_error_messages_utf8),
+		cmocka_unit_test(test_hostile_fixtures),
+		cmocka_unit_test(test_too_deep),
 	};
 
 	return cmocka_run_group_tests_name("feed", tests, NULL, NULL);
