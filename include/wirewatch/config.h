@@ -1,18 +1,22 @@
 /*
  * config.h - wirewatch.conf, read and validated into an immutable config.
  *
- * git-config style INI read with libinih:
+ * git-config style INI (config.c has its own reader: lines of any length;
+ * query and sinks may continue on lines indented deeper than their key):
  *
  *   [daemon]            redis, prefix, seen-ttl, entities, user-agent, ...
- *   [feed "NAME"]       url, interval, ...
+ *   [feed "NAME"]       url, interval, max-items, backfill, ...
  *   [watchlist "NAME"]  query, sinks
  *   [sink "NAME"]       type (webhook | console), url, ...
  *
  * config_load() validates everything before anything starts: unknown
- * sections or keys, missing or bad values, duplicate names, a watchlist
- * naming an unknown sink, a query that does not compile (including an
- * unknown @Entity) all fail with "FILE:LINE: message".  Relative paths
- * (entities) are resolved against the config file's directory.
+ * sections or keys, missing or bad values (redis as store.c would parse
+ * it), duplicate names, a watchlist naming an unknown sink, a query that
+ * does not compile (including an unknown @Entity), NUL bytes, invalid
+ * UTF-8 all fail with "FILE:LINE: message"; only what no line is to
+ * blame for (unreadable, a directory, empty, no [daemon]) is "FILE:
+ * message".  URLs in messages are masked.  Relative paths (entities) are
+ * resolved against the config file's directory.
  */
 #ifndef WIREWATCH_CONFIG_H
 #define WIREWATCH_CONFIG_H
@@ -42,6 +46,8 @@ struct cfg_feed {
 	int adaptive;        /* "adaptive = yes": poll faster/slower within bounds */
 	long min_interval;   /* "min-interval", default interval/4 (at least 30s) */
 	long max_interval;   /* "max-interval", default interval*4 */
+	long max_items;      /* "max-items": [feed] value, else [daemon]'s */
+	long long backfill;  /* "backfill": [feed] value, else [daemon]'s; see config */
 };
 
 struct cfg_watchlist {
@@ -56,7 +62,7 @@ struct cfg_watchlist {
 struct config {
 	char *path;
 	/* [daemon] */
-	char *redis;          /* "unix:/path" or "host:port"; NULL: none configured */
+	char *redis;          /* "unix:/path" or "host:port" (required, never NULL) */
 	char *prefix;         /* default "ww:" */
 	long long seen_ttl;   /* seconds, default 30d */
 	char *entities;       /* directory, default WW_ENTITIES_DIR */
@@ -69,6 +75,12 @@ struct config {
 	int max_concurrent;   /* "max-connections", default 64 */
 	long startup_spread;  /* "startup-spread", seconds; -1 (default): each
 	                         feed's first poll is spread over its interval */
+	long max_items;       /* "max-items", default 10000 (1..10000000): items
+	                         taken from one document, the newest first */
+	long long backfill;   /* "backfill", default 24h: on a feed's first poll,
+	                         items published longer ago than this many seconds
+	                         are only marked seen (undated ones count as new);
+	                         -1 "all": none is, 0 "none": every dated one is */
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;
