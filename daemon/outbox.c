@@ -38,6 +38,7 @@
 #define OUTBOX_READ_COUNT 64
 #define GROUP "dispatch"
 #define ONCE_RETRY_WAIT_MS 60000
+#define UNACKED_MAX 1024
 #define RETRY_AFTER_MAX_MS (24L * 3600 * 1000)
 
 static const char lua_library[] =
@@ -145,6 +146,8 @@ struct outbox {
 	int due_checked;        /* --once: the retry set was looked at */
 	int checking_due;
 	int unfinished;         /* --once ended with retries still waiting */
+	char unacked[UNACKED_MAX][48]; /* delivered, XACK lost: ring */
+	size_t nunacked;
 	LIST_HEAD(, entry) inflight;
 	size_t ninflight;
 	size_t acks;            /* XACK / dead-letter moves in flight */
@@ -162,6 +165,8 @@ struct outbox {
 	void *epoch_arg;
 	outbox_idle_cb idle_cb;
 	void *idle_arg;
+	outbox_idle_cb quiet_cb;  /* stopping: nothing in flight any more */
+	void *quiet_arg;
 };
 
 static void read_more(struct outbox *ob);
@@ -258,6 +263,13 @@ check_idle(struct outbox *ob)
 {
 	outbox_idle_cb cb;
 
+	if (ob->stopping && ob->quiet_cb != NULL && ob->ninflight == 0 &&
+	    ob->acks == 0) {
+		cb = ob->quiet_cb;
+		ob->quiet_cb = NULL;
+		cb(ob->quiet_arg);
+		return;
+	}
 	if (ob->idle_cb == NULL || ob->reading || ob->again ||
 	    ob->ninflight > 0 || ob->acks > 0 || !ob->last_read_empty ||
 	    ob->own_pending || !ob->due_checked)
@@ -413,13 +425,65 @@ outbox_acked_cb(struct redisReply *reply, const char *error, void *arg)
 	check_idle(ob);
 }
 
+struct ack_req {
+	struct outbox *ob;
+	char sid[48];
+};
+
+/*
+ * A delivered entry whose XACK was lost (the connection dropped) is still
+ * pending in Redis and comes back with our pending list after the
+ * reconnect: remembering it here turns that into an XACK, not a second
+ * message in the chat room.  Only a crash loses this memory.
+ */
+static void
+remember_unacked(struct outbox *ob, const char *sid)
+{
+	snprintf(ob->unacked[ob->nunacked % UNACKED_MAX], sizeof ob->unacked[0],
+	    "%s", sid);
+	ob->nunacked++;
+}
+
+static int
+forget_unacked(struct outbox *ob, const char *sid)
+{
+	size_t i, n = ob->nunacked < UNACKED_MAX ? ob->nunacked : UNACKED_MAX;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ob->unacked[i], sid) == 0) {
+			ob->unacked[i][0] = '\0';
+			return 1;
+		}
+	return 0;
+}
+
+static void
+outbox_delivered_acked_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct ack_req *a = arg;
+	struct outbox *ob = a->ob;
+
+	(void)reply;
+	ob->acks--;
+	if (error != NULL) {
+		log_info("outbox: entry %s delivered, its acknowledgement lost (%s); "
+		    "it is acknowledged after the reconnect", a->sid, error);
+		remember_unacked(ob, a->sid);
+	}
+	free(a);
+	check_idle(ob);
+}
+
 static void
 ack(struct outbox *ob, const char *sid)
 {
 	const char *argv[4] = { "XACK", ob->k_outbox, GROUP, sid };
+	struct ack_req *a = xmalloc(sizeof *a);
 
+	a->ob = ob;
+	snprintf(a->sid, sizeof a->sid, "%s", sid);
 	ob->acks++;
-	store_command(ob->store, outbox_acked_cb, ob, 4, argv);
+	store_command(ob->store, outbox_delivered_acked_cb, a, 4, argv);
 }
 
 static void
@@ -632,6 +696,12 @@ take_entry(struct outbox *ob, const redisReply *r)
 		return;
 	if (is_inflight(ob, r->element[0]->str))
 		return;
+	log_debug("outbox: entry %s taken%s", r->element[0]->str,
+	    ob->own_pending ? " (our pending list)" : "");
+	if (forget_unacked(ob, r->element[0]->str)) {
+		ack(ob, r->element[0]->str);
+		return;
+	}
 	e = xcalloc(1, sizeof *e);
 	e->ob = ob;
 	snprintf(e->sid, sizeof e->sid, "%s", r->element[0]->str);
@@ -715,8 +785,8 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 	size_t n = 0;
 	int was_own = ob->own_pending;
 
-	ob->reading = 0;
 	if (error != NULL) {
+		ob->reading = 0;
 		/* The poll timer tries again; a lost connection re-sets up. */
 		log_debug("outbox: read failed: %s", error);
 		/* Without Redis there is nothing more to read (--once: done). */
@@ -724,7 +794,12 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 		check_idle(ob);
 		return;
 	}
-	/* [[stream, [entries...]]] or nil */
+	/*
+	 * [[stream, [entries...]]] or nil.  `reading` stays set while the
+	 * entries are handed out: a delivery that completes at once (the
+	 * console) asks for more, and a second read from the same cursor
+	 * would hand out the same pending entries twice.
+	 */
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
 	    reply->element[0]->type == REDIS_REPLY_ARRAY &&
 	    reply->element[0]->elements == 2) {
@@ -736,6 +811,7 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 			snprintf(ob->pel_cursor, sizeof ob->pel_cursor, "%s",
 			    last->element[0]->str);
 	}
+	ob->reading = 0;
 	if (was_own && n < OUTBOX_READ_COUNT)
 		ob->own_pending = 0; /* our pending list is read: now new ones */
 	ob->last_read_empty = n == 0 && !was_own;
@@ -951,9 +1027,11 @@ outbox_start(struct outbox *ob)
 }
 
 void
-outbox_stop(struct outbox *ob)
+outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg)
 {
 	ob->stopping = 1;
+	ob->quiet_cb = cb;
+	ob->quiet_arg = arg;
 	if (ob->poll_timer != NULL)
 		event_del(ob->poll_timer);
 	if (ob->maint_timer != NULL)

@@ -90,6 +90,7 @@ struct poll {
 	time_t started;
 	int failed;
 	int store_failed;     /* failed because of Redis, not the feed */
+	size_t unknown;       /* records whose outcome is unknown */
 	int quiet;            /* stopped by shutdown: not a feed failure */
 	char error[300];
 	char *etag;
@@ -119,6 +120,8 @@ struct pipeline {
 	int started;            /* polls were scheduled */
 	struct event *grace_timer;
 };
+
+#define UNKNOWN_LOGGED 5 /* items named per poll when Redis fails; then a count */
 
 static void poll_begin(struct feed_rt *rt);
 
@@ -240,7 +243,11 @@ poll_end(struct poll *poll)
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll
 		 * again soon when Redis is up, else when it comes back.
 		 */
-		log_info("feed \"%s\": %s", rt->cfg->name, poll->error);
+		if (poll->unknown > UNKNOWN_LOGGED)
+			log_warn("feed \"%s\": %zu more items whose outcome is unknown",
+			    rt->cfg->name, poll->unknown - UNKNOWN_LOGGED);
+		log_warn("feed \"%s\": %s; what was not recorded is retried on the "
+		    "next poll", rt->cfg->name, poll->error);
 		if (store_is_up(p->store))
 			schedule(rt, 1000 + (long)(rnd() % 4000));
 		else
@@ -378,15 +385,13 @@ struct record_req {
 static long
 feed_max_items(const struct feed_rt *rt)
 {
-	(void)rt;
-	return 10000; /* TEMP until config lands */
+	return rt->cfg->max_items > 0 ? rt->cfg->max_items : 10000;
 }
 
 static long long
 feed_backfill(const struct feed_rt *rt)
 {
-	(void)rt;
-	return -1; /* TEMP */
+	return rt->cfg->backfill;
 }
 
 static int
@@ -457,9 +462,11 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 		 * Either the whole function ran (seen, alerts queued) or none
 		 * of it: the next poll, a full fetch, finds out which.
 		 */
-		log_warn("feed \"%s\": item %s \"%s\" not recorded (%s); outcome "
-		    "unknown, retried on the next poll", rt->cfg->name,
-		    poll->keys[r->index], e->title ? e->title : "(untitled)", error);
+		if (poll->unknown++ < UNKNOWN_LOGGED)
+			log_warn("feed \"%s\": item %s \"%s\" not recorded (%s); "
+			    "outcome unknown, retried on the next poll", rt->cfg->name,
+			    poll->keys[r->index], e->title ? e->title : "(untitled)",
+			    error);
 		if (!poll->failed)
 			poll_fail(poll, "items not recorded: %s", error);
 		poll->store_failed = 1;
@@ -977,6 +984,12 @@ pipeline_grace_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(p->base, NULL);
 }
 
+static void
+pipeline_quiet_cb(void *arg)
+{
+	maybe_done(arg);
+}
+
 void
 pipeline_stop(struct pipeline *p, long grace_ms)
 {
@@ -986,7 +999,7 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 	if (p->stopping)
 		return;
 	p->stopping = 1;
-	outbox_stop(p->outbox);
+	outbox_stop(p->outbox, pipeline_quiet_cb, p);
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i].timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {

@@ -71,8 +71,11 @@ void outbox_record(struct outbox *ob, const char *item_key,
     const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
     void *arg);
 
-/* Stops taking new entries; deliveries in flight finish or stay pending. */
-void outbox_stop(struct outbox *ob);
+/*
+ * Stops taking new entries; deliveries in flight finish or stay pending.
+ * cb runs once nothing is in flight any more (never when nothing was).
+ */
+void outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg);
 /* --once: calls cb once nothing is pending or in flight. */
 void outbox_drain(struct outbox *ob, outbox_idle_cb cb, void *arg);
 

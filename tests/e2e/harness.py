@@ -88,7 +88,8 @@ class Redis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", "0", "--unixsocket", self.sock,
              "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", os.path.dirname(self.sock)],
+             "--daemonize", "no", "--dir", os.path.dirname(self.sock),
+             "--enable-debug-command", "local"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -343,7 +344,9 @@ def config(redis=None, daemon=None, feeds=(), watchlists=(), sinks=(), extra="")
     """Builds a wirewatch.conf.  feeds: (name, url[, {key: value}]);
     watchlists: (name, query, [sinks]); sinks: (name, {key: value})."""
     out = ["[daemon]"]
-    d = {"entities": ENTITIES, "prefix": "ww:", "seen-ttl": "1d",
+    # backfill = all: the seed story is from 2025, and most scenarios want
+    # a first poll to alert like any other (backfill has its own tests).
+    d = {"entities": ENTITIES, "prefix": "ww:", "seen-ttl": "1d", "backfill": "all",
          "fetch-timeout": "10s", "connect-timeout": "5s"}
     if redis is not None:
         d["redis"] = redis
