@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""bench_deliver - alerts from the outbox to a loopback webhook receiver.
+
+    python3 tests/bench/bench_deliver.py [--alerts 1000] [--runs 3]
+
+One feed with N matching items is polled once (`wirewatchd --once`, default
+settings: per-host-connections 2); every alert is POSTed to one loopback
+receiver.  Printed:
+  - latency from "feed response complete" (the feed server finished writing
+    the document) to "POST received" for each alert: p50 / p99 / max;
+  - delivery throughput: alerts/s between the first and the last POST;
+  - the same POSTs sent by `curl --parallel` at the same concurrency to the
+    same receiver in the same run: requests/s, and the ratio (goal >= 0.5x).
+The receiver is an asyncio HTTP/1.1 server in a child process (keep-alive,
+no per-request thread) so that it is not the bottleneck.
+Python standard library, redis-server and curl.  WIREWATCHD=path measures
+another build.
+"""
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from email.utils import formatdate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DAEMON = os.environ.get("WIREWATCHD") or os.path.join(ROOT, "build", "wirewatchd")
+
+
+def serve(port_file, log_file, feed_path):
+    """Child: serves /feed.xml and records POST arrival times (monotonic)."""
+    with open(feed_path, "rb") as f:
+        feed = f.read()
+    log = open(log_file, "w")
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                method, path = line.split()[:2]
+                length = 0
+                while True:
+                    h = await reader.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.partition(b":")
+                    if k.strip().lower() == b"content-length":
+                        length = int(v)
+                body = await reader.readexactly(length) if length else b""
+                if method == b"GET":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % len(feed) + feed)
+                    await writer.drain()
+                    log.write("feed %.6f\n" % time.monotonic())
+                else:
+                    t = time.monotonic()
+                    try:
+                        item = json.loads(body).get("item_id", "?")
+                    except ValueError:
+                        item = "?"
+                    log.write("post %.6f %s %s\n" % (t, path.decode(), item))
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+                log.flush()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+        with open(port_file, "w") as f:
+            f.write(str(srv.sockets[0].getsockname()[1]))
+        async with srv:
+            await srv.serve_forever()
+
+    asyncio.run(main())
+
+
+def start_receiver(tmp, feed_path):
+    port_file = os.path.join(tmp, "port")
+    log_file = os.path.join(tmp, "recv.log")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            serve(port_file, log_file, feed_path)
+        finally:
+            os._exit(0)
+    for _ in range(200):
+        if os.path.exists(port_file) and open(port_file).read():
+            return pid, int(open(port_file).read()), log_file
+        time.sleep(0.02)
+    raise SystemExit("receiver did not start")
+
+
+def start_redis(tmp):
+    sock = os.path.join(tmp, "redis.sock")
+    p = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+                          "--appendonly", "no", "--dir", tmp],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(sock):
+            return p, sock
+        time.sleep(0.02)
+    p.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def read_log(path):
+    feed_t, posts = None, []
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if w[0] == "feed" and feed_t is None:
+                feed_t = float(w[1])
+            elif w[0] == "post":
+                posts.append((float(w[1]), w[3]))
+    return feed_t, posts
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def run_daemon(tmp, sock, port, n):
+    conf = os.path.join(tmp, "w.conf")
+    with open(conf, "w") as f:
+        f.write("[daemon]\nredis = unix:%s\nentities = %s\nbackfill = all\n"
+                "startup-spread = 0\n\n[feed \"f\"]\nurl = http://127.0.0.1:%d/feed.xml\n"
+                "interval = 1h\n\n[watchlist \"w\"]\nquery = sanctions\nsinks = hook\n\n"
+                "[sink \"hook\"]\ntype = webhook\nurl = http://127.0.0.1:%d/hook\n"
+                % (sock, os.path.join(ROOT, "conf", "entities"), port, port))
+    t0 = time.monotonic()
+    r = subprocess.run([DAEMON, "-c", conf, "--once"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=300)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr.decode()[-2000:])
+        raise SystemExit("wirewatchd --once exited %d" % r.returncode)
+    return time.monotonic() - t0
+
+
+def run_curl(tmp, port, n, parallel, body):
+    cfg = os.path.join(tmp, "curl.cfg")
+    data = os.path.join(tmp, "body.json")
+    with open(data, "wb") as f:
+        f.write(body)
+    with open(cfg, "w") as f:
+        for i in range(n):
+            f.write('url = "http://127.0.0.1:%d/curl"\ndata-binary = "@%s"\n'
+                    'header = "Content-Type: application/json"\noutput = "/dev/null"\n'
+                    % (port, data))
+            if i < n - 1:
+                f.write("next\n")
+    t0 = time.monotonic()
+    subprocess.run(["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-max", str(parallel), "-K", cfg],
+                   check=True, timeout=300)
+    return time.monotonic() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--alerts", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--curl-parallel", type=int, default=2,
+                    help="curl's concurrency (default 2: the daemon's per-host default)")
+    a = ap.parse_args()
+    n = a.alerts
+    for run in range(a.runs):
+        tmp = tempfile.mkdtemp(prefix="ww-bench-deliver-")
+        now = time.time()
+        items = "".join(
+            "<item><guid>b%d</guid><title>sanctions item %d</title><pubDate>%s</pubDate>"
+            "<description>Routine text about sanctions, number %d.</description></item>"
+            % (i, i, formatdate(now - i, usegmt=True), i) for i in range(n))
+        feed_path = os.path.join(tmp, "feed.xml")
+        with open(feed_path, "w") as f:
+            f.write('<?xml version="1.0"?><rss version="2.0"><channel><title>b</title>%s'
+                    "</channel></rss>" % items)
+        rpid, port, log = start_receiver(tmp, feed_path)
+        redis, sock = start_redis(tmp)
+        try:
+            wall = run_daemon(tmp, sock, port, n)
+            feed_t, posts = read_log(log)
+            hook = [t for t, _ in posts]
+            if len(hook) != n:
+                raise SystemExit("%d POSTs received, want %d" % (len(hook), n))
+            lat = [(t - feed_t) * 1000 for t in hook]
+            span = max(hook) - min(hook)
+            rate = (n - 1) / span if span > 0 else float("inf")
+            body = json.dumps({"alert_id": "al_x", "watchlist": "w", "title": "sanctions item",
+                               "snippet": "x" * 400}).encode()
+            ct = run_curl(tmp, port, n, a.curl_parallel, body)
+            crate = n / ct
+            print("run %d: %d alerts: latency feed->POST p50 %.1f ms, p99 %.1f ms, min %.1f ms, max %.1f ms; "
+                  "throughput %.0f alerts/s; curl --parallel-max %d: %.0f req/s; ratio %.2fx; "
+                  "--once wall %.2f s" % (run + 1, n, pct(lat, 50), pct(lat, 99), min(lat), max(lat), rate,
+                                           a.curl_parallel, crate, rate / crate, wall), flush=True)
+        finally:
+            redis.kill()
+            redis.wait()
+            os.kill(rpid, 9)
+            os.waitpid(rpid, 0)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
