@@ -4,11 +4,26 @@
  * libcurl's multi socket API driven by libevent: no transfer ever blocks
  * the loop.  The fetcher owns the limits that apply to every transfer
  * (connect and total timeouts, body size, redirects, protocols) and the
- * politeness caps (per-host and global concurrency); requests over a cap
- * wait in a FIFO queue and their timeouts start when they start.
+ * politeness caps; requests over a cap wait in a queue and their timeouts
+ * start when they start.
+ *
+ * Two lanes.  Feed polls (GET) and deliveries (requests with post_body,
+ * i.e. webhook POSTs from sink.c) are scheduled apart: polls share
+ * max_total, deliveries share max_deliveries, and neither counts against
+ * the other, so an alert is never queued behind thousands of polls.
+ * per_host applies within each lane: a host that serves both feeds and a
+ * webhook may see per_host polls plus per_host deliveries at once.
+ *
+ * Within a lane every host has its own FIFO queue and hosts take turns.
+ * A host starts with a few slots (4, or per_host if smaller) and gains one
+ * per response until per_host, so that per_host connections are not opened
+ * to a server in the same instant; an idle host starts over.
  *
  * Redirects are followed here, hop by hop, so that a feed moved for good
- * (every hop 301/308) can be told apart from a temporary redirect.
+ * (every hop 301/308) can be told apart from a temporary redirect.  Only
+ * http:// and https:// go to libcurl.  file:// URLs are read here, and only
+ * when they name a regular file (a FIFO, a device or a directory is an
+ * error that names the path), at most max_body bytes.
  */
 #ifndef WIREWATCH_FETCH_H
 #define WIREWATCH_FETCH_H
@@ -24,8 +39,9 @@ struct fetch_opts {
 	long timeout_ms;       /* whole transfer, per hop */
 	long long max_body;    /* bytes after decoding; abort at the limit */
 	int max_redirects;
-	int per_host;          /* concurrent transfers per host */
-	int max_total;         /* concurrent transfers overall */
+	int per_host;          /* concurrent per host, in each lane; 0: 2 */
+	int max_total;         /* concurrent feed polls (GET); 0: 64 */
+	int max_deliveries;    /* concurrent POSTs, apart from polls; 0: 16 */
 	const char *user_agent;
 };
 
@@ -55,7 +71,8 @@ struct fetch_result {
 };
 
 /*
- * Called once per fetch, on the loop.  res is valid only during the call.
+ * Called once per fetch, on the loop, never from inside fetch_start().
+ * res is valid only during the call.
  * When the fetcher is freed with transfers in flight, each gets a call
  * with ok == 0 and error "cancelled".
  */
@@ -64,14 +81,17 @@ typedef void (*fetch_done_cb)(const struct fetch_result *res, void *arg);
 struct fetcher *fetch_new(struct event_base *base, const struct fetch_opts *opts);
 void fetch_free(struct fetcher *f);
 
-/* Starts (or queues) a transfer; never fails except on a bad request. */
+/*
+ * Starts (or queues) a transfer; returns NULL only for a request without a
+ * URL.  Every other failure, a bad URL included, reaches cb.
+ */
 struct fetch *fetch_start(struct fetcher *f, const struct fetch_req *req,
     fetch_done_cb cb, void *arg);
 
-/* Cancels one transfer: its callback is not called. */
+/* Cancels one transfer: its callback is not called.  t may be NULL. */
 void fetch_cancel(struct fetch *t);
 
-/* Transfers running and queued. */
+/* Transfers queued, running or about to report. */
 size_t fetch_pending(const struct fetcher *f);
 
 #endif

@@ -2,6 +2,7 @@
 """bench_poll - one full poll cycle over many feeds on a local HTTP server.
 
     python3 tests/bench/bench_poll.py [--feeds 5000] [--conns 64] [--per-host 64]
+                                      [--curl-parallel N]
 
 Goal (issue): 5,000 feeds, the 304 cycle under 10 s on 2 cores and under
 100 MB RSS.  Starts a private redis-server (unix socket) and an asyncio HTTP/1.1
@@ -11,8 +12,12 @@ Last-Modified, 304 on a matching If-None-Match / If-Modified-Since or
 no validators) and warm (validators kept in redis -> 304s).  The server's own
 capacity is measured with `curl --parallel` over the same URLs (cold and with
 "If-None-Match: *") so the daemon's numbers can be read against it.
-All feeds share one host, so per-host-connections is raised (--per-host).
-Python standard library only.
+All feeds share one host, so per-host-connections is raised (--per-host);
+with --per-host 2 (the daemon's default) the daemon runs at most 2 transfers,
+and curl is held to the same concurrency (--curl-parallel defaults to the
+smaller of --conns and --per-host).  CPU is user + system time of the
+measured process (getrusage of the reaped child).
+Set WIREWATCHD=path to measure another build.  Python standard library only.
 """
 import argparse
 import asyncio
@@ -121,7 +126,7 @@ def get_stats(port):
 
 
 def timed(args, timeout, **kw):
-    """Runs args; returns (rc, wall seconds, peak RSS kB of that process, stderr tail)."""
+    """Runs args; returns (rc, wall seconds, (maxrss kB, VmHWM kB), stderr, CPU seconds)."""
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
     errbuf = []
@@ -151,7 +156,7 @@ def timed(args, timeout, **kw):
     th.join(5)
     err = (errbuf[0] if errbuf else b"").decode("utf-8", "replace")
     # ru_maxrss is an upper bound (floor: this script's RSS at fork); VmHWM is sampled
-    return p.returncode, wall, (ru.ru_maxrss, hwm), err
+    return p.returncode, wall, (ru.ru_maxrss, hwm), err, ru.ru_utime + ru.ru_stime
 
 
 def main():
@@ -160,6 +165,8 @@ def main():
     ap.add_argument("--feeds", type=int, default=5000)
     ap.add_argument("--conns", type=int, default=64, help="max-connections (and curl --parallel-max)")
     ap.add_argument("--per-host", type=int, default=64, help="per-host-connections")
+    ap.add_argument("--curl-parallel", type=int, default=0,
+                    help="curl --parallel-max (default: min(--conns, --per-host), the daemon's concurrency)")
     ap.add_argument("--timeout", type=int, default=300, help="per run, seconds")
     ap.add_argument("--strict", action="store_true", help="exit 1 when the goal is missed")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
@@ -192,6 +199,7 @@ def main():
         urls = ["http://127.0.0.1:%d/feed/%d.xml" % (port, i) for i in range(a.feeds)]
 
         # Baseline: the server's own capacity, measured with curl --parallel.
+        curl_par = a.curl_parallel or min(a.conns, a.per_host)
         curlcfg = os.path.join(tmp, "curl.cfg")
         with open(curlcfg, "w") as f:
             for u in urls:
@@ -199,10 +207,10 @@ def main():
         if shutil.which("curl"):
             for label, extra in [("curl cold (200)", []), ("curl warm (304)", ["-H", "If-None-Match: *"])]:
                 before = get_stats(port)
-                rc, wall, rss, err = timed(["curl", "-sS", "--parallel", "--parallel-max", str(a.conns),
-                                            "-K", curlcfg] + extra, a.timeout)
+                rc, wall, rss, err, cpu = timed(["curl", "-sS", "--parallel", "--parallel-max",
+                                                 str(curl_par), "-K", curlcfg] + extra, a.timeout)
                 after = get_stats(port)
-                rows.append((label, rc, wall, rss, after, before))
+                rows.append((label, rc, wall, rss, after, before, cpu))
 
         # The daemon: 5,000 feeds, one watchlist that never matches.
         conf = os.path.join(tmp, "bench.conf")
@@ -217,9 +225,9 @@ def main():
                     '[sink "out"]\ntype = console\n')
         for label in ("wirewatchd cold", "wirewatchd warm (304)"):
             before = get_stats(port)
-            rc, wall, rss, err = timed([DAEMON, "-c", conf, "--once"], a.timeout)
+            rc, wall, rss, err, cpu = timed([DAEMON, "-c", conf, "--once"], a.timeout)
             after = get_stats(port)
-            rows.append((label, rc, wall, rss, after, before))
+            rows.append((label, rc, wall, rss, after, before, cpu))
             if rc != 0:
                 failed = True
                 print("%s: exit %s; stderr tail:\n  %s" % (label, rc, "\n  ".join(err.splitlines()[-8:])))
@@ -236,24 +244,26 @@ def main():
 
     print("\nmaxrss = getrusage of the child (an upper bound: it includes the forked Python before exec);"
           " VmHWM = sampled every 5 ms from /proc")
-    print("%d feeds, one host 127.0.0.1, max-connections %d, per-host-connections %d, %d CPUs"
-          % (a.feeds, a.conns, a.per_host, os.cpu_count()))
-    print("%-22s %4s %8s %9s %9s %6s %6s %9s" % ("run", "rc", "wall s", "maxrss MB", "VmHWM MB",
-                                                 "200s", "304s", "req/s"))
+    print("%d feeds, one host 127.0.0.1, max-connections %d, per-host-connections %d, "
+          "curl --parallel-max %d, %d CPUs"
+          % (a.feeds, a.conns, a.per_host, a.curl_parallel or min(a.conns, a.per_host), os.cpu_count()))
+    print("daemon: %s" % DAEMON)
+    print("%-22s %4s %8s %7s %9s %9s %6s %6s %9s" % ("run", "rc", "wall s", "CPU s", "maxrss MB",
+                                                     "VmHWM MB", "200s", "304s", "req/s"))
     rates = {}
-    for label, rc, wall, rss, after, before in rows:
+    for label, rc, wall, rss, after, before, cpu in rows:
         n200 = after["200"] - before["200"]
         n304 = after["304"] - before["304"]
         rates[label] = (n200 + n304) / wall if wall > 0 else 0
-        print("%-22s %4s %8.2f %9.1f %9.1f %6d %6d %9.0f" % (label, rc, wall, rss[0] / 1024, rss[1] / 1024,
-                                                            n200, n304, rates[label]))
+        print("%-22s %4s %8.2f %7.2f %9.1f %9.1f %6d %6d %9.0f" % (
+            label, rc, wall, cpu, rss[0] / 1024, rss[1] / 1024, n200, n304, rates[label]))
     for d, c in [("wirewatchd cold", "curl cold (200)"), ("wirewatchd warm (304)", "curl warm (304)")]:
         if rates.get(c):
             print("%s / %s: %.2f of the server's measured capacity" % (d, c, rates.get(d, 0) / rates[c]))
     warm = [r for r in rows if r[0] == "wirewatchd warm (304)"]
     met = False
     if warm:
-        _, rc, wall, rss, after, before = warm[0]
+        _, rc, wall, rss, after, before, _ = warm[0]
         n304 = after["304"] - before["304"]
         met = rc == 0 and wall < 10 and rss[0] < 100 * 1024 and n304 == a.feeds
         print("goal (304 cycle < 10 s, < 100 MB, all %d answered 304): %s%s" % (
