@@ -1,33 +1,23 @@
 /*
  * config.c - wirewatch.conf into an immutable struct config.
  *
- * The INI syntax is read here, not by libinih.  Debian builds inih with a
- * 200-byte line buffer, so a watchlist query or URL of ordinary length was
- * refused; it also cuts section and key names at 50 bytes, turns every
- * indented line into a value that replaces the one before (which breaks
- * git-config style indented keys), skips sections without keys, and gives
- * the handler no line numbers.  None of that can be changed from outside
- * the library.
- *
- * The syntax is inih's otherwise: "[section]" headers, "key = value" (or
- * "key: value"), ';' or '#' at the start of a line for a comment, ';'
- * after white space for a comment at the end of a line, an optional UTF-8
- * BOM, LF or CRLF.  Lines may be of any length; the file is bounded
- * instead (CONFIG_MAX_FILE).  A line indented deeper than the key line
- * above it continues that key's value, joined with one space (Python's
- * configparser rule), for the keys that hold text: query and sinks.  Any
- * other key continued is an error, since a URL or a number split over
- * lines is a mistake, not a style.  A blank line or a header ends a value;
- * comment lines inside one are skipped.  NUL bytes, invalid UTF-8 and
- * control characters are refused with their line.
- *
- * Validation is complete before the daemon starts anything; the first
- * error wins and names FILE:LINE (FILE alone only when no line is to
- * blame: unreadable, a directory, empty).  Cross references (watchlist ->
- * sink) are resolved after the whole file is read, so order does not
+ * ini.c reads the text (sections, keys, values continued on indented
+ * lines, each with its line); this file gives the names their meaning and
+ * checks every value.  Validation is complete before the daemon starts
+ * anything; the first error wins and names FILE:LINE (FILE alone only
+ * when no line is to blame: unreadable, a directory, empty).  Cross
+ * references (watchlist -> sink) and the rules that depend on a sink's
+ * type are checked after the whole file is read, so order does not
  * matter.  Section names live in hash tables, so a file of 100,000 feeds
- * loads in linear time.  URLs in messages are masked: a webhook URL is a
- * credential.
+ * loads in linear time.
+ *
+ * Credentials: chat services put their tokens in the webhook URL, so
+ * every URL in a message is masked (a sink's after its host), and a
+ * secret or a header value is never printed.  url-file and secret-file
+ * read them from files of their own, looked up in $CREDENTIALS_DIRECTORY
+ * (systemd's LoadCredential=) when that is set; such a file must not be
+ * readable or writable by every user, or keeping the credential out of
+ * wirewatch.conf would protect nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,30 +30,48 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "wirewatch/config.h"
-#include "wirewatch/match.h"
-#include "wirewatch/util.h"
+#include <curl/curl.h>
 
-/* Larger is not a configuration file (or is /dev/zero). */
-#define CONFIG_MAX_FILE (128 * 1024 * 1024)
+#include "wirewatch/config.h"
+#include "wirewatch/ini.h"
+#include "wirewatch/match.h"
+#include "wirewatch/sign.h"
+#include "wirewatch/sinkfmt.h"
+#include "wirewatch/util.h"
 
 /* cfg_feed.backfill until check_feeds() resolves it. */
 #define BACKFILL_UNSET LLONG_MIN
 
-enum section_kind { SEC_NONE, SEC_DAEMON, SEC_FEED, SEC_WATCHLIST, SEC_SINK };
+/* A credential file is a line or two; more is the wrong file. */
+#define CRED_MAX (64 * 1024)
+/* The current secret and, during a rotation, the next (sign.h). */
+#define SECRETS_MAX 2
+/* A first attempt and 100 retries: what 'retries' has always allowed. */
+#define SCHEDULE_MAX 101
+#define SCHEDULE_STEP_MAX (7 * 86400 * 1000L)
 
-/* Where one line of a value spanning lines starts in the joined value. */
-struct piece {
-	size_t off;
-	int line;
-};
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+enum section_kind { SEC_NONE, SEC_DAEMON, SEC_FEED, SEC_WATCHLIST, SEC_SINK };
 
 struct wl_extra {
 	char *sinks_raw;
 	int sinks_line;
 	int query_line;
-	struct piece *pieces;    /* the query's lines */
+	struct ini_piece *pieces;    /* the query's lines */
 	size_t npieces;
+};
+
+/* Where a sink's keys were, for the checks that need its type. */
+struct sink_extra {
+	const char *url_key;     /* "url" or "url-file": which one set url */
+	int url_line;
+	int secret_line;         /* the first secret or secret-file */
+	int *header_lines;       /* parallel to cfg_sink.headers */
+	int chat_id_line;
+	int schedule_line;       /* retry-schedule */
+	const char *legacy_key;  /* the first of retries and retry-delay */
+	int legacy_line;
 };
 
 /* Open addressing over names owned by the config; cap is a power of two. */
@@ -78,26 +86,20 @@ struct names {
 
 struct loader {
 	struct config *cfg;
-	int line;                /* line being read, or of the key being handled */
+	int line;                /* line of the key or header being handled */
 	char err[WW_ERRLEN];
 	char *cur_section;       /* text of the last [section] header */
 	enum section_kind kind;
 	size_t cur;              /* index of the current feed/watchlist/sink */
 	struct wl_extra *wlx;    /* parallel to cfg->watchlists */
+	struct sink_extra *snx;  /* parallel to cfg->sinks */
 	size_t feeds_cap, watchlists_cap, sinks_cap;
 	struct names feed_names, watchlist_names, sink_names;
 	int nsections;
 	int daemon_line;         /* first [daemon] header; 0: none */
 	int entities_line;
-
-	/* The key = value being read; handled once a line does not continue it. */
-	int pending;
-	char *key;
-	int key_line;
-	size_t key_indent;
-	struct buf value;
-	struct piece *pieces;
-	size_t npieces, pieces_cap;
+	const struct ini_piece *pieces;  /* the lines of the value being handled */
+	size_t npieces;
 };
 
 static void
@@ -119,18 +121,6 @@ fail(struct loader *l, int line, const char *fmt, ...)
 		snprintf(l->err, sizeof l->err, "%s:%d: %s", l->cfg->path, line, msg);
 	else
 		snprintf(l->err, sizeof l->err, "%s: %s", l->cfg->path, msg);
-}
-
-/* Characters (code points) in valid UTF-8 s[0..n). */
-static size_t
-columns(const char *s, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			c++;
-	return c;
 }
 
 /* --- names --------------------------------------------------------------- */
@@ -253,7 +243,7 @@ parse_backfill(const char *v, long long *out)
 	return 0;
 }
 
-/* Durations in seconds; "retry-delay" also accepts "ms". */
+/* Durations in seconds, at least min. */
 static int
 duration(struct loader *l, const char *name, const char *v, long min, long *out)
 {
@@ -266,6 +256,25 @@ duration(struct loader *l, const char *name, const char *v, long min, long *out)
 	}
 	*out = (long)d;
 	return 0;
+}
+
+/* "0", "250ms", "5s", "5m", "2h", "1d" -> milliseconds; -1 on a bad value. */
+static long long
+duration_ms(const char *v)
+{
+	size_t n = strlen(v);
+	long long d;
+	char *end;
+
+	if (n > 2 && strcmp(v + n - 2, "ms") == 0) {
+		if (*v < '0' || *v > '9')
+			return -1;
+		errno = 0;
+		d = strtoll(v, &end, 10);
+		return errno == 0 && end == v + n - 2 ? d : -1;
+	}
+	d = util_parse_duration(v);
+	return d < 0 ? -1 : d * 1000;
 }
 
 static int
@@ -354,6 +363,17 @@ set_str(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = xstrdup(v);
+}
+
+/* p as written in the file at cfgpath: relative to its directory. */
+static char *
+resolve_path(const char *cfgpath, const char *p)
+{
+	const char *slash = strrchr(cfgpath, '/');
+
+	if (p[0] == '/' || slash == NULL)
+		return xstrdup(p);
+	return xasprintf("%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
 }
 
 /* --- sections ------------------------------------------------------------ */
@@ -458,14 +478,19 @@ new_section(struct loader *l, const char *sec)
 		l->cur = cfg->nwatchlists++;
 		break;
 	default:
-		cfg->sinks = grow(cfg->sinks, cfg->nsinks, &l->sinks_cap, sizeof *cfg->sinks);
+		cap = l->sinks_cap;
+		cfg->sinks = grow(cfg->sinks, cfg->nsinks, &cap, sizeof *cfg->sinks);
+		l->snx = grow(l->snx, cfg->nsinks, &l->sinks_cap, sizeof *l->snx);
 		memset(&cfg->sinks[cfg->nsinks], 0, sizeof *cfg->sinks);
+		memset(&l->snx[cfg->nsinks], 0, sizeof *l->snx);
 		cfg->sinks[cfg->nsinks].name = name;
 		cfg->sinks[cfg->nsinks].line = l->line;
-		cfg->sinks[cfg->nsinks].type = -1;
+		cfg->sinks[cfg->nsinks].type = SINK_WEBHOOK;
+		cfg->sinks[cfg->nsinks].format = -1;
 		cfg->sinks[cfg->nsinks].timeout_ms = 10000;
 		cfg->sinks[cfg->nsinks].retries = 3;
 		cfg->sinks[cfg->nsinks].retry_base_ms = 1000;
+		cfg->sinks[cfg->nsinks].digest_after = 10;
 		l->cur = cfg->nsinks++;
 		break;
 	}
@@ -502,6 +527,15 @@ feed_default_key(struct loader *l, const char *name, const char *v, long *max_it
 	return 1;
 }
 
+/* A consumer name in Redis: 1-64 of [A-Za-z0-9._-]. */
+static int
+instance_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n >= 1 && n <= 64 && strspn(v, ALNUM "._-") == n;
+}
+
 static void
 daemon_key(struct loader *l, const char *name, const char *v)
 {
@@ -513,6 +547,11 @@ daemon_key(struct loader *l, const char *name, const char *v)
 		set_str(&cfg->redis, v);
 	} else if (!strcmp(name, "prefix")) {
 		set_str(&cfg->prefix, v);
+	} else if (!strcmp(name, "instance")) {
+		if (!instance_ok(v))
+			fail(l, l->line, "bad value '%s' for 'instance' (1 to 64 letters, "
+			    "digits, '.', '_' or '-')", v);
+		set_str(&cfg->instance, v);
 	} else if (!strcmp(name, "seen-ttl")) {
 		if (duration(l, name, v, 1, &n) == 0)
 			cfg->seen_ttl = n;
@@ -599,29 +638,377 @@ watchlist_key(struct loader *l, const char *name, const char *v)
 	}
 }
 
+/* --- sinks --------------------------------------------------------------- */
+
+/* "console, webhook, ... or ntfy": every type sinkfmt knows, for messages. */
+static char *
+type_names(void)
+{
+	struct buf b = {0};
+	const char *name, *prev = NULL;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		if (strcmp(name = sinkfmt_type_name((enum sinkfmt_type)i), "?") == 0)
+			break;
+		if (prev != NULL)
+			buf_addf(&b, "%s%s", b.len > 0 ? ", " : "", prev);
+		prev = name;
+	}
+	buf_addf(&b, "%s%s", b.len > 0 ? " or " : "", prev != NULL ? prev : "");
+	return buf_steal(&b);
+}
+
+static const char *
+type_name(const struct cfg_sink *s)
+{
+	return sinkfmt_type_name((enum sinkfmt_type)s->format);
+}
+
+/*
+ * The text of a url-file or secret-file, NUL-terminated; NULL after
+ * fail().  A relative path is looked up in $CREDENTIALS_DIRECTORY when it
+ * is set (systemd's LoadCredential= puts the files there), else next to
+ * the configuration file.  Only a regular file (not a FIFO that would
+ * block the load), of at most CRED_MAX bytes of UTF-8, that other users
+ * can neither read nor write.
+ */
+static char *
+read_credential(struct loader *l, const struct cfg_sink *s, const char *key,
+    const char *v, char **where)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	struct buf b = {0};
+	char why[256], chunk[4096];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	why[0] = '\0';
+	if (v[0] == '/')
+		*where = xstrdup(v);
+	else if (dir != NULL && dir[0] != '\0')
+		*where = xasprintf("%s/%s", dir, v);
+	else
+		*where = resolve_path(l->cfg->path, v);
+	fd = open(*where, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1 || fstat(fd, &st) == -1)
+		snprintf(why, sizeof why, "%s", strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(why, sizeof why, "not a regular file");
+	else if (st.st_mode & (S_IROTH | S_IWOTH))
+		snprintf(why, sizeof why, "%s by every user (mode %04o), but it holds a "
+		    "credential: chmod o-rw it", st.st_mode & S_IROTH ? "readable" :
+		    "writable", (unsigned)(st.st_mode & 07777));
+	while (why[0] == '\0' && (n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			snprintf(why, sizeof why, "%s", strerror(errno));
+		else if (b.len + (size_t)n > CRED_MAX)
+			snprintf(why, sizeof why, "larger than %d KiB: not a URL or "
+			    "secrets file", CRED_MAX / 1024);
+		else
+			buf_add(&b, chunk, (size_t)n);
+	}
+	if (why[0] == '\0' && !util_utf8_valid(b.s != NULL ? b.s : "", b.len))
+		snprintf(why, sizeof why, "not UTF-8 text");
+	if (why[0] == '\0' && b.len >= 3 && memcmp(b.s, "\xef\xbb\xbf", 3) == 0)
+		memset(b.s, ' ', 3);	/* a BOM, as editors write them: trimmed */
+	if (fd != -1)
+		close(fd);
+	if (why[0] != '\0') {
+		fail(l, l->line, "sink \"%s\": %s %s: %s", s->name, key, *where, why);
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
+/* A URL libcurl will take; from: the url-file it came from, or NULL. */
+static void
+check_sink_url(struct loader *l, const struct cfg_sink *s, const char *url,
+    const char *from)
+{
+	char *shown, *in = from != NULL ? xasprintf(" (from %s)", from) : xstrdup("");
+	CURLUcode rc = CURLUE_OK;
+	CURLU *u;
+
+	if (url_ok(url, 0)) {
+		u = curl_url();
+		rc = curl_url_set(u, CURLUPART_URL, url, 0);
+		curl_url_cleanup(u);
+	}
+	shown = masked_url(url, 1);
+	if (!url_ok(url, 0))
+		fail(l, l->line, "sink \"%s\": url '%s'%s must be http:// or https://",
+		    s->name, shown, in);
+	else if (rc != CURLUE_OK)
+		fail(l, l->line, "sink \"%s\": url '%s'%s is not a valid URL (%s)",
+		    s->name, shown, in, curl_url_strerror(rc));
+	free(shown);
+	free(in);
+}
+
+static void
+sink_url(struct loader *l, struct cfg_sink *s, struct sink_extra *x, const char *key,
+    const char *v)
+{
+	const char *is_file = strcmp(key, "url-file") == 0 ? "url-file" : NULL;
+	char *text = NULL, *where = NULL, *url;
+
+	if (x->url_key != NULL && strcmp(x->url_key, key) != 0) {
+		fail(l, l->line, "sink \"%s\": '%s' and '%s' (line %d) both given: use one",
+		    s->name, key, x->url_key, x->url_line);
+		return;
+	}
+	if (is_file && (text = read_credential(l, s, key, v, &where)) == NULL) {
+		free(where);
+		return;
+	}
+	if (is_file) {
+		text[strcspn(text, "\n")] = '\0';
+		url = xstrdup_trimmed(text);
+		if (url[0] == '\0')
+			fail(l, l->line, "sink \"%s\": url-file %s: the first line, which "
+			    "holds the URL, is empty", s->name, where);
+		else
+			check_sink_url(l, s, url, where);
+	} else {
+		url = xstrdup(v);
+		check_sink_url(l, s, url, NULL);
+	}
+	free(s->url);
+	s->url = url;
+	x->url_key = is_file ? "url-file" : "url";
+	x->url_line = l->line;
+	free(text);
+	free(where);
+}
+
+/* what: "secret", or "secret-file PATH: line N", for messages. */
+static void
+add_secret(struct loader *l, struct cfg_sink *s, struct sink_extra *x,
+    const char *secret, const char *what)
+{
+	char why[WW_ERRLEN];
+	size_t i;
+
+	if (sign_secret_check(secret, why, sizeof why) == -1) {
+		fail(l, l->line, "sink \"%s\": %s: %s", s->name, what, why);
+		return;
+	}
+	for (i = 0; i < s->nsecrets; i++) {
+		if (strcmp(s->secrets[i], secret) == 0) {
+			fail(l, l->line, "sink \"%s\": %s: the same secret twice", s->name, what);
+			return;
+		}
+	}
+	if (s->nsecrets == SECRETS_MAX) {
+		fail(l, l->line, "sink \"%s\": %s: more than %d secrets (the current "
+		    "one and, during a rotation, the next)", s->name, what, SECRETS_MAX);
+		return;
+	}
+	s->secrets = xreallocarray(s->secrets, s->nsecrets + 1, sizeof *s->secrets);
+	s->secrets[s->nsecrets++] = xstrdup(secret);
+	if (x->secret_line == 0)
+		x->secret_line = l->line;
+}
+
+/* One secret per line; blank lines are skipped. */
+static void
+sink_secret_file(struct loader *l, struct cfg_sink *s, struct sink_extra *x,
+    const char *v)
+{
+	char *text, *where = NULL, *line, *next, *secret, *what;
+	size_t before = s->nsecrets;
+	int n = 0;
+
+	if ((text = read_credential(l, s, "secret-file", v, &where)) == NULL) {
+		free(where);
+		return;
+	}
+	for (line = text; line != NULL && l->err[0] == '\0'; line = next) {
+		n++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		secret = xstrdup_trimmed(line);
+		what = xasprintf("secret-file %s: line %d", where, n);
+		if (secret[0] != '\0')
+			add_secret(l, s, x, secret, what);
+		free(secret);
+		free(what);
+	}
+	if (l->err[0] == '\0' && s->nsecrets == before)
+		fail(l, l->line, "sink \"%s\": secret-file %s: no secret in it", s->name, where);
+	free(text);
+	free(where);
+}
+
+/* 1 when name (the header's, any case) is one of names. */
+static int
+header_in(const char *name, const char *const *names)
+{
+	for (; *names != NULL; names++)
+		if (strcasecmp(name, *names) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * "Name: value".  What the request's framing or signature depends on is
+ * wirewatch's to set; a header value (an Authorization token, say) is
+ * never printed.
+ */
+static void
+sink_header(struct loader *l, struct cfg_sink *s, struct sink_extra *x, const char *v)
+{
+	static const char *const reserved[] = { "Content-Type", "Content-Length",
+	    "Transfer-Encoding", "Host", NULL };
+	static const char tchar[] = ALNUM "!#$%&'*+-.^_`|~";
+	const char *colon = strchr(v, ':');
+	char *raw, *name, *value;
+
+	if (colon == NULL) {
+		fail(l, l->line, "sink \"%s\": a header is 'Name: value' (no ':' here)",
+		    s->name);
+		return;
+	}
+	raw = xstrndup(v, (size_t)(colon - v));
+	name = xstrdup_trimmed(raw);
+	free(raw);
+	value = xstrdup_trimmed(colon + 1);
+	if (name[0] == '\0')
+		fail(l, l->line, "sink \"%s\": a header without a name before ':'", s->name);
+	else if (strspn(name, tchar) != strlen(name))
+		fail(l, l->line, "sink \"%s\": header name '%s' is not an HTTP token "
+		    "(letters, digits and !#$%%&'*+-.^_`|~)", s->name, name);
+	else if (header_in(name, reserved) || strncasecmp(name, "webhook-", 8) == 0)
+		fail(l, l->line, "sink \"%s\": header '%s' is set by wirewatch (Content-Type, "
+		    "Content-Length, Transfer-Encoding, Host and the webhook-* signature "
+		    "headers cannot be configured)", s->name, name);
+	else if (value[0] == '\0')
+		fail(l, l->line, "sink \"%s\": header '%s' has no value", s->name, name);
+	else if (strpbrk(value, "\r\n") != NULL)
+		fail(l, l->line, "sink \"%s\": header '%s': CR or LF in its value",
+		    s->name, name);
+	if (l->err[0] == '\0') {
+		s->headers = xreallocarray(s->headers, s->nheaders + 1, sizeof *s->headers);
+		x->header_lines = xreallocarray(x->header_lines, s->nheaders + 1,
+		    sizeof *x->header_lines);
+		x->header_lines[s->nheaders] = l->line;
+		s->headers[s->nheaders++] = xasprintf("%s: %s", name, value);
+	}
+	free(name);
+	free(value);
+}
+
+/* A chat number (-1001234567890) or a public @username (5-32 of [A-Za-z0-9_]). */
+static int
+chat_id_ok(const char *v)
+{
+	const char *digits = v + (v[0] == '-');
+	size_t n;
+
+	if (v[0] == '@') {
+		n = strlen(v + 1);
+		return n >= 5 && n <= 32 && strspn(v + 1, ALNUM "_") == n &&
+		    strchr("0123456789_", v[1]) == NULL;
+	}
+	n = strspn(digits, "0123456789");
+	return n >= 1 && n <= 18 && digits[n] == '\0' && digits[0] != '0';
+}
+
+/* "0 5s 5m ...": the delay before each attempt, the first being 0. */
+static void
+sink_schedule(struct loader *l, struct cfg_sink *s, struct sink_extra *x,
+    const char *v)
+{
+	char *list = xstrdup(v), *tok, *save = NULL;
+	long *ms = NULL;
+	size_t n = 0;
+	long long d;
+
+	for (tok = strtok_r(list, " \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		if ((d = duration_ms(tok)) < 0)
+			fail(l, l->line, "sink \"%s\": bad duration '%s' in 'retry-schedule' "
+			    "(a number with ms, s, m, h or d)", s->name, tok);
+		else if (d > SCHEDULE_STEP_MAX)
+			fail(l, l->line, "sink \"%s\": '%s' in 'retry-schedule' is longer "
+			    "than 7d", s->name, tok);
+		else if (n == 0 && d != 0)
+			fail(l, l->line, "sink \"%s\": 'retry-schedule' starts with '%s', but "
+			    "its first entry is the first attempt, made at once: 0", s->name, tok);
+		else if (n == SCHEDULE_MAX)
+			fail(l, l->line, "sink \"%s\": more than %d attempts in "
+			    "'retry-schedule'", s->name, SCHEDULE_MAX);
+		if (l->err[0] != '\0')
+			break;
+		ms = xreallocarray(ms, n + 1, sizeof *ms);
+		ms[n++] = (long)d;
+	}
+	free(list);
+	if (l->err[0] != '\0') {
+		free(ms);
+		return;
+	}
+	free(s->schedule_ms);
+	s->schedule_ms = ms;
+	s->nschedule = n;
+	x->schedule_line = l->line;
+}
+
+/* retries and retry-delay make the schedule unless retry-schedule does. */
+static void
+legacy_key(struct loader *l, struct sink_extra *x, const char *key)
+{
+	if (x->legacy_line == 0) {
+		x->legacy_key = key;
+		x->legacy_line = l->line;
+	}
+}
+
 static void
 sink_key(struct loader *l, const char *name, const char *v)
 {
 	struct cfg_sink *s = &l->cfg->sinks[l->cur];
-	char *shown;
+	struct sink_extra *x = &l->snx[l->cur];
+	char *types;
 	long n;
+	int t;
 
 	if (!strcmp(name, "type")) {
-		if (!strcmp(v, "webhook"))
-			s->type = SINK_WEBHOOK;
-		else if (!strcmp(v, "console"))
-			s->type = SINK_CONSOLE;
-		else
-			fail(l, l->line, "sink \"%s\": unknown type '%s' (webhook or console)",
-			    s->name, v);
-	} else if (!strcmp(name, "url")) {
-		if (!url_ok(v, 0)) {
-			shown = masked_url(v, 1);
-			fail(l, l->line, "sink \"%s\": url '%s' must be http:// or https://",
-			    s->name, shown);
-			free(shown);
+		if ((t = sinkfmt_type_by_name(v)) == -1) {
+			types = type_names();
+			fail(l, l->line, "sink \"%s\": unknown type '%s' (%s)", s->name, v, types);
+			free(types);
+		} else {
+			s->format = t;
+			s->type = t == SINKFMT_CONSOLE ? SINK_CONSOLE : SINK_WEBHOOK;
 		}
-		set_str(&s->url, v);
+	} else if (!strcmp(name, "url") || !strcmp(name, "url-file")) {
+		sink_url(l, s, x, name, v);
+	} else if (!strcmp(name, "secret")) {
+		add_secret(l, s, x, v, "secret");
+	} else if (!strcmp(name, "secret-file")) {
+		sink_secret_file(l, s, x, v);
+	} else if (!strcmp(name, "header")) {
+		sink_header(l, s, x, v);
+	} else if (!strcmp(name, "chat-id")) {
+		if (!chat_id_ok(v))
+			fail(l, l->line, "sink \"%s\": bad chat-id '%s' (a chat number such as "
+			    "-1001234567890, or @channelname)", s->name, v);
+		set_str(&s->chat_id, v);
+		x->chat_id_line = l->line;
+	} else if (!strcmp(name, "retry-schedule")) {
+		sink_schedule(l, s, x, v);
+	} else if (!strcmp(name, "digest-after")) {
+		if (parse_int(v, 0, 1000000, &n) == -1)
+			fail(l, l->line, "bad value '%s' for 'digest-after' (0 to 1000000; "
+			    "0: no digests)", v);
+		else
+			s->digest_after = n;
 	} else if (!strcmp(name, "timeout")) {
 		if (duration(l, name, v, 1, &n) == 0)
 			s->timeout_ms = n * 1000;
@@ -630,12 +1017,141 @@ sink_key(struct loader *l, const char *name, const char *v)
 			fail(l, l->line, "bad value '%s' for 'retries' (0 to 100)", v);
 		else
 			s->retries = (int)n;
+		legacy_key(l, x, "retries");
 	} else if (!strcmp(name, "retry-delay")) {
 		if (duration(l, name, v, 1, &n) == 0)
 			s->retry_base_ms = n * 1000;
+		legacy_key(l, x, "retry-delay");
 	} else {
 		unknown_key(l, name);
 	}
+}
+
+/*
+ * An Office 365 connector URL: Microsoft retired those connectors, and
+ * Teams takes webhooks through Workflows now.  libcurl's parser decides
+ * the host, as it decides where a delivery would go.
+ */
+static int
+teams_connector(const char *url)
+{
+	char *host = NULL, *path = NULL;
+	CURLU *u = curl_url();
+	size_t n;
+	int hit = 0;
+
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+		n = strlen(host);
+		if (n > 0 && host[n - 1] == '.')
+			host[--n] = '\0';
+		hit = strcasecmp(host, "webhook.office.com") == 0 ||
+		    (n > 19 && strcasecmp(host + n - 19, ".webhook.office.com") == 0) ||
+		    (strcasecmp(host, "outlook.office.com") == 0 &&
+		    strncasecmp(path, "/webhook", 8) == 0);
+	}
+	curl_free(host);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return hit;
+}
+
+/*
+ * retry-schedule, else 0, D, 2D, 4D, ... (retries + 1 attempts, each delay
+ * at most 7d) when retries or retry-delay is given, else the Standard
+ * Webhooks schedule.
+ */
+static void
+resolve_schedule(struct loader *l, struct cfg_sink *s, const struct sink_extra *x)
+{
+	static const long standard[] = { 0, 5000, 300000, 1800000, 7200000,
+	    18000000, 36000000, 50400000, 72000000, 86400000 };
+	long step = s->retry_base_ms;
+	size_t i, n;
+
+	if (s->schedule_ms != NULL && x->legacy_line > 0) {
+		if (x->legacy_line > x->schedule_line)
+			fail(l, x->legacy_line, "sink \"%s\": '%s' and 'retry-schedule' (line "
+			    "%d) both given: retry-schedule replaces retries and retry-delay",
+			    s->name, x->legacy_key, x->schedule_line);
+		else
+			fail(l, x->schedule_line, "sink \"%s\": 'retry-schedule' and '%s' (line "
+			    "%d) both given: retry-schedule replaces retries and retry-delay",
+			    s->name, x->legacy_key, x->legacy_line);
+		return;
+	}
+	if (s->schedule_ms != NULL)
+		return;
+	if (x->legacy_line == 0) {
+		n = sizeof standard / sizeof standard[0];
+		s->schedule_ms = xreallocarray(NULL, n, sizeof *s->schedule_ms);
+		memcpy(s->schedule_ms, standard, sizeof standard);
+		s->nschedule = n;
+		return;
+	}
+	n = (size_t)s->retries + 1;
+	s->schedule_ms = xreallocarray(NULL, n, sizeof *s->schedule_ms);
+	s->schedule_ms[0] = 0;
+	for (i = 1; i < n; i++) {
+		s->schedule_ms[i] = step < SCHEDULE_STEP_MAX ? step : SCHEDULE_STEP_MAX;
+		if (step < SCHEDULE_STEP_MAX)
+			step *= 2;
+	}
+	s->nschedule = n;
+}
+
+/* What a sink's type allows and needs; only now is its type certain. */
+static void
+check_sink(struct loader *l, struct cfg_sink *s, const struct sink_extra *x)
+{
+	/* ntfy's names for the headers sinkfmt_ntfy.c sets for each alert. */
+	static const char *const ntfy_set[] = { "Title", "X-Title", "t", "Tags",
+	    "X-Tags", "tag", "ta", "Priority", "X-Priority", "prio", "p", "Click",
+	    "X-Click", NULL };
+	char *types, *shown, *name;
+	size_t i;
+
+	if (s->format == -1) {
+		types = type_names();
+		fail(l, s->line, "sink \"%s\": missing 'type' (%s)", s->name, types);
+		free(types);
+	} else if (s->type == SINK_CONSOLE && x->url_key != NULL) {
+		fail(l, x->url_line, "sink \"%s\": a console sink takes no '%s'", s->name,
+		    x->url_key);
+	} else if (s->type == SINK_WEBHOOK && s->url == NULL) {
+		fail(l, s->line, "sink \"%s\": type %s needs 'url' or 'url-file'", s->name,
+		    type_name(s));
+	} else if (s->format == SINKFMT_TEAMS && teams_connector(s->url)) {
+		shown = masked_url(s->url, 1);
+		fail(l, x->url_line, "sink \"%s\": '%s' is an Office 365 connector URL, and "
+		    "Microsoft has retired those: in Teams, create a Workflows webhook "
+		    "(\"Post to a channel when a webhook request is received\") and use "
+		    "its URL", s->name, shown);
+		free(shown);
+	} else if (s->nsecrets > 0 && s->format != SINKFMT_WEBHOOK) {
+		fail(l, x->secret_line, "sink \"%s\": type %s is not signed: 'secret' and "
+		    "'secret-file' are for type webhook", s->name, type_name(s));
+	} else if (s->nheaders > 0 && s->format != SINKFMT_WEBHOOK &&
+	    s->format != SINKFMT_NTFY) {
+		fail(l, x->header_lines[0], "sink \"%s\": type %s takes no 'header' (only "
+		    "webhook and ntfy do)", s->name, type_name(s));
+	} else if (s->chat_id != NULL && s->format != SINKFMT_TELEGRAM) {
+		fail(l, x->chat_id_line, "sink \"%s\": 'chat-id' is for type telegram",
+		    s->name);
+	} else if (s->chat_id == NULL && s->format == SINKFMT_TELEGRAM) {
+		fail(l, s->line, "sink \"%s\": type telegram needs 'chat-id' (a chat "
+		    "number such as -1001234567890, or @channelname)", s->name);
+	}
+	for (i = 0; i < s->nheaders && s->format == SINKFMT_NTFY && !l->err[0]; i++) {
+		name = xstrndup(s->headers[i], strcspn(s->headers[i], ":"));
+		if (header_in(name, ntfy_set))
+			fail(l, x->header_lines[i], "sink \"%s\": header '%s' is set by the "
+			    "ntfy format for each alert", s->name, name);
+		free(name);
+	}
+	if (l->err[0] == '\0')
+		resolve_schedule(l, s, x);
 }
 
 /* One complete key = value; l->line is the key's line. */
@@ -659,265 +1175,72 @@ handle_key(struct loader *l, const char *name, const char *value)
 	}
 }
 
-/* --- lines --------------------------------------------------------------- */
-
-static void
-rtrim(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-}
-
-/* Cuts a ';' comment that follows white space, then trailing white space. */
-static void
-strip_comment(char *s)
-{
-	char *p;
-
-	if (*s == '\0')
-		return;
-	for (p = s + 1; *p != '\0'; p++) {
-		if (*p == ';' && (p[-1] == ' ' || p[-1] == '\t')) {
-			*p = '\0';
-			break;
-		}
-	}
-	rtrim(s);
-}
-
-/* Refuses what cannot be configuration text, with the line and column. */
 static int
-check_text(struct loader *l, const char *s, size_t n)
+config_section_cb(void *arg, int line, const char *name)
 {
-	const char *nul = memchr(s, '\0', n);
-	size_t i;
+	struct loader *l = arg;
 
-	if (nul != NULL) {
-		fail(l, l->line, "NUL byte at column %zu (a binary file?)",
-		    columns(s, (size_t)(nul - s)) + 1);
-		return -1;
-	}
-	if (!util_utf8_valid(s, n)) {
-		fail(l, l->line, "not UTF-8 text (a binary file, or another encoding: "
-		    "save it as UTF-8)");
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
-			fail(l, l->line, "control character 0x%02x at column %zu",
-			    (unsigned char)s[i], columns(s, i) + 1);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void
-add_piece(struct loader *l, size_t off)
-{
-	l->pieces = grow(l->pieces, l->npieces, &l->pieces_cap, sizeof *l->pieces);
-	l->pieces[l->npieces].off = off;
-	l->pieces[l->npieces++].line = l->line;
-}
-
-static void
-end_value(struct loader *l)
-{
-	int line = l->line;
-
-	if (!l->pending)
-		return;
-	l->pending = 0;
-	l->line = l->key_line;
-	handle_key(l, l->key, l->value.s != NULL ? l->value.s : "");
 	l->line = line;
+	new_section(l, name);
+	return l->err[0] != '\0' ? -1 : 0;
 }
 
-/* The value being read may continue on lines indented deeper than its key. */
 static int
-may_span(const struct loader *l)
+config_key_cb(void *arg, int line, const char *key, const char *value,
+    const struct ini_piece *pieces, size_t npieces)
 {
-	return l->kind == SEC_WATCHLIST &&
-	    (strcmp(l->key, "query") == 0 || strcmp(l->key, "sinks") == 0);
-}
+	struct loader *l = arg;
 
-/* after: the line of a value that may span lines, just ended, or 0. */
-static void
-start_value(struct loader *l, char *s, size_t indent, int after)
-{
-	char *sep = s + strcspn(s, "=:"), *v;
-
-	if (*sep == '\0' && after > 0) {
-		fail(l, l->line, "syntax error (expected [section] or key = value; a line "
-		    "continuing the value on line %d must be indented more than it)", after);
-		return;
-	}
-	if (*sep == '\0') {
-		fail(l, l->line, "syntax error (expected [section] or key = value)");
-		return;
-	}
-	if (sep == s) {
-		fail(l, l->line, "syntax error: no key before '%c'", *sep);
-		return;
-	}
-	*sep = '\0';
-	rtrim(s);
-	v = sep + 1 + strspn(sep + 1, " \t");
-	free(l->key);
-	l->key = xstrdup(s);
-	l->key_line = l->line;
-	l->key_indent = indent;
-	l->pending = 1;
-	buf_reset(&l->value);
-	buf_adds(&l->value, v);
+	l->line = line;
+	l->pieces = pieces;
+	l->npieces = npieces;
+	handle_key(l, key, value);
+	l->pieces = NULL;
 	l->npieces = 0;
-	add_piece(l, 0);
+	return l->err[0] != '\0' ? -1 : 0;
 }
 
-/* Only text values span lines: a URL or a number split over lines is a mistake. */
-static void
-continue_value(struct loader *l, const char *s)
+/* Only text spans lines: a URL or a number split over lines is a mistake. */
+static int
+config_may_span_cb(void *arg, const char *key)
 {
-	int key_line = l->key_line;
-	char *key;
-	size_t n;
+	struct loader *l = arg;
 
-	if (!may_span(l)) {
-		key = xstrdup(l->key);
-		end_value(l);
-		fail(l, l->line, "indented more than line %d, so it continues '%s', but only "
-		    "'query' and 'sinks' can span lines (lines may be of any length)",
-		    key_line, key);
-		free(key);
-		return;
-	}
-	/* A key indented by mistake would silently become query text. */
-	n = strcspn(s, " \t=");
-	if (n == 5 && (strncmp(s, "query", 5) == 0 || strncmp(s, "sinks", 5) == 0) &&
-	    s[n + strspn(s + n, " \t")] == '=') {
-		end_value(l);
-		fail(l, l->line, "'%.5s' is indented more than '%s' on line %d, so it would "
-		    "continue it: indent both alike", s, l->key, key_line);
-		return;
-	}
-	if (l->value.len > 0)
-		buf_addc(&l->value, ' ');
-	add_piece(l, l->value.len);
-	buf_adds(&l->value, s);
-}
-
-static void
-read_line(struct loader *l, char *s)
-{
-	size_t indent = strspn(s, " \t"), n;
-	int after;
-
-	s += indent;
-	if (*s == '\0') {
-		end_value(l);
-		return;
-	}
-	if (*s == ';' || *s == '#')
-		return;
-	strip_comment(s);
-	if (*s == '[') {
-		end_value(l);
-		n = strlen(s);
-		if (s[n - 1] != ']') {
-			fail(l, l->line, "syntax error: a [section] header ends with ']'");
-			return;
-		}
-		s[n - 1] = '\0';
-		s++;
-		s += strspn(s, " \t");
-		rtrim(s);
-		new_section(l, s);
-	} else if (l->pending && indent > l->key_indent) {
-		continue_value(l, s);
-	} else {
-		after = l->pending && may_span(l) ? l->key_line : 0;
-		end_value(l);
-		if (l->err[0] == '\0')
-			start_value(l, s, indent, after);
-	}
-}
-
-/* text[len] must be writable (a NUL); lines are cut in place. */
-static void
-parse(struct loader *l, char *text, size_t len)
-{
-	char *p = text, *end = text + len, *nl;
-	size_t n;
-
-	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
-		p += 3;
-	while (p < end && l->err[0] == '\0') {
-		l->line++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		n = (size_t)((nl != NULL ? nl : end) - p);
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		if (check_text(l, p, n) == 0) {
-			p[n] = '\0';
-			read_line(l, p);
-		}
-		p = nl != NULL ? nl + 1 : end;
-	}
-	if (l->err[0] == '\0')
-		end_value(l);
-}
-
-static char *
-read_config(struct loader *l, const char *path, size_t *len)
-{
-	struct buf b = {0};
-	char chunk[65536];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		fail(l, 0, "%s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		fail(l, 0, "is a directory (-c names the configuration file)");
-		goto fail;
-	}
-	for (;;) {
-		if ((n = read(fd, chunk, sizeof chunk)) == 0)
-			break;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fail(l, 0, "%s", strerror(errno));
-			goto fail;
-		}
-		if (b.len + (size_t)n > CONFIG_MAX_FILE) {
-			fail(l, 0, "larger than %d MiB: not a configuration file?",
-			    CONFIG_MAX_FILE / (1024 * 1024));
-			goto fail;
-		}
-		buf_add(&b, chunk, (size_t)n);
-	}
-	close(fd);
-	*len = b.len;
-	return buf_steal(&b);
-fail:
-	close(fd);
-	buf_free(&b);
-	return NULL;
+	return l->kind == SEC_WATCHLIST &&
+	    (strcmp(key, "query") == 0 || strcmp(key, "sinks") == 0);
 }
 
 /* --- whole-file checks ------------------------------------------------- */
 
+/* Unless [daemon] names the instance, the host name does. */
+static void
+default_instance(struct loader *l)
+{
+	char host[256];
+
+	if (l->cfg->instance != NULL)
+		return;
+	if (gethostname(host, sizeof host) == -1) {
+		fail(l, l->daemon_line, "[daemon] has no 'instance', and the host name "
+		    "cannot be read (%s): set 'instance'", strerror(errno));
+		return;
+	}
+	host[sizeof host - 1] = '\0';
+	if (!instance_ok(host))
+		fail(l, l->daemon_line, "[daemon] has no 'instance', and the host name '%s' "
+		    "cannot be one (1 to 64 letters, digits, '.', '_' or '-'): set "
+		    "'instance'", host);
+	else
+		l->cfg->instance = xstrdup(host);
+}
+
 static void
 check_daemon(struct loader *l)
 {
-	if (l->cfg->redis != NULL)
+	if (l->cfg->redis != NULL) {
+		default_instance(l);
 		return;
+	}
 	if (l->daemon_line > 0)
 		fail(l, l->daemon_line, "[daemon] has no 'redis' (unix:/path or host:port)");
 	else if (l->nsections == 0)
@@ -953,16 +1276,10 @@ check_feeds(struct loader *l)
 static void
 check_sinks(struct loader *l)
 {
-	struct cfg_sink *s;
 	size_t i;
 
-	for (i = 0; i < l->cfg->nsinks && l->err[0] == '\0'; i++) {
-		s = &l->cfg->sinks[i];
-		if ((int)s->type == -1)
-			fail(l, s->line, "sink \"%s\": missing 'type' (webhook or console)", s->name);
-		else if (s->type == SINK_WEBHOOK && s->url == NULL)
-			fail(l, s->line, "sink \"%s\": a webhook needs 'url'", s->name);
-	}
+	for (i = 0; i < l->cfg->nsinks && l->err[0] == '\0'; i++)
+		check_sink(l, &l->cfg->sinks[i], &l->snx[i]);
 }
 
 static void
@@ -998,7 +1315,7 @@ query_place(const struct wl_extra *x, const char *q, long col, int *line, size_t
 		if (x->pieces[i].off <= off)
 			p = i;
 	*line = x->pieces[p].line;
-	*lcol = columns(q + x->pieces[p].off, off - x->pieces[p].off) + 1;
+	*lcol = ini_columns(q + x->pieces[p].off, off - x->pieces[p].off) + 1;
 }
 
 /*
@@ -1037,16 +1354,6 @@ query_error(struct loader *l, size_t wi, const char *msg)
 	fail(l, first_line ? first_line : x->query_line, "watchlist \"%s\": query: %s",
 	    l->cfg->watchlists[wi].name, b.s);
 	buf_free(&b);
-}
-
-static char *
-resolve_path(const char *cfgpath, const char *p)
-{
-	const char *slash = strrchr(cfgpath, '/');
-
-	if (p[0] == '/' || slash == NULL)
-		return xstrdup(p);
-	return xasprintf("%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
 }
 
 static void
@@ -1099,6 +1406,8 @@ compile_watchlists(struct loader *l)
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
+	static const struct ini_handler handler = { config_section_cb, config_key_cb,
+	    config_may_span_cb, "only 'query' and 'sinks'" };
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	struct loader l;
 	size_t i, len;
@@ -1119,8 +1428,8 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg->startup_spread = -1;
 	cfg->max_items = 10000;
 	cfg->backfill = 24 * 3600;
-	if ((text = read_config(&l, path, &len)) != NULL) {
-		parse(&l, text, len);
+	if ((text = ini_read_file(path, &len, l.err, sizeof l.err)) != NULL) {
+		ini_parse(path, text, len, &handler, &l, l.err, sizeof l.err);
 		free(text);
 	}
 	if (l.err[0] == '\0')
@@ -1135,11 +1444,11 @@ config_load(const char *path, char *err, size_t errlen)
 		free(l.wlx[i].sinks_raw);
 		free(l.wlx[i].pieces);
 	}
+	for (i = 0; i < cfg->nsinks; i++)
+		free(l.snx[i].header_lines);
 	free(l.wlx);
+	free(l.snx);
 	free(l.cur_section);
-	free(l.key);
-	free(l.pieces);
-	buf_free(&l.value);
 	free(l.feed_names.slots);
 	free(l.watchlist_names.slots);
 	free(l.sink_names.slots);
@@ -1154,7 +1463,8 @@ config_load(const char *path, char *err, size_t errlen)
 void
 config_free(struct config *cfg)
 {
-	size_t i;
+	struct cfg_sink *s;
+	size_t i, j;
 
 	if (cfg == NULL)
 		return;
@@ -1168,8 +1478,17 @@ config_free(struct config *cfg)
 		free(cfg->watchlists[i].sinks);
 	}
 	for (i = 0; i < cfg->nsinks; i++) {
-		free(cfg->sinks[i].name);
-		free(cfg->sinks[i].url);
+		s = &cfg->sinks[i];
+		free(s->name);
+		free(s->url);
+		for (j = 0; j < s->nsecrets; j++)
+			free(s->secrets[j]);
+		free(s->secrets);
+		for (j = 0; j < s->nheaders; j++)
+			free(s->headers[j]);
+		free(s->headers);
+		free(s->chat_id);
+		free(s->schedule_ms);
 	}
 	free(cfg->feeds);
 	free(cfg->watchlists);
@@ -1179,6 +1498,7 @@ config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->redis);
 	free(cfg->prefix);
+	free(cfg->instance);
 	free(cfg->entities);
 	free(cfg->user_agent);
 	free(cfg);

@@ -263,11 +263,10 @@ check_idle(struct outbox *ob)
 {
 	outbox_idle_cb cb;
 
+	/* Every time, not once: a read answered after the stop refills it. */
 	if (ob->stopping && ob->quiet_cb != NULL && ob->ninflight == 0 &&
 	    ob->acks == 0) {
-		cb = ob->quiet_cb;
-		ob->quiet_cb = NULL;
-		cb(ob->quiet_arg);
+		ob->quiet_cb(ob->quiet_arg);
 		return;
 	}
 	if (ob->idle_cb == NULL || ob->reading || ob->again ||

@@ -1,22 +1,26 @@
 /*
  * config.h - wirewatch.conf, read and validated into an immutable config.
  *
- * git-config style INI (config.c has its own reader: lines of any length;
- * query and sinks may continue on lines indented deeper than their key):
+ * git-config style INI (ini.c reads it: lines of any length; query and
+ * sinks may continue on lines indented deeper than their key):
  *
- *   [daemon]            redis, prefix, seen-ttl, entities, user-agent, ...
+ *   [daemon]            redis, prefix, instance, seen-ttl, entities, ...
  *   [feed "NAME"]       url, interval, max-items, backfill, ...
  *   [watchlist "NAME"]  query, sinks
- *   [sink "NAME"]       type (webhook | console), url, ...
+ *   [sink "NAME"]       type, url | url-file, secret, header, chat-id,
+ *                       retry-schedule, digest-after, timeout, ...
  *
  * config_load() validates everything before anything starts: unknown
  * sections or keys, missing or bad values (redis as store.c would parse
  * it), duplicate names, a watchlist naming an unknown sink, a query that
- * does not compile (including an unknown @Entity), NUL bytes, invalid
- * UTF-8 all fail with "FILE:LINE: message"; only what no line is to
- * blame for (unreadable, a directory, empty, no [daemon]) is "FILE:
- * message".  URLs in messages are masked.  Relative paths (entities) are
- * resolved against the config file's directory.
+ * does not compile (including an unknown @Entity), a sink key its type
+ * does not take, a retired Teams connector URL, a bad signing secret,
+ * NUL bytes, invalid UTF-8 all fail with "FILE:LINE: message"; only what
+ * no line is to blame for (unreadable, a directory, empty, no [daemon])
+ * is "FILE: message".  URLs in messages are masked; secrets and header
+ * values are never printed.  Relative paths (entities, url-file,
+ * secret-file) are resolved against the config file's directory, the
+ * credential files against $CREDENTIALS_DIRECTORY when it is set.
  */
 #ifndef WIREWATCH_CONFIG_H
 #define WIREWATCH_CONFIG_H
@@ -26,16 +30,33 @@
 struct entity_set;
 struct matcher;
 
+/* SINK_WEBHOOK: every type delivered by an HTTP POST (format says which). */
 enum sink_type { SINK_WEBHOOK, SINK_CONSOLE };
 
 struct cfg_sink {
 	char *name;
 	int line;            /* line of the [sink] header */
 	enum sink_type type;
-	char *url;           /* webhook only */
+	int format;          /* "type": enum sinkfmt_type (sinkfmt.h) */
+	char *url;           /* "url", or the first line of "url-file"; set
+	                        for every type but console, NULL there */
+	char **secrets;      /* "secret" / "secret-file": whsec_... (type
+	                        webhook only), at most 2: one signature each */
+	size_t nsecrets;
+	char **headers;      /* "header": "Name: value" (webhook, ntfy) */
+	size_t nheaders;
+	char *chat_id;       /* "chat-id": telegram (required), else NULL */
+	long *schedule_ms;   /* delay before each attempt, [0] == 0 being the
+	                        first: "retry-schedule", else 0, D, 2D, 4D, ...
+	                        from retries/retry-delay, else Standard
+	                        Webhooks' 0 5s 5m 30m 2h 5h 10h 14h 20h 24h */
+	size_t nschedule;    /* >= 1 */
+	long digest_after;   /* "digest-after", default 10; 0: no digests */
 	long timeout_ms;     /* "timeout", default 10s */
-	int retries;         /* "retries", default 3: attempts after the first */
-	long retry_base_ms;  /* "retry-delay", default 1s: first backoff step */
+	int retries;         /* "retries", default 3: attempts after the first
+	                        (superseded by schedule_ms) */
+	long retry_base_ms;  /* "retry-delay", default 1s: first backoff step
+	                        (superseded by schedule_ms) */
 };
 
 struct cfg_feed {
@@ -64,6 +85,9 @@ struct config {
 	/* [daemon] */
 	char *redis;          /* "unix:/path" or "host:port" (required, never NULL) */
 	char *prefix;         /* default "ww:" */
+	char *instance;       /* "instance": this daemon's name among those
+	                         sharing a Redis (its outbox consumer name);
+	                         default the host name; 1-64 of [A-Za-z0-9._-] */
 	long long seen_ttl;   /* seconds, default 30d */
 	char *entities;       /* directory, default WW_ENTITIES_DIR */
 	char *user_agent;     /* default "wirewatch/VERSION (+https://wirewatch.invalid)" */

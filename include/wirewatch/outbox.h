@@ -73,7 +73,7 @@ void outbox_record(struct outbox *ob, const char *item_key,
 
 /*
  * Stops taking new entries; deliveries in flight finish or stay pending.
- * cb runs once nothing is in flight any more (never when nothing was).
+ * cb runs whenever nothing is in flight any more (never when nothing was).
  */
 void outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg);
 /* --once: calls cb once nothing is pending or in flight. */

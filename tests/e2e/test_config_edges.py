@@ -1,7 +1,10 @@
 """Issue 8 ("hostile input"), findings 7, 9 and 11: the real wirewatchd -t
 on configuration edges: long and continued lines, empty files, a directory,
 NUL bytes, binary garbage, a missing or bad redis address, webhook tokens
-in error messages, max-items and backfill, and 200,000 sections.
+in error messages, max-items and backfill, and 200,000 sections.  Issue 9:
+the sink keys of the chat types: an unknown type, a retired Teams connector
+URL, a bad signing secret, url-file under $CREDENTIALS_DIRECTORY, and
+retry-schedule.
 
 Each scenario checks the exit status and the FILE:LINE (or FILE:) the user
 is pointed at.  None needs Redis or a feed server: -t reads and validates.
@@ -11,7 +14,7 @@ import random
 import subprocess
 import time
 
-from harness import ROOT, check, config, run_daemon, scenario, write
+from harness import DAEMON, ROOT, check, config, run_daemon, scenario, write
 
 CTL = os.environ.get("WIREWATCHCTL") or os.path.join(ROOT, "build", "wirewatchctl")
 REDIS = "127.0.0.1:6379"
@@ -222,3 +225,175 @@ def config_200k_sections_fast(ctx):
     dup = _conf(ctx, "".join(parts) + '[feed "feed-000000"]\n', "dup.conf")
     _refused(ctx, dup, sum(p.count("\n") for p in parts) + 1,
              'duplicate section [feed "feed-000000"] (first on line ')
+
+
+# ------------------------------------------------------------ issue 9: sinks
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TYPES = ("console, webhook, slack, discord, mattermost, teams, google-chat, "
+         "telegram or ntfy")
+
+
+def _sink_conf(opts, extra=""):
+    return config(redis=REDIS, sinks=[("chat", opts)],
+                  watchlists=[("w", "@DPRK AND treaty", ["chat"])]) + extra
+
+
+def _secret_file(path, text, mode=0o600):
+    write(path, text)
+    os.chmod(path, mode)
+    return path
+
+
+def _t(path, env=None):
+    """wirewatchd -t with env added to (or, for None values, removed from)
+    the environment."""
+    e = dict(os.environ)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return subprocess.run([DAEMON, "-c", path, "-t"], capture_output=True, text=True,
+                          timeout=30, env=e)
+
+
+@scenario("config", "sinks")
+def config_unknown_sink_type(ctx):
+    """An unknown type is refused at its line, with the valid ones listed;
+    each valid one (with what it needs) passes."""
+    text = _sink_conf({"type": "pager", "url": "https://pager.example.org/x"})
+    _refused(ctx, _conf(ctx, text), _line_of(text, "type ="),
+             "sink \"chat\": unknown type 'pager' (%s)" % TYPES, start=True)
+    text = _sink_conf({"url": "https://hooks.example.org/x"})
+    _refused(ctx, _conf(ctx, text, "notype.conf"), _line_of(text, '[sink "chat"]'),
+             "sink \"chat\": missing 'type' (%s)" % TYPES)
+    for i, opts in enumerate([
+            {"type": "console"},
+            {"type": "webhook", "url": "https://hooks.example.org/x"},
+            {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x"},
+            {"type": "discord", "url": "https://discord.com/api/webhooks/1/x"},
+            {"type": "mattermost", "url": "https://mm.example.org/hooks/x"},
+            {"type": "teams", "url": "https://prod-01.westeurope.logic.azure.com:443/"
+                                     "workflows/1/triggers/manual/paths/invoke?sig=x"},
+            {"type": "google-chat", "url": "https://chat.googleapis.com/v1/spaces/A/"
+                                           "messages?key=k&token=t"},
+            {"type": "telegram", "url": "https://api.telegram.org/bot1:x/sendMessage",
+             "chat-id": "-1001234567890"},
+            {"type": "ntfy", "url": "https://ntfy.sh/wirewatch", "header":
+             "Authorization: Bearer tk_x"}]):
+        _ok(ctx, _conf(ctx, _sink_conf(opts), "t%d.conf" % i))
+    text = _sink_conf({"type": "telegram", "url": "https://api.telegram.org/bot1:x/"
+                       "sendMessage"})
+    _refused(ctx, _conf(ctx, text, "tg.conf"), _line_of(text, '[sink "chat"]'),
+             "type telegram needs 'chat-id'")
+
+
+@scenario("config", "sinks", "secrets")
+def config_teams_connector_refused(ctx):
+    """A retired Office 365 connector URL is refused for type teams, its
+    token not printed; the message says what to use instead."""
+    for i, url in enumerate([
+            "https://contoso.webhook.office.com/webhookb2/1@2/IncomingWebhook/%s/3" % TOKEN,
+            "https://outlook.office.com/webhook/1@2/IncomingWebhook/%s/3" % TOKEN]):
+        text = _sink_conf({"type": "teams", "url": url})
+        path = _conf(ctx, text, "c%d.conf" % i)
+        r = _refused(ctx, path, _line_of(text, "url ="),
+                     "is an Office 365 connector URL, and Microsoft has retired those: "
+                     "in Teams, create a Workflows webhook", start=(i == 0))
+        check(TOKEN not in r.stderr + r.stdout, "token printed: %r" % r.stderr)
+        res = subprocess.run([CTL, "check", "-c", path], capture_output=True, text=True,
+                             timeout=30)
+        check(res.returncode != 0 and "Office 365 connector" in res.stderr and
+              TOKEN not in res.stderr, "wirewatchctl check: rc %d, %r" %
+              (res.returncode, res.stderr[-300:]))
+
+
+@scenario("config", "sinks", "secrets")
+def config_bad_secret(ctx):
+    """A secret that is not whsec_ + base64 is refused at its line and
+    never printed; so is a secret on a type that signs nothing; two good
+    secrets (a rotation) pass."""
+    bad = "whsec_%s!!" % TOKEN
+    text = _sink_conf({"type": "webhook", "url": "https://hooks.example.org/x",
+                       "secret": bad})
+    r = _refused(ctx, _conf(ctx, text), _line_of(text, "secret ="),
+                 "sink \"chat\": secret: a secret is \"whsec_\" followed by base64",
+                 start=True)
+    check(TOKEN not in r.stderr + r.stdout, "secret printed: %r" % r.stderr)
+    text = _sink_conf({"type": "slack", "url": "https://hooks.slack.com/services/x",
+                       "secret": SECRET})
+    _refused(ctx, _conf(ctx, text, "slack.conf"), _line_of(text, "secret ="),
+             "type slack is not signed")
+    text = _sink_conf({"type": "webhook", "url": "https://hooks.example.org/x",
+                       "secret": SECRET}, extra="secret = whsec_dHdv\n")
+    _ok(ctx, _conf(ctx, text, "two.conf"))
+    sf = _secret_file(ctx.path("hook.secrets"), "%s\nwhsec_%s\n" % (SECRET, TOKEN))
+    text = _sink_conf({"type": "webhook", "url": "https://hooks.example.org/x",
+                       "secret-file": sf})
+    r = _refused(ctx, _conf(ctx, text, "file.conf"), _line_of(text, "secret-file ="),
+                 "sink \"chat\": secret-file %s: line 2: a secret is" % sf)
+    check(TOKEN not in r.stderr, "secret printed: %r" % r.stderr)
+
+
+@scenario("config", "sinks", "secrets")
+def config_url_file_credentials_directory(ctx):
+    """url-file: a relative name is looked up in $CREDENTIALS_DIRECTORY
+    (systemd's LoadCredential=) when that is set, else next to the config;
+    a file other users can read is refused."""
+    creds = ctx.path("credentials")
+    os.mkdir(creds, 0o700)
+    _secret_file(os.path.join(creds, "slack.url"),
+                 "https://hooks.slack.com/services/T0/B0/%s\n" % TOKEN, 0o400)
+    # Next to the config: the wrong file, to tell which one was read.
+    _secret_file(ctx.path("slack.url"), "hooks.slack.com/services/T0/B0/%s\n" % TOKEN)
+    text = _sink_conf({"type": "slack", "url-file": "slack.url"})
+    path = _conf(ctx, text)
+    r = _t(path, {"CREDENTIALS_DIRECTORY": creds})
+    check(r.returncode == 0, "-t with $CREDENTIALS_DIRECTORY: rc %d: %r" %
+          (r.returncode, r.stderr[-300:]))
+    r = _t(path, {"CREDENTIALS_DIRECTORY": None})
+    line = _line_of(text, "url-file =")
+    want = "%s:%d: sink \"chat\": url 'hooks.slack.com/***' (from %s) must be http" % (
+        path, line, ctx.path("slack.url"))
+    check(r.returncode != 0 and r.stderr.startswith(want),
+          "-t without $CREDENTIALS_DIRECTORY: want %r, got %r" % (want, r.stderr[-300:]))
+    check(TOKEN not in r.stderr, "token printed: %r" % r.stderr)
+    # Missing in the credentials directory: no fallback, and it says where it looked.
+    r = _t(_conf(ctx, _sink_conf({"type": "slack", "url-file": "other.url"}), "o.conf"),
+           {"CREDENTIALS_DIRECTORY": creds})
+    check(r.returncode != 0 and "url-file %s/other.url: No such file" % creds in r.stderr,
+          "missing credential: %r" % r.stderr[-300:])
+    # Readable by every user: refused, with its mode.
+    os.chmod(os.path.join(creds, "slack.url"), 0o644)
+    r = _t(path, {"CREDENTIALS_DIRECTORY": creds})
+    check(r.returncode != 0 and r.stderr.startswith("%s:%d: " % (path, line)) and
+          "readable by every user (mode 0644)" in r.stderr, "mode 0644: %r" % r.stderr)
+
+
+@scenario("config", "sinks")
+def config_retry_schedule(ctx):
+    """retry-schedule: space-separated durations starting at 0, each at
+    most 7d; not together with retries/retry-delay."""
+    for i, sched in enumerate(["0 5s 5m 30m 2h 5h 10h 14h 20h 24h", "0 200ms 1s",
+                               "0", "0\t1s  7d"]):
+        _ok(ctx, _conf(ctx, _sink_conf({"type": "webhook", "url": "https://x.example/h",
+                                        "retry-schedule": sched}), "ok%d.conf" % i))
+    for i, (sched, needle) in enumerate([
+            ("5s 5m", "'retry-schedule' starts with '5s', but its first entry is the "
+                      "first attempt, made at once: 0"),
+            ("0 1h 8d", "'8d' in 'retry-schedule' is longer than 7d"),
+            ("0 soon", "bad duration 'soon' in 'retry-schedule'"),
+            ("0, 5s", "bad duration '0,' in 'retry-schedule'")]):
+        text = _sink_conf({"type": "webhook", "url": "https://x.example/h",
+                           "retry-schedule": sched})
+        _refused(ctx, _conf(ctx, text, "bad%d.conf" % i), _line_of(text, "retry-schedule"),
+                 "sink \"chat\": " + needle, start=(i == 0))
+    text = _sink_conf({"type": "webhook", "url": "https://x.example/h",
+                       "retry-schedule": "0 1s", "retries": "3"})
+    _refused(ctx, _conf(ctx, text, "both.conf"), _line_of(text, "retries ="),
+             "sink \"chat\": 'retries' and 'retry-schedule' (line %d) both given" %
+             _line_of(text, "retry-schedule"))
+    # The old keys alone still work.
+    _ok(ctx, _conf(ctx, _sink_conf({"type": "webhook", "url": "https://x.example/h",
+                                    "retries": "3", "retry-delay": "1s"}), "old.conf"))

@@ -2,7 +2,10 @@
  * test_config.c - wirewatch.conf loading and every kind of error, with the
  * exact FILE:LINE the user is pointed at: long and continued lines, hostile
  * files (empty, a directory, NUL bytes, binary), the redis address, masked
- * URLs, max-items and backfill, and many sections.
+ * URLs, max-items and backfill, many sections, the daemon's instance name,
+ * and every sink key: type, url and url-file (with $CREDENTIALS_DIRECTORY
+ * and file modes), Teams connector URLs, secrets, headers, chat-id,
+ * retry-schedule and the legacy retries, digest-after.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "wirewatch/config.h"
+#include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
 static char tmpdir[] = "/tmp/ww-test-config-XXXXXX";
@@ -178,7 +183,11 @@ test_full_config(void **state)
 	assert_int_equal(cfg->sinks[0].timeout_ms, 3000);
 	assert_int_equal(cfg->sinks[0].retries, 5);
 	assert_int_equal(cfg->sinks[0].retry_base_ms, 2000);
+	assert_int_equal(cfg->sinks[0].format, SINKFMT_WEBHOOK);
+	assert_int_equal(cfg->sinks[0].digest_after, 10);
 	assert_int_equal(cfg->sinks[1].type, SINK_CONSOLE);
+	assert_int_equal(cfg->sinks[1].format, SINKFMT_CONSOLE);
+	assert_null(cfg->sinks[1].url);
 	assert_non_null(cfg->matcher);
 	config_free(cfg);
 	free(path);
@@ -238,7 +247,8 @@ test_errors(void **state)
 	expect_error(HEAD "[watchlist \"w\"]\nsinks = c\n[sink \"c\"]\ntype = console\n", 4,
 	    "watchlist \"w\": missing 'query'");
 	expect_error(HEAD "[sink \"c\"]\ntype = pager\n", 5, "sink \"c\": unknown type 'pager'");
-	expect_error(HEAD "[sink \"c\"]\ntype = webhook\n", 4, "sink \"c\": a webhook needs 'url'");
+	expect_error(HEAD "[sink \"c\"]\ntype = webhook\n", 4,
+	    "sink \"c\": type webhook needs 'url' or 'url-file'");
 	expect_error(HEAD "[daemon]\nmax-body = lots\n", 5, "bad size 'lots' for 'max-body'");
 	expect_error(HEAD "this line has no equals sign\n", 4, "syntax error");
 	expect_error("[daemon]\nredis = localhost:6379\nentities = /nonexistent/dir\n", 3,
@@ -540,6 +550,561 @@ test_many_sections(void **state)
 	buf_free(&b);
 }
 
+/* --- [daemon] instance ---------------------------------------------------- */
+
+static void
+test_instance(void **state)
+{
+	struct config *cfg;
+	char host[256], name65[66];
+
+	(void)state;
+	assert_int_equal(gethostname(host, sizeof host), 0);
+	cfg = load_ok(HEAD);
+	assert_string_equal(cfg->instance, host);
+	config_free(cfg);
+	cfg = load_ok(HEAD "instance = ww-1.eu_west\n");
+	assert_string_equal(cfg->instance, "ww-1.eu_west");
+	config_free(cfg);
+	memset(name65, 'a', 65);
+	name65[65] = '\0';
+	expect_error(HEAD "instance = two words\n", 4, "bad value 'two words' for "
+	    "'instance' (1 to 64 letters, digits, '.', '_' or '-')");
+	expect_error(HEAD "instance = host/1\n", 4, "bad value 'host/1' for 'instance'");
+	expect_error(HEAD "instance =\n", 4, "missing value for 'instance'");
+	name65[64] = '\0';
+	cfg = load_ok(HEAD "instance = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+	assert_string_equal(cfg->instance, name65);
+	config_free(cfg);
+	expect_error(HEAD "instance = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	    4, "bad value 'aaaa");
+}
+
+/* --- sinks ---------------------------------------------------------------- */
+
+#define TYPES "console, webhook, slack, discord, mattermost, teams, google-chat, " \
+	"telegram or ntfy"
+
+/* The error for text, which must not load. */
+static char *
+load_error(const char *text)
+{
+	char err[WW_ERRLEN], *path = write_conf("bad.conf", text);
+	struct config *cfg = config_load(path, err, sizeof err);
+
+	if (cfg != NULL)
+		fail_msg("loaded, want an error:\n%s", text);
+	free(path);
+	return xstrdup(err);
+}
+
+/* tmpdir/name holding text, with mode. */
+static char *
+write_mode(const char *name, const char *text, mode_t mode)
+{
+	char *path = write_raw(name, text, strlen(text));
+
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static void
+test_sink_types(void **state)
+{
+	static const struct { const char *name; int format; const char *extra; } t[] = {
+		{ "console", SINKFMT_CONSOLE, "" },
+		{ "webhook", SINKFMT_WEBHOOK, "url = https://hooks.example.org/a\n" },
+		{ "slack", SINKFMT_SLACK, "url = https://hooks.slack.com/services/T/B/x\n" },
+		{ "discord", SINKFMT_DISCORD, "url = https://discord.com/api/webhooks/1/x\n" },
+		{ "mattermost", SINKFMT_MATTERMOST, "url = https://mm.example.org/hooks/x\n" },
+		{ "teams", SINKFMT_TEAMS, "url = https://prod-01.westeurope.logic.azure.com"
+		    ":443/workflows/abc/triggers/manual/paths/invoke?sig=x\n" },
+		{ "google-chat", SINKFMT_GOOGLE_CHAT,
+		    "url = https://chat.googleapis.com/v1/spaces/A/messages?key=k\n" },
+		{ "google_chat", SINKFMT_GOOGLE_CHAT,
+		    "url = https://chat.googleapis.com/v1/spaces/A/messages?key=k\n" },
+		{ "telegram", SINKFMT_TELEGRAM, "url = https://api.telegram.org/bot1:x/"
+		    "sendMessage\nchat-id = -1001234567890\n" },
+		{ "ntfy", SINKFMT_NTFY, "url = https://ntfy.sh/wirewatch-alerts\n" },
+	};
+	struct config *cfg;
+	char *text;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		text = xasprintf(HEAD "[sink \"s\"]\ntype = %s\n%s", t[i].name, t[i].extra);
+		cfg = load_ok(text);
+		assert_int_equal(cfg->sinks[0].format, t[i].format);
+		assert_int_equal(cfg->sinks[0].type,
+		    t[i].format == SINKFMT_CONSOLE ? SINK_CONSOLE : SINK_WEBHOOK);
+		assert_true((cfg->sinks[0].url == NULL) == (t[i].format == SINKFMT_CONSOLE));
+		config_free(cfg);
+		free(text);
+	}
+	expect_error(HEAD "[sink \"c\"]\ntype = pager\n", 5,
+	    "sink \"c\": unknown type 'pager' (" TYPES ")");
+	expect_error(HEAD "[sink \"c\"]\ntype = Slack\n", 5, "sink \"c\": unknown type 'Slack'");
+	expect_error(HEAD "[sink \"c\"]\nurl = https://x.example/\n", 4,
+	    "sink \"c\": missing 'type' (" TYPES ")");
+	/* Every HTTP type needs a URL, console takes none. */
+	expect_error(HEAD "[sink \"c\"]\ntype = slack\n", 4,
+	    "sink \"c\": type slack needs 'url' or 'url-file'");
+	expect_error(HEAD "[sink \"c\"]\ntype = ntfy\n\n", 4,
+	    "sink \"c\": type ntfy needs 'url' or 'url-file'");
+	expect_error(HEAD "[sink \"c\"]\nurl = https://x.example/\ntype = console\n", 5,
+	    "sink \"c\": a console sink takes no 'url'");
+	/* The type may come after the keys that depend on it. */
+	cfg = load_ok(HEAD "[sink \"t\"]\nchat-id = @wire_watch\n"
+	    "url = https://api.telegram.org/bot1:x/sendMessage\ntype = telegram\n");
+	assert_string_equal(cfg->sinks[0].chat_id, "@wire_watch");
+	config_free(cfg);
+}
+
+static void
+test_sink_url(void **state)
+{
+	char *err;
+
+	(void)state;
+	expect_error(HEAD "[sink \"c\"]\ntype = slack\nurl = https://hooks.example.org/x\n"
+	    "url-file = slack.url\n", 7,
+	    "sink \"c\": 'url-file' and 'url' (line 6) both given: use one");
+	/* libcurl must be able to parse it; the path still masked. */
+	err = load_error(HEAD "[sink \"c\"]\ntype = slack\n"
+	    "url = https://hooks.exa mple.org/T000/SECRETtoken\n");
+	assert_non_null(strstr(err, ":6: sink \"c\": url 'https://"));
+	assert_non_null(strstr(err, "is not a valid URL ("));
+	assert_null(strstr(err, "SECRET"));
+	free(err);
+	err = load_error(HEAD "[sink \"c\"]\ntype = discord\n"
+	    "url = https://discord.com:99999/api/webhooks/1/SECRETtoken\n");
+	assert_non_null(strstr(err, ":6: sink \"c\": url 'https://discord.com:99999/***' "
+	    "is not a valid URL ("));
+	free(err);
+}
+
+static void
+test_teams_connector(void **state)
+{
+	static const char *const refused[] = {
+		"https://contoso.webhook.office.com/webhookb2/1@2/IncomingWebhook/3/4",
+		"https://webhook.office.com/webhookb2/x",
+		"https://CONTOSO.Webhook.Office.COM./webhookb2/x",
+		"https://outlook.office.com/webhook/1@2/IncomingWebhook/3/4",
+		"https://user@outlook.office.com:443/webhook/x",
+	};
+	static const char *const allowed[] = {
+		"https://prod-01.westeurope.logic.azure.com:443/workflows/1/triggers/"
+		    "manual/paths/invoke?api-version=2016-06-01&sig=x",
+		"https://outlook.office.com/owa/",
+		"https://notwebhook.office.com/webhookb2/x",
+		"https://webhook.office.com.example.org/webhookb2/x",
+	};
+	struct config *cfg;
+	char *text, *err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		text = xasprintf(HEAD "[sink \"t\"]\ntype = teams\n; the old one\nurl = %s\n",
+		    refused[i]);
+		err = load_error(text);
+		if (strstr(err, ":7: sink \"t\": '") == NULL ||
+		    strstr(err, "/***' is an Office 365 connector URL, and Microsoft has "
+		    "retired those: in Teams, create a Workflows webhook") == NULL ||
+		    strstr(err, "IncomingWebhook") != NULL)
+			fail_msg("%s: %s", refused[i], err);
+		free(err);
+		free(text);
+	}
+	for (i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+		text = xasprintf(HEAD "[sink \"t\"]\ntype = teams\nurl = %s\n", allowed[i]);
+		cfg = load_ok(text);
+		config_free(cfg);
+		free(text);
+	}
+	/* Only type teams: a generic webhook may point anywhere. */
+	cfg = load_ok(HEAD "[sink \"w\"]\nurl = https://x.webhook.office.com/webhookb2/x\n"
+	    "type = webhook\n");
+	config_free(cfg);
+	/* Blamed on the url line even when type comes last. */
+	expect_error(HEAD "[sink \"t\"]\nurl = https://x.webhook.office.com/webhookb2/x\n"
+	    "type = teams\n", 5, "sink \"t\": 'https://x.webhook.office.com/***' is an "
+	    "Office 365 connector URL");
+}
+
+static void
+test_url_file(void **state)
+{
+	char *path, *text, *abs, *creds, *err;
+	struct config *cfg;
+
+	(void)state;
+	/* Next to the configuration file; the first line, trimmed. */
+	path = write_mode("slack.url", "\xef\xbb\xbf  https://hooks.slack.com/services/"
+	    "T0/B0/tok  \r\nsecond line ignored\n", 0600);
+	cfg = load_ok(HEAD "[sink \"s\"]\ntype = slack\nurl-file = slack.url\n");
+	assert_string_equal(cfg->sinks[0].url, "https://hooks.slack.com/services/T0/B0/tok");
+	config_free(cfg);
+	free(path);
+	/* Absolute. */
+	abs = xasprintf("%s/abs.url", tmpdir);
+	path = write_mode("abs.url", "https://ntfy.example.org/topic", 0640);
+	text = xasprintf(HEAD "[sink \"s\"]\ntype = ntfy\nurl-file = %s\n", abs);
+	cfg = load_ok(text);
+	assert_string_equal(cfg->sinks[0].url, "https://ntfy.example.org/topic");
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* In $CREDENTIALS_DIRECTORY when that is set, and only there. */
+	creds = xasprintf("%s/creds", tmpdir);
+	assert_int_equal(mkdir(creds, 0700), 0);
+	path = write_mode("creds/slack.url", "https://hooks.slack.com/services/T0/B0/cred\n",
+	    0400);
+	free(path);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	cfg = load_ok(HEAD "[sink \"s\"]\ntype = slack\nurl-file = slack.url\n");
+	assert_string_equal(cfg->sinks[0].url, "https://hooks.slack.com/services/T0/B0/cred");
+	config_free(cfg);
+	cfg = load_ok(text = xasprintf(HEAD "[sink \"s\"]\ntype = ntfy\nurl-file = %s\n", abs));
+	config_free(cfg);
+	free(text);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = other.url\n");
+	text = xasprintf(":6: sink \"s\": url-file %s/other.url: No such file", creds);
+	if (strstr(err, text) == NULL)
+		fail_msg("%s", err);
+	free(text);
+	free(err);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	/* Errors, each at the url-file line. */
+	expect_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = missing.url\n", 6,
+	    "sink \"s\": url-file ");
+	path = write_mode("open.url", "https://hooks.slack.com/services/T0/B0/tok\n", 0644);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = open.url\n");
+	assert_non_null(strstr(err, ":6: sink \"s\": url-file "));
+	assert_non_null(strstr(err, "open.url: readable by every user (mode 0644), but it "
+	    "holds a credential: chmod o-rw it"));
+	free(err);
+	assert_int_equal(chmod(path, 0602), 0);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = open.url\n");
+	assert_non_null(strstr(err, "open.url: writable by every user (mode 0602)"));
+	free(err);
+	free(path);
+	path = write_mode("empty.url", "\n\nhttps://x.example/\n", 0600);
+	expect_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = empty.url\n", 6,
+	    "sink \"s\": url-file ");
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = empty.url\n");
+	assert_non_null(strstr(err, "empty.url: the first line, which holds the URL, is "
+	    "empty"));
+	free(err);
+	free(path);
+	path = write_mode("bad.url", "hooks.slack.com/services/T0/B0/XyZ123SECRETtoken\n",
+	    0600);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = bad.url\n");
+	assert_non_null(strstr(err, ":6: sink \"s\": url 'hooks.slack.com/***' (from "));
+	assert_non_null(strstr(err, "bad.url) must be http:// or https://"));
+	assert_null(strstr(err, "SECRET"));
+	free(err);
+	free(path);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = creds\n");
+	assert_non_null(strstr(err, "creds: not a regular file"));
+	free(err);
+	text = xasprintf("%s/fifo.url", tmpdir);
+	assert_int_equal(mkfifo(text, 0600), 0);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = fifo.url\n");
+	assert_non_null(strstr(err, "fifo.url: not a regular file"));
+	free(err);
+	free(text);
+	path = write_raw("latin1.url", "https://x.example/caf\xe9", 23);
+	assert_int_equal(chmod(path, 0600), 0);
+	err = load_error(HEAD "[sink \"s\"]\ntype = slack\nurl-file = latin1.url\n");
+	assert_non_null(strstr(err, "latin1.url: not UTF-8 text"));
+	free(err);
+	free(path);
+	free(abs);
+	free(creds);
+}
+
+#define SECRET1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SECRET2 "whsec_c2VjcmV0LXR3by1mb3Itcm90YXRpb24="
+
+static void
+test_secrets(void **state)
+{
+	struct config *cfg;
+	char *path, *err;
+
+	(void)state;
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = " SECRET1 "\nsecret = " SECRET2 "\n");
+	assert_int_equal(cfg->sinks[0].nsecrets, 2);
+	assert_string_equal(cfg->sinks[0].secrets[0], SECRET1);
+	assert_string_equal(cfg->sinks[0].secrets[1], SECRET2);
+	config_free(cfg);
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n");
+	assert_int_equal(cfg->sinks[0].nsecrets, 0);
+	assert_null(cfg->sinks[0].secrets);
+	config_free(cfg);
+	/* A bad secret is never printed. */
+	err = load_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = whsec_not*base64*SECRET\n");
+	assert_non_null(strstr(err, ":7: sink \"w\": secret: a secret is \"whsec_\""));
+	assert_null(strstr(err, "SECRET"));
+	free(err);
+	expect_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", 7, "sink \"w\": secret: ");
+	expect_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = whsec_\n", 7, "sink \"w\": secret: ");
+	expect_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = " SECRET1 "\nsecret = " SECRET1 "\n", 8,
+	    "sink \"w\": secret: the same secret twice");
+	expect_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = " SECRET1 "\nsecret = " SECRET2 "\nsecret = whsec_dGhyZWU=\n", 9,
+	    "sink \"w\": secret: more than 2 secrets (the current one and, during a "
+	    "rotation, the next)");
+	/* Only a webhook signs; blamed on the first secret, whatever the order. */
+	expect_error(HEAD "[sink \"s\"]\nsecret = " SECRET1 "\ntype = slack\n"
+	    "url = https://hooks.slack.com/services/x\n", 5, "sink \"s\": type slack is "
+	    "not signed: 'secret' and 'secret-file' are for type webhook");
+	/* secret-file: one per line, blank lines skipped. */
+	path = write_mode("hook.secrets", "\n" SECRET1 "\r\n\n  " SECRET2 "  \n", 0600);
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret-file = hook.secrets\n");
+	assert_int_equal(cfg->sinks[0].nsecrets, 2);
+	assert_string_equal(cfg->sinks[0].secrets[1], SECRET2);
+	config_free(cfg);
+	free(path);
+	path = write_mode("bad.secrets", SECRET1 "\nwhsec_!!SECRET!!\n", 0600);
+	err = load_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret-file = bad.secrets\n");
+	assert_non_null(strstr(err, ":7: sink \"w\": secret-file "));
+	assert_non_null(strstr(err, "bad.secrets: line 2: a secret is \"whsec_\""));
+	assert_null(strstr(err, "SECRET"));
+	free(err);
+	free(path);
+	path = write_mode("none.secrets", "\n  \n", 0600);
+	err = load_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret-file = none.secrets\n");
+	assert_non_null(strstr(err, "none.secrets: no secret in it"));
+	free(err);
+	free(path);
+	path = write_mode("open.secrets", SECRET1 "\n", 0644);
+	err = load_error(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret-file = open.secrets\n");
+	assert_non_null(strstr(err, ":7: sink \"w\": secret-file "));
+	assert_non_null(strstr(err, "readable by every user (mode 0644)"));
+	free(err);
+	free(path);
+	/* secret and secret-file add up, to at most two. */
+	path = write_mode("one.secret", SECRET2 "\n", 0600);
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "secret = " SECRET1 "\nsecret-file = one.secret\n");
+	assert_int_equal(cfg->sinks[0].nsecrets, 2);
+	config_free(cfg);
+	free(path);
+}
+
+static void
+test_headers(void **state)
+{
+	struct config *cfg;
+	char *err;
+
+	(void)state;
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "header = Authorization:   Bearer abc def\nheader = X-Team:ops\n"
+	    "header = X-Team: on-call\n");
+	assert_int_equal(cfg->sinks[0].nheaders, 3);
+	assert_string_equal(cfg->sinks[0].headers[0], "Authorization: Bearer abc def");
+	assert_string_equal(cfg->sinks[0].headers[1], "X-Team: ops");
+	assert_string_equal(cfg->sinks[0].headers[2], "X-Team: on-call");
+	config_free(cfg);
+	cfg = load_ok(HEAD "[sink \"n\"]\ntype = ntfy\nurl = https://ntfy.sh/t\n"
+	    "header = Authorization: Bearer tk_x\nheader = X-Icon: https://x.example/i.png\n");
+	assert_int_equal(cfg->sinks[0].nheaders, 2);
+	config_free(cfg);
+#define W HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	err = load_error(W "header = Authorization Bearer SECRET\n");
+	assert_non_null(strstr(err, ":7: sink \"w\": a header is 'Name: value' (no ':' here)"));
+	assert_null(strstr(err, "SECRET"));
+	free(err);
+	expect_error(W "header = : x\n", 7, "sink \"w\": a header without a name before ':'");
+	expect_error(W "header = X Token: x\n", 7, "sink \"w\": header name 'X Token' is not "
+	    "an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+	expect_error(W "header = X-T\xc3\xb6ken: x\n", 7, "sink \"w\": header name 'X-T");
+	expect_error(W "header = Content-Type: text/plain\n", 7, "sink \"w\": header "
+	    "'Content-Type' is set by wirewatch (Content-Type, Content-Length, "
+	    "Transfer-Encoding, Host and the webhook-* signature headers cannot be "
+	    "configured)");
+	expect_error(W "header = content-length: 5\n", 7,
+	    "sink \"w\": header 'content-length' is set by wirewatch");
+	expect_error(W "header = HOST: evil.example\n", 7,
+	    "sink \"w\": header 'HOST' is set by wirewatch");
+	expect_error(W "header = Transfer-Encoding: chunked\n", 7,
+	    "sink \"w\": header 'Transfer-Encoding' is set by wirewatch");
+	expect_error(W "header = webhook-id: 1\n", 7,
+	    "sink \"w\": header 'webhook-id' is set by wirewatch");
+	expect_error(W "header = Webhook-Signature: v1,x\n", 7,
+	    "sink \"w\": header 'Webhook-Signature' is set by wirewatch");
+	expect_error(W "header = webhook-timestamp: 1\n", 7,
+	    "sink \"w\": header 'webhook-timestamp' is set by wirewatch");
+	expect_error(W "header = X-Empty:\n", 7, "sink \"w\": header 'X-Empty' has no value");
+	/* A CR cannot reach a header: the reader refuses it with its column. */
+	expect_error(W "header = X-A: b\rX-B: c\n", 7, "control character 0x0d at column 16");
+#undef W
+	/* Only webhook and ntfy take headers; blamed on the first header. */
+	expect_error(HEAD "[sink \"s\"]\ntype = slack\nheader = X-A: b\n"
+	    "url = https://hooks.slack.com/services/x\n", 6,
+	    "sink \"s\": type slack takes no 'header' (only webhook and ntfy do)");
+	/* ntfy's headers for each alert are not to be configured, in any of its names. */
+	expect_error(HEAD "[sink \"n\"]\ntype = ntfy\nurl = https://ntfy.sh/t\n"
+	    "header = Authorization: Bearer tk_x\nheader = X-Priority: 5\n", 8,
+	    "sink \"n\": header 'X-Priority' is set by the ntfy format for each alert");
+	expect_error(HEAD "[sink \"n\"]\ntype = ntfy\nurl = https://ntfy.sh/t\n"
+	    "header = title: x\n", 7, "sink \"n\": header 'title' is set by the ntfy format");
+	/* ... which a webhook may send. */
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "header = Priority: 5\n");
+	config_free(cfg);
+}
+
+static void
+test_chat_id(void **state)
+{
+	static const char *const good[] = { "-1001234567890", "123456789", "@wirewatch",
+	    "@Wire_Watch_2026" };
+	static const char *const bad[] = { "abc", "@abc", "@1wirewatch", "@_wirewatch",
+	    "12a", "-0", "0", "--5", "@wire-watch", "1234567890123456789" };
+	struct config *cfg;
+	char *text, *want;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		text = xasprintf(HEAD "[sink \"t\"]\ntype = telegram\n"
+		    "url = https://api.telegram.org/bot1:x/sendMessage\nchat-id = %s\n", good[i]);
+		cfg = load_ok(text);
+		assert_string_equal(cfg->sinks[0].chat_id, good[i]);
+		config_free(cfg);
+		free(text);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		text = xasprintf(HEAD "[sink \"t\"]\ntype = telegram\n"
+		    "url = https://api.telegram.org/bot1:x/sendMessage\nchat-id = %s\n", bad[i]);
+		want = xasprintf("sink \"t\": bad chat-id '%s' (a chat number such as "
+		    "-1001234567890, or @channelname)", bad[i]);
+		expect_error(text, 7, want);
+		free(want);
+		free(text);
+	}
+	expect_error(HEAD "[sink \"t\"]\ntype = telegram\n"
+	    "url = https://api.telegram.org/bot1:x/sendMessage\n", 4,
+	    "sink \"t\": type telegram needs 'chat-id' (a chat number such as "
+	    "-1001234567890, or @channelname)");
+	expect_error(HEAD "[sink \"s\"]\ntype = slack\nurl = https://hooks.slack.com/x\n"
+	    "chat-id = 12345\n", 7, "sink \"s\": 'chat-id' is for type telegram");
+}
+
+static void
+test_retry_schedule(void **state)
+{
+	static const long standard[] = { 0, 5000, 300000, 1800000, 7200000, 18000000,
+	    36000000, 50400000, 72000000, 86400000 };
+	struct config *cfg;
+	struct buf b = {0};
+	size_t i;
+
+	(void)state;
+	/* Default: the Standard Webhooks schedule, for every type. */
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "[sink \"c\"]\ntype = console\n");
+	for (i = 0; i < cfg->nsinks; i++) {
+		assert_int_equal(cfg->sinks[i].nschedule, 10);
+		assert_memory_equal(cfg->sinks[i].schedule_ms, standard, sizeof standard);
+	}
+	config_free(cfg);
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "retry-schedule = 0  1s\t500ms 2m 1h 7d\n");
+	assert_int_equal(cfg->sinks[0].nschedule, 6);
+	assert_int_equal(cfg->sinks[0].schedule_ms[0], 0);
+	assert_int_equal(cfg->sinks[0].schedule_ms[1], 1000);
+	assert_int_equal(cfg->sinks[0].schedule_ms[2], 500);
+	assert_int_equal(cfg->sinks[0].schedule_ms[3], 120000);
+	assert_int_equal(cfg->sinks[0].schedule_ms[4], 3600000);
+	assert_int_equal(cfg->sinks[0].schedule_ms[5], 7 * 86400000L);
+	config_free(cfg);
+	cfg = load_ok(HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	    "retry-schedule = 0ms\n");
+	assert_int_equal(cfg->sinks[0].nschedule, 1);
+	assert_int_equal(cfg->sinks[0].schedule_ms[0], 0);
+	config_free(cfg);
+#define W HEAD "[sink \"w\"]\ntype = webhook\nurl = https://x.example/h\n"
+	expect_error(W "retry-schedule = 5s 10s\n", 7, "sink \"w\": 'retry-schedule' starts "
+	    "with '5s', but its first entry is the first attempt, made at once: 0");
+	expect_error(W "retry-schedule = 0 1h 8d\n", 7,
+	    "sink \"w\": '8d' in 'retry-schedule' is longer than 7d");
+	expect_error(W "retry-schedule = 0 604800001ms\n", 7,
+	    "sink \"w\": '604800001ms' in 'retry-schedule' is longer than 7d");
+	expect_error(W "retry-schedule = 0 soon\n", 7, "sink \"w\": bad duration 'soon' in "
+	    "'retry-schedule' (a number with ms, s, m, h or d)");
+	expect_error(W "retry-schedule = 0, 5s\n", 7, "sink \"w\": bad duration '0,' in");
+	expect_error(W "retry-schedule = 0 -5s\n", 7, "sink \"w\": bad duration '-5s' in");
+	expect_error(W "retry-schedule = 0 5 ms\n", 7, "sink \"w\": bad duration 'ms' in");
+	expect_error(W "retry-schedule =\n", 7, "missing value for 'retry-schedule'");
+	buf_adds(&b, W "retry-schedule = 0");
+	for (i = 0; i < 101; i++)
+		buf_adds(&b, " 1s");
+	buf_adds(&b, "\n");
+	expect_error(b.s, 7, "sink \"w\": more than 101 attempts in 'retry-schedule'");
+	buf_free(&b);
+	/* retries and retry-delay: 0, D, 2D, 4D, ..., each at most 7d. */
+	cfg = load_ok(W "retries = 2\nretry-delay = 3s\n");
+	assert_int_equal(cfg->sinks[0].nschedule, 3);
+	assert_int_equal(cfg->sinks[0].schedule_ms[1], 3000);
+	assert_int_equal(cfg->sinks[0].schedule_ms[2], 6000);
+	config_free(cfg);
+	cfg = load_ok(W "retry-delay = 1m\n");
+	assert_int_equal(cfg->sinks[0].nschedule, 4);
+	assert_int_equal(cfg->sinks[0].schedule_ms[3], 240000);
+	config_free(cfg);
+	cfg = load_ok(W "retries = 0\n");
+	assert_int_equal(cfg->sinks[0].nschedule, 1);
+	assert_int_equal(cfg->sinks[0].schedule_ms[0], 0);
+	config_free(cfg);
+	cfg = load_ok(W "retries = 100\nretry-delay = 1d\n");
+	assert_int_equal(cfg->sinks[0].nschedule, 101);
+	assert_int_equal(cfg->sinks[0].schedule_ms[3], 4 * 86400000L);
+	assert_int_equal(cfg->sinks[0].schedule_ms[4], 7 * 86400000L);
+	assert_int_equal(cfg->sinks[0].schedule_ms[100], 7 * 86400000L);
+	config_free(cfg);
+	/* Not both: blamed on whichever comes second. */
+	expect_error(W "retry-schedule = 0 1s\nretries = 2\n", 8, "sink \"w\": 'retries' and "
+	    "'retry-schedule' (line 7) both given: retry-schedule replaces retries and "
+	    "retry-delay");
+	expect_error(W "retry-delay = 2s\nretries = 2\nretry-schedule = 0 1s\n", 9,
+	    "sink \"w\": 'retry-schedule' and 'retry-delay' (line 7) both given");
+#undef W
+}
+
+static void
+test_digest_after(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(HEAD "[sink \"a\"]\ntype = console\n[sink \"b\"]\ntype = console\n"
+	    "digest-after = 0\n[sink \"c\"]\ntype = console\ndigest-after = 250\n");
+	assert_int_equal(cfg->sinks[0].digest_after, 10);
+	assert_int_equal(cfg->sinks[1].digest_after, 0);
+	assert_int_equal(cfg->sinks[2].digest_after, 250);
+	config_free(cfg);
+	expect_error(HEAD "[sink \"a\"]\ntype = console\ndigest-after = -1\n", 6,
+	    "bad value '-1' for 'digest-after' (0 to 1000000; 0: no digests)");
+	expect_error(HEAD "[sink \"a\"]\ntype = console\ndigest-after = many\n", 6,
+	    "bad value 'many' for 'digest-after'");
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -586,6 +1151,16 @@ main(void)
 		cmocka_unit_test(test_urls_masked),
 		cmocka_unit_test(test_max_items_backfill),
 		cmocka_unit_test(test_many_sections),
+		cmocka_unit_test(test_instance),
+		cmocka_unit_test(test_sink_types),
+		cmocka_unit_test(test_sink_url),
+		cmocka_unit_test(test_teams_connector),
+		cmocka_unit_test(test_url_file),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_chat_id),
+		cmocka_unit_test(test_retry_schedule),
+		cmocka_unit_test(test_digest_after),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
