@@ -12,9 +12,9 @@
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver
 
-PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson inih libsystemd libpcre2-8 libcrypto
+PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
-       libhiredis-dev libutf8proc-dev libjansson-dev libinih-dev libsystemd-dev \
+       libhiredis-dev libutf8proc-dev libjansson-dev libsystemd-dev \
        libpcre2-dev libcmocka-dev libssl-dev redis-server python3 python3-feedparser curl \
        nodejs
 # libFuzzer: clang and its runtime (Debian 12 ships clang 14).

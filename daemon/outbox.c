@@ -538,10 +538,9 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 static long
 schedule_ms(const struct cfg_sink *sink, int attempt)
 {
-	/* TEMP until retry-schedule lands in config: retries x retry-delay. */
-	if (attempt < 0 || attempt > sink->retries)
+	if (attempt < 0 || (size_t)attempt >= sink->nschedule)
 		return -1;
-	return attempt == 0 ? 0 : sink->retry_base_ms << (attempt - 1 < 20 ? attempt - 1 : 20);
+	return sink->schedule_ms[attempt];
 }
 
 static void

@@ -921,7 +921,6 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	struct pipeline *p = xcalloc(1, sizeof *p);
 	struct fetch_opts fo;
 	struct feed_rt *rt;
-	char host[256];
 	size_t i;
 
 	p->base = base;
@@ -938,9 +937,7 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	fo.user_agent = cfg->user_agent;
 	p->fetcher = fetch_new(base, &fo);
 	p->sinks = sinks_new(base, p->fetcher);
-	if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
-		snprintf(host, sizeof host, "wirewatchd");
-	host[sizeof host - 1] = '\0';
+
 	p->by_index = xcalloc(cfg->nwatchlists + 1, sizeof *p->by_index);
 	for (i = 0; i < cfg->nwatchlists; i++)
 		p->by_index[cfg->watchlists[i].index] = &cfg->watchlists[i];
@@ -962,7 +959,7 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 		pipeline_free(p);
 		return NULL;
 	}
-	p->outbox = outbox_new(base, cfg, p->store, p->sinks, host);
+	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
