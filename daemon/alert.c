@@ -4,8 +4,8 @@
  * json_pack() returns NULL when one string is not valid UTF-8, and every
  * caller once assumed it could not fail: a feed publisher could crash the
  * daemon with five bytes.  Here every string goes through
- * alert_json_string(), which cannot fail, and every serialization is
- * checked by the caller of alert_render().
+ * alert_json_string(), which cannot fail; rendering for a sink is
+ * sinkfmt's, which never fails on any text either.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include "wirewatch/alert.h"
-#include "wirewatch/config.h"
 #include "wirewatch/feed.h"
 #include "wirewatch/log.h"
 #include "wirewatch/match.h"
@@ -90,24 +89,4 @@ alert_new(const char *feed, const struct feed_entry *e, const char *item_key,
 	if (hit->explain != NULL)
 		json_object_set(o, "explain", hit->explain);
 	return o;
-}
-
-char *
-alert_render(const struct cfg_sink *sink, const json_t *alert, size_t *len,
-    char *err, size_t errlen)
-{
-	char *body;
-
-	(void)sink; /* console and webhook both take the JSON object */
-	if (!json_is_object(alert)) {
-		snprintf(err, errlen, "alert is not a JSON object");
-		return NULL;
-	}
-	body = json_dumps(alert, JSON_COMPACT);
-	if (body == NULL) {
-		snprintf(err, errlen, "alert cannot be serialized");
-		return NULL;
-	}
-	*len = strlen(body);
-	return body;
 }

@@ -111,6 +111,8 @@ struct fetch {
 	char *content_type;
 	char *etag;
 	char *last_modified;
+	char **extra;            /* extra request headers, "Name: value" */
+	size_t nextra;
 	long timeout_ms;
 	fetch_done_cb cb;
 	void *arg;
@@ -558,6 +560,7 @@ fetch_release(struct fetch *t)
 {
 	struct fetcher *f = t->f;
 	struct host *h = t->host;
+	size_t i;
 
 	switch (t->state) {
 	case FETCH_QUEUED:
@@ -589,6 +592,9 @@ fetch_release(struct fetch *t)
 	free(t->content_type);
 	free(t->etag);
 	free(t->last_modified);
+	for (i = 0; i < t->nextra; i++)
+		free(t->extra[i]);
+	free(t->extra);
 	free(t);
 }
 
@@ -597,6 +603,7 @@ setup_easy(struct fetch *t)
 {
 	struct fetcher *f = t->f;
 	char *h;
+	size_t i;
 
 	if (t->easy != NULL)
 		curl_easy_reset(t->easy);
@@ -637,6 +644,8 @@ setup_easy(struct fetch *t)
 		/* Webhooks answer fast; no 100-continue round trip. */
 		t->headers = curl_slist_append(t->headers, "Expect:");
 	}
+	for (i = 0; i < t->nextra; i++)
+		t->headers = curl_slist_append(t->headers, t->extra[i]);
 	if (t->etag != NULL) {
 		h = xasprintf("If-None-Match: %s", t->etag);
 		t->headers = curl_slist_append(t->headers, h);
@@ -951,6 +960,11 @@ fetch_start(struct fetcher *f, const struct fetch_req *req, fetch_done_cb cb,
 	t->content_type = req->content_type ? xstrdup(req->content_type) : NULL;
 	t->etag = req->etag ? xstrdup(req->etag) : NULL;
 	t->last_modified = req->last_modified ? xstrdup(req->last_modified) : NULL;
+	if (req->nheaders > 0) {
+		t->extra = xcalloc(req->nheaders, sizeof *t->extra);
+		for (t->nextra = 0; t->nextra < req->nheaders; t->nextra++)
+			t->extra[t->nextra] = xstrdup(req->headers[t->nextra]);
+	}
 	t->timeout_ms = req->timeout_ms;
 	t->cb = cb;
 	t->arg = arg;

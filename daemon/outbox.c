@@ -29,7 +29,9 @@
 #include "wirewatch/config.h"
 #include "wirewatch/log.h"
 #include "wirewatch/outbox.h"
+#include "wirewatch/sign.h"
 #include "wirewatch/sink.h"
+#include "wirewatch/sinkfmt.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -170,6 +172,8 @@ struct outbox {
 };
 
 static void read_more(struct outbox *ob);
+static void deliver(struct outbox *ob, struct entry *e,
+    const struct cfg_sink *sink, const json_t *alert);
 static const struct cfg_sink *find_sink(const struct config *cfg,
     const char *name);
 static void outbox_acked_cb(struct redisReply *reply, const char *error,
@@ -685,9 +689,7 @@ take_entry(struct outbox *ob, const redisReply *r)
 	json_t *alert;
 	json_error_t jerr;
 	struct sink_result res;
-	struct sink_payload pl;
-	char err[256], *body, *a;
-	size_t len;
+	char err[256], *a;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING)
@@ -746,20 +748,79 @@ take_entry(struct outbox *ob, const redisReply *r)
 		return;
 	}
 	alert = json_loads(e->json, 0, &jerr);
-	body = alert != NULL ? alert_render(sink, alert, &len, err, sizeof err) :
-	    NULL;
-	if (alert == NULL)
+	if (alert == NULL) {
 		snprintf(err, sizeof err, "stored alert is not JSON: %s", jerr.text);
-	json_decref(alert);
-	if (body == NULL) {
 		outbox_delivered_cb(&res, e);
 		return;
 	}
+	deliver(ob, e, sink, alert);
+	json_decref(alert);
+}
+
+/*
+ * Renders the alert for its sink (sinkfmt), adds the sink's own headers
+ * and, for a webhook with secrets, the Standard Webhooks headers, and
+ * makes one attempt.  The webhook-id is the alert id: the same on every
+ * attempt and after every restart, so a receiver can drop repeats.
+ */
+static void
+deliver(struct outbox *ob, struct entry *e, const struct cfg_sink *sink,
+    const json_t *alert)
+{
+	struct sinkfmt_request req;
+	struct sinkfmt_opts opts;
+	struct sink_result res;
+	struct sink_payload pl;
+	const char **hdr;
+	char err[256], *sig = NULL, *h_id = NULL, *h_ts = NULL, *h_sig = NULL;
+	long long now = (long long)time(NULL);
+	size_t i, n = 0;
+
+	memset(&req, 0, sizeof req);
+	memset(&opts, 0, sizeof opts);
+	opts.chat_id = sink->chat_id;
+	if (sinkfmt_render((enum sinkfmt_type)sink->format, &opts, &alert, 1, &req,
+	    err, sizeof err) == -1) {
+		memset(&res, 0, sizeof res);
+		res.outcome = SINK_FAILED;
+		res.reason = err;
+		outbox_delivered_cb(&res, e);
+		return;
+	}
+	hdr = xcalloc(req.nheaders + sink->nheaders + 4, sizeof *hdr);
+	for (i = 0; i < req.nheaders; i++)
+		hdr[n++] = req.headers[i];
+	for (i = 0; i < sink->nheaders; i++)
+		hdr[n++] = sink->headers[i];
+	if (sink->format == SINKFMT_WEBHOOK) {
+		h_id = xasprintf("webhook-id: %s", e->alert_id);
+		h_ts = xasprintf("webhook-timestamp: %lld", now);
+		hdr[n++] = h_id;
+		hdr[n++] = h_ts;
+		if (sink->nsecrets > 0) {
+			sig = sign_webhook((const char *const *)sink->secrets,
+			    sink->nsecrets, e->alert_id, now, req.body, req.len);
+			if (sig == NULL)
+				fatal("sink \"%s\": a secret that passed the "
+				    "configuration check cannot sign", sink->name);
+			h_sig = xasprintf("webhook-signature: %s", sig);
+			hdr[n++] = h_sig;
+		}
+	}
 	memset(&pl, 0, sizeof pl);
-	pl.body = body;
-	pl.len = len;
+	pl.body = req.body;
+	pl.len = req.len;
+	pl.content_type = req.content_type;
+	pl.headers = hdr;
+	pl.nheaders = n;
+	pl.url_query = req.url_query;
 	sinks_deliver(ob->sinks, sink, &pl, e->label, outbox_delivered_cb, e);
-	free(body);
+	free(hdr);
+	free(sig);
+	free(h_id);
+	free(h_ts);
+	free(h_sig);
+	sinkfmt_request_free(&req);
 }
 
 /* Entries of an XREADGROUP or XAUTOCLAIM reply; returns how many. */

@@ -155,6 +155,8 @@ sinks_deliver(struct sinks *s, const struct cfg_sink *sink,
 	req.post_len = d->len;
 	req.content_type = pl->content_type ? pl->content_type : "application/json";
 	req.timeout_ms = sink->timeout_ms;
+	req.headers = pl->headers;
+	req.nheaders = pl->nheaders;
 	d->fetch = fetch_start(s->fetcher, &req, sink_fetch_done_cb, d);
 	free(url);
 	if (d->fetch == NULL) {

@@ -6,9 +6,10 @@
  * The format files build their message as JSON (or text) from a
  * sanitized view of each alert, and sinkfmt_fit() searches for the
  * largest rendering that meets every limit of the service: snippets
- * shrink first, then, in a digest, alerts at the end are left out.
- * Because each field also has a fixed cap (a 10,000-character title is
- * cut to a few hundred), one alert with an empty snippet always fits,
+ * shrink first, then the fixed caps of titles, names, terms and links
+ * (a 10,000-character title is already cut to a few hundred), then, in
+ * a digest, alerts at the end are left out.  At the bottom of that
+ * search a single alert is bare structure, which fits every service,
  * so no text can make a service refuse an alert for its size.
  */
 #include <math.h>
@@ -279,9 +280,13 @@ sinkfmt_alert_load(struct sinkfmt_alert *a, const json_t *j)
 		a->terms = xcalloc(json_array_size(terms) + 1,
 		    sizeof *a->terms);
 		json_array_foreach(terms, i, v) {
-			if (!json_is_string(v) || json_string_length(v) == 0)
+			if (!json_is_string(v))
 				continue;
-			a->terms[a->nterms++] = oneline(json_string_value(v));
+			a->terms[a->nterms] = oneline(json_string_value(v));
+			if (a->terms[a->nterms][0] != '\0')
+				a->nterms++;
+			else
+				free(a->terms[a->nterms]);
 		}
 	}
 }

@@ -3,7 +3,7 @@
  *
  * An alert is built once, when an item first matches a watchlist, as a
  * JSON object; it is stored in the outbox (Redis) as that JSON and
- * rendered for its sink on every delivery attempt.  Building cannot fail
+ * rendered for its sink (sinkfmt.h) on every delivery attempt.  Building cannot fail
  * on any text: strings that are not valid UTF-8 are repaired (U+FFFD)
  * here as a last line of defence, whatever the parser let through.
  *
@@ -19,7 +19,6 @@
 
 #include <jansson.h>
 
-struct cfg_sink;
 struct feed_entry;
 struct match_hit;
 
@@ -35,14 +34,6 @@ void alert_make_id(const char *item_key, const char *watchlist,
 /* A new alert object (never NULL: only out-of-memory can fail, fatally). */
 json_t *alert_new(const char *feed, const struct feed_entry *e,
     const char *item_key, const struct match_hit *hit, const char *alert_id);
-
-/*
- * The alert as the sink wants it: a malloc'd body and its length, or
- * NULL with the reason in err (a body that cannot be built is an error
- * the caller reports, never a crash).
- */
-char *alert_render(const struct cfg_sink *sink, const json_t *alert,
-    size_t *len, char *err, size_t errlen);
 
 /* A jansson string of s, repaired to valid UTF-8 first when it is not. */
 json_t *alert_json_string(const char *s);

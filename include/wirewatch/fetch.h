@@ -53,6 +53,8 @@ struct fetch_req {
 	const char *etag;          /* conditional GET validators, may be NULL */
 	const char *last_modified;
 	long timeout_ms;           /* 0: the fetcher's default */
+	const char *const *headers; /* extra headers, "Name: value" (copied) */
+	size_t nheaders;
 };
 
 struct fetch_result {

@@ -14,8 +14,10 @@ error shape too, its message starting "wirewatch rule:".
     with chat_receivers.Slack(allowed_links={url}) as rx:
         ... point a sink at rx.url() ...
         rx.messages        # accepted: dicts with path, query, headers, body,
-                           # json, text (what a reader sees), links
-        rx.rejected        # refused: the same plus status, reason
+                           # json, text (what a reader sees), links, status
+        rx.rejected        # refused: the same plus reason (forced answers
+                           # too, with forced=True)
+        rx.wait(3)         # until 3 messages were accepted
         rx.force(429, ...) # queue answers (rate limits, outages) ...
         rx.rate_limit(2.5) # ... in the service's own shape
         rx.gone()          # the service's "destination is gone" answer
@@ -216,6 +218,19 @@ class Receiver:
     def texts(self):
         with self.lock:
             return [m["text"] for m in self.messages]
+
+    def wait(self, count, timeout=10.0):
+        """Waits until `count` messages were accepted; returns them (raises
+        AssertionError on timeout)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.02)
+        raise AssertionError("%s: %d of %d messages after %.1fs (refused: %s)" % (
+            self.kind, len(self.messages), count, timeout,
+            [r.get("reason") for r in self.rejected][-3:]))
 
     def __enter__(self):
         self.thread.start()
@@ -503,17 +518,14 @@ class Slack(Receiver):
                     texts.append((self.text_object(t, where + ".text", 150), "plain_text"))
                 elif typ != "divider":
                     raise self.error(400, "%s: type %r" % (where, typ), "invalid_blocks")
+                # Slack notifies only through <!...> and <@...>: mrkdwn()
+                # refuses those; a plain "@here" is just text.
                 for s, kind in texts:
                     if kind == "mrkdwn":
                         links += self.mrkdwn(s, where, "invalid_blocks")
-                    self.check_mentions_slack(s, where)
                     shown.append(s)
         return 200, "ok", {}, "text/html", {"json": j, "text": "\n".join(shown),
                                             "links": links}
-
-    def check_mentions_slack(self, s, where):
-        # Slack notifies only through <!...> and <@...>, refused above.
-        return None
 
 
 # ------------------------------------------------------------------ discord

@@ -279,6 +279,14 @@ class FeedServer:
         self.thread.join(5)
 
 
+def alert_of(post):
+    """The alert a webhook POST carries (inside its envelope), or None."""
+    j = post.get("json")
+    if isinstance(j, dict) and j.get("type") == "alert" and isinstance(j.get("data"), dict):
+        return j["data"]
+    return None
+
+
 class Webhook:
     """Records POSTs; answers from a per-path status list (then 200)."""
 
@@ -323,9 +331,10 @@ class Webhook:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def accepted(self, path=None):
-        """JSON payloads of the POSTs answered with 2xx."""
+        """Alerts of the POSTs answered with 2xx: the "data" of a Standard
+        Webhooks envelope ({"type": "alert", "timestamp", "data"})."""
         with self.lock:
-            return [p["json"] for p in self.posts
+            return [alert_of(p) for p in self.posts
                     if 200 <= p["status"] < 300 and (path is None or p["path"] == path)]
 
     def __enter__(self):

@@ -4,6 +4,7 @@ import re
 import signal
 import time
 
+import harness
 from harness import (DD_ID, DD_PUBLISHED, DD_TITLE, QNA_ID, QNA_PUBLISHED, QNA_TITLE,
                      Q_TREATY, Q_UKRAINE, Daemon, FeedServer, Redis, Response, Webhook,
                      by_watchlist, check, config, run_daemon, scenario, seed, wait_for,
@@ -118,7 +119,7 @@ def seeds_rss_and_atom_webhook(ctx):
                   "webhook Content-Type %r" % p["headers"].get("content-type"))
             check(isinstance(p["json"], dict), "webhook body is not a JSON object: %r" % p["body"][:200])
         alerts = e.hook.accepted()
-        for a, path in [(p["json"], p["path"]) for p in posts]:
+        for a, path in [(harness.alert_of(p), p["path"]) for p in posts]:
             check(a.get("watchlist") == path.strip("/"),
                   "alert for watchlist %r went to sink %s" % (a.get("watchlist"), path))
         expect_seed_alerts(alerts, "webhook")

@@ -321,15 +321,20 @@ def kill9_during_delivery_redelivered(ctx):
         time.sleep(3.5)   # the held requests complete (their daemon is gone)
         d2 = Daemon(ctx, conf, args=()).start()
         try:
-            check(wait_for(lambda: len({p["json"]["item_id"] for p in e.hook.posts if p["json"]}) >= 3
+            check(wait_for(lambda: len({harness.alert_of(p)["item_id"] for p in e.hook.posts
+                                        if harness.alert_of(p)}) >= 3
                            and len(e.hook.posts) >= 3, 20),
                   "after the restart %d of 3 alerts arrived" %
-                  len({p["json"]["item_id"] for p in e.hook.posts if p["json"]}))
+                  len({harness.alert_of(p)["item_id"] for p in e.hook.posts if harness.alert_of(p)}))
         finally:
             stop_daemon(d2)
         ids = {}
         for p in e.hook.posts:
-            ids.setdefault(p["json"]["item_id"], set()).add(p["json"]["alert_id"])
+            a = harness.alert_of(p)
+            ids.setdefault(a["item_id"], set()).add(a["alert_id"])
+            check(p["headers"].get("webhook-id") == a["alert_id"],
+                  "webhook-id %r is not the alert id %r" % (p["headers"].get("webhook-id"),
+                                                           a["alert_id"]))
         check(all(len(v) == 1 for v in ids.values()),
               "a repeated delivery carried another alert id: %r" % ids)
         check(set(ids) == {"k0", "k1", "k2"}, "items delivered: %r" % sorted(ids))

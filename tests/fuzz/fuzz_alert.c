@@ -1,9 +1,10 @@
 /*
  * fuzz_alert.c - libFuzzer target: an item of arbitrary bytes (invalid
  * UTF-8 included, unrepaired: the alert module is the last line of
- * defence) matched by real watchlists, built into alerts and rendered for
- * every sink type.  Every alert must serialize, render, parse back as
- * JSON and be valid UTF-8.
+ * defence) matched by real watchlists, built into alerts and rendered by
+ * sinkfmt for every sink type, alone and as a digest.  Every alert must
+ * serialize; every rendering must succeed, be valid UTF-8 and, for the
+ * JSON formats, parse back.
  *
  * Input: fields separated by NUL bytes, in the order title, summary,
  * content, link, id, author, category.
@@ -18,6 +19,7 @@
 #include "wirewatch/config.h"
 #include "wirewatch/feed.h"
 #include "wirewatch/match.h"
+#include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
@@ -51,13 +53,15 @@ setup(void)
 }
 
 static void
-check_body(const char *body, size_t len)
+check_body(const char *body, size_t len, int is_json)
 {
 	json_error_t jerr;
 	json_t *back;
 
 	if (body == NULL || !util_utf8_valid(body, len))
 		abort();
+	if (!is_json)
+		return;
 	if ((back = json_loadb(body, len, 0, &jerr)) == NULL)
 		abort();
 	json_decref(back);
@@ -70,10 +74,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct match_result res = {0};
 	struct feed_entry e;
 	struct match_doc md;
-	struct cfg_sink sinks[2];
-	json_t *alert;
+	struct sinkfmt_request req;
+	struct sinkfmt_opts opts;
+	json_t *alerts[4];
+	enum sinkfmt_type t;
 	char *body;
-	size_t i, n, blen;
+	size_t i, n;
 
 	if (m == NULL)
 		setup();
@@ -101,26 +107,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	md.category = fields[6];
 	md.feed = "fuzz";
 	matcher_run(m, &md, &res);
-	memset(sinks, 0, sizeof sinks);
-	sinks[0].name = "console";
-	sinks[0].type = SINK_CONSOLE;
-	sinks[1].name = "hook";
-	sinks[1].type = SINK_WEBHOOK;
-	sinks[1].url = "http://127.0.0.1:1/hook";
-	for (i = 0; i < res.nhits; i++) {
-		for (n = 0; n < 2; n++) {
-			alert_make_id(e.id ? e.id : "", res.hits[i].name, sinks[n].name, id);
-			alert = alert_new("fuzz", &e, "0123456789abcdef0123456789abcdef",
-			    &res.hits[i], id);
-			body = json_dumps(alert, JSON_COMPACT);
-			check_body(body, body ? strlen(body) : 0);
-			free(body);
-			body = alert_render(&sinks[n], alert, &blen, err, sizeof err);
-			check_body(body, blen);
-			free(body);
-			json_decref(alert);
+	opts.chat_id = "-1001234567890";
+	for (i = 0; i < res.nhits && i < 4; i++) {
+		alert_make_id(e.id ? e.id : "", res.hits[i].name, "s", id);
+		alerts[i] = alert_new("fuzz", &e, "0123456789abcdef0123456789abcdef",
+		    &res.hits[i], id);
+		body = json_dumps(alerts[i], JSON_COMPACT);
+		check_body(body, body ? strlen(body) : 0, 1);
+		free(body);
+	}
+	for (t = SINKFMT_CONSOLE; t <= SINKFMT_NTFY && i > 0; t++) {
+		for (n = 1; n <= i; n += i > 1 ? i - 1 : 1) {
+			memset(&req, 0, sizeof req);
+			if (sinkfmt_render(t, &opts, (const json_t *const *)alerts, n,
+			    &req, err, sizeof err) != 0) {
+				fprintf(stderr, "fuzz_alert: %s: %s\n",
+				    sinkfmt_type_name(t), err);
+				abort();
+			}
+			check_body(req.body, req.len, t != SINKFMT_NTFY &&
+			    !(t == SINKFMT_CONSOLE && n > 1));
+			sinkfmt_request_free(&req);
 		}
 	}
+	for (n = 0; n < i; n++)
+		json_decref(alerts[n]);
 	match_result_free(&res);
 	free(copy);
 	return 0;
