@@ -16,6 +16,7 @@
 #include "wirewatch/fetch.h"
 #include "wirewatch/log.h"
 #include "wirewatch/sink.h"
+#include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
 #define RESP_KEEP 1024 /* bytes of a failed response kept for the dead letter */
@@ -82,12 +83,20 @@ sink_fetch_done_cb(const struct fetch_result *res, void *arg)
 	struct delivery *d = arg;
 	struct sink_result r;
 	char reason[300];
+	long hint;
 
 	d->fetch = NULL;
 	memset(&r, 0, sizeof r);
 	r.outcome = judge(res);
 	r.status = res->ok ? res->status : 0;
 	r.retry_after_ms = res->retry_after > 0 ? res->retry_after * 1000 : 0;
+	/* Discord and Telegram say when to retry in the body, more precisely. */
+	if (res->ok && res->body != NULL && r.outcome == SINK_RETRY) {
+		hint = sinkfmt_retry_after_ms((enum sinkfmt_type)d->sink->format,
+		    res->body, res->len);
+		if (hint > r.retry_after_ms)
+			r.retry_after_ms = hint;
+	}
 	if (r.outcome != SINK_DELIVERED) {
 		if (res->ok && res->error[0] == '\0')
 			snprintf(reason, sizeof reason, "HTTP %ld", res->status);
