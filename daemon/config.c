@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -536,6 +538,30 @@ instance_ok(const char *v)
 	return n >= 1 && n <= 64 && strspn(v, ALNUM "._-") == n;
 }
 
+/*
+ * control: an absolute path that fits a unix socket address, or "" (no
+ * socket).  control-group, control-read-group: a group that exists, or a
+ * gid; the control server looks it up again when it starts.
+ */
+static void
+control_key(struct loader *l, const char *name, const char *v, char **dst)
+{
+	struct sockaddr_un sun;
+
+	if (!strcmp(name, "control")) {
+		if (v[0] != '\0' && v[0] != '/')
+			fail(l, l->line, "bad value '%s' for 'control' (an absolute path, "
+			    "or nothing for no control socket)", v);
+		else if (strlen(v) >= sizeof sun.sun_path)
+			fail(l, l->line, "'control' path is too long for a unix socket "
+			    "(at most %zu bytes)", sizeof sun.sun_path - 1);
+	} else if (v[0] == '\0' || (strspn(v, "0123456789") != strlen(v) &&
+	    getgrnam(v) == NULL)) {
+		fail(l, l->line, "bad value '%s' for '%s' (no such group)", v, name);
+	}
+	set_str(dst, v);
+}
+
 static void
 daemon_key(struct loader *l, const char *name, const char *v)
 {
@@ -579,6 +605,12 @@ daemon_key(struct loader *l, const char *name, const char *v)
 			fail(l, l->line, "bad value '%s' for 'per-host-connections' (1 to 1000)", v);
 		else
 			cfg->per_host = (int)n;
+	} else if (!strcmp(name, "control")) {
+		control_key(l, name, v, &cfg->control);
+	} else if (!strcmp(name, "control-group")) {
+		control_key(l, name, v, &cfg->control_group);
+	} else if (!strcmp(name, "control-read-group")) {
+		control_key(l, name, v, &cfg->control_read_group);
 	} else if (!strcmp(name, "max-connections")) {
 		if (parse_int(v, 1, 100000, &n) == -1)
 			fail(l, l->line, "bad value '%s' for 'max-connections' (1 to 100000)", v);
@@ -1162,7 +1194,8 @@ handle_key(struct loader *l, const char *name, const char *value)
 		fail(l, l->line, "'%s' outside any section", name);
 		return;
 	}
-	if (*value == '\0') {
+	/* [daemon] control is the one key whose empty value means something: off. */
+	if (*value == '\0' && !(l->kind == SEC_DAEMON && !strcmp(name, "control"))) {
 		fail(l, l->line, "missing value for '%s'", name);
 		return;
 	}
@@ -1499,6 +1532,9 @@ config_free(struct config *cfg)
 	free(cfg->redis);
 	free(cfg->prefix);
 	free(cfg->instance);
+	free(cfg->control);
+	free(cfg->control_group);
+	free(cfg->control_read_group);
 	free(cfg->entities);
 	free(cfg->user_agent);
 	free(cfg);

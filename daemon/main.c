@@ -5,6 +5,10 @@
  * line stops the daemon with "FILE:LINE: message" and exit status 1.
  * SIGTERM/SIGINT stop scheduling polls and give in-flight work a grace
  * period; what is still undelivered then is logged as not sent.
+ *
+ * The control socket (control.c) is served on the same loop from start
+ * to exit, also while stopping; --once runs without one, as a single pass
+ * has nothing to control.  It is freed before the pipeline it reads.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "wirewatch/config.h"
+#include "wirewatch/control.h"
 #include "wirewatch/log.h"
 #include "wirewatch/pipeline.h"
 #include "wirewatch/util.h"
@@ -23,6 +28,7 @@
 #define STOP_GRACE_MS 10000
 
 static struct pipeline *the_pipeline;
+static struct control *the_control;
 
 static void
 usage(FILE *f)
@@ -113,6 +119,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", path, err);
 		goto out;
 	}
+	if (!once && (the_control = control_new(base, cfg, the_pipeline, err,
+	    sizeof err)) == NULL && err[0] != '\0') {
+		fprintf(stderr, "%s: %s\n", path, err);
+		pipeline_free(the_pipeline);
+		goto out;
+	}
 	sigs[0] = evsignal_new(base, SIGTERM, main_signal_cb, NULL);
 	sigs[1] = evsignal_new(base, SIGINT, main_signal_cb, NULL);
 	sigs[2] = evsignal_new(base, SIGHUP, main_signal_cb, NULL);
@@ -125,6 +137,7 @@ main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	event_base_dispatch(base);
 	rc = once && pipeline_failed(the_pipeline) ? 1 : 0;
+	control_free(the_control);
 	pipeline_free(the_pipeline);
 	if (once)
 		log_notice("--once: done, %s", rc ? "with failures" : "all feeds ok");

@@ -1074,3 +1074,156 @@ pipeline_free(struct pipeline *p)
 		event_free(p->grace_timer);
 	free(p);
 }
+
+/* --- read-only views for the control socket --- */
+
+/*
+ * What the control socket's read commands report (status, feeds,
+ * watchlists, sinks), built from the state SIGUSR1 logs, as JSON the
+ * caller owns.  Feed URLs are masked like in the logs, a sink's after its
+ * host (chat services put tokens in the path).  A feed's last error and
+ * moved URL come from outside, so every string goes through
+ * alert_json_string(): building a view never fails on what a feed sent.
+ * sinkfmt.h is included here rather than with the others so that this
+ * section stays one self-contained block.
+ */
+#include "wirewatch/sinkfmt.h"
+
+static const char *
+feed_state(const struct feed_rt *rt)
+{
+	if (rt->failing_since != 0)
+		return "failing";
+	return rt->last_ok != 0 ? "ok" : "never";
+}
+
+static json_t *
+view_time(time_t t)
+{
+	char s[32];
+
+	if (t == 0)
+		return json_null();
+	util_format_time(t, s, sizeof s);
+	return json_string(s);
+}
+
+static json_t *
+view_url(const char *url, int whole_path)
+{
+	char *masked;
+	json_t *j;
+
+	if (url == NULL)
+		return json_null();
+	masked = util_url_mask(url, whole_path);
+	j = alert_json_string(masked);
+	free(masked);
+	return j;
+}
+
+json_t *
+pipeline_status_json(const struct pipeline *p)
+{
+	json_t *o = json_object();
+	size_t i, ok = 0, failing = 0, never = 0;
+	const char *state;
+
+	for (i = 0; i < p->nfeeds; i++) {
+		state = feed_state(&p->feeds[i]);
+		if (state[0] == 'o')
+			ok++;
+		else if (state[0] == 'f')
+			failing++;
+		else
+			never++;
+	}
+	json_object_set_new(o, "config", alert_json_string(p->cfg->path));
+	json_object_set_new(o, "instance", alert_json_string(p->cfg->instance));
+	json_object_set_new(o, "redis", json_string(store_is_up(p->store) ? "up" : "down"));
+	json_object_set_new(o, "redis_address", alert_json_string(store_addr(p->store)));
+	json_object_set_new(o, "stopping", json_boolean(p->stopping));
+	json_object_set_new(o, "feeds", json_integer((json_int_t)p->nfeeds));
+	json_object_set_new(o, "feeds_ok", json_integer((json_int_t)ok));
+	json_object_set_new(o, "feeds_failing", json_integer((json_int_t)failing));
+	json_object_set_new(o, "feeds_never", json_integer((json_int_t)never));
+	json_object_set_new(o, "polls_running", json_integer((json_int_t)p->polls_running));
+	json_object_set_new(o, "watchlists", json_integer((json_int_t)p->cfg->nwatchlists));
+	json_object_set_new(o, "sinks", json_integer((json_int_t)p->cfg->nsinks));
+	json_object_set_new(o, "outbox_in_flight", json_integer((json_int_t)
+	    (p->outbox != NULL ? outbox_inflight(p->outbox) : 0)));
+	json_object_set_new(o, "dead_letters", json_integer((json_int_t)
+	    (p->outbox != NULL ? outbox_dead_count(p->outbox) : 0)));
+	return o;
+}
+
+json_t *
+pipeline_feeds_json(const struct pipeline *p)
+{
+	const struct feed_rt *rt;
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < p->nfeeds; i++) {
+		rt = &p->feeds[i];
+		o = json_object();
+		json_object_set_new(o, "name", alert_json_string(rt->cfg->name));
+		json_object_set_new(o, "url", view_url(rt->url, 0));
+		json_object_set_new(o, "state", json_string(feed_state(rt)));
+		json_object_set_new(o, "interval", json_integer(rt->cfg->interval));
+		json_object_set_new(o, "current_interval", json_integer(rt->sched.current));
+		json_object_set_new(o, "last_success", view_time(rt->last_ok));
+		json_object_set_new(o, "failing_since", view_time(rt->failing_since));
+		json_object_set_new(o, "consecutive_failures", json_integer(rt->sched.failures));
+		json_object_set_new(o, "last_error", rt->last_error[0] != '\0' ?
+		    alert_json_string(rt->last_error) : json_null());
+		json_object_set_new(o, "items_seen", json_integer((json_int_t)rt->items_seen));
+		json_object_set_new(o, "last_response_s", json_real(rt->response_s));
+		json_object_set_new(o, "polling", json_boolean(rt->poll != NULL));
+		json_object_set_new(o, "waiting_for_redis", json_boolean(rt->wait_store));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+json_t *
+pipeline_watchlists_json(const struct pipeline *p)
+{
+	const struct cfg_watchlist *wl;
+	json_t *a = json_array(), *o, *sinks;
+	size_t i, s;
+
+	for (i = 0; i < p->cfg->nwatchlists; i++) {
+		wl = &p->cfg->watchlists[i];
+		o = json_object();
+		sinks = json_array();
+		for (s = 0; s < wl->nsinks; s++)
+			json_array_append_new(sinks,
+			    alert_json_string(p->cfg->sinks[wl->sinks[s]].name));
+		json_object_set_new(o, "name", alert_json_string(wl->name));
+		json_object_set_new(o, "query", alert_json_string(wl->query));
+		json_object_set_new(o, "sinks", sinks);
+		json_object_set_new(o, "origin", json_string("config"));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+json_t *
+pipeline_sinks_json(const struct pipeline *p)
+{
+	const struct cfg_sink *sink;
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < p->cfg->nsinks; i++) {
+		sink = &p->cfg->sinks[i];
+		o = json_object();
+		json_object_set_new(o, "name", alert_json_string(sink->name));
+		json_object_set_new(o, "type",
+		    json_string(sinkfmt_type_name((enum sinkfmt_type)sink->format)));
+		json_object_set_new(o, "url", view_url(sink->url, 1));
+		json_array_append_new(a, o);
+	}
+	return a;
+}

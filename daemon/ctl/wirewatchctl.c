@@ -1,6 +1,7 @@
 /*
  * wirewatchctl.c - the control client.  Offline verbs (parse, date, match,
- * check, entities) reuse the daemon's own modules and need no daemon.
+ * check, entities) reuse the daemon's own modules and need no daemon; the
+ * others ask the running daemon over its control socket (ctl_remote.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,11 @@ static const struct {
 	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]" },
 	{ "deliveries", ctl_deliveries_main, "[-c CONF] deliveries [--failed] [--json]" },
 	{ "replay", ctl_replay_main, "[-c CONF] replay (ID... | --failed [--sink NAME])" },
+	{ "ping", ctl_remote_main, "[-s SOCKET] [--json] ping" },
+	{ "status", ctl_remote_main, "[-s SOCKET] [--json] status" },
+	{ "feeds", ctl_remote_main, "[-s SOCKET] [--json] feeds" },
+	{ "watchlists", ctl_remote_main, "[-s SOCKET] [--json] watchlists" },
+	{ "sinks", ctl_remote_main, "[-s SOCKET] [--json] sinks" },
 };
 
 static int
@@ -34,24 +40,45 @@ usage(FILE *f)
 	return 2;
 }
 
+/*
+ * Options before the verb are the verb's: "wirewatchctl -c CONF VERB ARGS"
+ * is "wirewatchctl VERB -c CONF ARGS", and so for -s SOCKET and --json.
+ * Moves the verb to argv[1]; -1 when there is none.
+ */
+static int
+verb_first(int argc, char **argv)
+{
+	char *verb;
+	int i = 1, j;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "-s") ||
+		    !strcmp(argv[i], "--socket"))
+			i += 2;
+		else if (!strcmp(argv[i], "--json") || !strncmp(argv[i], "--socket=", 9))
+			i++;
+		else
+			return -1;
+	}
+	if (i >= argc)
+		return -1;
+	verb = argv[i];
+	for (j = i; j > 1; j--)
+		argv[j] = argv[j - 1];
+	argv[1] = verb;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	char *conf, *verb;
 	size_t i;
 
 	log_init(LOG_LVL_WARN);
-	/* "wirewatchctl -c CONF VERB ARGS" is "wirewatchctl VERB -c CONF ARGS". */
-	if (argc >= 4 && strcmp(argv[1], "-c") == 0) {
-		conf = argv[2];
-		verb = argv[3];
-		argv[1] = verb;
-		argv[2] = "-c";
-		argv[3] = conf;
-	}
 	if (argc < 2)
 		return usage(stderr);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;
 	}
@@ -59,6 +86,8 @@ main(int argc, char **argv)
 		printf("wirewatchctl %s\n", WW_VERSION);
 		return 0;
 	}
+	if (verb_first(argc, argv) == -1)
+		return usage(stderr);
 	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			return verbs[i].fn(argc - 1, argv + 1);

@@ -105,6 +105,11 @@ struct config {
 	                         items published longer ago than this many seconds
 	                         are only marked seen (undated ones count as new);
 	                         -1 "all": none is, 0 "none": every dated one is */
+	char *control;        /* "control": the control socket's path (control.h);
+	                         NULL when not set (the default path), "" off */
+	char *control_group;  /* "control-group": a group (name or gid) whose
+	                         members may use every control command; NULL */
+	char *control_read_group; /* "control-read-group": the read commands */
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 struct config;
 struct event_base;
 struct pipeline;
@@ -31,5 +33,17 @@ int pipeline_failed(const struct pipeline *p);
 
 /* Frees everything; in-flight deliveries are logged as not sent. */
 void pipeline_free(struct pipeline *p);
+
+/*
+ * Read-only views for the control socket, as new JSON the caller owns
+ * (json_decref).  status: an object of counts and states (redis "up" or
+ * "down", feeds ok/failing/never, outbox in flight, dead letters since
+ * start, ...); feeds, watchlists, sinks: an array of one object per
+ * entry, in config order.  URLs are masked (util_url_mask).
+ */
+json_t *pipeline_status_json(const struct pipeline *p);
+json_t *pipeline_feeds_json(const struct pipeline *p);
+json_t *pipeline_watchlists_json(const struct pipeline *p);
+json_t *pipeline_sinks_json(const struct pipeline *p);
 
 #endif
