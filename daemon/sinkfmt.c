@@ -837,6 +837,26 @@ sinkfmt_append(json_t *a, json_t *v)
 		fatal("sinkfmt: cannot append (out of memory)");
 }
 
+static json_t *
+made(json_t *j)
+{
+	if (j == NULL)
+		fatal("sinkfmt: out of memory");
+	return j;
+}
+
+json_t *
+sinkfmt_object(void)
+{
+	return made(json_object());
+}
+
+json_t *
+sinkfmt_array(void)
+{
+	return made(json_array());
+}
+
 int
 sinkfmt_dump(const char *name, const json_t *j, struct sinkfmt_request *out,
     const char *ctype, char *err, size_t errlen)
@@ -854,6 +874,27 @@ sinkfmt_dump(const char *name, const json_t *j, struct sinkfmt_request *out,
 	out->len = strlen(s);
 	out->content_type = xstrdup(ctype);
 	return 0;
+}
+
+size_t
+sinkfmt_serialize(json_t *j, char **body)
+{
+	free(*body);
+	*body = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return *body != NULL ? strlen(*body) : 0;
+}
+
+void
+sinkfmt_give_body(struct sinkfmt_request *out, char **body, size_t len,
+    const char *ctype)
+{
+	free(out->body);
+	free(out->content_type);
+	out->body = *body;
+	out->len = len;
+	out->content_type = xstrdup(ctype);
+	*body = NULL;
 }
 
 void
@@ -927,14 +968,27 @@ sinkfmt_fit(int (*try)(void *, size_t, size_t, int), void *arg, size_t n,
 }
 
 size_t
-sinkfmt_max_snippet(const struct sinkfmt_alert *a, size_t n)
+sinkfmt_snippet_budget(const struct sinkfmt_alert *a, size_t n,
+    size_t digest_max)
 {
 	size_t i, max = 0, len;
 
 	for (i = 0; i < n; i++)
 		if ((len = strlen(a[i].snippet)) > max)
 			max = len;
-	return max;
+	return n > 1 && max > digest_max ? digest_max : max;
+}
+
+int
+sinkfmt_fit_dump(const char *name, int (*try)(void *, size_t, size_t, int),
+    void *arg, size_t n, size_t maxbudget, json_t *const *msg,
+    struct sinkfmt_request *out, char *err, size_t errlen)
+{
+	if (sinkfmt_fit(try, arg, n, maxbudget) == 0) {
+		snprintf(err, errlen, "%s: the alert does not fit", name);
+		return -1;
+	}
+	return sinkfmt_dump(name, *msg, out, "application/json", err, errlen);
 }
 
 void
@@ -948,6 +1002,37 @@ sinkfmt_add_omitted(struct buf *b, size_t omitted)
 {
 	buf_addf(b, SINKFMT_ELLIPSIS "and %zu more alert%s not shown", omitted,
 	    omitted == 1 ? "" : "s");
+}
+
+void
+sinkfmt_add_watchlists(struct buf *b, const struct sinkfmt_alert *v, size_t m,
+    const char *sep, size_t max, sinkfmt_esc_fn esc)
+{
+	size_t i, j;
+
+	for (i = 0; i < m; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(v[j].watchlist, v[i].watchlist) == 0)
+				break;
+		if (j < i)
+			continue;
+		if (i > 0)
+			buf_adds(b, sep);
+		sinkfmt_add(b, v[i].watchlist, max, SINKFMT_UTF16, esc);
+	}
+}
+
+void
+sinkfmt_add_meta(struct buf *b, const struct sinkfmt_alert *a, size_t max,
+    const struct sinkfmt_markup *m)
+{
+	buf_adds(b, m->open);
+	sinkfmt_add(b, a->watchlist, max, SINKFMT_UTF16, m->esc);
+	buf_adds(b, m->close);
+	buf_adds(b, " \xc2\xb7 ");
+	sinkfmt_add(b, a->feed, max, SINKFMT_UTF16, m->esc);
+	buf_adds(b, " \xc2\xb7 ");
+	sinkfmt_add(b, a->when, max, SINKFMT_UTF16, m->esc);
 }
 
 void

@@ -27,11 +27,9 @@
  * not honoured.  Lengths are counted in UTF-16 units (Discord counts
  * code points, never more).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wirewatch/log.h"
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
@@ -92,11 +90,9 @@ static void
 add_field(struct discord *d, json_t *fields, const char *name, struct buf *b,
     int inl)
 {
-	json_t *f = json_object();
+	json_t *f = sinkfmt_object();
 	struct buf nb = {0};
 
-	if (f == NULL)
-		fatal("discord: out of memory");
 	if (b->len == 0)	/* Discord requires a value */
 		buf_adds(b, "\xe2\x80\x94");
 	buf_adds(&nb, name);
@@ -125,13 +121,11 @@ iso_time(const char *t)
 static json_t *
 embed(struct discord *d, const struct sinkfmt_alert *a, size_t budget)
 {
-	json_t *e = json_object(), *fields = json_array();
+	json_t *e = sinkfmt_object(), *fields = sinkfmt_array();
 	const char *link = sinkfmt_link(a, d->sc);
 	struct buf b = {0};
 	int digest = d->n > 1;
 
-	if (e == NULL || fields == NULL)
-		fatal("discord: out of memory");
 	sinkfmt_add_within(&b, a->title, cap(d, digest ? DIGEST_TITLE_MAX :
 	    TITLE_MAX), TITLE_MAX, SINKFMT_UTF16, sinkfmt_esc_discord);
 	if (b.len == 0)		/* an embed needs some content */
@@ -187,13 +181,11 @@ static int
 discord_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct discord *d = arg;
-	json_t *msg = json_object(), *embeds = json_array(),
-	    *am = json_object();
+	json_t *msg = sinkfmt_object(), *embeds = sinkfmt_array(),
+	    *am = sinkfmt_object();
 	struct buf b = {0};
 	size_t i;
 
-	if (msg == NULL || embeds == NULL || am == NULL)
-		fatal("discord: out of memory");
 	d->ok = 1;
 	d->total = 0;
 	d->sc = sc;
@@ -233,23 +225,17 @@ discord_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct discord d = {0};
-	size_t max;
-	int rc = -1;
+	int rc;
 
 	(void)o;
 	d.n = n;
 	d.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(d.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(discord_try, &d, n < EMBEDS_MAX ? n : EMBEDS_MAX,
-	    max) == 0)
-		snprintf(err, errlen, "discord: the alert does not fit");
-	else if (sinkfmt_dump("discord", d.msg, out, "application/json", err,
-	    errlen) == 0) {
+	rc = sinkfmt_fit_dump("discord", discord_try, &d,
+	    n < EMBEDS_MAX ? n : EMBEDS_MAX,
+	    sinkfmt_snippet_budget(d.v, n, DIGEST_SNIPPET), &d.msg, out, err,
+	    errlen);
+	if (rc == 0)
 		out->url_query = xstrdup("wait=true");
-		rc = 0;
-	}
 	json_decref(d.msg);
 	sinkfmt_alerts_free(d.v, n);
 	return rc;

@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wirewatch/log.h"
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
@@ -54,31 +53,11 @@ struct gchat {
 	size_t len;
 };
 
-static json_t *
-obj(void)
-{
-	json_t *o = json_object();
-
-	if (o == NULL)
-		fatal("google-chat: out of memory");
-	return o;
-}
-
-static json_t *
-arr(void)
-{
-	json_t *a = json_array();
-
-	if (a == NULL)
-		fatal("google-chat: out of memory");
-	return a;
-}
-
 /* {"KIND": {"text": b}} plus, for decoratedText, a top label. */
 static json_t *
 widget(const char *kind, const char *label, struct buf *b)
 {
-	json_t *w = obj(), *in = obj();
+	json_t *w = sinkfmt_object(), *in = sinkfmt_object();
 
 	if (label != NULL)
 		sinkfmt_set(in, "topLabel", sinkfmt_str(label));
@@ -92,8 +71,9 @@ widget(const char *kind, const char *label, struct buf *b)
 static json_t *
 button(const char *url)
 {
-	json_t *w = obj(), *list = obj(), *buttons = arr(), *bt = obj(),
-	    *click = obj(), *link = obj();
+	json_t *w = sinkfmt_object(), *list = sinkfmt_object(),
+	    *buttons = sinkfmt_array(), *bt = sinkfmt_object(),
+	    *click = sinkfmt_object(), *link = sinkfmt_object();
 
 	sinkfmt_set(link, "url", sinkfmt_str(url));
 	sinkfmt_set(click, "openLink", link);
@@ -128,22 +108,16 @@ title_link(struct buf *b, const struct gchat *g, const struct sinkfmt_alert *a,
 		buf_adds(b, "</a>");
 }
 
-static void
-meta(struct buf *b, const struct gchat *g, const struct sinkfmt_alert *a,
-    sinkfmt_esc_fn esc)
-{
-	sinkfmt_add(b, a->watchlist, cap(g, LABEL_MAX), SINKFMT_UTF16, esc);
-	buf_adds(b, " \xc2\xb7 ");
-	sinkfmt_add(b, a->feed, cap(g, LABEL_MAX), SINKFMT_UTF16, esc);
-	buf_adds(b, " \xc2\xb7 ");
-	sinkfmt_add(b, a->when, cap(g, LABEL_MAX), SINKFMT_UTF16, esc);
-}
+/* The header subtitle is plain text; a digest's section header is HTML. */
+static const struct sinkfmt_markup plain_meta = { sinkfmt_esc_gchat, "", "" };
+static const struct sinkfmt_markup html_meta = { sinkfmt_esc_html, "", "" };
 
 static json_t *
 single(const struct gchat *g, const struct sinkfmt_alert *a, size_t budget)
 {
-	json_t *card = obj(), *header = obj(), *sections = arr(),
-	    *section = obj(), *widgets = arr();
+	json_t *card = sinkfmt_object(), *header = sinkfmt_object(),
+	    *sections = sinkfmt_array(), *section = sinkfmt_object(),
+	    *widgets = sinkfmt_array();
 	const char *link = sinkfmt_link(a, g->sc);
 	struct buf b = {0};
 
@@ -156,7 +130,7 @@ single(const struct gchat *g, const struct sinkfmt_alert *a, size_t budget)
 	if (b.len == 0)
 		buf_adds(&b, SINKFMT_ELLIPSIS);
 	sinkfmt_set(header, "title", sinkfmt_strbuf(&b));
-	meta(&b, g, a, sinkfmt_esc_gchat);
+	sinkfmt_add_meta(&b, a, cap(g, LABEL_MAX), &plain_meta);
 	sinkfmt_set(header, "subtitle", sinkfmt_strbuf(&b));
 	if (a->snippet[0] != '\0' && budget > 0) {
 		sinkfmt_add_marked(&b, a->snippet, budget, SINKFMT_UTF16,
@@ -187,7 +161,8 @@ single(const struct gchat *g, const struct sinkfmt_alert *a, size_t budget)
 static json_t *
 digest(const struct gchat *g, size_t m, size_t budget)
 {
-	json_t *card = obj(), *header = obj(), *sections = arr(), *s, *w;
+	json_t *card = sinkfmt_object(), *header = sinkfmt_object(),
+	    *sections = sinkfmt_array(), *s, *w;
 	const struct sinkfmt_alert *a;
 	struct buf b = {0};
 	size_t i;
@@ -196,9 +171,9 @@ digest(const struct gchat *g, size_t m, size_t budget)
 	sinkfmt_set(header, "title", sinkfmt_strbuf(&b));
 	for (i = 0; i < m; i++) {
 		a = &g->v[i];
-		s = obj();
-		w = arr();
-		meta(&b, g, a, sinkfmt_esc_html);
+		s = sinkfmt_object();
+		w = sinkfmt_array();
+		sinkfmt_add_meta(&b, a, cap(g, LABEL_MAX), &html_meta);
 		sinkfmt_set(s, "header", sinkfmt_strbuf(&b));
 		title_link(&b, g, a, DIGEST_TITLE_MAX);
 		if (b.len == 0)
@@ -221,8 +196,8 @@ digest(const struct gchat *g, size_t m, size_t budget)
 		sinkfmt_append(sections, s);
 	}
 	if (m < g->n) {
-		s = obj();
-		w = arr();
+		s = sinkfmt_object();
+		w = sinkfmt_array();
 		sinkfmt_add_omitted(&b, g->n - m);
 		sinkfmt_append(w, widget("textParagraph", NULL, &b));
 		sinkfmt_set(s, "widgets", w);
@@ -237,9 +212,9 @@ static int
 gchat_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct gchat *g = arg;
-	json_t *msg = obj(), *cards = arr(), *c = obj();
+	json_t *msg = sinkfmt_object(), *cards = sinkfmt_array(),
+	    *c = sinkfmt_object();
 	struct buf b = {0};
-	size_t i, j;
 
 	g->sc = sc;
 	buf_addc(&b, '*');
@@ -251,19 +226,9 @@ gchat_try(void *arg, size_t m, size_t budget, int sc)
 		    SINKFMT_UTF16, sinkfmt_esc_gchat);
 	} else {
 		sinkfmt_add_count(&b, g->n);
-		buf_adds(&b, "*:");
-		/* The distinct watchlists of the alerts shown. */
-		for (i = 0; i < m; i++) {
-			for (j = 0; j < i; j++)
-				if (strcmp(g->v[j].watchlist,
-				    g->v[i].watchlist) == 0)
-					break;
-			if (j < i)
-				continue;
-			buf_adds(&b, i == 0 ? " " : ", ");
-			sinkfmt_add(&b, g->v[i].watchlist, cap(g, LABEL_MAX),
-			    SINKFMT_UTF16, sinkfmt_esc_gchat);
-		}
+		buf_adds(&b, "*: ");
+		sinkfmt_add_watchlists(&b, g->v, m, ", ", cap(g, LABEL_MAX),
+		    sinkfmt_esc_gchat);
 	}
 	sinkfmt_set(msg, "text", sinkfmt_strbuf(&b));
 	sinkfmt_set(c, "cardId", sinkfmt_str(g->n == 1 ? "alert" : "digest"));
@@ -271,10 +236,7 @@ gchat_try(void *arg, size_t m, size_t budget, int sc)
 	    digest(g, m, budget));
 	sinkfmt_append(cards, c);
 	sinkfmt_set(msg, "cardsV2", cards);
-	free(g->body);
-	g->body = json_dumps(msg, JSON_COMPACT);
-	json_decref(msg);
-	g->len = g->body != NULL ? strlen(g->body) : 0;
+	g->len = sinkfmt_serialize(msg, &g->body);
 	return g->body != NULL && g->len <= BODY_MAX;
 }
 
@@ -285,23 +247,18 @@ gchat_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 	struct gchat g = {0};
 	struct buf q = {0};
 	char id[36];
-	size_t max;
 	int rc = -1;
 
 	(void)o;
 	g.n = n;
 	g.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(g.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(gchat_try, &g, n, max) == 0) {
+	if (sinkfmt_fit(gchat_try, &g, n, sinkfmt_snippet_budget(g.v, n,
+	    DIGEST_SNIPPET)) == 0) {
 		snprintf(err, errlen, "google-chat: the alert does not fit");
 		goto out;
 	}
-	out->body = g.body;
-	out->len = g.len;
-	out->content_type = xstrdup("application/json; charset=utf-8");
-	g.body = NULL;
+	sinkfmt_give_body(out, &g.body, g.len,
+	    "application/json; charset=utf-8");
 	/* Alert ids are "al_" and 32 hex digits; anything longer is hashed. */
 	buf_adds(&q, "requestId=");
 	if (n == 1 && strlen(g.v[0].alert_id) <= REQUEST_ID_MAX &&

@@ -193,6 +193,9 @@ json_t *sinkfmt_strbuf(struct buf *b);
 /* Sets key of o to v (stolen); out-of-memory is fatal. */
 void sinkfmt_set(json_t *o, const char *key, json_t *v);
 void sinkfmt_append(json_t *a, json_t *v);
+/* A new empty JSON object or array; out-of-memory is fatal. */
+json_t *sinkfmt_object(void);
+json_t *sinkfmt_array(void);
 
 /*
  * Serializes j (compact, UTF-8) into out->body with content type ctype.
@@ -201,6 +204,20 @@ void sinkfmt_append(json_t *a, json_t *v);
 int sinkfmt_dump(const char *name, const json_t *j,
     struct sinkfmt_request *out, const char *ctype, char *err,
     size_t errlen);
+
+/*
+ * For formats whose limit is on the serialized body: replaces *body
+ * (freed) with j serialized compactly, NULL when it cannot be, and frees
+ * j.  Returns the length of the new *body, 0 when it is NULL.
+ */
+size_t sinkfmt_serialize(json_t *j, char **body);
+
+/*
+ * Moves *body (len bytes, from sinkfmt_serialize) into out->body with
+ * content type ctype; *body becomes NULL.
+ */
+void sinkfmt_give_body(struct sinkfmt_request *out, char **body, size_t len,
+    const char *ctype);
 
 /* Adds a "Name: value" header line to r. */
 void sinkfmt_header(struct sinkfmt_request *r, const char *name,
@@ -241,12 +258,43 @@ size_t sinkfmt_fit(int (*try)(void *, size_t, size_t, int), void *arg,
 long sinkfmt_json_seconds_ms(const char *body, size_t len, const char *outer,
     const char *key);
 
-/* The longest snippet of alerts[0..n), in bytes (a bound on any unit). */
-size_t sinkfmt_max_snippet(const struct sinkfmt_alert *a, size_t n);
+/*
+ * The largest snippet budget worth trying (sinkfmt_fit's maxbudget): the
+ * longest snippet of alerts[0..n) in bytes, a bound on any unit, but at
+ * most digest_max when n > 1.
+ */
+size_t sinkfmt_snippet_budget(const struct sinkfmt_alert *a, size_t n,
+    size_t digest_max);
+
+/*
+ * The fitting search for a format called name whose try() leaves the
+ * message it built in *msg, which is then serialized into out as
+ * application/json (sinkfmt_dump).  Returns 0, or -1 with "NAME: ..." in
+ * err when nothing fits or the message cannot be serialized.  *msg stays
+ * the caller's to free.
+ */
+int sinkfmt_fit_dump(const char *name, int (*try)(void *, size_t, size_t, int),
+    void *arg, size_t n, size_t maxbudget, json_t *const *msg,
+    struct sinkfmt_request *out, char *err, size_t errlen);
 
 /* "N alerts" / "…and K more alerts not shown" in plain text. */
 void sinkfmt_add_count(struct buf *b, size_t n);
 void sinkfmt_add_omitted(struct buf *b, size_t omitted);
+
+/*
+ * The distinct watchlists of alerts v[0..m), in order, separated by sep,
+ * each cut to max UTF-16 units and escaped with esc.
+ */
+void sinkfmt_add_watchlists(struct buf *b, const struct sinkfmt_alert *v,
+    size_t m, const char *sep, size_t max, sinkfmt_esc_fn esc);
+
+/*
+ * "watchlist · feed · time" of a: the watchlist inside m's open and
+ * close markup, each of the three cut to max UTF-16 units and escaped
+ * with m's escaper.
+ */
+void sinkfmt_add_meta(struct buf *b, const struct sinkfmt_alert *a,
+    size_t max, const struct sinkfmt_markup *m);
 
 /* A stable id for a digest of alerts[0..n): "dg_" and 32 hex digits. */
 void sinkfmt_digest_id(const struct sinkfmt_alert *a, size_t n,

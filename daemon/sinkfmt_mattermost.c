@@ -24,11 +24,9 @@
  *
  * Hits are **bold**.  Counted in UTF-16 units (Mattermost counts runes).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wirewatch/log.h"
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
@@ -114,11 +112,9 @@ static void
 add_field(struct mattermost *mm, json_t *fields, const char *title,
     struct buf *b, int shrt)
 {
-	json_t *f = json_object();
+	json_t *f = sinkfmt_object();
 	struct buf t = {0};
 
-	if (f == NULL)
-		fatal("mattermost: out of memory");
 	buf_adds(&t, title);
 	counted(mm, f, "title", &t);
 	counted(mm, f, "value", b);
@@ -129,13 +125,10 @@ add_field(struct mattermost *mm, json_t *fields, const char *title,
 static json_t *
 attachment(struct mattermost *mm, size_t m)
 {
-	json_t *at = json_object(), *fields = json_array();
+	json_t *at = sinkfmt_object(), *fields = sinkfmt_array();
 	const struct sinkfmt_alert *a = &mm->v[0];
 	struct buf b = {0};
-	size_t i, j;
 
-	if (at == NULL || fields == NULL)
-		fatal("mattermost: out of memory");
 	if (mm->n == 1) {
 		name(&b, mm, a->watchlist, esc_plain);
 		buf_adds(&b, ": ");
@@ -157,18 +150,8 @@ attachment(struct mattermost *mm, size_t m)
 		sinkfmt_add_count(&b, mm->n);
 		counted(mm, at, "fallback", &b);
 		/* The distinct watchlists of the alerts shown. */
-		for (i = 0; i < m; i++) {
-			for (j = 0; j < i; j++)
-				if (strcmp(mm->v[j].watchlist,
-				    mm->v[i].watchlist) == 0)
-					break;
-			if (j < i)
-				continue;
-			if (b.len > 0)
-				buf_adds(&b, ", ");
-			name(&b, mm, mm->v[i].watchlist,
-			    sinkfmt_esc_mattermost);
-		}
+		sinkfmt_add_watchlists(&b, mm->v, m, ", ",
+		    sinkfmt_cap(LABEL_MAX, mm->sc), sinkfmt_esc_mattermost);
 		add_field(mm, fields, "Watchlists", &b, 1);
 		buf_addf(&b, "%zu", mm->n);
 		add_field(mm, fields, "Alerts", &b, 1);
@@ -182,13 +165,11 @@ static int
 mattermost_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct mattermost *mm = arg;
-	json_t *msg = json_object(), *atts = json_array();
+	json_t *msg = sinkfmt_object(), *atts = sinkfmt_array();
 	const struct sinkfmt_alert *a;
 	struct buf b = {0};
 	size_t i;
 
-	if (msg == NULL || atts == NULL)
-		fatal("mattermost: out of memory");
 	mm->attached = 0;
 	mm->sc = sc;
 	if (mm->n == 1) {
@@ -241,20 +222,14 @@ mattermost_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct mattermost mm = {0};
-	size_t max;
-	int rc = -1;
+	int rc;
 
 	(void)o;
 	mm.n = n;
 	mm.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(mm.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(mattermost_try, &mm, n, max) == 0)
-		snprintf(err, errlen, "mattermost: the alert does not fit");
-	else
-		rc = sinkfmt_dump("mattermost", mm.msg, out, "application/json",
-		    err, errlen);
+	rc = sinkfmt_fit_dump("mattermost", mattermost_try, &mm, n,
+	    sinkfmt_snippet_budget(mm.v, n, DIGEST_SNIPPET), &mm.msg, out, err,
+	    errlen);
 	json_decref(mm.msg);
 	sinkfmt_alerts_free(mm.v, n);
 	return rc;

@@ -49,6 +49,7 @@
 #define PRIORITY "4"	/* high: an analyst wants to see it now */
 
 static const struct sinkfmt_markup star = { sinkfmt_esc_none, "*", "*" };
+static const struct sinkfmt_markup unmarked = { sinkfmt_esc_none, "", "" };
 
 struct ntfy {
 	struct sinkfmt_alert *v;
@@ -136,18 +137,6 @@ add_tag(struct buf *b, const char *s)
 	free(t);
 }
 
-static void
-meta(struct buf *b, const struct ntfy *t, const struct sinkfmt_alert *a)
-{
-	size_t max = sinkfmt_cap(LABEL_MAX, t->sc);
-
-	sinkfmt_add(b, a->watchlist, max, SINKFMT_UTF16, sinkfmt_esc_none);
-	buf_adds(b, " \xc2\xb7 ");
-	sinkfmt_add(b, a->feed, max, SINKFMT_UTF16, sinkfmt_esc_none);
-	buf_adds(b, " \xc2\xb7 ");
-	sinkfmt_add(b, a->when, max, SINKFMT_UTF16, sinkfmt_esc_none);
-}
-
 static int
 ntfy_try(void *arg, size_t m, size_t budget, int sc)
 {
@@ -164,7 +153,7 @@ ntfy_try(void *arg, size_t m, size_t budget, int sc)
 		sinkfmt_add(b, a->title, sinkfmt_cap(TITLE_MAX, sc),
 		    SINKFMT_UTF16, sinkfmt_esc_none);
 		buf_addc(b, '\n');
-		meta(b, t, a);
+		sinkfmt_add_meta(b, a, sinkfmt_cap(LABEL_MAX, sc), &unmarked);
 		if (a->snippet[0] != '\0' && budget > 0) {
 			buf_adds(b, "\n\n");
 			sinkfmt_add_marked(b, a->snippet, budget, SINKFMT_BYTES,
@@ -189,7 +178,8 @@ ntfy_try(void *arg, size_t m, size_t budget, int sc)
 			    sinkfmt_cap(DIGEST_TITLE_MAX, sc), SINKFMT_UTF16,
 			    sinkfmt_esc_none);
 			buf_adds(b, "\n  ");
-			meta(b, t, a);
+			sinkfmt_add_meta(b, a, sinkfmt_cap(LABEL_MAX, sc),
+			    &unmarked);
 			if (a->snippet[0] != '\0' && budget > 0) {
 				buf_adds(b, "\n  ");
 				sinkfmt_add_marked(b, a->snippet, budget,
@@ -214,16 +204,14 @@ ntfy_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 {
 	struct ntfy t = {0};
 	struct buf h = {0};
-	size_t max, i;
+	size_t i;
 	int rc = -1;
 
 	(void)o;
 	t.n = n;
 	t.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(t.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(ntfy_try, &t, n, max) == 0) {
+	if (sinkfmt_fit(ntfy_try, &t, n, sinkfmt_snippet_budget(t.v, n,
+	    DIGEST_SNIPPET)) == 0) {
 		snprintf(err, errlen, "ntfy: the alert does not fit");
 		goto out;
 	}

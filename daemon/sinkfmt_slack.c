@@ -23,11 +23,9 @@
  * less than Slack counts.  The top-level text is kept to 3,000 too
  * (Slack itself truncates beyond 40,000; a long fallback helps nobody).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wirewatch/log.h"
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
@@ -83,22 +81,42 @@ title_link(struct buf *b, const struct slack *s, const struct sinkfmt_alert *a,
 		buf_addc(b, '>');
 }
 
+/*
+ * "*watchlist*SEP<url|title>\nfeed · time", the quoted snippet and the
+ * matched terms: the fallback text of one alert, a digest's section.
+ */
 static void
-quote(struct buf *b, const struct sinkfmt_alert *a, size_t budget)
+summary(struct buf *b, const struct slack *s, const struct sinkfmt_alert *a,
+    const char *sep, size_t title_max, size_t budget)
 {
-	buf_adds(b, "\n>");
-	sinkfmt_add_marked(b, a->snippet, budget, SINKFMT_UTF16, &bold);
+	buf_addc(b, '*');
+	name(b, s, a->watchlist);
+	buf_addc(b, '*');
+	buf_adds(b, sep);
+	title_link(b, s, a, title_max);
+	buf_addc(b, '\n');
+	name(b, s, a->feed);
+	buf_adds(b, " \xc2\xb7 ");
+	name(b, s, a->when);
+	if (a->snippet[0] != '\0' && budget > 0) {
+		buf_adds(b, "\n>");
+		sinkfmt_add_marked(b, a->snippet, budget, SINKFMT_UTF16,
+		    &bold);
+	}
+	if (a->nterms > 0) {
+		buf_adds(b, "\nMatched: ");
+		sinkfmt_add_terms(b, a, ", ", SINKFMT_UTF16, &bold, s->sc,
+		    SLACK_FIELD_MAX);
+	}
 }
 
 /* Appends a section block of b's mrkdwn (b is emptied); 0 when over max. */
 static int
 section(json_t *blocks, struct buf *b, size_t max)
 {
-	json_t *blk = json_object(), *text = json_object();
+	json_t *blk = sinkfmt_object(), *text = sinkfmt_object();
 	int ok = sinkfmt_measure(b->s, b->len, SINKFMT_UTF16) <= max;
 
-	if (blk == NULL || text == NULL)
-		fatal("slack: out of memory");
 	sinkfmt_set(text, "type", sinkfmt_str("mrkdwn"));
 	sinkfmt_set(text, "text", sinkfmt_strbuf(b));
 	sinkfmt_set(blk, "type", sinkfmt_str("section"));
@@ -111,11 +129,9 @@ section(json_t *blocks, struct buf *b, size_t max)
 static json_t *
 mrkdwn_field(const char *label, struct buf *b, int *ok)
 {
-	json_t *f = json_object();
+	json_t *f = sinkfmt_object();
 	struct buf t = {0};
 
-	if (f == NULL)
-		fatal("slack: out of memory");
 	buf_addf(&t, "*%s*\n", label);
 	buf_add(&t, b->s != NULL ? b->s : "", b->len);
 	buf_free(b);
@@ -131,13 +147,11 @@ static int
 one(struct slack *s, json_t *blocks, const struct sinkfmt_alert *a,
     size_t budget)
 {
-	json_t *sec = json_object(), *text = json_object(),
-	    *fields = json_array();
+	json_t *sec = sinkfmt_object(), *text = sinkfmt_object(),
+	    *fields = sinkfmt_array();
 	struct buf b = {0};
 	int ok = 1;
 
-	if (sec == NULL || text == NULL || fields == NULL)
-		fatal("slack: out of memory");
 	buf_addc(&b, '*');
 	title_link(&b, s, a, TITLE_MAX);
 	buf_addc(&b, '*');
@@ -170,32 +184,16 @@ static int
 slack_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct slack *s = arg;
-	json_t *msg = json_object(), *blocks = json_array();
+	json_t *msg = sinkfmt_object(), *blocks = sinkfmt_array();
 	struct buf text = {0}, b = {0};
 	const struct sinkfmt_alert *a;
 	int ok = 1;
 	size_t i;
 
-	if (msg == NULL || blocks == NULL)
-		fatal("slack: out of memory");
 	s->sc = sc;
 	if (s->n == 1) {
 		a = &s->v[0];
-		buf_addc(&text, '*');
-		name(&text, s, a->watchlist);
-		buf_adds(&text, "*: ");
-		title_link(&text, s, a, TITLE_MAX);
-		buf_addc(&text, '\n');
-		name(&text, s, a->feed);
-		buf_adds(&text, " \xc2\xb7 ");
-		name(&text, s, a->when);
-		if (a->snippet[0] != '\0' && budget > 0)
-			quote(&text, a, budget);
-		if (a->nterms > 0) {
-			buf_adds(&text, "\nMatched: ");
-			sinkfmt_add_terms(&text, a, ", ", SINKFMT_UTF16, &bold,
-			    sc, SLACK_FIELD_MAX);
-		}
+		summary(&text, s, a, ": ", TITLE_MAX, budget);
 		ok &= one(s, blocks, a, budget);
 	} else {
 		buf_addc(&b, '*');
@@ -215,21 +213,8 @@ slack_try(void *arg, size_t m, size_t budget, int sc)
 			buf_adds(&text, "*: ");
 			title_link(&text, s, a, DIGEST_TITLE_MAX);
 
-			buf_addc(&b, '*');
-			name(&b, s, a->watchlist);
-			buf_adds(&b, "* \xc2\xb7 ");
-			title_link(&b, s, a, DIGEST_TITLE_MAX);
-			buf_addc(&b, '\n');
-			name(&b, s, a->feed);
-			buf_adds(&b, " \xc2\xb7 ");
-			name(&b, s, a->when);
-			if (a->snippet[0] != '\0' && budget > 0)
-				quote(&b, a, budget);
-			if (a->nterms > 0) {
-				buf_adds(&b, "\nMatched: ");
-				sinkfmt_add_terms(&b, a, ", ", SINKFMT_UTF16,
-				    &bold, sc, SLACK_FIELD_MAX);
-			}
+			summary(&b, s, a, " \xc2\xb7 ", DIGEST_TITLE_MAX,
+			    budget);
 			ok &= section(blocks, &b, SLACK_TEXT_MAX);
 		}
 	}
@@ -250,20 +235,14 @@ slack_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct slack s = {0};
-	size_t max;
-	int rc = -1;
+	int rc;
 
 	(void)o;
 	s.n = n;
 	s.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(s.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(slack_try, &s, n, max) == 0)
-		snprintf(err, errlen, "slack: the alert does not fit");
-	else
-		rc = sinkfmt_dump("slack", s.msg, out, "application/json", err,
-		    errlen);
+	rc = sinkfmt_fit_dump("slack", slack_try, &s, n,
+	    sinkfmt_snippet_budget(s.v, n, DIGEST_SNIPPET), &s.msg, out, err,
+	    errlen);
 	json_decref(s.msg);
 	sinkfmt_alerts_free(s.v, n);
 	return rc;

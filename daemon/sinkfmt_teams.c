@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wirewatch/log.h"
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
@@ -56,31 +55,11 @@ struct teams {
 	size_t len;
 };
 
-static json_t *
-obj(void)
-{
-	json_t *o = json_object();
-
-	if (o == NULL)
-		fatal("teams: out of memory");
-	return o;
-}
-
-static json_t *
-arr(void)
-{
-	json_t *a = json_array();
-
-	if (a == NULL)
-		fatal("teams: out of memory");
-	return a;
-}
-
 /* A wrapping TextBlock of b's text (emptied); style is "title", "small". */
 static json_t *
 textblock(struct buf *b, const char *style)
 {
-	json_t *t = obj();
+	json_t *t = sinkfmt_object();
 
 	sinkfmt_set(t, "type", sinkfmt_str("TextBlock"));
 	sinkfmt_set(t, "text", sinkfmt_strbuf(b));
@@ -98,7 +77,7 @@ textblock(struct buf *b, const char *style)
 static json_t *
 open_url(const char *title, const char *url)
 {
-	json_t *a = obj();
+	json_t *a = sinkfmt_object();
 
 	sinkfmt_set(a, "type", sinkfmt_str("Action.OpenUrl"));
 	if (title != NULL)
@@ -110,7 +89,7 @@ open_url(const char *title, const char *url)
 static void
 fact(json_t *facts, const char *title, struct buf *b)
 {
-	json_t *f = obj();
+	json_t *f = sinkfmt_object();
 
 	if (b->len == 0)
 		buf_adds(b, "\xe2\x80\x94");
@@ -131,7 +110,7 @@ static json_t *
 title_container(const struct teams *t, const struct sinkfmt_alert *a,
     size_t max)
 {
-	json_t *c = obj(), *items = arr();
+	json_t *c = sinkfmt_object(), *items = sinkfmt_array();
 	const char *link = sinkfmt_link(a, t->sc);
 	struct buf b = {0};
 
@@ -151,7 +130,7 @@ static void
 single(const struct teams *t, json_t *body, json_t *actions,
     const struct sinkfmt_alert *a, size_t budget)
 {
-	json_t *fs = obj(), *facts = arr();
+	json_t *fs = sinkfmt_object(), *facts = sinkfmt_array();
 	const char *link = sinkfmt_link(a, t->sc);
 	struct buf b = {0};
 
@@ -185,15 +164,10 @@ static json_t *
 digest_item(const struct teams *t, const struct sinkfmt_alert *a,
     size_t budget)
 {
-	json_t *c = obj(), *items = arr();
+	json_t *c = sinkfmt_object(), *items = sinkfmt_array();
 	struct buf b = {0};
 
-	buf_adds(&b, "**");
-	name(&b, t, a->watchlist);
-	buf_adds(&b, "** \xc2\xb7 ");
-	name(&b, t, a->feed);
-	buf_adds(&b, " \xc2\xb7 ");
-	name(&b, t, a->when);
+	sinkfmt_add_meta(&b, a, sinkfmt_cap(LABEL_MAX, t->sc), &bold);
 	sinkfmt_append(items, textblock(&b, "small"));
 	sinkfmt_append(items, title_container(t, a, DIGEST_TITLE_MAX));
 	if (a->snippet[0] != '\0' && budget > 0) {
@@ -211,8 +185,9 @@ static int
 teams_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct teams *t = arg;
-	json_t *msg = obj(), *atts = arr(), *att = obj(), *card = obj(),
-	    *body = arr(), *actions = arr();
+	json_t *msg = sinkfmt_object(), *atts = sinkfmt_array(),
+	    *att = sinkfmt_object(), *card = sinkfmt_object(),
+	    *body = sinkfmt_array(), *actions = sinkfmt_array();
 	struct buf b = {0};
 	size_t i;
 
@@ -245,10 +220,7 @@ teams_try(void *arg, size_t m, size_t budget, int sc)
 	sinkfmt_append(atts, att);
 	sinkfmt_set(msg, "type", sinkfmt_str("message"));
 	sinkfmt_set(msg, "attachments", atts);
-	free(t->body);
-	t->body = json_dumps(msg, JSON_COMPACT);
-	json_decref(msg);
-	t->len = t->body != NULL ? strlen(t->body) : 0;
+	t->len = sinkfmt_serialize(msg, &t->body);
 	return t->body != NULL && t->len <= BODY_MAX;
 }
 
@@ -257,22 +229,17 @@ teams_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct teams t = {0};
-	size_t max;
 	int rc = -1;
 
 	(void)o;
 	t.n = n;
 	t.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(t.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(teams_try, &t, n, max) == 0)
+	if (sinkfmt_fit(teams_try, &t, n, sinkfmt_snippet_budget(t.v, n,
+	    DIGEST_SNIPPET)) == 0)
 		snprintf(err, errlen, "teams: the alert does not fit");
 	else {
-		out->body = t.body;
-		out->len = t.len;
-		out->content_type = xstrdup("application/json; charset=utf-8");
-		t.body = NULL;
+		sinkfmt_give_body(out, &t.body, t.len,
+		    "application/json; charset=utf-8");
 		rc = 0;
 	}
 	free(t.body);

@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wirewatch/log.h"
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
 
@@ -96,19 +95,6 @@ title_link(struct buf *b, const struct telegram *t,
 }
 
 static void
-meta(struct buf *b, const struct telegram *t, const struct sinkfmt_alert *a)
-{
-	size_t max = sinkfmt_cap(LABEL_MAX, t->sc);
-
-	buf_adds(b, "<b>");
-	sinkfmt_add(b, a->watchlist, max, SINKFMT_UTF16, sinkfmt_esc_telegram);
-	buf_adds(b, "</b> \xc2\xb7 ");
-	sinkfmt_add(b, a->feed, max, SINKFMT_UTF16, sinkfmt_esc_telegram);
-	buf_adds(b, " \xc2\xb7 ");
-	sinkfmt_add(b, a->when, max, SINKFMT_UTF16, sinkfmt_esc_telegram);
-}
-
-static void
 snippet(struct buf *b, const struct sinkfmt_alert *a, size_t budget)
 {
 	if (a->snippet[0] == '\0' || budget == 0)
@@ -122,18 +108,16 @@ static int
 telegram_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct telegram *t = arg;
-	json_t *msg = json_object(), *lp = json_object();
+	json_t *msg = sinkfmt_object(), *lp = sinkfmt_object();
 	const struct sinkfmt_alert *a;
 	struct buf b = {0};
 	size_t i;
 	int ok;
 
-	if (msg == NULL || lp == NULL)
-		fatal("telegram: out of memory");
 	t->sc = sc;
 	if (t->n == 1) {
 		a = &t->v[0];
-		meta(&b, t, a);
+		sinkfmt_add_meta(&b, a, sinkfmt_cap(LABEL_MAX, sc), &bold);
 		buf_addc(&b, '\n');
 		title_link(&b, t, a, TITLE_MAX);
 		snippet(&b, a, budget);
@@ -149,7 +133,8 @@ telegram_try(void *arg, size_t m, size_t budget, int sc)
 		for (i = 0; i < m; i++) {
 			a = &t->v[i];
 			buf_adds(&b, "\n\n");
-			meta(&b, t, a);
+			sinkfmt_add_meta(&b, a, sinkfmt_cap(LABEL_MAX, sc),
+			    &bold);
 			buf_addc(&b, '\n');
 			title_link(&b, t, a, DIGEST_TITLE_MAX);
 			snippet(&b, a, budget);
@@ -175,8 +160,7 @@ telegram_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct telegram t = {0};
-	size_t max;
-	int rc = -1;
+	int rc;
 
 	if (o->chat_id == NULL || o->chat_id[0] == '\0') {
 		snprintf(err, errlen, "telegram: no chat-id is set");
@@ -185,14 +169,9 @@ telegram_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 	t.n = n;
 	t.chat_id = o->chat_id;
 	t.v = sinkfmt_alerts_load(alerts, n);
-	max = sinkfmt_max_snippet(t.v, n);
-	if (n > 1 && max > DIGEST_SNIPPET)
-		max = DIGEST_SNIPPET;
-	if (sinkfmt_fit(telegram_try, &t, n, max) == 0)
-		snprintf(err, errlen, "telegram: the alert does not fit");
-	else
-		rc = sinkfmt_dump("telegram", t.msg, out, "application/json",
-		    err, errlen);
+	rc = sinkfmt_fit_dump("telegram", telegram_try, &t, n,
+	    sinkfmt_snippet_budget(t.v, n, DIGEST_SNIPPET), &t.msg, out, err,
+	    errlen);
 	json_decref(t.msg);
 	sinkfmt_alerts_free(t.v, n);
 	return rc;

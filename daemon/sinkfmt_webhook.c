@@ -61,12 +61,10 @@ capped(json_t *o, const char *key, const char *s, size_t max, int sc)
 static json_t *
 shrunk(const json_t *j, const struct sinkfmt_alert *a, size_t budget, int sc)
 {
-	json_t *o = json_object(), *terms = json_array();
+	json_t *o = sinkfmt_object(), *terms = sinkfmt_array();
 	const char *link = sinkfmt_link(a, sc);
 	size_t i;
 
-	if (o == NULL || terms == NULL)
-		fatal("webhook: out of memory");
 	capped(o, "alert_id", raw(j, "alert_id"), 100, SINKFMT_FULL);
 	capped(o, "watchlist", a->watchlist, 200, sc);
 	capped(o, "title", a->title, 1000, sc);
@@ -105,12 +103,10 @@ webhook_try(void *arg, size_t m, size_t budget, int sc)
 {
 	struct webhook *w = arg;
 	const json_t *first = w->alerts[0];
-	json_t *env = json_object(), *d, *list;
+	json_t *env = sinkfmt_object(), *d, *list;
 	char *ts;
 	size_t i;
 
-	if (env == NULL)
-		fatal("webhook: out of memory");
 	ts = sinkfmt_truncate(json_is_string(json_object_get(first,
 	    "created")) ?
 	    raw(first, "created") : raw(first, "published"), 64, SINKFMT_BYTES);
@@ -121,9 +117,8 @@ webhook_try(void *arg, size_t m, size_t budget, int sc)
 	if (w->n == 1)
 		d = data(w, 0, budget, sc);
 	else {
-		if ((d = json_object()) == NULL ||
-		    (list = json_array()) == NULL)
-			fatal("webhook: out of memory");
+		d = sinkfmt_object();
+		list = sinkfmt_array();
 		for (i = 0; i < m; i++)
 			sinkfmt_append(list, data(w, i, budget, sc));
 		sinkfmt_set(d, "alerts", list);
@@ -131,10 +126,7 @@ webhook_try(void *arg, size_t m, size_t budget, int sc)
 		sinkfmt_set(d, "omitted", json_integer((json_int_t)(w->n - m)));
 	}
 	sinkfmt_set(env, "data", d);
-	free(w->body);
-	w->body = json_dumps(env, JSON_COMPACT);
-	json_decref(env);
-	w->len = w->body != NULL ? strlen(w->body) : 0;
+	w->len = sinkfmt_serialize(env, &w->body);
 	return w->body != NULL && w->len < WEBHOOK_MAX;
 }
 
@@ -159,10 +151,7 @@ webhook_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 		    "bytes", WEBHOOK_MAX);
 		goto out;
 	}
-	out->body = w.body;
-	out->len = w.len;
-	out->content_type = xstrdup("application/json");
-	w.body = NULL;
+	sinkfmt_give_body(out, &w.body, w.len, "application/json");
 	rc = 0;
 out:
 	free(w.body);
