@@ -6,6 +6,7 @@ every subprocess has a timeout, every server is stopped by its context manager.
 import contextlib
 import http.server
 import json
+from email.utils import formatdate
 import os
 import signal
 import socket
@@ -472,7 +473,10 @@ class Daemon:
         elapsed = time.monotonic() - self.t0
         rc = os.waitstatus_to_exitcode(status)
         self.proc.returncode = rc
-        maxrss = max(ru.ru_maxrss if ru else 0, self.peak_hwm_kb)
+        # ru_maxrss of a child started with vfork counts this (Python)
+        # process's pages too, and grows with every scenario run before;
+        # the daemon's own VmHWM, sampled every 20 ms, is what counts.
+        maxrss = self.peak_hwm_kb or (ru.ru_maxrss if ru else 0)
         self.result = Run(self.args, rc, self.read_stdout(), self.read_stderr(),
                           elapsed, maxrss, timed_out)
         self.ctx.runs.append(self.result)
@@ -540,4 +544,79 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <item><title>&lol9;</title><guid>urn:lolz:1</guid><description>&lol9; DPRK Russia Ukraine</description></item>
 </channel></rss>
 """
+
+
+# --------------------------------------------------------------- scenario kit
+
+class Env:
+    """redis + feed server (+ webhook) for one scenario; the seed feeds are
+    served at /seeds.rss and /seeds.atom."""
+
+    def __init__(self, ctx, webhook=False):
+        self.ctx = ctx
+        self.redis = Redis(ctx.path("redis.sock"))
+        self.http = FeedServer()
+        self.hook = Webhook() if webhook else None
+
+    def __enter__(self):
+        try:
+            self.redis.start()
+            self.http.__enter__()
+            if self.hook:
+                self.hook.__enter__()
+        except BaseException:
+            self.__exit__()
+            raise
+        self.http.routes["/seeds.rss"] = seed("seeds.rss")
+        self.http.routes["/seeds.atom"] = seed("seeds.atom")
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.hook and self.hook.thread.is_alive():
+                self.hook.__exit__()
+            if self.http.thread.is_alive():
+                self.http.__exit__()
+        finally:
+            self.redis.stop()
+
+    def conf(self, name="wirewatch.conf", **kw):
+        kw.setdefault("redis", self.redis.url)
+        return write(self.ctx.path(name), config(**kw))
+
+
+def rss(items, title="feed"):
+    """items: (guid, title, unix time or None[, description])."""
+    out = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>%s</title>'
+           % title]
+    for it in items:
+        guid, t, when = it[0], it[1], it[2]
+        desc = it[3] if len(it) > 3 else ""
+        out.append("<item><guid isPermaLink=\"false\">%s</guid><title>%s</title>%s%s</item>" % (
+            guid, t, "<pubDate>%s</pubDate>" % formatdate(when, usegmt=True) if when else "",
+            "<description>%s</description>" % desc if desc else ""))
+    out.append("</channel></rss>")
+    return "".join(out).encode()
+
+
+CONSOLE = [("out", {"type": "console"})]
+
+
+def console_alerts(d):
+    """Alerts printed so far by a running Daemon (complete lines only)."""
+    out = []
+    text = d.read_stdout()
+    for line in text.split("\n")[:-1]:
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def stop_daemon(d, timeout=15):
+    """SIGTERM, then the Run; fails the scenario if it does not stop in time."""
+    d.signal(signal.SIGTERM)
+    r = d.wait(timeout)
+    check(not r.timed_out, "daemon did not stop within %ss of SIGTERM" % timeout)
+    return r
+
 

@@ -6,7 +6,7 @@ import time
 
 import harness
 from harness import (DD_ID, DD_PUBLISHED, DD_TITLE, QNA_ID, QNA_PUBLISHED, QNA_TITLE,
-                     Q_TREATY, Q_UKRAINE, Daemon, FeedServer, Redis, Response, Webhook,
+                     Q_TREATY, Q_UKRAINE, Daemon, Env, FeedServer, Redis, Response, Webhook,
                      by_watchlist, check, config, run_daemon, scenario, seed, wait_for,
                      write)
 
@@ -56,42 +56,6 @@ def check_payload(a, feeds):
     if a["watchlist"] == "treaty":
         check(any("treaty" in t.lower() for t in a["terms"]),
               "treaty alert terms do not name 'treaty': %r" % (a["terms"],))
-
-
-class Env:
-    """redis + feed server (+ webhook) for one scenario."""
-
-    def __init__(self, ctx, webhook=False):
-        self.ctx = ctx
-        self.redis = Redis(ctx.path("redis.sock"))
-        self.http = FeedServer()
-        self.hook = Webhook() if webhook else None
-
-    def __enter__(self):
-        try:
-            self.redis.start()
-            self.http.__enter__()
-            if self.hook:
-                self.hook.__enter__()
-        except BaseException:
-            self.__exit__()
-            raise
-        self.http.routes["/seeds.rss"] = seed("seeds.rss")
-        self.http.routes["/seeds.atom"] = seed("seeds.atom")
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if self.hook and self.hook.thread.is_alive():
-                self.hook.__exit__()
-            if self.http.thread.is_alive():
-                self.http.__exit__()
-        finally:
-            self.redis.stop()
-
-    def conf(self, name="wirewatch.conf", **kw):
-        kw.setdefault("redis", self.redis.url)
-        return write(self.ctx.path(name), config(**kw))
 
 
 SEED_FEEDS = lambda e: [("rss", e.http.url("/seeds.rss")), ("atom", e.http.url("/seeds.atom"))]

@@ -12,68 +12,8 @@ import time
 from email.utils import formatdate
 
 import harness
-from harness import (Daemon, FeedServer, Redis, Response, Webhook, check, config,
-                     run_daemon, scenario, wait_for, write)
-
-
-def rss(items, title="feed"):
-    """items: (guid, title, unix time or None[, description])."""
-    out = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>%s</title>'
-           % title]
-    for it in items:
-        guid, t, when = it[0], it[1], it[2]
-        desc = it[3] if len(it) > 3 else ""
-        out.append("<item><guid isPermaLink=\"false\">%s</guid><title>%s</title>%s%s</item>" % (
-            guid, t, "<pubDate>%s</pubDate>" % formatdate(when, usegmt=True) if when else "",
-            "<description>%s</description>" % desc if desc else ""))
-    out.append("</channel></rss>")
-    return "".join(out).encode()
-
-
-class Env:
-    def __init__(self, ctx, webhook=False):
-        self.ctx = ctx
-        self.redis = Redis(ctx.path("redis.sock"))
-        self.http = FeedServer()
-        self.hook = Webhook() if webhook else None
-
-    def __enter__(self):
-        try:
-            self.redis.start()
-            self.http.__enter__()
-            if self.hook:
-                self.hook.__enter__()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if self.hook and self.hook.thread.is_alive():
-                self.hook.__exit__()
-            if self.http.thread.is_alive():
-                self.http.__exit__()
-        finally:
-            self.redis.stop()
-
-    def conf(self, name="wirewatch.conf", **kw):
-        kw.setdefault("redis", self.redis.url)
-        return write(self.ctx.path(name), config(**kw))
-
-
-CONSOLE = [("out", {"type": "console"})]
-
-
-def console_alerts(d):
-    """Alerts printed so far by a running Daemon (complete lines only)."""
-    import json
-    out = []
-    text = d.read_stdout()
-    for line in text.split("\n")[:-1]:
-        if line.strip():
-            out.append(json.loads(line))
-    return out
+from harness import (CONSOLE, Daemon, Env, Response, check, console_alerts, rss,  # noqa: F401
+                     run_daemon, scenario, stop_daemon, wait_for)
 
 
 def redis_raw(sock_path, *args, timeout=30):
@@ -90,13 +30,6 @@ def redis_raw(sock_path, *args, timeout=30):
         return harness._resp(s.makefile("rb"))
     finally:
         s.close()
-
-
-def stop_daemon(d, timeout=15):
-    d.signal(signal.SIGTERM)
-    r = d.wait(timeout)
-    check(not r.timed_out, "daemon did not stop within %ss of SIGTERM" % timeout)
-    return r
 
 
 # ------------------------------------------------------------------ finding 2
