@@ -6,14 +6,47 @@
  * connection (Redis 7.0, Debian 12's, has functions; a restarted empty
  * Redis gets them back before any other command of ours runs).
  *
- * Dispatch state lives in one struct outbox; each entry being delivered
- * is one struct entry, on the inflight list until its sink has answered
- * and its XACK (or dead-letter move) was sent.  Reads are not blocking
- * (one Redis connection is shared with the pollers, and a blocking
- * XREADGROUP would hold their commands): a read is issued when a record
- * queued alerts, when deliveries free a slot and every OUTBOX_POLL_MS
- * for alerts queued by other instances.
+ * Dispatch state lives in one struct outbox; each entry it holds in
+ * memory is one struct entry, on the `held` list from the moment it is
+ * read until its sink has answered and its XACK (or retry, or
+ * dead-letter move) was sent.  Reads are not blocking (one Redis
+ * connection is shared with the pollers, and a blocking XREADGROUP would
+ * hold their commands): a read is issued when a record queued alerts,
+ * when deliveries free a slot and every OUTBOX_POLL_MS for alerts queued
+ * by other instances.
+ *
+ * Pacing.  Every sink has a lane: a FIFO of the entries waiting for it
+ * and, for the chat services that publish a rate limit, a token bucket
+ * (lane_pace() has the figures and their sources).  A message, one alert
+ * or a digest, costs one token; a rate-limited lane has one attempt in
+ * flight at a time, so that a 429 stops the next message before it is
+ * sent.  A 429, or any retryable answer with a retry hint, pauses the
+ * lane until the hint (the answered alerts themselves go to the retry
+ * set as before).  When a token comes and more than digest-after alerts
+ * wait, up to DIGEST_MAX of them go out as one digest, as many as the
+ * format fits (and, until the lane has been idle for QUIET_MS, so does
+ * whatever waits behind them, two alerts or more); a digest's outcome
+ * is each of its alerts' outcome.
+ *
+ * Starvation.  The stream is one queue for every sink, read in order, so
+ * a backlog for a slow sink must not stop the reads: OUTBOX_MAX_INFLIGHT
+ * bounds the alerts in delivery attempts, not those waiting.  A lane
+ * holds at most LANE_HOLD waiting alerts in memory; past that it keeps
+ * only the stream ids of the others ("parked": still pending in our
+ * consumer's list in Redis, so a crash loses nothing) and fetches them
+ * back with XCLAIM, in order, as it drains.  Parked ids cost ~50 bytes
+ * and are bounded by PARKED_MAX over all lanes; only when that is
+ * reached do reads stop (logged), and then every sink waits for the
+ * slowest.  The maintenance XCLAIM keeps parked ids, like held entries,
+ * from looking idle to other instances.
+ *
+ * The buckets are per process: several instances sharing a Redis each
+ * keep their own, so together they can exceed a service's rate.  A
+ * cluster-wide bucket (in Redis) is a later issue; until then the 429
+ * pause is what keeps them within it.
  */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +75,13 @@
 #define ONCE_RETRY_WAIT_MS 60000
 #define UNACKED_MAX 1024
 #define RETRY_AFTER_MAX_MS (24L * 3600 * 1000)
+#define SID_MAX 48              /* a stream id, "ms-seq", with room */
+#define LANE_HOLD 100           /* waiting alerts a lane holds in memory */
+#define DIGEST_MAX 50           /* alerts offered to one digest */
+#define PARKED_MAX 100000       /* parked ids over all lanes (~5 MB) */
+#define KEEPALIVE_BATCH 512     /* ids per maintenance XCLAIM */
+#define PAUSE_DEFAULT_MS 1000   /* after a 429 that gives no hint */
+#define QUIET_MS 10000          /* idle this long: a backlog is over */
 
 static const char lua_library[] =
 "#!lua name=wirewatch\n"
@@ -121,10 +161,11 @@ static const char lua_library[] =
 "end)\n";
 
 struct outbox;
+struct lane;
 
 struct entry {
 	struct outbox *ob;
-	char sid[48];          /* stream entry id */
+	char sid[SID_MAX];     /* stream entry id */
 	char *alert_id;
 	char *sink_name;
 	char *watchlist;
@@ -132,7 +173,45 @@ struct entry {
 	char *json;
 	char *label;
 	int attempt;           /* attempts made before this one */
-	LIST_ENTRY(entry) link;
+	LIST_ENTRY(entry) link;       /* ob->held */
+	TAILQ_ENTRY(entry) wait;      /* its lane's queue, while waiting */
+};
+
+/*
+ * One sink's dispatch state.  Entries wait in `queue` (oldest first),
+ * at most LANE_HOLD of them; the ids of later ones are parked in
+ * parked[phead..ptail) and fetched back in that order.  While anything
+ * is parked or being fetched, new entries are parked too, so the lane
+ * stays in stream order.
+ */
+struct lane {
+	struct outbox *ob;
+	const struct cfg_sink *sink;
+	size_t index;           /* in cfg->sinks */
+	double per_s;           /* tokens a second; 0: no bucket */
+	double burst;
+	double tokens;
+	uint64_t refilled;      /* util_now_ms() of the last refill */
+	uint64_t paused_until;  /* nothing is sent before this */
+	TAILQ_HEAD(, entry) queue;
+	size_t nqueue;
+	size_t sending;         /* attempts in flight */
+	char (*parked)[SID_MAX];
+	size_t phead, ptail, pcap;
+	int fetching;           /* an XCLAIM of parked ids is outstanding */
+	int pumping;            /* lane_pump() is on the stack */
+	struct event *timer;    /* next token, end of a pause, quiet check */
+	int limited;            /* this backlog was logged: waited for tokens */
+	int digesting;          /* ... sent digests */
+	uint64_t idle_since;    /* empty since then (0: busy) */
+	unsigned long ep_alerts, ep_msgs;   /* sent in this backlog */
+};
+
+/* One attempt: an alert (n == 1) or a digest of n alerts. */
+struct send {
+	struct lane *lane;
+	size_t n;
+	struct entry *v[];
 };
 
 struct outbox {
@@ -143,20 +222,26 @@ struct outbox {
 	char *consumer;
 	char *k_outbox, *k_dead, *k_epoch, *k_retry;
 	char *disabled;         /* per sink index: gone (410), until reload */
+	struct lane *lanes;     /* per sink index */
 	long retries_left;      /* in the retry set, at the last look */
 	long next_retry_ms;     /* until the first of those is due, or -1 */
 	int due_checked;        /* --once: the retry set was looked at */
 	int checking_due;
 	int unfinished;         /* --once ended with retries still waiting */
-	char unacked[UNACKED_MAX][48]; /* delivered, XACK lost: ring */
+	char unacked[UNACKED_MAX][SID_MAX]; /* delivered, XACK lost: ring */
 	size_t nunacked;
-	LIST_HEAD(, entry) inflight;
-	size_t ninflight;
+	LIST_HEAD(, entry) held; /* every entry in memory */
+	size_t nheld;
+	size_t nsending;        /* entries in delivery attempts */
+	size_t nparked;         /* parked ids, all lanes */
+	int parked_full;        /* reads stopped at PARKED_MAX (logged) */
+	unsigned gen;           /* connection generation (outbox_setup) */
 	size_t acks;            /* XACK / dead-letter moves in flight */
 	int reading;            /* an XREADGROUP is outstanding */
 	int again;              /* a kick came during that read */
+	size_t read_count;      /* COUNT of that read */
 	int own_pending;        /* next read is of our own pending entries */
-	char pel_cursor[48];    /* ... after this id */
+	char pel_cursor[SID_MAX]; /* ... after this id */
 	int started;
 	int stopping;
 	int last_read_empty;
@@ -172,26 +257,91 @@ struct outbox {
 };
 
 static void read_more(struct outbox *ob);
-static void deliver(struct outbox *ob, struct entry *e,
-    const struct cfg_sink *sink, const json_t *alert);
+static void lane_pump(struct lane *l);
 static const struct cfg_sink *find_sink(const struct config *cfg,
     const char *name);
 static void outbox_acked_cb(struct redisReply *reply, const char *error,
     void *arg);
+static void outbox_lane_timer_cb(evutil_socket_t fd, short what, void *arg);
 
-/* 410 Gone means the same everywhere; Discord says 404 for a deleted hook. */
-static int
-gone(const struct cfg_sink *sink, long status)
+/* --- pace per sink type ------------------------------------------------- */
+
+/*
+ * The default token bucket of a sink: per_s tokens a second, at most
+ * burst of them saved up; 0/0 for no bucket.  Each figure is the
+ * service's documented limit for one destination (webhook, chat,
+ * space, channel), or below it:
+ *
+ *  - slack: 1 a second, burst 1.  api.slack.com/apis/rate-limits,
+ *    "Posting messages: 1 per second ... Short bursts >1 allowed. If you
+ *    attempt bursts, there is no guarantee" (incoming webhooks included,
+ *    api.slack.com/changelog/2018-03-great-rate-limits).
+ *  - discord: 5 per 2 s per webhook, burst 5.  The per-route bucket
+ *    webhooks announce in X-RateLimit-Limit/-Reset-After
+ *    (discord.com/developers/docs/topics/rate-limits; the figure itself
+ *    is what webhooks answer, not a documented constant).  A 429 with
+ *    its JSON retry_after pauses the lane should Discord want less.
+ *  - telegram: core.telegram.org/bots/faq, "avoid sending more than one
+ *    message per second" in a chat, "not ... more than 20 messages per
+ *    minute" in a group.  A private chat (a positive numeric chat-id):
+ *    1 a second, burst 1.  A group, supergroup or channel (a negative
+ *    id or an @username): burst 3 then one per 3.6 s, so that no
+ *    60-second window holds more than 3 + 16.7 < 20.
+ *  - google-chat: 1 a second, burst 1: 60 message writes a minute per
+ *    space (developers.google.com/workspace/chat/limits, per-space
+ *    quotas).
+ *  - teams: 2 a second, burst 4: the Teams connector/incoming webhook
+ *    table (learn.microsoft.com/microsoftteams/platform/
+ *    webhooks-and-connectors/how-to/connectors-using, "Rate limiting
+ *    for connectors": 4 per second, 60 per 30 seconds).  Workflows
+ *    webhooks publish no figure of their own; the same table's hourly
+ *    and daily caps (100/h, 1,800/day) are not modelled, the 429 pause
+ *    covers them.
+ *  - mattermost, webhook, ntfy, console: no bucket (self-hosted or
+ *    ours; a public ntfy server's limits answer 429, which pauses).
+ */
+static void
+lane_pace(const struct cfg_sink *s, double *per_s, double *burst)
 {
-	return status == 410 || (status == 404 && sink->url != NULL &&
-	    strstr(sink->url, "discord") != NULL);
+	*per_s = 0;
+	*burst = 0;
+	switch ((enum sinkfmt_type)s->format) {
+	case SINKFMT_SLACK:
+	case SINKFMT_GOOGLE_CHAT:
+		*per_s = 1;
+		*burst = 1;
+		break;
+	case SINKFMT_DISCORD:
+		*per_s = 2.5;
+		*burst = 5;
+		break;
+	case SINKFMT_TEAMS:
+		*per_s = 2;
+		*burst = 4;
+		break;
+	case SINKFMT_TELEGRAM:
+		if (s->chat_id != NULL && isdigit((unsigned char)s->chat_id[0])) {
+			*per_s = 1;
+			*burst = 1;
+		} else {
+			*per_s = 1 / 3.6;
+			*burst = 3;
+		}
+		break;
+	default:
+		break;
+	}
 }
+
+/* --- lifetime ------------------------------------------------------------ */
 
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
     struct store *store, struct sinks *sinks, const char *consumer)
 {
 	struct outbox *ob = xcalloc(1, sizeof *ob);
+	struct lane *l;
+	size_t i;
 
 	ob->base = base;
 	ob->cfg = cfg;
@@ -203,8 +353,20 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->k_epoch = xasprintf("%sepoch", cfg->prefix);
 	ob->k_retry = xasprintf("%sretry", cfg->prefix);
 	ob->disabled = xcalloc(cfg->nsinks + 1, 1);
+	ob->lanes = xcalloc(cfg->nsinks + 1, sizeof *ob->lanes);
+	for (i = 0; i < cfg->nsinks; i++) {
+		l = &ob->lanes[i];
+		l->ob = ob;
+		l->sink = &cfg->sinks[i];
+		l->index = i;
+		lane_pace(l->sink, &l->per_s, &l->burst);
+		l->tokens = l->burst;
+		l->refilled = util_now_ms();
+		TAILQ_INIT(&l->queue);
+		l->timer = evtimer_new(base, outbox_lane_timer_cb, l);
+	}
 	ob->next_retry_ms = -1;
-	LIST_INIT(&ob->inflight);
+	LIST_INIT(&ob->held);
 	return ob;
 }
 
@@ -220,17 +382,64 @@ entry_free(struct entry *e)
 	free(e);
 }
 
+/* Forgets e (which is on no lane queue); it stays whatever Redis says. */
+static void
+entry_release(struct entry *e)
+{
+	LIST_REMOVE(e, link);
+	e->ob->nheld--;
+	entry_free(e);
+}
+
+static size_t
+lane_nparked(const struct lane *l)
+{
+	return l->ptail - l->phead;
+}
+
+static void
+lane_forget_parked(struct lane *l)
+{
+	l->ob->nparked -= lane_nparked(l);
+	l->phead = l->ptail = 0;
+}
+
+/*
+ * Lets go of everything waiting in the lane: the entries stay pending
+ * in Redis (our consumer's list) and are read again after a restart or
+ * reconnect.  Attempts in flight are not touched.
+ */
+static void
+lane_drop(struct lane *l)
+{
+	struct entry *e;
+
+	while ((e = TAILQ_FIRST(&l->queue)) != NULL) {
+		TAILQ_REMOVE(&l->queue, e, wait);
+		l->nqueue--;
+		entry_release(e);
+	}
+	lane_forget_parked(l);
+	if (l->timer != NULL)
+		evtimer_del(l->timer);
+}
+
 void
 outbox_free(struct outbox *ob)
 {
 	struct entry *e;
+	size_t i;
 
 	if (ob == NULL)
 		return;
-	while ((e = LIST_FIRST(&ob->inflight)) != NULL) {
-		LIST_REMOVE(e, link);
-		entry_free(e);
+	for (i = 0; i < ob->cfg->nsinks; i++) {
+		lane_drop(&ob->lanes[i]);
+		if (ob->lanes[i].timer != NULL)
+			event_free(ob->lanes[i].timer);
+		free(ob->lanes[i].parked);
 	}
+	while ((e = LIST_FIRST(&ob->held)) != NULL)
+		entry_release(e);
 	if (ob->poll_timer != NULL)
 		event_free(ob->poll_timer);
 	if (ob->maint_timer != NULL)
@@ -241,13 +450,24 @@ outbox_free(struct outbox *ob)
 	free(ob->k_epoch);
 	free(ob->k_retry);
 	free(ob->disabled);
+	free(ob->lanes);
 	free(ob);
 }
 
 size_t
 outbox_inflight(const struct outbox *ob)
 {
-	return ob->ninflight + ob->acks;
+	return ob->nsending + ob->acks;
+}
+
+size_t
+outbox_waiting(const struct outbox *ob)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ob->cfg->nsinks; i++)
+		n += ob->lanes[i].nqueue + lane_nparked(&ob->lanes[i]);
+	return n;
 }
 
 unsigned long
@@ -262,20 +482,74 @@ outbox_unfinished(const struct outbox *ob)
 	return ob->unfinished;
 }
 
+static int
+lane_empty(const struct lane *l)
+{
+	return l->nqueue == 0 && lane_nparked(l) == 0 && !l->fetching &&
+	    l->sending == 0;
+}
+
+/*
+ * --once: 1 when alerts still wait in lanes and it is worth waiting for
+ * them.  A lane paused by its service for longer than ONCE_RETRY_WAIT_MS
+ * is given up instead (its alerts stay pending for the next run), as a
+ * retry due that late is, and so are parked alerts once Redis is gone.
+ */
+static int
+lanes_keep_waiting(struct outbox *ob)
+{
+	uint64_t now = util_now_ms();
+	int up = store_is_up(ob->store), wait = 0;
+	struct lane *l;
+	size_t i, n, left = 0;
+
+	for (i = 0; i < ob->cfg->nsinks; i++) {
+		l = &ob->lanes[i];
+		if (l->sending > 0 || l->fetching ||
+		    (l->paused_until <= now + ONCE_RETRY_WAIT_MS &&
+		    (l->nqueue > 0 || (lane_nparked(l) > 0 && up))))
+			wait = 1;
+	}
+	if (wait)
+		return 1;
+	for (i = 0; i < ob->cfg->nsinks; i++) {
+		l = &ob->lanes[i];
+		if ((n = l->nqueue + lane_nparked(l)) == 0)
+			continue;
+		left += n;
+		if (l->paused_until > now + ONCE_RETRY_WAIT_MS)
+			log_warn("sink \"%s\": paused by its service for another "
+			    "%llus; %zu alert%s stay pending for the next run",
+			    l->sink->name,
+			    (unsigned long long)((l->paused_until - now) / 1000),
+			    n, n == 1 ? "" : "s");
+		else
+			log_warn("sink \"%s\": redis is unavailable; %zu alert%s "
+			    "stay pending for the next run", l->sink->name, n,
+			    n == 1 ? "" : "s");
+		lane_drop(l);
+	}
+	if (left > 0)
+		ob->unfinished = 1;
+	return 0;
+}
+
 static void
 check_idle(struct outbox *ob)
 {
 	outbox_idle_cb cb;
 
 	/* Every time, not once: a read answered after the stop refills it. */
-	if (ob->stopping && ob->quiet_cb != NULL && ob->ninflight == 0 &&
+	if (ob->stopping && ob->quiet_cb != NULL && ob->nsending == 0 &&
 	    ob->acks == 0) {
 		ob->quiet_cb(ob->quiet_arg);
 		return;
 	}
 	if (ob->idle_cb == NULL || ob->reading || ob->again ||
-	    ob->ninflight > 0 || ob->acks > 0 || !ob->last_read_empty ||
+	    ob->nsending > 0 || ob->acks > 0 || !ob->last_read_empty ||
 	    ob->own_pending || !ob->due_checked)
+		return;
+	if (lanes_keep_waiting(ob))
 		return;
 	/* --once waits for retries due within ONCE_RETRY_WAIT_MS, no longer. */
 	if (ob->retries_left > 0 && store_is_up(ob->store) &&
@@ -324,11 +598,22 @@ outbox_setup(struct outbox *ob, outbox_epoch_cb cb, void *arg)
 {
 	const char *argv[8];
 	char candidate[64];
+	size_t i;
 
 	ob->epoch_cb = cb;
 	ob->epoch_arg = arg;
 	ob->own_pending = 1; /* after every connect: our PEL first */
 	snprintf(ob->pel_cursor, sizeof ob->pel_cursor, "0");
+	/*
+	 * Parked ids are in our pending list, which the first reads go
+	 * through again: they are parked anew from there (and a fetch
+	 * answered by the old connection is ignored).
+	 */
+	ob->gen++;
+	for (i = 0; i < ob->cfg->nsinks; i++) {
+		lane_forget_parked(&ob->lanes[i]);
+		ob->lanes[i].fetching = 0;
+	}
 	argv[0] = "FUNCTION";
 	argv[1] = "LOAD";
 	argv[2] = "REPLACE";
@@ -412,7 +697,7 @@ outbox_record(struct outbox *ob, const char *item_key,
 	free(argv);
 }
 
-/* --- delivery ----------------------------------------------------------- */
+/* --- outcomes ----------------------------------------------------------- */
 
 static void
 outbox_acked_cb(struct redisReply *reply, const char *error, void *arg)
@@ -430,7 +715,7 @@ outbox_acked_cb(struct redisReply *reply, const char *error, void *arg)
 
 struct ack_req {
 	struct outbox *ob;
-	char sid[48];
+	char sid[SID_MAX];
 };
 
 /*
@@ -489,9 +774,13 @@ ack(struct outbox *ob, const char *sid)
 	store_command(ob->store, outbox_delivered_acked_cb, a, 4, argv);
 }
 
+/*
+ * quiet: the alert was part of a digest whose failure was logged once
+ * for all of them; this alert's own line is less loud.
+ */
 static void
 dead_letter(struct outbox *ob, struct entry *e, const char *reason,
-    const char *resp, size_t resp_len, int attempts)
+    const char *resp, size_t resp_len, int attempts, int quiet)
 {
 	const char *argv[26];
 	char natt[16], when[32], *body;
@@ -525,9 +814,13 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 	argv[argc++] = when;
 	argv[argc++] = "alert";
 	argv[argc++] = e->json;
-	log_err("outbox: %s moved to the dead letters (%s): %s%s%s", e->label,
-	    ob->k_dead, reason != NULL ? reason : "failed",
-	    body[0] ? "; response: " : "", body);
+	if (quiet)
+		log_info("outbox: %s moved to the dead letters (%s) with its "
+		    "digest", e->label, ob->k_dead);
+	else
+		log_err("outbox: %s moved to the dead letters (%s): %s%s%s",
+		    e->label, ob->k_dead, reason != NULL ? reason : "failed",
+		    body[0] ? "; response: " : "", body);
 	ob->dead++;
 	ob->acks++;
 	store_command(ob->store, outbox_acked_cb, ob, argc, argv);
@@ -549,9 +842,9 @@ schedule_ms(const struct cfg_sink *sink, int attempt)
 
 static void
 retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
-    long delay)
+    long delay, int quiet)
 {
-	const char *argv[8];
+	const char *argv[9];
 	char ms[32], *member;
 	json_t *m;
 
@@ -575,7 +868,8 @@ retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
 		fatal("outbox: cannot serialize a retry (out of memory)");
 	json_decref(m);
 	snprintf(ms, sizeof ms, "%ld", delay);
-	log_warn("outbox: %s attempt %d failed: %s; next attempt in %.1fs",
+	log_msg(quiet ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+	    "outbox: %s attempt %d failed: %s; next attempt in %.1fs",
 	    e->label, e->attempt + 1, r->reason ? r->reason : "failed",
 	    (double)delay / 1000);
 	argv[0] = "FCALL";
@@ -586,27 +880,25 @@ retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
 	argv[5] = GROUP;
 	argv[6] = e->sid;
 	argv[7] = ms;
-	{
-		const char *full[9] = { argv[0], argv[1], argv[2], argv[3],
-		    argv[4], argv[5], argv[6], argv[7], member };
-
-		ob->acks++;
-		store_command(ob->store, outbox_acked_cb, ob, 9, full);
-	}
+	argv[8] = member;
+	ob->acks++;
+	store_command(ob->store, outbox_acked_cb, ob, 9, argv);
 	free(member);
 }
 
+/*
+ * What happens to one entry after an attempt (its own, or its digest's:
+ * quiet then): XACK, a retry of its own, or the dead letters.  Frees e,
+ * which is on no lane queue.
+ */
 static void
-outbox_delivered_cb(const struct sink_result *r, void *arg)
+finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
+    int quiet)
 {
-	struct entry *e = arg;
-	struct outbox *ob = e->ob;
 	const struct cfg_sink *sink = find_sink(ob->cfg, e->sink_name);
 	char why[400];
 	long delay;
 
-	LIST_REMOVE(e, link);
-	ob->ninflight--;
 	switch (r->outcome) {
 	case SINK_DELIVERED:
 		if (e->attempt > 0)
@@ -617,32 +909,599 @@ outbox_delivered_cb(const struct sink_result *r, void *arg)
 	case SINK_RETRY:
 		delay = sink != NULL ? schedule_ms(sink, e->attempt + 1) : -1;
 		if (delay >= 0) {
-			retry_later(ob, e, r, delay);
+			retry_later(ob, e, r, delay, quiet);
 			break;
 		}
 		snprintf(why, sizeof why, "%s (gave up after %d attempt%s)",
 		    r->reason ? r->reason : "failed", e->attempt + 1,
 		    e->attempt == 0 ? "" : "s");
-		dead_letter(ob, e, why, r->resp, r->resp_len, e->attempt + 1);
+		dead_letter(ob, e, why, r->resp, r->resp_len, e->attempt + 1,
+		    quiet);
 		break;
 	case SINK_FAILED:
-		if (sink != NULL && gone(sink, r->status)) {
+		if (sink != NULL && !ob->disabled[sink - ob->cfg->sinks] &&
+		    sinkfmt_gone((enum sinkfmt_type)sink->format, r->status)) {
 			ob->disabled[sink - ob->cfg->sinks] = 1;
 			log_crit("sink \"%s\": the destination answered %ld: it is "
 			    "gone; the sink is disabled until the configuration is "
 			    "reloaded, its alerts go to the dead letters",
 			    sink->name, r->status);
 		}
-		dead_letter(ob, e, r->reason, r->resp, r->resp_len, e->attempt + 1);
+		dead_letter(ob, e, r->reason, r->resp, r->resp_len,
+		    e->attempt + 1, quiet);
 		break;
 	case SINK_ABORTED:
 		break; /* stays pending in Redis: delivered after the restart */
 	}
-	entry_free(e);
-	if (r->outcome != SINK_ABORTED && !ob->stopping)
-		read_more(ob);
+	entry_release(e);
+}
+
+/* Dead-letters e at once (no attempt was made): reason says why. */
+static void
+refuse(struct outbox *ob, struct entry *e, const char *reason)
+{
+	struct sink_result res;
+
+	memset(&res, 0, sizeof res);
+	res.outcome = SINK_FAILED;
+	res.reason = reason;
+	finish(ob, e, &res, 0);
+}
+
+/* --- lanes: pace, pause, digests ---------------------------------------- */
+
+static void
+lane_arm(struct lane *l, uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(l->timer, &tv);
+}
+
+/* refilled may lie ahead (the end of a pause): no tokens before it. */
+static void
+lane_refill(struct lane *l, uint64_t now)
+{
+	if (now <= l->refilled)
+		return;
+	l->tokens += (double)(now - l->refilled) / 1000 * l->per_s;
+	if (l->tokens > l->burst)
+		l->tokens = l->burst;
+	l->refilled = now;
+}
+
+/*
+ * The service said to slow down (a 429, or a retry hint): nothing more
+ * goes to this sink for hint_ms (without a hint: one token's time).
+ * Logged when the pause starts, not for every answer within it.
+ */
+static void
+lane_pause(struct lane *l, long status, long hint_ms)
+{
+	uint64_t now = util_now_ms(), until;
+	long ms = hint_ms;
+
+	if (ms <= 0)
+		ms = l->per_s > 0 ? (long)(1000 / l->per_s) : PAUSE_DEFAULT_MS;
+	if (ms > RETRY_AFTER_MAX_MS)
+		ms = RETRY_AFTER_MAX_MS;
+	until = now + (uint64_t)ms;
+	if (until <= l->paused_until)
+		return;
+	if (l->paused_until <= now)
+		log_notice("sink \"%s\": the service answered %ld%s; nothing is "
+		    "sent to it for %.1fs", l->sink->name, status,
+		    hint_ms > 0 ? " with a retry hint" : "", (double)ms / 1000);
+	l->paused_until = until;
+	l->tokens = 0;
+	l->refilled = until;
+}
+
+/* A backlog starts (rate-limited or digesting): count what it sends. */
+static void
+lane_episode(struct lane *l)
+{
+	if (!l->limited && !l->digesting)
+		l->ep_alerts = l->ep_msgs = 0;
+}
+
+static void
+lane_push(struct lane *l, struct entry *e)
+{
+	TAILQ_INSERT_TAIL(&l->queue, e, wait);
+	l->nqueue++;
+}
+
+static void
+lane_park(struct lane *l, const char *sid)
+{
+	if (l->ptail == l->pcap) {
+		if (l->phead > 0) {
+			memmove(l->parked, l->parked + l->phead,
+			    lane_nparked(l) * sizeof *l->parked);
+			l->ptail -= l->phead;
+			l->phead = 0;
+		} else {
+			l->pcap = l->pcap ? l->pcap * 2 : 256;
+			l->parked = xreallocarray(l->parked, l->pcap,
+			    sizeof *l->parked);
+		}
+	}
+	snprintf(l->parked[l->ptail++], SID_MAX, "%s", sid);
+	l->ob->nparked++;
+}
+
+/*
+ * The first alerts still shown by a rendered digest of n: n minus the
+ * count in its "...and K more alerts not shown" line (the webhook
+ * envelope's "omitted":K), or n when there is none.
+ *
+ * sinkfmt_render() fits what it can and says how many it left out only
+ * in the message; outbox must know, because an alert left out was not
+ * delivered.  Alert text cannot fake a smaller count: a fake line only
+ * makes the next try smaller.  This is a stopgap until sinkfmt_request
+ * says how many alerts it holds.
+ */
+static size_t
+shown(const struct sinkfmt_request *req, size_t n)
+{
+	const char *p, *q, *end;
+	unsigned long k;
+
+	for (p = req->body; (p = strstr(p, " more alert")) != NULL; p++) {
+		end = p;
+		for (q = p; q > req->body && isdigit((unsigned char)q[-1]); q--)
+			;
+		if (q == end || q - req->body < 4 ||
+		    memcmp(q - 4, "and ", 4) != 0)
+			continue;
+		if (strncmp(p + 11, "s not shown", 11) != 0 &&
+		    strncmp(p + 11, " not shown", 10) != 0)
+			continue;
+		k = strtoul(q, NULL, 10);
+		if (k > 0 && k < n)
+			return n - k;
+	}
+	if ((p = strstr(req->body, "\"omitted\":")) != NULL) {
+		k = strtoul(p + 10, NULL, 10);
+		if (k > 0 && k < n)
+			return n - k;
+	}
+	return n;
+}
+
+/*
+ * Renders alerts[0..n) as one message that shows every one of them:
+ * returns how many it holds (n, or fewer when a digest of n would leave
+ * some out), 0 with the reason in err when the format refuses.
+ */
+static size_t
+render(const struct cfg_sink *sink, const json_t *const *alerts, size_t n,
+    struct sinkfmt_request *req, char *err, size_t errlen)
+{
+	struct sinkfmt_opts opts;
+	size_t k;
+
+	memset(&opts, 0, sizeof opts);
+	opts.chat_id = sink->chat_id;
+	for (;;) {
+		memset(req, 0, sizeof *req);
+		if (sinkfmt_render((enum sinkfmt_type)sink->format, &opts, alerts,
+		    n, req, err, errlen) == -1)
+			return 0;
+		if (n == 1 || (k = shown(req, n)) == n)
+			return n;
+		sinkfmt_request_free(req);
+		n = k;
+	}
+}
+
+/* A stable id for a digest (its webhook-id): from its alert ids. */
+static char *
+digest_id(struct entry *const *v, size_t n)
+{
+	struct buf b = {0};
+	char *id;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		buf_adds(&b, v[i]->alert_id);
+		buf_addc(&b, '\x1f');
+	}
+	id = xasprintf("dg_%016llx%016llx",
+	    (unsigned long long)util_hash64(b.s, b.len, 0x5bd1e995ULL),
+	    (unsigned long long)util_hash64(b.s, b.len, 0xc2b2ae3d27d4eb4fULL));
+	buf_free(&b);
+	return id;
+}
+
+static void outbox_sent_cb(const struct sink_result *r, void *arg);
+
+/*
+ * Adds the sink's own headers and, for a webhook with secrets, the
+ * Standard Webhooks headers, and makes one attempt of req with s.  The
+ * webhook-id is the alert id (a digest's: digest_id()): the same on
+ * every attempt and after every restart, so a receiver can drop repeats.
+ */
+static void
+attempt(struct outbox *ob, struct send *s, const struct sinkfmt_request *req,
+    const char *msg_id, const char *label)
+{
+	const struct cfg_sink *sink = s->lane->sink;
+	struct sink_payload pl;
+	const char **hdr;
+	char *sig = NULL, *h_id = NULL, *h_ts = NULL, *h_sig = NULL;
+	long long now = (long long)time(NULL);
+	size_t i, n = 0;
+
+	hdr = xcalloc(req->nheaders + sink->nheaders + 4, sizeof *hdr);
+	for (i = 0; i < req->nheaders; i++)
+		hdr[n++] = req->headers[i];
+	for (i = 0; i < sink->nheaders; i++)
+		hdr[n++] = sink->headers[i];
+	if (sink->format == SINKFMT_WEBHOOK) {
+		h_id = xasprintf("webhook-id: %s", msg_id);
+		h_ts = xasprintf("webhook-timestamp: %lld", now);
+		hdr[n++] = h_id;
+		hdr[n++] = h_ts;
+		if (sink->nsecrets > 0) {
+			sig = sign_webhook((const char *const *)sink->secrets,
+			    sink->nsecrets, msg_id, now, req->body, req->len);
+			if (sig == NULL)
+				fatal("sink \"%s\": a secret that passed the "
+				    "configuration check cannot sign", sink->name);
+			h_sig = xasprintf("webhook-signature: %s", sig);
+			hdr[n++] = h_sig;
+		}
+	}
+	memset(&pl, 0, sizeof pl);
+	pl.body = req->body;
+	pl.len = req->len;
+	pl.content_type = req->content_type;
+	pl.headers = hdr;
+	pl.nheaders = n;
+	pl.url_query = req->url_query;
+	s->lane->sending++;
+	ob->nsending += s->n;
+	/* s may be gone when this returns (the console answers at once). */
+	sinks_deliver(ob->sinks, sink, &pl, label, outbox_sent_cb, s);
+	free(hdr);
+	free(sig);
+	free(h_id);
+	free(h_ts);
+	free(h_sig);
+}
+
+/*
+ * Takes up to n entries off the head of the lane and makes one attempt:
+ * the oldest alone (n == 1), or a digest of as many of them as the
+ * format shows; those it cannot show go back to the head.
+ */
+static void
+lane_send(struct lane *l, size_t n)
+{
+	struct outbox *ob = l->ob;
+	struct entry *v[DIGEST_MAX], *e;
+	json_t *alerts[DIGEST_MAX];
+	struct sinkfmt_request req;
+	struct send *s;
+	json_error_t jerr;
+	char err[256], *id, *label;
+	size_t m = 0, k, i;
+
+	if (n > DIGEST_MAX)
+		n = DIGEST_MAX;
+	while (m < n && (e = TAILQ_FIRST(&l->queue)) != NULL) {
+		TAILQ_REMOVE(&l->queue, e, wait);
+		l->nqueue--;
+		/* take_entry() checked it; a JSON object is all render wants. */
+		if ((alerts[m] = json_loads(e->json, 0, &jerr)) == NULL) {
+			refuse(ob, e, "stored alert is not JSON");
+			continue;
+		}
+		v[m++] = e;
+	}
+	if (m == 0)
+		return;
+	k = render(l->sink, (const json_t *const *)alerts, m, &req, err,
+	    sizeof err);
+	for (i = 0; i < m; i++)
+		json_decref(alerts[i]);
+	if (k == 0) {
+		for (i = 0; i < m; i++)
+			refuse(ob, v[i], err);
+		return;
+	}
+	for (i = m; i-- > k;) {
+		TAILQ_INSERT_HEAD(&l->queue, v[i], wait);
+		l->nqueue++;
+	}
+	s = xmalloc(sizeof *s + k * sizeof s->v[0]);
+	s->lane = l;
+	s->n = k;
+	memcpy(s->v, v, k * sizeof v[0]);
+	if (k > 1 && !l->digesting) {
+		lane_episode(l);
+		l->digesting = 1;
+		log_notice("sink \"%s\": %zu alerts wait: they go out as digests "
+		    "(digest-after = %ld)", l->sink->name,
+		    l->nqueue + lane_nparked(l) + k, l->sink->digest_after);
+	}
+	l->ep_msgs++;
+	l->ep_alerts += k;
+	if (k == 1) {
+		attempt(ob, s, &req, v[0]->alert_id, v[0]->label);
+	} else {
+		id = digest_id(v, k);
+		label = xasprintf("digest %s of %zu alerts for sink \"%s\"", id,
+		    k, l->sink->name);
+		for (i = 0; i < k; i++)
+			log_debug("outbox: %s in %s", v[i]->label, label);
+		attempt(ob, s, &req, id, label);
+		free(label);
+		free(id);
+	}
+	sinkfmt_request_free(&req);
+}
+
+/* An XCLAIM of parked ids: its reply brings their entries back. */
+struct fetch_req {
+	struct lane *lane;
+	unsigned gen;
+	size_t n;
+};
+
+static void take_entry(struct outbox *ob, const redisReply *r, int fetched);
+
+static void
+outbox_fetched_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct fetch_req *f = arg;
+	struct lane *l = f->lane;
+	struct outbox *ob = l->ob;
+	size_t i;
+
+	if (f->gen != ob->gen) {
+		/*
+		 * Parked ids were forgotten since (a reconnect: the PEL read
+		 * parks them again; a stop: they stay pending).
+		 */
+		free(f);
+		return;
+	}
+	l->fetching = 0;
+	if (error != NULL) {
+		/* Still parked: the poll timer fetches them again. */
+		log_debug("sink \"%s\": fetching waiting alerts: %s",
+		    l->sink->name, error);
+		free(f);
+		check_idle(ob);
+		return;
+	}
+	/* Popped first: the entries taken are no longer parked. */
+	l->phead += f->n;
+	ob->nparked -= f->n;
+	if (reply->type == REDIS_REPLY_ARRAY)
+		for (i = 0; i < reply->elements; i++)
+			take_entry(ob, reply->element[i], 1);
+	free(f);
+	lane_pump(l);
 	check_idle(ob);
 }
+
+/*
+ * Brings parked entries back once the lane has room for a digest's
+ * worth.  XCLAIM (min-idle 0) returns the entries still pending, in the
+ * order asked, and resets their idle time; those acknowledged or
+ * trimmed meanwhile are simply not returned.
+ */
+static void
+lane_fetch(struct lane *l)
+{
+	struct outbox *ob = l->ob;
+	struct fetch_req *f;
+	const char **argv;
+	size_t n, i;
+	int argc = 0;
+
+	if (l->fetching || lane_nparked(l) == 0 || ob->stopping ||
+	    l->nqueue + DIGEST_MAX > LANE_HOLD || !store_is_up(ob->store))
+		return;
+	n = LANE_HOLD - l->nqueue;
+	if (n > lane_nparked(l))
+		n = lane_nparked(l);
+	argv = xcalloc(5 + n, sizeof *argv);
+	argv[argc++] = "XCLAIM";
+	argv[argc++] = ob->k_outbox;
+	argv[argc++] = GROUP;
+	argv[argc++] = ob->consumer;
+	argv[argc++] = "0";
+	for (i = 0; i < n; i++)
+		argv[argc++] = l->parked[l->phead + i];
+	f = xmalloc(sizeof *f);
+	f->lane = l;
+	f->gen = ob->gen;
+	f->n = n;
+	l->fetching = 1;
+	store_command(ob->store, outbox_fetched_cb, f, argc, argv);
+	free(argv);
+}
+
+/* Out of tokens: wait for the next one (logged once per backlog). */
+static void
+lane_limited(struct lane *l)
+{
+	if (!l->limited) {
+		lane_episode(l);
+		l->limited = 1;
+		log_notice("sink \"%s\": rate limit reached (%.2g a second, "
+		    "bursts of %.0f); alerts wait their turn%s", l->sink->name,
+		    l->per_s, l->burst, l->sink->digest_after > 0 ?
+		    " and go out as digests when many wait" : "");
+	}
+	lane_arm(l, (uint64_t)((1 - l->tokens) / l->per_s * 1000) + 1);
+}
+
+/*
+ * Sends what the lane's pace allows: while alerts wait and the lane is
+ * neither paused nor out of tokens (nor, when it has a bucket, waiting
+ * for an answer), one message each time: a digest when more than
+ * digest-after alerts wait, else the oldest alone.  Re-entered from an
+ * attempt that completes at once, it only lets the outer loop look
+ * again.
+ */
+static void
+lane_pump(struct lane *l)
+{
+	struct outbox *ob = l->ob;
+	char why[300];
+	struct entry *e;
+	uint64_t now;
+	size_t waiting, n;
+
+	if (l->pumping)
+		return;
+	l->pumping = 1;
+	while (!ob->stopping && !TAILQ_EMPTY(&l->queue)) {
+		if (ob->disabled[l->index]) {
+			snprintf(why, sizeof why, "sink \"%s\" is disabled (its "
+			    "destination is gone) until the configuration is "
+			    "reloaded", l->sink->name);
+			e = TAILQ_FIRST(&l->queue);
+			TAILQ_REMOVE(&l->queue, e, wait);
+			l->nqueue--;
+			refuse(ob, e, why);
+			continue;
+		}
+		now = util_now_ms();
+		if (l->paused_until > now) {
+			lane_arm(l, l->paused_until - now);
+			break;
+		}
+		if (l->per_s > 0) {
+			if (l->sending > 0)
+				break;
+			lane_refill(l, now);
+			if (l->tokens < 1) {
+				lane_limited(l);
+				break;
+			}
+			l->tokens -= 1;
+		}
+		/*
+		 * Once a backlog goes out as digests, its tail does too (any
+		 * two or more waiting) rather than one alert a token: the
+		 * last alerts of a flood are not held back for seconds or
+		 * minutes more than the first ones.  lane_settle() ends that.
+		 */
+		waiting = l->nqueue + lane_nparked(l);
+		n = l->sink->digest_after > 0 &&
+		    (waiting > (size_t)l->sink->digest_after ||
+		    (l->digesting && waiting > 1)) ? DIGEST_MAX : 1;
+		lane_send(l, n);
+	}
+	l->pumping = 0;
+	lane_fetch(l);
+}
+
+/*
+ * Once a lane that was rate-limited or digesting has been empty for
+ * QUIET_MS, its backlog is over: one line says so, and the next one is
+ * logged again.  The delay keeps a steady trickle at the limit from
+ * logging every few seconds.
+ */
+static void
+lane_settle(struct lane *l)
+{
+	uint64_t now = util_now_ms();
+
+	if (!lane_empty(l)) {
+		l->idle_since = 0;
+		return;
+	}
+	if (!l->limited && !l->digesting)
+		return;
+	if (l->idle_since == 0) {
+		l->idle_since = now;
+		lane_arm(l, QUIET_MS);
+	} else if (now - l->idle_since < QUIET_MS) {
+		lane_arm(l, QUIET_MS - (now - l->idle_since) + 1);
+	} else {
+		log_notice("sink \"%s\": caught up: %lu alert%s went out in %lu "
+		    "message%s", l->sink->name, l->ep_alerts,
+		    l->ep_alerts == 1 ? "" : "s", l->ep_msgs,
+		    l->ep_msgs == 1 ? "" : "s");
+		l->limited = l->digesting = 0;
+		l->idle_since = 0;
+	}
+}
+
+static void
+outbox_lane_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lane *l = arg;
+
+	(void)fd;
+	(void)what;
+	lane_pump(l);
+	lane_settle(l);
+	check_idle(l->ob);
+}
+
+static void
+outbox_sent_cb(const struct sink_result *r, void *arg)
+{
+	struct send *s = arg;
+	struct lane *l = s->lane;
+	struct outbox *ob = l->ob;
+	struct sink_result res = *r;
+	long hint;
+	size_t i;
+
+	l->sending--;
+	ob->nsending -= s->n;
+	/*
+	 * The service saw the message at some time up to now (it may have
+	 * waited for a connection): count it as seen now, so that no token
+	 * earned while it was on its way lets the next one follow closer
+	 * than the pace.  A paced lane has one attempt in flight, so this
+	 * only ever slows it by the round trip.
+	 */
+	if (l->per_s > 0 && util_now_ms() > l->refilled)
+		l->refilled = util_now_ms();
+	/* Discord's JSON retry_after, Telegram's parameters.retry_after. */
+	hint = sinkfmt_retry_after_ms((enum sinkfmt_type)l->sink->format,
+	    r->resp, r->resp_len);
+	if (hint < res.retry_after_ms)
+		hint = res.retry_after_ms;
+	res.retry_after_ms = hint;
+	if (r->outcome == SINK_RETRY && (r->status == 429 || hint > 0))
+		lane_pause(l, r->status, hint);
+	if (s->n > 1 && (r->outcome == SINK_RETRY || r->outcome == SINK_FAILED))
+		log_warn("outbox: a digest of %zu alerts for sink \"%s\" failed: "
+		    "%s%s%.*s; %s", s->n, l->sink->name,
+		    r->reason ? r->reason : "failed",
+		    r->resp_len > 0 ? "; response: " : "",
+		    (int)(r->resp_len < 300 ? r->resp_len : 300),
+		    r->resp != NULL ? r->resp : "",
+		    r->outcome == SINK_RETRY ?
+		    "each alert is retried on its own" :
+		    "each alert goes to the dead letters");
+	for (i = 0; i < s->n; i++)
+		finish(ob, s->v[i], &res, s->n > 1);
+	free(s);
+	if (r->outcome != SINK_ABORTED) {
+		lane_pump(l);
+		lane_settle(l);
+		if (!ob->stopping)
+			read_more(ob);
+	}
+	check_idle(ob);
+}
+
+/* --- reading ------------------------------------------------------------ */
 
 static const struct cfg_sink *
 find_sink(const struct config *cfg, const char *name)
@@ -656,11 +1515,11 @@ find_sink(const struct config *cfg, const char *name)
 }
 
 static int
-is_inflight(const struct outbox *ob, const char *sid)
+is_held(const struct outbox *ob, const char *sid)
 {
 	const struct entry *e;
 
-	LIST_FOREACH(e, &ob->inflight, link)
+	LIST_FOREACH(e, &ob->held, link)
 		if (strcmp(e->sid, sid) == 0)
 			return 1;
 	return 0;
@@ -680,21 +1539,27 @@ field(const redisReply *fields, const char *name)
 	return NULL;
 }
 
-/* One stream entry: [id, [field, value, ...]] (fields nil when deleted). */
+/*
+ * One stream entry: [id, [field, value, ...]] (fields nil when deleted).
+ * It joins its sink's lane, or is parked there when the lane is full or
+ * has parked entries before it; fetched: it comes from the lane's own
+ * fetch of parked ids, for which it made room.
+ */
 static void
-take_entry(struct outbox *ob, const redisReply *r)
+take_entry(struct outbox *ob, const redisReply *r, int fetched)
 {
 	const struct cfg_sink *sink;
+	struct lane *l;
 	struct entry *e;
 	json_t *alert;
 	json_error_t jerr;
-	struct sink_result res;
 	char err[256], *a;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING)
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len >= SID_MAX)
 		return;
-	if (is_inflight(ob, r->element[0]->str))
+	if (is_held(ob, r->element[0]->str))
 		return;
 	log_debug("outbox: entry %s taken%s", r->element[0]->str,
 	    ob->own_pending ? " (our pending list)" : "");
@@ -702,9 +1567,14 @@ take_entry(struct outbox *ob, const redisReply *r)
 		ack(ob, r->element[0]->str);
 		return;
 	}
+	/* Stopping: not taken, it stays pending for the next start. */
+	if (ob->stopping)
+		return;
 	e = xcalloc(1, sizeof *e);
 	e->ob = ob;
 	snprintf(e->sid, sizeof e->sid, "%s", r->element[0]->str);
+	LIST_INSERT_HEAD(&ob->held, e, link);
+	ob->nheld++;
 	if (r->element[1]->type == REDIS_REPLY_ARRAY) {
 		e->alert_id = field(r->element[1], "id");
 		e->sink_name = field(r->element[1], "sink");
@@ -716,7 +1586,7 @@ take_entry(struct outbox *ob, const redisReply *r)
 		/* Trimmed or foreign: nothing to deliver, do not keep it pending. */
 		log_warn("outbox: entry %s has no alert; acknowledged", e->sid);
 		ack(ob, e->sid);
-		entry_free(e);
+		entry_release(e);
 		return;
 	}
 	if ((a = field(r->element[1], "attempt")) != NULL) {
@@ -729,98 +1599,38 @@ take_entry(struct outbox *ob, const redisReply *r)
 		e->item = xstrdup("");
 	e->label = xasprintf("alert %s (watchlist \"%s\" item %s) for sink \"%s\"",
 	    e->alert_id, e->watchlist, e->item, e->sink_name);
-	LIST_INSERT_HEAD(&ob->inflight, e, link);
-	ob->ninflight++;
-	memset(&res, 0, sizeof res);
-	res.outcome = SINK_FAILED;
-	res.reason = err;
 	if ((sink = find_sink(ob->cfg, e->sink_name)) == NULL) {
 		snprintf(err, sizeof err, "sink \"%s\" is not configured",
 		    e->sink_name);
-		outbox_delivered_cb(&res, e);
+		refuse(ob, e, err);
 		return;
 	}
 	if (ob->disabled[sink - ob->cfg->sinks]) {
 		snprintf(err, sizeof err, "sink \"%s\" is disabled (its "
 		    "destination is gone) until the configuration is reloaded",
 		    sink->name);
-		outbox_delivered_cb(&res, e);
+		refuse(ob, e, err);
 		return;
 	}
 	alert = json_loads(e->json, 0, &jerr);
-	if (alert == NULL) {
-		snprintf(err, sizeof err, "stored alert is not JSON: %s", jerr.text);
-		outbox_delivered_cb(&res, e);
+	if (alert == NULL || !json_is_object(alert)) {
+		snprintf(err, sizeof err, "stored alert is not a JSON object%s%s",
+		    alert == NULL ? ": " : "", alert == NULL ? jerr.text : "");
+		json_decref(alert);
+		refuse(ob, e, err);
 		return;
 	}
-	deliver(ob, e, sink, alert);
 	json_decref(alert);
-}
-
-/*
- * Renders the alert for its sink (sinkfmt), adds the sink's own headers
- * and, for a webhook with secrets, the Standard Webhooks headers, and
- * makes one attempt.  The webhook-id is the alert id: the same on every
- * attempt and after every restart, so a receiver can drop repeats.
- */
-static void
-deliver(struct outbox *ob, struct entry *e, const struct cfg_sink *sink,
-    const json_t *alert)
-{
-	struct sinkfmt_request req;
-	struct sinkfmt_opts opts;
-	struct sink_result res;
-	struct sink_payload pl;
-	const char **hdr;
-	char err[256], *sig = NULL, *h_id = NULL, *h_ts = NULL, *h_sig = NULL;
-	long long now = (long long)time(NULL);
-	size_t i, n = 0;
-
-	memset(&req, 0, sizeof req);
-	memset(&opts, 0, sizeof opts);
-	opts.chat_id = sink->chat_id;
-	if (sinkfmt_render((enum sinkfmt_type)sink->format, &opts, &alert, 1, &req,
-	    err, sizeof err) == -1) {
-		memset(&res, 0, sizeof res);
-		res.outcome = SINK_FAILED;
-		res.reason = err;
-		outbox_delivered_cb(&res, e);
+	l = &ob->lanes[sink - ob->cfg->sinks];
+	if (!fetched && (l->nqueue >= LANE_HOLD || lane_nparked(l) > 0 ||
+	    l->fetching)) {
+		lane_park(l, e->sid);
+		entry_release(e);
 		return;
 	}
-	hdr = xcalloc(req.nheaders + sink->nheaders + 4, sizeof *hdr);
-	for (i = 0; i < req.nheaders; i++)
-		hdr[n++] = req.headers[i];
-	for (i = 0; i < sink->nheaders; i++)
-		hdr[n++] = sink->headers[i];
-	if (sink->format == SINKFMT_WEBHOOK) {
-		h_id = xasprintf("webhook-id: %s", e->alert_id);
-		h_ts = xasprintf("webhook-timestamp: %lld", now);
-		hdr[n++] = h_id;
-		hdr[n++] = h_ts;
-		if (sink->nsecrets > 0) {
-			sig = sign_webhook((const char *const *)sink->secrets,
-			    sink->nsecrets, e->alert_id, now, req.body, req.len);
-			if (sig == NULL)
-				fatal("sink \"%s\": a secret that passed the "
-				    "configuration check cannot sign", sink->name);
-			h_sig = xasprintf("webhook-signature: %s", sig);
-			hdr[n++] = h_sig;
-		}
-	}
-	memset(&pl, 0, sizeof pl);
-	pl.body = req.body;
-	pl.len = req.len;
-	pl.content_type = req.content_type;
-	pl.headers = hdr;
-	pl.nheaders = n;
-	pl.url_query = req.url_query;
-	sinks_deliver(ob->sinks, sink, &pl, e->label, outbox_delivered_cb, e);
-	free(hdr);
-	free(sig);
-	free(h_id);
-	free(h_ts);
-	free(h_sig);
-	sinkfmt_request_free(&req);
+	lane_push(l, e);
+	if (!fetched)
+		lane_pump(l);
 }
 
 /* Entries of an XREADGROUP or XAUTOCLAIM reply; returns how many. */
@@ -832,7 +1642,7 @@ take_entries(struct outbox *ob, const redisReply *list)
 	if (list == NULL || list->type != REDIS_REPLY_ARRAY)
 		return 0;
 	for (i = 0; i < list->elements; i++)
-		take_entry(ob, list->element[i]);
+		take_entry(ob, list->element[i], 0);
 	return list->elements;
 }
 
@@ -871,12 +1681,19 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 			    last->element[0]->str);
 	}
 	ob->reading = 0;
-	if (was_own && n < OUTBOX_READ_COUNT)
+	if (was_own && n < ob->read_count)
 		ob->own_pending = 0; /* our pending list is read: now new ones */
 	ob->last_read_empty = n == 0 && !was_own;
 	if (n > 0 || was_own || ob->again) {
 		ob->again = 0;
 		read_more(ob);
+	}
+	/* Entries parked by this read (or again, after a reconnect). */
+	if (n > 0 && !ob->stopping) {
+		size_t i;
+
+		for (i = 0; i < ob->cfg->nsinks; i++)
+			lane_fetch(&ob->lanes[i]);
 	}
 	check_idle(ob);
 }
@@ -899,11 +1716,23 @@ read_more(struct outbox *ob)
 		ob->again = 1;
 		return;
 	}
-	room = OUTBOX_MAX_INFLIGHT - ob->ninflight;
-	if (room == 0)
+	if (ob->nsending >= OUTBOX_MAX_INFLIGHT)
 		return;
-	snprintf(count, sizeof count, "%zu", room < OUTBOX_READ_COUNT ? room :
-	    (size_t)OUTBOX_READ_COUNT);
+	if (ob->nparked >= PARKED_MAX) {
+		if (!ob->parked_full)
+			log_warn("outbox: %zu alerts wait for rate-limited sinks; "
+			    "no more are read until some went out (alerts for "
+			    "other sinks wait too)", ob->nparked);
+		ob->parked_full = 1;
+		return;
+	}
+	if (ob->parked_full)
+		log_notice("outbox: reading again (%zu alerts still wait for "
+		    "rate-limited sinks)", ob->nparked);
+	ob->parked_full = 0;
+	room = OUTBOX_MAX_INFLIGHT - ob->nsending;
+	ob->read_count = room < OUTBOX_READ_COUNT ? room : OUTBOX_READ_COUNT;
+	snprintf(count, sizeof count, "%zu", ob->read_count);
 	argv[0] = "XREADGROUP";
 	argv[1] = "GROUP";
 	argv[2] = GROUP;
@@ -914,8 +1743,8 @@ read_more(struct outbox *ob)
 	argv[7] = ob->k_outbox;
 	/*
 	 * "0" reads our own pending entries: alerts this consumer took
-	 * before a crash or a lost connection.  Those being delivered right
-	 * now are skipped by take_entry.
+	 * before a crash or a lost connection.  Those held right now are
+	 * skipped by take_entry.
 	 */
 	argv[8] = ob->own_pending ? ob->pel_cursor : ">";
 	ob->reading = 1;
@@ -959,50 +1788,74 @@ outbox_maint_reply_cb(struct redisReply *reply, const char *error, void *arg)
 		log_debug("outbox: maintenance: %s", error);
 }
 
+/* XCLAIM ... JUSTID of ids[0..n): their idle time starts again. */
+static void
+keep_alive(struct outbox *ob, const char **argv, size_t n)
+{
+	argv[0] = "XCLAIM";
+	argv[1] = ob->k_outbox;
+	argv[2] = GROUP;
+	argv[3] = ob->consumer;
+	argv[4] = "0";
+	argv[5 + n] = "JUSTID";
+	store_command(ob->store, outbox_maint_reply_cb, ob, (int)n + 6, argv);
+}
+
 static void
 maintain(struct outbox *ob)
 {
-	const char *argv[10 + OUTBOX_MAX_INFLIGHT];
+	const char **argv = xcalloc(6 + KEEPALIVE_BATCH, sizeof *argv);
+	const char *small[10];
 	char idle[32];
 	struct entry *e;
-	int argc;
+	struct lane *l;
+	size_t i, j, n = 0;
 
 	if (!store_is_up(ob->store) || ob->stopping)
-		return;
+		goto out;
 	/*
-	 * Ours, still being retried: reset their idle time so that no other
+	 * Ours, held or parked: reset their idle time so that no other
 	 * instance claims what this one is still delivering.
 	 */
-	if (ob->ninflight > 0) {
-		argc = 0;
-		argv[argc++] = "XCLAIM";
-		argv[argc++] = ob->k_outbox;
-		argv[argc++] = GROUP;
-		argv[argc++] = ob->consumer;
-		argv[argc++] = "0";
-		LIST_FOREACH(e, &ob->inflight, link)
-			argv[argc++] = e->sid;
-		argv[argc++] = "JUSTID";
-		store_command(ob->store, outbox_maint_reply_cb, ob, argc, argv);
+	LIST_FOREACH(e, &ob->held, link) {
+		argv[5 + n++] = e->sid;
+		if (n == KEEPALIVE_BATCH) {
+			keep_alive(ob, argv, n);
+			n = 0;
+		}
 	}
-	if (ob->ninflight < OUTBOX_MAX_INFLIGHT / 2) {
+	for (i = 0; i < ob->cfg->nsinks; i++) {
+		l = &ob->lanes[i];
+		for (j = l->phead; j < l->ptail; j++) {
+			argv[5 + n++] = l->parked[j];
+			if (n == KEEPALIVE_BATCH) {
+				keep_alive(ob, argv, n);
+				n = 0;
+			}
+		}
+	}
+	if (n > 0)
+		keep_alive(ob, argv, n);
+	if (ob->nsending < OUTBOX_MAX_INFLIGHT / 2 && ob->nparked < PARKED_MAX) {
 		snprintf(idle, sizeof idle, "%d", OUTBOX_CLAIM_IDLE_MS);
-		argv[0] = "XAUTOCLAIM";
-		argv[1] = ob->k_outbox;
-		argv[2] = GROUP;
-		argv[3] = ob->consumer;
-		argv[4] = idle;
-		argv[5] = "0-0";
-		argv[6] = "COUNT";
-		argv[7] = "64";
-		store_command(ob->store, outbox_claimed_cb, ob, 8, argv);
+		small[0] = "XAUTOCLAIM";
+		small[1] = ob->k_outbox;
+		small[2] = GROUP;
+		small[3] = ob->consumer;
+		small[4] = idle;
+		small[5] = "0-0";
+		small[6] = "COUNT";
+		small[7] = "64";
+		store_command(ob->store, outbox_claimed_cb, ob, 8, small);
 	}
-	argv[0] = "FCALL";
-	argv[1] = "ww_trim";
-	argv[2] = "1";
-	argv[3] = ob->k_outbox;
-	argv[4] = GROUP;
-	store_command(ob->store, outbox_maint_reply_cb, ob, 5, argv);
+	small[0] = "FCALL";
+	small[1] = "ww_trim";
+	small[2] = "1";
+	small[3] = ob->k_outbox;
+	small[4] = GROUP;
+	store_command(ob->store, outbox_maint_reply_cb, ob, 5, small);
+out:
+	free(argv);
 }
 
 static void
@@ -1051,10 +1904,16 @@ move_due(struct outbox *ob)
 static void
 outbox_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct outbox *ob = arg;
+	size_t i;
+
 	(void)fd;
 	(void)what;
-	move_due(arg);
-	read_more(arg);
+	move_due(ob);
+	read_more(ob);
+	/* A fetch that failed (Redis was away) is tried again here. */
+	for (i = 0; i < ob->cfg->nsinks; i++)
+		lane_fetch(&ob->lanes[i]);
 }
 
 static void
@@ -1088,13 +1947,22 @@ outbox_start(struct outbox *ob)
 void
 outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg)
 {
+	size_t i, waiting = outbox_waiting(ob);
+
 	ob->stopping = 1;
+	ob->gen++; /* a fetch answered from now on is ignored */
 	ob->quiet_cb = cb;
 	ob->quiet_arg = arg;
 	if (ob->poll_timer != NULL)
 		event_del(ob->poll_timer);
 	if (ob->maint_timer != NULL)
 		event_del(ob->maint_timer);
+	/* Waiting alerts are not waited for: they stay pending in Redis. */
+	if (waiting > 0)
+		log_notice("outbox: %zu alert%s waiting for rate-limited sinks "
+		    "stay in the outbox", waiting, waiting == 1 ? "" : "s");
+	for (i = 0; i < ob->cfg->nsinks; i++)
+		lane_drop(&ob->lanes[i]);
 }
 
 void

@@ -20,6 +20,21 @@
  * OUTBOX_CLAIM_IDLE_MS.  The stream is trimmed by MINID below the oldest
  * pending entry, never by MAXLEN (which would drop pending entries).
  *
+ * Pacing: each sink has a lane.  Chat services with a published rate
+ * (slack, discord, telegram, google-chat, teams) get a token bucket at
+ * that rate, per process (instances sharing a Redis do not share
+ * buckets yet); the others are not paced.  A 429, or a retry hint,
+ * pauses the sink's lane until the hint.  Alerts that wait for a lane
+ * stay pending in Redis.  When a message may go and more than the
+ * sink's digest-after alerts wait, as many as its format shows (at most
+ * 50) go as one digest message, and so does the tail of that backlog
+ * (two or more waiting) until the sink has been idle for a few seconds.
+ * A digest's outcome is each of its alerts' outcome (delivered: each
+ * XACKed; retry: each retried on its own; failed: each dead-lettered).
+ * OUTBOX_MAX_INFLIGHT bounds the alerts in delivery attempts; waiting
+ * ones are bounded per lane (the rest are kept as stream ids only), so
+ * that a slow sink never stops the reads other sinks' alerts depend on.
+ *
  * Keys: <prefix>outbox (stream, group "dispatch"), <prefix>dead (stream,
  * capped near 100,000 entries), <prefix>epoch (see outbox_epoch).
  */
@@ -34,6 +49,7 @@ struct sinks;
 struct store;
 struct outbox;
 
+/* Alerts in delivery attempts (a digest counts each of its alerts). */
 #define OUTBOX_MAX_INFLIGHT 256
 #define OUTBOX_CLAIM_IDLE_MS 60000
 
@@ -72,14 +88,22 @@ void outbox_record(struct outbox *ob, const char *item_key,
     void *arg);
 
 /*
- * Stops taking new entries; deliveries in flight finish or stay pending.
- * cb runs whenever nothing is in flight any more (never when nothing was).
+ * Stops taking new entries; deliveries in flight finish or stay pending,
+ * alerts waiting for a paced sink stay pending.  cb runs whenever
+ * nothing is in flight any more (never when nothing was).
  */
 void outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg);
-/* --once: calls cb once nothing is pending or in flight. */
+/*
+ * --once: calls cb once nothing is pending, waiting or in flight (a sink
+ * paused by its service for over a minute is not waited for: its alerts
+ * stay pending for the next run, and outbox_unfinished() says so).
+ */
 void outbox_drain(struct outbox *ob, outbox_idle_cb cb, void *arg);
 
+/* Alerts in delivery attempts, plus acknowledgements in flight. */
 size_t outbox_inflight(const struct outbox *ob);
+/* Alerts waiting for their sink's pace (in memory or as parked ids). */
+size_t outbox_waiting(const struct outbox *ob);
 /* Alerts that ended in the dead-letter stream since start. */
 unsigned long outbox_dead_count(const struct outbox *ob);
 /* --once: 1 when it ended with alerts waiting for a later retry. */
