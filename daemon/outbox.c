@@ -1034,48 +1034,11 @@ lane_park(struct lane *l, const char *sid)
 }
 
 /*
- * The first alerts still shown by a rendered digest of n: n minus the
- * count in its "...and K more alerts not shown" line (the webhook
- * envelope's "omitted":K), or n when there is none.
- *
- * sinkfmt_render() fits what it can and says how many it left out only
- * in the message; outbox must know, because an alert left out was not
- * delivered.  Alert text cannot fake a smaller count: a fake line only
- * makes the next try smaller.  This is a stopgap until sinkfmt_request
- * says how many alerts it holds.
- */
-static size_t
-shown(const struct sinkfmt_request *req, size_t n)
-{
-	const char *p, *q, *end;
-	unsigned long k;
-
-	for (p = req->body; (p = strstr(p, " more alert")) != NULL; p++) {
-		end = p;
-		for (q = p; q > req->body && isdigit((unsigned char)q[-1]); q--)
-			;
-		if (q == end || q - req->body < 4 ||
-		    memcmp(q - 4, "and ", 4) != 0)
-			continue;
-		if (strncmp(p + 11, "s not shown", 11) != 0 &&
-		    strncmp(p + 11, " not shown", 10) != 0)
-			continue;
-		k = strtoul(q, NULL, 10);
-		if (k > 0 && k < n)
-			return n - k;
-	}
-	if ((p = strstr(req->body, "\"omitted\":")) != NULL) {
-		k = strtoul(p + 10, NULL, 10);
-		if (k > 0 && k < n)
-			return n - k;
-	}
-	return n;
-}
-
-/*
  * Renders alerts[0..n) as one message that shows every one of them:
  * returns how many it holds (n, or fewer when a digest of n would leave
- * some out), 0 with the reason in err when the format refuses.
+ * some out), 0 with the reason in err when the format refuses.  A digest
+ * that leaves some out (req->shown < n, always the last ones) is
+ * rendered again with only the alerts it showed.
  */
 static size_t
 render(const struct cfg_sink *sink, const json_t *const *alerts, size_t n,
@@ -1091,7 +1054,7 @@ render(const struct cfg_sink *sink, const json_t *const *alerts, size_t n,
 		if (sinkfmt_render((enum sinkfmt_type)sink->format, &opts, alerts,
 		    n, req, err, errlen) == -1)
 			return 0;
-		if (n == 1 || (k = shown(req, n)) == n)
+		if ((k = req->shown) == n)
 			return n;
 		sinkfmt_request_free(req);
 		n = k;

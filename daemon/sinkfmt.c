@@ -984,11 +984,17 @@ sinkfmt_fit_dump(const char *name, int (*try)(void *, size_t, size_t, int),
     void *arg, size_t n, size_t maxbudget, json_t *const *msg,
     struct sinkfmt_request *out, char *err, size_t errlen)
 {
-	if (sinkfmt_fit(try, arg, n, maxbudget) == 0) {
+	size_t m;
+
+	if ((m = sinkfmt_fit(try, arg, n, maxbudget)) == 0) {
 		snprintf(err, errlen, "%s: the alert does not fit", name);
 		return -1;
 	}
-	return sinkfmt_dump(name, *msg, out, "application/json", err, errlen);
+	if (sinkfmt_dump(name, *msg, out, "application/json", err,
+	    errlen) == -1)
+		return -1;
+	out->shown = m;
+	return 0;
 }
 
 void

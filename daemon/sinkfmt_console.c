@@ -37,6 +37,7 @@ console_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 	out->len = b.len;
 	out->body = buf_steal(&b);
 	out->content_type = xstrdup("application/json");
+	out->shown = n;
 	return 0;
 }
 

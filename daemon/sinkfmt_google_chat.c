@@ -247,18 +247,20 @@ gchat_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 	struct gchat g = {0};
 	struct buf q = {0};
 	char id[36];
+	size_t m;
 	int rc = -1;
 
 	(void)o;
 	g.n = n;
 	g.v = sinkfmt_alerts_load(alerts, n);
-	if (sinkfmt_fit(gchat_try, &g, n, sinkfmt_snippet_budget(g.v, n,
-	    DIGEST_SNIPPET)) == 0) {
+	if ((m = sinkfmt_fit(gchat_try, &g, n, sinkfmt_snippet_budget(g.v, n,
+	    DIGEST_SNIPPET))) == 0) {
 		snprintf(err, errlen, "google-chat: the alert does not fit");
 		goto out;
 	}
 	sinkfmt_give_body(out, &g.body, g.len,
 	    "application/json; charset=utf-8");
+	out->shown = m;
 	/* Alert ids are "al_" and 32 hex digits; anything longer is hashed. */
 	buf_adds(&q, "requestId=");
 	if (n == 1 && strlen(g.v[0].alert_id) <= REQUEST_ID_MAX &&

@@ -269,9 +269,9 @@ size_t sinkfmt_snippet_budget(const struct sinkfmt_alert *a, size_t n,
 /*
  * The fitting search for a format called name whose try() leaves the
  * message it built in *msg, which is then serialized into out as
- * application/json (sinkfmt_dump).  Returns 0, or -1 with "NAME: ..." in
- * err when nothing fits or the message cannot be serialized.  *msg stays
- * the caller's to free.
+ * application/json (sinkfmt_dump), with out->shown the m it found.
+ * Returns 0, or -1 with "NAME: ..." in err when nothing fits or the
+ * message cannot be serialized.  *msg stays the caller's to free.
  */
 int sinkfmt_fit_dump(const char *name, int (*try)(void *, size_t, size_t, int),
     void *arg, size_t n, size_t maxbudget, json_t *const *msg,

@@ -204,20 +204,21 @@ ntfy_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 {
 	struct ntfy t = {0};
 	struct buf h = {0};
-	size_t i;
+	size_t i, m;
 	int rc = -1;
 
 	(void)o;
 	t.n = n;
 	t.v = sinkfmt_alerts_load(alerts, n);
-	if (sinkfmt_fit(ntfy_try, &t, n, sinkfmt_snippet_budget(t.v, n,
-	    DIGEST_SNIPPET)) == 0) {
+	if ((m = sinkfmt_fit(ntfy_try, &t, n, sinkfmt_snippet_budget(t.v, n,
+	    DIGEST_SNIPPET))) == 0) {
 		snprintf(err, errlen, "ntfy: the alert does not fit");
 		goto out;
 	}
 	out->len = t.body.len;
 	out->body = buf_steal(&t.body);
 	out->content_type = xstrdup("text/plain; charset=utf-8");
+	out->shown = m;
 
 	if (n == 1) {
 		sinkfmt_add(&h, t.v[0].watchlist, LABEL_MAX, SINKFMT_UTF16,

@@ -229,17 +229,19 @@ teams_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct teams t = {0};
+	size_t m;
 	int rc = -1;
 
 	(void)o;
 	t.n = n;
 	t.v = sinkfmt_alerts_load(alerts, n);
-	if (sinkfmt_fit(teams_try, &t, n, sinkfmt_snippet_budget(t.v, n,
-	    DIGEST_SNIPPET)) == 0)
+	if ((m = sinkfmt_fit(teams_try, &t, n, sinkfmt_snippet_budget(t.v, n,
+	    DIGEST_SNIPPET))) == 0)
 		snprintf(err, errlen, "teams: the alert does not fit");
 	else {
 		sinkfmt_give_body(out, &t.body, t.len,
 		    "application/json; charset=utf-8");
+		out->shown = m;
 		rc = 0;
 	}
 	free(t.body);

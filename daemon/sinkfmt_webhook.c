@@ -135,7 +135,7 @@ webhook_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
     size_t n, struct sinkfmt_request *out, char *err, size_t errlen)
 {
 	struct webhook w = {0};
-	size_t i, len;
+	size_t i, len, m;
 	int rc = -1;
 
 	(void)o;
@@ -146,12 +146,13 @@ webhook_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 		if ((len = strlen(raw(alerts[i], "snippet"))) > w.full)
 			w.full = len;
 	w.full++;	/* w.full - 1 keeps the whole snippet, not explain */
-	if (sinkfmt_fit(webhook_try, &w, n, w.full) == 0) {
+	if ((m = sinkfmt_fit(webhook_try, &w, n, w.full)) == 0) {
 		snprintf(err, errlen, "webhook: the alert does not fit in %d "
 		    "bytes", WEBHOOK_MAX);
 		goto out;
 	}
 	sinkfmt_give_body(out, &w.body, w.len, "application/json");
+	out->shown = m;
 	rc = 0;
 out:
 	free(w.body);

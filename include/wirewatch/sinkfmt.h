@@ -67,17 +67,25 @@ struct sinkfmt_request {
 	 * leading separator); NULL if none.
 	 */
 	char *url_query;
+	/*
+	 * How many of alerts[0..n) the message shows: always the first
+	 * ones, n for a single alert and for a digest that fits whole, and
+	 * n - K for a digest that says "…and K more alerts not shown" (the
+	 * webhook envelope's "omitted":K).  The caller must not count an
+	 * alert left out as delivered.
+	 */
+	size_t shown;
 };
 
 /*
  * Renders alerts[0..n) (n == 1: one alert; n > 1: one digest message
- * listing as many as fit, then how many were left out) for type t into
- * out, which the caller zero-initialises and frees with
- * sinkfmt_request_free() after success.  o may be NULL except for
- * telegram.  Returns 0, or -1 with the reason in err and out left
- * empty: an unknown type, n == 0, an alert that is not a JSON object,
- * telegram without a chat_id.  Never fails because of what an alert's
- * text contains or how long it is.
+ * listing as many as fit, then how many were left out; out->shown says
+ * how many it holds) for type t into out, which the caller
+ * zero-initialises and frees with sinkfmt_request_free() after success.
+ * o may be NULL except for telegram.  Returns 0, or -1 with the reason
+ * in err and out left empty: an unknown type, n == 0, an alert that is
+ * not a JSON object, telegram without a chat_id.  Never fails because
+ * of what an alert's text contains or how long it is.
  *
  * The alert fields used: alert_id, watchlist, title, link, published,
  * feed, id, item_id, terms, snippet (hits in [[...]]), explain, and an

@@ -1206,6 +1206,110 @@ test_digest(void **state)
 	}
 }
 
+/*
+ * How many alerts r's text says were left out: the webhook envelope's
+ * "omitted", elsewhere the K of "…and K more alert(s) not shown" (0
+ * when there is no such line).
+ */
+static size_t
+said_omitted(enum sinkfmt_type t, const struct sinkfmt_request *r)
+{
+	const char *p, *q;
+	json_t *j;
+	size_t k = 0, c;
+
+	if (t == SINKFMT_WEBHOOK) {
+		j = parse(r);
+		k = (size_t)json_integer_value(json_object_get(json_object_get(j,
+		    "data"), "omitted"));
+		json_decref(j);
+		return k;
+	}
+	/* Some formats say it twice (a fallback text): the same K. */
+	for (p = r->body; (p = strstr(p, ELL "and ")) != NULL; p = q) {
+		p += strlen(ELL "and ");
+		for (c = 0, q = p; *q >= '0' && *q <= '9'; q++)
+			c = c * 10 + (size_t)(*q - '0');
+		assert_true(q > p);
+		assert_true(strncmp(q, " more alert", 11) == 0);
+		if (k != 0 && c != k)
+			fail_msg("%s: says both %zu and %zu not shown",
+			    sinkfmt_type_name(t), k, c);
+		k = c;
+	}
+	return k;
+}
+
+/* Renders alerts[0..n) as t, not dumped, and checks r->shown. */
+static size_t
+shown(enum sinkfmt_type t, json_t **alerts, size_t n)
+{
+	struct sinkfmt_request r;
+	size_t k;
+
+	no_dump = 1;
+	render(t, "shown", alerts, n, &r);
+	no_dump = 0;
+	k = said_omitted(t, &r);
+	if (r.shown < 1 || r.shown > n || r.shown != n - k)
+		fail_msg("%s: %zu of %zu alerts shown, but the text leaves out "
+		    "%zu", sinkfmt_type_name(t), r.shown, n, k);
+	if (t == SINKFMT_WEBHOOK && n > 1) {
+		json_t *j = parse(&r);
+		assert_int_equal(json_array_size(json_object_get(
+		    json_object_get(j, "data"), "alerts")), r.shown);
+		json_decref(j);
+	}
+	k = r.shown;
+	sinkfmt_request_free(&r);
+	return k;
+}
+
+/*
+ * sinkfmt_request.shown agrees with what the message says: n for a
+ * single alert and for a digest that fits, n - K when a digest that
+ * does not fit says K were left out.  Console has no limit and always
+ * shows all.
+ */
+static void
+test_shown(void **state)
+{
+	enum { NBIG = 80 };
+	json_t *one[1], *seeds[12], *bigs[NBIG];
+	char id[40];
+	size_t i, t, k;
+
+	(void)state;
+	one[0] = seed();
+	for (i = 0; i < 12; i++) {
+		seeds[i] = seed();
+		snprintf(id, sizeof id, "al_%032zu", i);
+		json_object_set_new(seeds[i], "alert_id", json_string(id));
+	}
+	for (i = 0; i < NBIG; i++) {
+		bigs[i] = big();
+		snprintf(id, sizeof id, "al_big%zu", i);
+		json_object_set_new(bigs[i], "alert_id", json_string(id));
+	}
+	for (t = 0; t < NALL; t++) {
+		assert_int_equal(shown(ALL[t], one, 1), 1);
+		assert_int_equal(shown(ALL[t], bigs, 1), 1);
+		shown(ALL[t], seeds, 10);
+		shown(ALL[t], seeds, 12);
+		k = shown(ALL[t], bigs, NBIG);
+		if (ALL[t] == SINKFMT_CONSOLE)
+			assert_int_equal(k, NBIG);
+		else if (k >= NBIG)
+			fail_msg("%s: a digest of %d big alerts shows all of "
+			    "them", sinkfmt_type_name(ALL[t]), NBIG);
+	}
+	json_decref(one[0]);
+	for (i = 0; i < 12; i++)
+		json_decref(seeds[i]);
+	for (i = 0; i < NBIG; i++)
+		json_decref(bigs[i]);
+}
+
 static void
 test_errors(void **state)
 {
@@ -1292,6 +1396,7 @@ main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_rtl),
 		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_shown),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_responses),
 	};
