@@ -35,6 +35,7 @@
 #include "wirewatch/config.h"
 #include "wirewatch/ini.h"
 #include "wirewatch/match.h"
+#include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
 /* cfg_feed.backfill until check_feeds() resolves it. */
@@ -253,29 +254,13 @@ config_masked_url(const char *url, int whole_path)
 	return out;
 }
 
-/*
- * The rules of store.c's parse_addr, so that -t refuses what the daemon
- * would: "unix:/path", or "host:port" with a port of 1 to 65535.
- */
+/* The store's own parser, so that -t refuses what the daemon would. */
 static void
 check_redis(struct loader *l, const char *v)
 {
-	const char *colon = strrchr(v, ':'), *why;
+	const char *why = store_addr_parse(v, NULL, NULL, NULL);
 	char *shown;
-	long port;
 
-	if (strncmp(v, "unix:", 5) == 0)
-		why = v[5] == '/' ? NULL : "unix: needs an absolute path";
-	else if (strstr(v, "://") != NULL)
-		why = "not a URL: unix:/path or host:port";
-	else if (colon == NULL || colon == v)
-		why = "unix:/path or host:port";
-	else if (config_parse_int(colon + 1, 1, 65535, &port) == -1)
-		why = "the port must be 1 to 65535";
-	else if (strcspn(v, " \t/") < (size_t)(colon - v))
-		why = "unix:/path or host:port";
-	else
-		why = NULL;
 	if (why == NULL)
 		return;
 	shown = strchr(v, '@') || strstr(v, "://") ? config_masked_url(v, 0) : xstrdup(v);

@@ -382,18 +382,6 @@ struct record_req {
 	size_t nalerts;
 };
 
-static long
-feed_max_items(const struct feed_rt *rt)
-{
-	return rt->cfg->max_items > 0 ? rt->cfg->max_items : 10000;
-}
-
-static long long
-feed_backfill(const struct feed_rt *rt)
-{
-	return rt->cfg->backfill;
-}
-
 static int
 newer_first(const void *a, const void *b, void *arg)
 {
@@ -414,7 +402,7 @@ static void
 choose_items(struct poll *poll)
 {
 	struct feed_rt *rt = poll->rt;
-	size_t i, n = poll->doc->nentries, max = (size_t)feed_max_items(rt);
+	size_t i, n = poll->doc->nentries, max = (size_t)rt->cfg->max_items;
 
 	poll->order = xcalloc(n, sizeof *poll->order);
 	for (i = 0; i < n; i++)
@@ -433,9 +421,9 @@ before_backfill(const struct poll *poll, const struct feed_entry *e)
 {
 	time_t t = entry_time(e);
 
-	if (!poll->first_poll || feed_backfill(poll->rt) < 0 || t == FEED_NO_TIME)
+	if (!poll->first_poll || poll->rt->cfg->backfill < 0 || t == FEED_NO_TIME)
 		return 0;
-	return t < poll->started - (time_t)feed_backfill(poll->rt);
+	return t < poll->started - (time_t)poll->rt->cfg->backfill;
 }
 
 static void poll_maybe_finish(struct poll *poll);
@@ -668,10 +656,10 @@ check_items(struct poll *poll)
 	choose_items(poll);
 	poll->first_poll = rt->first_poll;
 	poll->started = time(NULL);
-	if (poll->first_poll && feed_backfill(rt) >= 0)
+	if (poll->first_poll && rt->cfg->backfill >= 0)
 		log_info("feed \"%s\": first poll: items published before the last "
 		    "%llds are marked seen without alerts (backfill)", rt->cfg->name,
-		    (long long)feed_backfill(rt));
+		    (long long)rt->cfg->backfill);
 	poll->slice_ev = evtimer_new(rt->p->base, pipeline_slice_cb, poll);
 	next_slice(poll);
 }

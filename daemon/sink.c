@@ -176,12 +176,6 @@ sinks_deliver(struct sinks *s, const struct cfg_sink *sink,
 	}
 }
 
-size_t
-sinks_pending(const struct sinks *s)
-{
-	return s->n;
-}
-
 void
 sinks_free(struct sinks *s)
 {

@@ -185,30 +185,37 @@ store_connect_now(struct store *s)
 	}
 }
 
-static int
-parse_addr(struct store *s, const char *addr, char *err, size_t errlen)
+const char *
+store_addr_parse(const char *addr, char **path, char **host, int *port)
 {
-	const char *colon;
-	char *end;
-	long port;
+	const char *colon = strrchr(addr, ':'), *p;
+	long n;
 
-	if (strncmp(addr, "unix:", 5) == 0 && addr[5] != '\0') {
-		s->unix_path = xstrdup(addr + 5);
-		return 0;
+	if (strncmp(addr, "unix:", 5) == 0) {
+		if (addr[5] != '/')
+			return "unix: needs an absolute path";
+		if (path != NULL)
+			*path = xstrdup(addr + 5);
+		return NULL;
 	}
-	colon = strrchr(addr, ':');
-	if (colon == NULL || colon == addr) {
-		snprintf(err, errlen, "redis address '%s': expected unix:/path or host:port", addr);
-		return -1;
-	}
-	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port <= 0 || port > 65535) {
-		snprintf(err, errlen, "redis address '%s': bad port", addr);
-		return -1;
-	}
-	s->host = xstrndup(addr, (size_t)(colon - addr));
-	s->port = (int)port;
-	return 0;
+	if (strstr(addr, "://") != NULL)
+		return "not a URL: unix:/path or host:port";
+	if (colon == NULL || colon == addr)
+		return "unix:/path or host:port";
+	p = colon + 1;
+	if (*p < '0' || *p > '9')
+		return "the port must be 1 to 65535";
+	for (n = 0; *p >= '0' && *p <= '9' && n <= 65535; p++)
+		n = n * 10 + (*p - '0');
+	if (*p != '\0' || n < 1 || n > 65535)
+		return "the port must be 1 to 65535";
+	if (strcspn(addr, " \t/") < (size_t)(colon - addr))
+		return "unix:/path or host:port";
+	if (host != NULL)
+		*host = xstrndup(addr, (size_t)(colon - addr));
+	if (port != NULL)
+		*port = (int)n;
+	return NULL;
 }
 
 struct store *
@@ -216,10 +223,12 @@ store_new(struct event_base *base, const char *addr, long timeout_ms,
     int reconnect, store_state_cb state_cb, void *arg, char *err, size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof *s);
+	const char *why;
 
 	s->base = base;
 	s->addr = xstrdup(addr);
-	if (parse_addr(s, addr, err, errlen) == -1) {
+	if ((why = store_addr_parse(addr, &s->unix_path, &s->host, &s->port)) != NULL) {
+		snprintf(err, errlen, "redis address '%s': %s", addr, why);
 		free(s->addr);
 		free(s);
 		return NULL;

@@ -28,6 +28,7 @@
 #include "ctl/ctl.h"
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
+#include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
 #define LIST_MAX "10000"
@@ -43,21 +44,21 @@ static int
 open_ctx(struct ctx *c, const char *path)
 {
 	struct timeval tv = { 5, 0 };
-	char err[WW_ERRLEN], *host;
-	const char *colon;
+	char err[WW_ERRLEN], *sock = NULL, *host = NULL;
+	int port = 0;
 
 	if ((c->cfg = config_load(path, err, sizeof err)) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
-	if (strncmp(c->cfg->redis, "unix:", 5) == 0) {
-		c->rc = redisConnectUnixWithTimeout(c->cfg->redis + 5, tv);
-	} else {
-		colon = strrchr(c->cfg->redis, ':');
-		host = xstrndup(c->cfg->redis, colon ? (size_t)(colon - c->cfg->redis) : 0);
-		c->rc = redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
-		free(host);
-	}
+	/* config_load checked the address with the same function. */
+	(void)store_addr_parse(c->cfg->redis, &sock, &host, &port);
+	if (sock != NULL)
+		c->rc = redisConnectUnixWithTimeout(sock, tv);
+	else
+		c->rc = redisConnectWithTimeout(host, port, tv);
+	free(sock);
+	free(host);
 	if (c->rc == NULL || c->rc->err) {
 		fprintf(stderr, "wirewatchctl: redis %s: %s\n", c->cfg->redis,
 		    c->rc ? c->rc->errstr : "out of memory");

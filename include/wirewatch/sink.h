@@ -61,6 +61,4 @@ void sinks_deliver(struct sinks *s, const struct cfg_sink *sink,
     const struct sink_payload *payload, const char *label, sink_done_cb cb,
     void *arg);
 
-size_t sinks_pending(const struct sinks *s);
-
 #endif

@@ -30,6 +30,15 @@ typedef void (*store_setup_cb)(void *arg);
 typedef void (*store_state_cb)(int up, const char *why, void *arg);
 
 /*
+ * Splits a Redis address: "unix:/absolute/path" (*path) or "host:port"
+ * with a port of 1 to 65535 (*host, *port); any output may be NULL to
+ * only check.  NULL when it is good, else why not.  The daemon, -t and
+ * wirewatchctl all read addresses through this one function.
+ */
+const char *store_addr_parse(const char *addr, char **path, char **host,
+    int *port);
+
+/*
  * addr is "unix:/path" or "host:port".  Returns NULL with the reason in
  * err only for an address that cannot be parsed; connection failures are
  * reported through state_cb and command callbacks.
