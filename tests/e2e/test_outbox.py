@@ -99,3 +99,40 @@ def redis_restart_and_webhook_down_lose_nothing(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("outbox", "webhook")
+def webhook_hangs_then_answers_lose_nothing(ctx):
+    """A receiver that hangs past the sink's timeout on the first POST of
+    each alert: the attempt times out, the retry delivers; lost = 0."""
+    now = time.time()
+    with Env(ctx, webhook=True) as e:
+        e.http.routes["/f"] = rss([("h%d" % i, "sanctions %d" % i, now - i) for i in range(3)])
+        seen = set()
+        lock = threading.Lock()
+        orig = e.hook.httpd.RequestHandlerClass.do_POST
+
+        def do_post(h):
+            with lock:
+                first = h.headers.get("webhook-id") not in seen
+                seen.add(h.headers.get("webhook-id"))
+            if first:
+                # Hang longer than the sink's 1 s timeout, then close
+                # without an answer: this attempt is not recorded.
+                time.sleep(3)
+                h.close_connection = True
+                return
+            orig(h)
+
+        e.hook.httpd.RequestHandlerClass.do_POST = do_post
+        conf = e.conf(daemon={"startup-spread": "0"},
+                      feeds=[("f", e.http.url("/f"), {"interval": "1h"})],
+                      watchlists=[("w", "sanctions", ["hook"])],
+                      sinks=[("hook", {"type": "webhook", "url": e.hook.url("/h"),
+                                       "timeout": "1s", "retry-schedule": "0 1s 1s"})])
+        r = harness.run_daemon(ctx, conf, timeout=60)
+        check(r.rc == 0, "--once exit %s" % r.rc)
+        got = {a["item_id"] for a in e.hook.accepted("/h") if a}
+        check(got == {"h0", "h1", "h2"}, "delivered: %r (lost %d)" % (sorted(got), 3 - len(got)))
+        check(r.stderr.count("attempt 1 failed: timeout") == 3,
+              "no attempt timed out: the receiver did not hang long enough")
