@@ -79,8 +79,8 @@ names_slot(const struct names *t, const char *name)
 	return &t->slots[i];
 }
 
-static int
-names_get(const struct names *t, const char *name, size_t *index)
+int
+config_names_get(const struct names *t, const char *name, size_t *index)
 {
 	struct name_slot *s;
 
@@ -91,8 +91,8 @@ names_get(const struct names *t, const char *name, size_t *index)
 }
 
 /* name must outlive the table and not be in it yet. */
-static void
-names_add(struct names *t, const char *name, size_t index)
+void
+config_names_add(struct names *t, const char *name, size_t index)
 {
 	struct name_slot *old = t->slots, *s;
 	size_t i, oldcap = t->cap;
@@ -358,7 +358,7 @@ new_section(struct loader *l, const char *sec)
 	}
 	t = l->kind == SEC_FEED ? &l->feed_names :
 	    l->kind == SEC_WATCHLIST ? &l->watchlist_names : &l->sink_names;
-	if (names_get(t, name, &first) == 0) {
+	if (config_names_get(t, name, &first) == 0) {
 		first_line = l->kind == SEC_FEED ? cfg->feeds[first].line :
 		    l->kind == SEC_WATCHLIST ? cfg->watchlists[first].line :
 		    cfg->sinks[first].line;
@@ -405,7 +405,7 @@ new_section(struct loader *l, const char *sec)
 		l->cur = cfg->nsinks++;
 		break;
 	}
-	names_add(t, name, l->cur);
+	config_names_add(t, name, l->cur);
 }
 
 /* --- keys ---------------------------------------------------------------- */
@@ -716,7 +716,7 @@ resolve_sinks(struct loader *l, size_t wi)
 
 	for (tok = strtok_r(list, ", \t", &save); tok != NULL && l->err[0] == '\0';
 	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (names_get(&l->sink_names, tok, &j) == -1) {
+		if (config_names_get(&l->sink_names, tok, &j) == -1) {
 			config_fail(l, l->wlx[wi].sinks_line, "watchlist \"%s\": unknown sink '%s'",
 			    w->name, tok);
 			break;
@@ -840,6 +840,7 @@ config_load(const char *path, char *err, size_t errlen)
 
 	memset(&l, 0, sizeof l);
 	l.cfg = cfg;
+	cfg->refs = 1;
 	cfg->path = xstrdup(path);
 	cfg->prefix = xstrdup("ww:");
 	cfg->seen_ttl = 30 * 86400;
@@ -885,13 +886,20 @@ config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
+struct config *
+config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
 void
 config_free(struct config *cfg)
 {
 	struct cfg_sink *s;
 	size_t i, j;
 
-	if (cfg == NULL)
+	if (cfg == NULL || --cfg->refs > 0)
 		return;
 	for (i = 0; i < cfg->nfeeds; i++) {
 		free(cfg->feeds[i].name);

@@ -39,6 +39,11 @@ struct names {
 	size_t n;
 };
 
+/* 0 with *index when name is in t, else -1. */
+int config_names_get(const struct names *t, const char *name, size_t *index);
+/* name must outlive the table and not be in it yet. */
+void config_names_add(struct names *t, const char *name, size_t index);
+
 struct wl_extra;
 
 struct loader {

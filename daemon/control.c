@@ -49,6 +49,7 @@
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/reload.h"
 #include "wirewatch/util.h"
 
 #define CONTROL_LINGER_S 5      /* waiting for a closed client's end of file */
@@ -272,6 +273,14 @@ verb_sinks(struct control_conn *cl, const struct control_request *req,
 	return wrap("sinks", pipeline_sinks_json(cl->c->p));
 }
 
+static json_t *
+verb_reload(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	(void)req;
+	return reload_run(cl->c->p, err, errlen);
+}
+
 /*
  * The commands.  A new one is a row here and its function: write when it
  * changes the daemon (control-group and the daemon's own user only),
@@ -291,6 +300,8 @@ static const struct verb {
 	{ "feeds", 0, "", verb_feeds, "every feed: state, last success, last error" },
 	{ "watchlists", 0, "", verb_watchlists, "every watchlist: query and sinks" },
 	{ "sinks", 0, "", verb_sinks, "every sink: type and masked URL" },
+	{ "reload", 1, "", verb_reload, "read the config file again and apply it "
+	    "(all of it valid, or nothing changes)" },
 };
 
 static json_t *

@@ -4,7 +4,11 @@
  * The configuration is validated completely before anything starts; a bad
  * line stops the daemon with "FILE:LINE: message" and exit status 1.
  * SIGTERM/SIGINT stop scheduling polls and give in-flight work a grace
- * period; what is still undelivered then is logged as not sent.
+ * period; what is still undelivered then is logged as not sent.  SIGHUP
+ * reloads the config file (reload.c): all of it valid, or nothing
+ * changes.  The config loaded at start stays referenced here until exit
+ * (the control server reads its [daemon] socket settings, which a reload
+ * does not change).
  *
  * The control socket (control.c) is served on the same loop from start
  * to exit, also while stopping; --once runs without one, as a single pass
@@ -23,6 +27,7 @@
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/reload.h"
 #include "wirewatch/util.h"
 
 #define STOP_GRACE_MS 10000
@@ -51,8 +56,11 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		log_notice("SIGHUP: configuration reload is not supported yet; "
-		    "restart the daemon to apply changes");
+		char err[WW_ERRLEN];
+		json_t *summary;
+
+		if ((summary = reload_run(the_pipeline, err, sizeof err)) != NULL)
+			json_decref(summary);
 		return;
 	}
 	log_notice("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

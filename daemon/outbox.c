@@ -205,11 +205,15 @@ struct lane {
 	int digesting;          /* ... sent digests */
 	uint64_t idle_since;    /* empty since then (0: busy) */
 	unsigned long ep_alerts, ep_msgs;   /* sent in this backlog */
+	int disabled;           /* its destination is gone (410), until reload */
+	int retired;            /* its sink was removed by a reload */
+	LIST_ENTRY(lane) retired_link; /* ob->retired, while retired */
 };
 
 /* One attempt: an alert (n == 1) or a digest of n alerts. */
 struct send {
 	struct lane *lane;
+	struct config *owner;   /* holds the config lane->sink was in */
 	size_t n;
 	struct entry *v[];
 };
@@ -221,8 +225,9 @@ struct outbox {
 	struct sinks *sinks;
 	char *consumer;
 	char *k_outbox, *k_dead, *k_epoch, *k_retry;
-	char *disabled;         /* per sink index: gone (410), until reload */
-	struct lane *lanes;     /* per sink index */
+	struct lane **lanes;    /* per sink index of cfg */
+	size_t nlanes;
+	LIST_HEAD(, lane) retired; /* lanes of removed sinks, until idle */
 	long retries_left;      /* in the retry set, at the last look */
 	long next_retry_ms;     /* until the first of those is due, or -1 */
 	int due_checked;        /* --once: the retry set was looked at */
@@ -258,6 +263,9 @@ struct outbox {
 
 static void read_more(struct outbox *ob);
 static void lane_pump(struct lane *l);
+static void lane_retire_done(struct lane *l);
+static void lane_free(struct lane *l);
+static void lanes_fetch(struct outbox *ob);
 static const struct cfg_sink *find_sink(const struct config *cfg,
     const char *name);
 static void outbox_acked_cb(struct redisReply *reply, const char *error,
@@ -335,12 +343,27 @@ lane_pace(const struct cfg_sink *s, double *per_s, double *burst)
 
 /* --- lifetime ------------------------------------------------------------ */
 
+static struct lane *
+lane_new(struct outbox *ob, const struct cfg_sink *sink, size_t index)
+{
+	struct lane *l = xcalloc(1, sizeof *l);
+
+	l->ob = ob;
+	l->sink = sink;
+	l->index = index;
+	lane_pace(l->sink, &l->per_s, &l->burst);
+	l->tokens = l->burst;
+	l->refilled = util_now_ms();
+	TAILQ_INIT(&l->queue);
+	l->timer = evtimer_new(ob->base, outbox_lane_timer_cb, l);
+	return l;
+}
+
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
     struct store *store, struct sinks *sinks, const char *consumer)
 {
 	struct outbox *ob = xcalloc(1, sizeof *ob);
-	struct lane *l;
 	size_t i;
 
 	ob->base = base;
@@ -352,19 +375,11 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->k_dead = xasprintf("%sdead", cfg->prefix);
 	ob->k_epoch = xasprintf("%sepoch", cfg->prefix);
 	ob->k_retry = xasprintf("%sretry", cfg->prefix);
-	ob->disabled = xcalloc(cfg->nsinks + 1, 1);
 	ob->lanes = xcalloc(cfg->nsinks + 1, sizeof *ob->lanes);
-	for (i = 0; i < cfg->nsinks; i++) {
-		l = &ob->lanes[i];
-		l->ob = ob;
-		l->sink = &cfg->sinks[i];
-		l->index = i;
-		lane_pace(l->sink, &l->per_s, &l->burst);
-		l->tokens = l->burst;
-		l->refilled = util_now_ms();
-		TAILQ_INIT(&l->queue);
-		l->timer = evtimer_new(base, outbox_lane_timer_cb, l);
-	}
+	ob->nlanes = cfg->nsinks;
+	for (i = 0; i < cfg->nsinks; i++)
+		ob->lanes[i] = lane_new(ob, &cfg->sinks[i], i);
+	LIST_INIT(&ob->retired);
 	ob->next_retry_ms = -1;
 	LIST_INIT(&ob->held);
 	return ob;
@@ -424,19 +439,30 @@ lane_drop(struct lane *l)
 		evtimer_del(l->timer);
 }
 
+static void
+lane_free(struct lane *l)
+{
+	lane_drop(l);
+	if (l->timer != NULL)
+		event_free(l->timer);
+	free(l->parked);
+	free(l);
+}
+
 void
 outbox_free(struct outbox *ob)
 {
 	struct entry *e;
+	struct lane *l;
 	size_t i;
 
 	if (ob == NULL)
 		return;
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		lane_drop(&ob->lanes[i]);
-		if (ob->lanes[i].timer != NULL)
-			event_free(ob->lanes[i].timer);
-		free(ob->lanes[i].parked);
+	for (i = 0; i < ob->nlanes; i++)
+		lane_free(ob->lanes[i]);
+	while ((l = LIST_FIRST(&ob->retired)) != NULL) {
+		LIST_REMOVE(l, retired_link);
+		lane_free(l);
 	}
 	while ((e = LIST_FIRST(&ob->held)) != NULL)
 		entry_release(e);
@@ -449,7 +475,6 @@ outbox_free(struct outbox *ob)
 	free(ob->k_dead);
 	free(ob->k_epoch);
 	free(ob->k_retry);
-	free(ob->disabled);
 	free(ob->lanes);
 	free(ob);
 }
@@ -465,8 +490,8 @@ outbox_waiting(const struct outbox *ob)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < ob->cfg->nsinks; i++)
-		n += ob->lanes[i].nqueue + lane_nparked(&ob->lanes[i]);
+	for (i = 0; i < ob->nlanes; i++)
+		n += ob->lanes[i]->nqueue + lane_nparked(ob->lanes[i]);
 	return n;
 }
 
@@ -503,8 +528,8 @@ lanes_keep_waiting(struct outbox *ob)
 	struct lane *l;
 	size_t i, n, left = 0;
 
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		l = &ob->lanes[i];
+	for (i = 0; i < ob->nlanes; i++) {
+		l = ob->lanes[i];
 		if (l->sending > 0 || l->fetching ||
 		    (l->paused_until <= now + ONCE_RETRY_WAIT_MS &&
 		    (l->nqueue > 0 || (lane_nparked(l) > 0 && up))))
@@ -512,8 +537,8 @@ lanes_keep_waiting(struct outbox *ob)
 	}
 	if (wait)
 		return 1;
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		l = &ob->lanes[i];
+	for (i = 0; i < ob->nlanes; i++) {
+		l = ob->lanes[i];
 		if ((n = l->nqueue + lane_nparked(l)) == 0)
 			continue;
 		left += n;
@@ -610,9 +635,9 @@ outbox_setup(struct outbox *ob, outbox_epoch_cb cb, void *arg)
 	 * answered by the old connection is ignored).
 	 */
 	ob->gen++;
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		lane_forget_parked(&ob->lanes[i]);
-		ob->lanes[i].fetching = 0;
+	for (i = 0; i < ob->nlanes; i++) {
+		lane_forget_parked(ob->lanes[i]);
+		ob->lanes[i]->fetching = 0;
 	}
 	argv[0] = "FUNCTION";
 	argv[1] = "LOAD";
@@ -912,6 +937,14 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 			retry_later(ob, e, r, delay, quiet);
 			break;
 		}
+		if (sink == NULL) {
+			snprintf(why, sizeof why, "%s; sink \"%s\" was removed from "
+			    "the configuration, no retry", r->reason ? r->reason :
+			    "failed", e->sink_name);
+			dead_letter(ob, e, why, r->resp, r->resp_len, e->attempt + 1,
+			    quiet);
+			break;
+		}
 		snprintf(why, sizeof why, "%s (gave up after %d attempt%s)",
 		    r->reason ? r->reason : "failed", e->attempt + 1,
 		    e->attempt == 0 ? "" : "s");
@@ -919,9 +952,9 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 		    quiet);
 		break;
 	case SINK_FAILED:
-		if (sink != NULL && !ob->disabled[sink - ob->cfg->sinks] &&
+		if (sink != NULL && !ob->lanes[sink - ob->cfg->sinks]->disabled &&
 		    sinkfmt_gone((enum sinkfmt_type)sink->format, r->status)) {
-			ob->disabled[sink - ob->cfg->sinks] = 1;
+			ob->lanes[sink - ob->cfg->sinks]->disabled = 1;
 			log_crit("sink \"%s\": the destination answered %ld: it is "
 			    "gone; the sink is disabled until the configuration is "
 			    "reloaded, its alerts go to the dead letters",
@@ -1127,6 +1160,7 @@ attempt(struct outbox *ob, struct send *s, const struct sinkfmt_request *req,
 	pl.nheaders = n;
 	pl.url_query = req->url_query;
 	s->lane->sending++;
+	s->owner = config_ref((struct config *)ob->cfg);
 	ob->nsending += s->n;
 	/* s may be gone when this returns (the console answers at once). */
 	sinks_deliver(ob->sinks, sink, &pl, label, outbox_sent_cb, s);
@@ -1250,6 +1284,12 @@ outbox_fetched_cb(struct redisReply *reply, const char *error, void *arg)
 		for (i = 0; i < reply->elements; i++)
 			take_entry(ob, reply->element[i], 1);
 	free(f);
+	if (l->retired) {
+		/* take_entry dead-lettered them: the sink is not configured. */
+		lane_retire_done(l);
+		check_idle(ob);
+		return;
+	}
 	lane_pump(l);
 	check_idle(ob);
 }
@@ -1270,7 +1310,8 @@ lane_fetch(struct lane *l)
 	int argc = 0;
 
 	if (l->fetching || lane_nparked(l) == 0 || ob->stopping ||
-	    l->nqueue + DIGEST_MAX > LANE_HOLD || !store_is_up(ob->store))
+	    (!l->retired && l->nqueue + DIGEST_MAX > LANE_HOLD) ||
+	    !store_is_up(ob->store))
 		return;
 	n = LANE_HOLD - l->nqueue;
 	if (n > lane_nparked(l))
@@ -1328,7 +1369,7 @@ lane_pump(struct lane *l)
 		return;
 	l->pumping = 1;
 	while (!ob->stopping && !TAILQ_EMPTY(&l->queue)) {
-		if (ob->disabled[l->index]) {
+		if (l->disabled) {
 			snprintf(why, sizeof why, "sink \"%s\" is disabled (its "
 			    "destination is gone) until the configuration is "
 			    "reloaded", l->sink->name);
@@ -1454,13 +1495,113 @@ outbox_sent_cb(const struct sink_result *r, void *arg)
 		    "each alert goes to the dead letters");
 	for (i = 0; i < s->n; i++)
 		finish(ob, s->v[i], &res, s->n > 1);
+	config_free(s->owner);
 	free(s);
+	if (l->retired) {
+		lane_retire_done(l);
+		check_idle(ob);
+		return;
+	}
 	if (r->outcome != SINK_ABORTED) {
 		lane_pump(l);
 		lane_settle(l);
 		if (!ob->stopping)
 			read_more(ob);
 	}
+	check_idle(ob);
+}
+
+/* --- reload: lanes kept, made, retired ------------------------------------ */
+
+/*
+ * A retired lane (its sink removed by a reload) lives until its last
+ * attempt answered and its parked ids were fetched back (and, since the
+ * sink is not configured any more, dead-lettered by take_entry).
+ */
+static void
+lane_retire_done(struct lane *l)
+{
+	if (l->sending > 0 || l->fetching)
+		return;
+	if (lane_nparked(l) > 0 && !l->ob->stopping && store_is_up(l->ob->store)) {
+		lane_fetch(l);
+		return;
+	}
+	if (lane_nparked(l) > 0)
+		return; /* Redis is away: outbox_poll_cb fetches them later */
+	LIST_REMOVE(l, retired_link);
+	lane_free(l);
+}
+
+/* Every lane's parked ids, retired lanes' included. */
+static void
+lanes_fetch(struct outbox *ob)
+{
+	struct lane *l, *next;
+	size_t i;
+
+	for (i = 0; i < ob->nlanes; i++)
+		lane_fetch(ob->lanes[i]);
+	for (l = LIST_FIRST(&ob->retired); l != NULL; l = next) {
+		next = LIST_NEXT(l, retired_link);
+		lane_retire_done(l);
+	}
+}
+
+void
+outbox_reconfigure(struct outbox *ob, const struct config *cfg)
+{
+	struct lane **lanes = xcalloc(cfg->nsinks + 1, sizeof *lanes), *l;
+	char *taken = xcalloc(ob->nlanes + 1, 1), why[300];
+	struct entry *e;
+	size_t i, j;
+
+	for (i = 0; i < cfg->nsinks; i++) {
+		for (j = 0; j < ob->nlanes; j++)
+			if (!taken[j] && strcmp(ob->lanes[j]->sink->name,
+			    cfg->sinks[i].name) == 0)
+				break;
+		if (j == ob->nlanes) {
+			lanes[i] = lane_new(ob, &cfg->sinks[i], i);
+			continue;
+		}
+		/* Kept: its queue, parked ids and pause carry over. */
+		taken[j] = 1;
+		l = lanes[i] = ob->lanes[j];
+		l->sink = &cfg->sinks[i];
+		l->index = i;
+		l->disabled = 0;
+		lane_pace(l->sink, &l->per_s, &l->burst);
+		if (l->tokens > l->burst)
+			l->tokens = l->burst;
+	}
+	ob->cfg = cfg;
+	for (j = 0; j < ob->nlanes; j++) {
+		if (taken[j])
+			continue;
+		l = ob->lanes[j];
+		l->retired = 1;
+		evtimer_del(l->timer);
+		LIST_INSERT_HEAD(&ob->retired, l, retired_link);
+		snprintf(why, sizeof why, "sink \"%s\" was removed from the "
+		    "configuration by a reload", l->sink->name);
+		if (l->nqueue + lane_nparked(l) > 0 || l->sending > 0)
+			log_warn("outbox: %s: %zu waiting alert%s go to the dead "
+			    "letters, %zu attempt%s in flight finish", why,
+			    l->nqueue + lane_nparked(l),
+			    l->nqueue + lane_nparked(l) == 1 ? "" : "s", l->sending,
+			    l->sending == 1 ? "" : "s");
+		while ((e = TAILQ_FIRST(&l->queue)) != NULL) {
+			TAILQ_REMOVE(&l->queue, e, wait);
+			l->nqueue--;
+			refuse(ob, e, why);
+		}
+		lane_retire_done(l);
+	}
+	free(ob->lanes);
+	ob->lanes = lanes;
+	ob->nlanes = cfg->nsinks;
+	free(taken);
 	check_idle(ob);
 }
 
@@ -1563,12 +1704,13 @@ take_entry(struct outbox *ob, const redisReply *r, int fetched)
 	e->label = xasprintf("alert %s (watchlist \"%s\" item %s) for sink \"%s\"",
 	    e->alert_id, e->watchlist, e->item, e->sink_name);
 	if ((sink = find_sink(ob->cfg, e->sink_name)) == NULL) {
-		snprintf(err, sizeof err, "sink \"%s\" is not configured",
+		snprintf(err, sizeof err, "sink \"%s\" is not configured (not in "
+		    "this daemon's configuration, or removed by a reload)",
 		    e->sink_name);
 		refuse(ob, e, err);
 		return;
 	}
-	if (ob->disabled[sink - ob->cfg->sinks]) {
+	if (ob->lanes[sink - ob->cfg->sinks]->disabled) {
 		snprintf(err, sizeof err, "sink \"%s\" is disabled (its "
 		    "destination is gone) until the configuration is reloaded",
 		    sink->name);
@@ -1584,7 +1726,7 @@ take_entry(struct outbox *ob, const redisReply *r, int fetched)
 		return;
 	}
 	json_decref(alert);
-	l = &ob->lanes[sink - ob->cfg->sinks];
+	l = ob->lanes[sink - ob->cfg->sinks];
 	if (!fetched && (l->nqueue >= LANE_HOLD || lane_nparked(l) > 0 ||
 	    l->fetching)) {
 		lane_park(l, e->sid);
@@ -1652,12 +1794,8 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 		read_more(ob);
 	}
 	/* Entries parked by this read (or again, after a reconnect). */
-	if (n > 0 && !ob->stopping) {
-		size_t i;
-
-		for (i = 0; i < ob->cfg->nsinks; i++)
-			lane_fetch(&ob->lanes[i]);
-	}
+	if (n > 0 && !ob->stopping)
+		lanes_fetch(ob);
 	check_idle(ob);
 }
 
@@ -1787,8 +1925,8 @@ maintain(struct outbox *ob)
 			n = 0;
 		}
 	}
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		l = &ob->lanes[i];
+	for (i = 0; i < ob->nlanes; i++) {
+		l = ob->lanes[i];
 		for (j = l->phead; j < l->ptail; j++) {
 			argv[5 + n++] = l->parked[j];
 			if (n == KEEPALIVE_BATCH) {
@@ -1868,15 +2006,13 @@ static void
 outbox_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct outbox *ob = arg;
-	size_t i;
 
 	(void)fd;
 	(void)what;
 	move_due(ob);
 	read_more(ob);
 	/* A fetch that failed (Redis was away) is tried again here. */
-	for (i = 0; i < ob->cfg->nsinks; i++)
-		lane_fetch(&ob->lanes[i]);
+	lanes_fetch(ob);
 }
 
 static void
@@ -1924,8 +2060,8 @@ outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg)
 	if (waiting > 0)
 		log_notice("outbox: %zu alert%s waiting for rate-limited sinks "
 		    "stay in the outbox", waiting, waiting == 1 ? "" : "s");
-	for (i = 0; i < ob->cfg->nsinks; i++)
-		lane_drop(&ob->lanes[i]);
+	for (i = 0; i < ob->nlanes; i++)
+		lane_drop(ob->lanes[i]);
 }
 
 void

@@ -26,6 +26,7 @@
  * few seconds, as soon as it is back.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,11 @@ struct pipeline;
 struct feed_rt {
 	struct pipeline *p;
 	const struct cfg_feed *cfg;
+	struct config *owner; /* the config cfg points into (a reference) */
+	int refs;             /* the pipeline's list, the poll, Redis commands */
+	int removed;          /* dropped by a reload: freed at the last ref */
+	unsigned gen;         /* bumped when a reload changes the URL */
+	uint64_t due_ms;      /* util_now_ms() of the next poll, when armed */
 	char *url;            /* effective URL (after a permanent move) */
 	char *etag;
 	char *last_modified;
@@ -87,6 +93,7 @@ struct poll {
 	size_t slice_from, slice_to;
 	struct event *slice_ev;
 	int first_poll;
+	unsigned gen;         /* rt->gen when the poll began */
 	time_t started;
 	int failed;
 	int store_failed;     /* failed because of Redis, not the feed */
@@ -100,7 +107,8 @@ struct poll {
 
 struct pipeline {
 	struct event_base *base;
-	const struct config *cfg;
+	struct config *cfg;     /* the running config (a reference) */
+	unsigned long revision; /* 1 at start, +1 per successful reload */
 	int once;
 	int stopping;
 	int dying;
@@ -111,7 +119,7 @@ struct pipeline {
 	struct outbox *outbox;
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
-	struct feed_rt *feeds;
+	struct feed_rt **feeds; /* in config order */
 	size_t nfeeds;
 	const struct cfg_watchlist **by_index; /* matcher index -> watchlist */
 	size_t polls_running;   /* polls in progress */
@@ -181,9 +189,36 @@ schedule(struct feed_rt *rt, long delay_ms)
 
 	if (rt->p->once || rt->p->stopping)
 		return;
+	if (rt->removed)
+		return;
 	tv.tv_sec = delay_ms / 1000;
 	tv.tv_usec = (delay_ms % 1000) * 1000;
+	rt->due_ms = util_now_ms() + (uint64_t)delay_ms;
 	evtimer_add(rt->timer, &tv);
+}
+
+/*
+ * A feed's run-time state lives while anything refers to it: the
+ * pipeline's list (until a reload removes the feed), its poll, and every
+ * Redis command whose callback gets it.
+ */
+static void
+rt_hold(struct feed_rt *rt)
+{
+	rt->refs++;
+}
+
+static void
+rt_release(struct feed_rt *rt)
+{
+	if (--rt->refs > 0)
+		return;
+	event_free(rt->timer);
+	free(rt->url);
+	free(rt->etag);
+	free(rt->last_modified);
+	config_free(rt->owner);
+	free(rt);
 }
 
 static void
@@ -238,7 +273,10 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
-	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
+	if (rt->removed) {
+		log_info("feed \"%s\": its last poll is over (removed by a reload)",
+		    rt->cfg->name);
+	} else if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
 		/*
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll
 		 * again soon when Redis is up, else when it comes back.
@@ -269,6 +307,7 @@ poll_end(struct poll *poll)
 	p->polls_running--;
 	if (p->once)
 		p->polls_left--;
+	rt_release(rt);
 	maybe_done(p);
 }
 
@@ -300,11 +339,14 @@ pipeline_state_saved_cb(struct redisReply *reply, const char *error, void *arg)
 {
 	struct feed_rt *rt = arg;
 
+	struct pipeline *p = rt->p;
+
 	(void)reply;
-	rt->p->writes--;
+	p->writes--;
 	if (error != NULL)
 		log_warn("feed \"%s\": could not save feed state: %s", rt->cfg->name, error);
-	maybe_done(rt->p);
+	rt_release(rt);
+	maybe_done(p);
 }
 
 static void
@@ -325,6 +367,7 @@ save_state(struct feed_rt *rt)
 	argv[argc++] = "configured-url";
 	argv[argc++] = rt->cfg->url;
 	rt->p->writes++;
+	rt_hold(rt);
 	store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
 	free(key);
 }
@@ -343,8 +386,10 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 	struct feed_rt *rt = arg;
 	char *moved, *from;
 
-	if (rt->p->dying)
+	if (rt->p->dying) {
+		rt_release(rt);
 		return;
+	}
 	if (error == NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
 		from = reply_str(reply->element[3]);
 		/* A stored move applies only while the config names the same URL. */
@@ -363,6 +408,7 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 	}
 	/* Without Redis we still fetch: errors surface at the seen filter. */
 	poll_begin(rt);
+	rt_release(rt);
 }
 
 /* --- the seen filter, matching and recording --------------------------- */
@@ -609,7 +655,7 @@ poll_finish_items(struct poll *poll)
 {
 	struct feed_rt *rt = poll->rt;
 
-	if (!poll->failed && !rt->p->dying) {
+	if (!poll->failed && !rt->p->dying && !rt->removed && poll->gen == rt->gen) {
 		/* Every item is recorded: the validators may now move on. */
 		free(rt->etag);
 		free(rt->last_modified);
@@ -747,7 +793,16 @@ poll_begin(struct feed_rt *rt)
 
 	poll = xcalloc(1, sizeof *poll);
 	poll->rt = rt;
+	poll->gen = rt->gen;
 	rt->poll = poll;
+	rt_hold(rt);
+	if (rt->removed) {
+		/* Removed by a reload while its state was being read. */
+		poll_fail(poll, "removed");
+		poll->quiet = 1;
+		poll_end(poll);
+		return;
+	}
 	memset(&req, 0, sizeof req);
 	req.url = rt->url;
 	req.etag = rt->etag;
@@ -769,7 +824,7 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (rt->poll != NULL || p->stopping)
+	if (rt->poll != NULL || p->stopping || rt->removed)
 		return;
 	if (!store_is_up(p->store) && !p->once) {
 		/* Nothing could be recorded: wait for Redis, fetch nothing. */
@@ -788,11 +843,20 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 	argv[3] = "last-modified";
 	argv[4] = "url";
 	argv[5] = "configured-url";
+	rt_hold(rt);
 	store_command(p->store, pipeline_state_loaded_cb, rt, 6, argv);
 	free(key);
 }
 
 /* --- public ------------------------------------------------------------- */
+
+/* The first poll: spread over the interval (or startup-spread). */
+static void
+schedule_first(struct pipeline *p, struct feed_rt *rt)
+{
+	schedule(rt, sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
+	    rt->sched.interval : p->cfg->startup_spread, rnd()));
+}
 
 static void
 start_polls(struct pipeline *p)
@@ -805,11 +869,9 @@ start_polls(struct pipeline *p)
 	p->started = 1;
 	for (i = 0; i < p->nfeeds; i++) {
 		if (p->once)
-			evtimer_add(p->feeds[i].timer, &now);
+			evtimer_add(p->feeds[i]->timer, &now);
 		else
-			schedule(&p->feeds[i], sched_first_delay_ms(&p->feeds[i].sched,
-			    p->cfg->startup_spread < 0 ? p->feeds[i].sched.interval :
-			    p->cfg->startup_spread, rnd()));
+			schedule_first(p, p->feeds[i]);
 	}
 	if (p->nfeeds == 0)
 		maybe_done(p);
@@ -826,17 +888,17 @@ resume_waiting(struct pipeline *p)
 	long spread;
 
 	for (i = 0; i < p->nfeeds; i++)
-		n += p->feeds[i].wait_store;
+		n += p->feeds[i]->wait_store;
 	if (n == 0)
 		return;
 	spread = n < 500 ? 2000 : 10000;
 	log_notice("redis is back: polling %zu feed%s that waited for it", n,
 	    n == 1 ? "" : "s");
 	for (i = 0; i < p->nfeeds; i++) {
-		if (!p->feeds[i].wait_store)
+		if (!p->feeds[i]->wait_store)
 			continue;
-		p->feeds[i].wait_store = 0;
-		schedule(&p->feeds[i], (long)(rnd() % (unsigned long)spread));
+		p->feeds[i]->wait_store = 0;
+		schedule(p->feeds[i], (long)(rnd() % (unsigned long)spread));
 	}
 }
 
@@ -858,8 +920,8 @@ pipeline_epoch_cb(const char *epoch, void *arg)
 		    "poll (backfill decides what alerts)", store_addr(p->store),
 		    p->epoch, epoch);
 		for (i = 0; i < p->nfeeds; i++) {
-			p->feeds[i].first_poll = 1;
-			p->feeds[i].state_loaded = 0;
+			p->feeds[i]->first_poll = 1;
+			p->feeds[i]->state_loaded = 0;
 		}
 	}
 	free(p->epoch);
@@ -902,17 +964,34 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 	}
 }
 
+/* The run-time state of cfg's feed i, held by the pipeline's list. */
+static struct feed_rt *
+rt_new(struct pipeline *p, struct config *cfg, size_t i)
+{
+	struct feed_rt *rt = xcalloc(1, sizeof *rt);
+
+	rt->p = p;
+	rt->cfg = &cfg->feeds[i];
+	rt->owner = config_ref(cfg);
+	rt->refs = 1;
+	rt->url = xstrdup(rt->cfg->url);
+	rt->timer = evtimer_new(p->base, pipeline_due_cb, rt);
+	sched_init(&rt->sched, rt->cfg->interval, rt->cfg->adaptive,
+	    rt->cfg->min_interval, rt->cfg->max_interval);
+	return rt;
+}
+
 struct pipeline *
-pipeline_new(struct event_base *base, const struct config *cfg, int once,
+pipeline_new(struct event_base *base, struct config *cfg, int once,
     char *err, size_t errlen)
 {
 	struct pipeline *p = xcalloc(1, sizeof *p);
 	struct fetch_opts fo;
-	struct feed_rt *rt;
 	size_t i;
 
 	p->base = base;
-	p->cfg = cfg;
+	p->cfg = config_ref(cfg);
+	p->revision = 1;
 	p->once = once;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	memset(&fo, 0, sizeof fo);
@@ -932,15 +1011,8 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	p->nfeeds = cfg->nfeeds;
 	p->polls_left = once ? cfg->nfeeds : 0;
 	p->feeds = xcalloc(cfg->nfeeds + 1, sizeof *p->feeds);
-	for (i = 0; i < cfg->nfeeds; i++) {
-		rt = &p->feeds[i];
-		rt->p = p;
-		rt->cfg = &cfg->feeds[i];
-		rt->url = xstrdup(rt->cfg->url);
-		rt->timer = evtimer_new(base, pipeline_due_cb, rt);
-		sched_init(&rt->sched, rt->cfg->interval, rt->cfg->adaptive,
-		    rt->cfg->min_interval, rt->cfg->max_interval);
-	}
+	for (i = 0; i < cfg->nfeeds; i++)
+		p->feeds[i] = rt_new(p, cfg, i);
 	p->store = store_new(base, cfg->redis, 5000, !once, pipeline_store_state_cb,
 	    p, err, errlen);
 	if (p->store == NULL) {
@@ -953,6 +1025,197 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	if (!once)
 		start_polls(p);
 	return p;
+}
+
+/* --- reload ----------------------------------------------------------- */
+
+/* Points rt at cfg's feed i (holding cfg), applying what changed. */
+static void
+rt_update(struct pipeline *p, struct feed_rt *rt, struct config *cfg, size_t i)
+{
+	const struct cfg_feed *o = rt->cfg, *n = &cfg->feeds[i];
+	uint64_t now = util_now_ms();
+	long left;
+	int failures;
+
+	if (strcmp(o->url, n->url) != 0) {
+		/* A new URL: new validators, new moved-URL check (state reload). */
+		free(rt->url);
+		rt->url = xstrdup(n->url);
+		free(rt->etag);
+		free(rt->last_modified);
+		rt->etag = rt->last_modified = NULL;
+		rt->state_loaded = 0;
+		rt->gen++;
+	}
+	if (o->interval != n->interval || o->adaptive != n->adaptive ||
+	    o->min_interval != n->min_interval || o->max_interval != n->max_interval) {
+		failures = rt->sched.failures;
+		sched_init(&rt->sched, n->interval, n->adaptive, n->min_interval,
+		    n->max_interval);
+		rt->sched.failures = failures;
+		/* A shorter interval brings the next poll forward; a longer
+		 * one applies from the next poll on. */
+		if (rt->poll == NULL && evtimer_pending(rt->timer, NULL) &&
+		    failures == 0) {
+			left = rt->due_ms > now ? (long)(rt->due_ms - now) : 0;
+			if (left > n->interval * 1000) {
+				evtimer_del(rt->timer);
+				schedule(rt, (long)(rnd() % (unsigned long)(n->interval * 1000)));
+			}
+		}
+		log_info("feed \"%s\": interval now %lds", n->name, n->interval);
+	}
+	(void)p;
+	rt->cfg = n;
+	config_free(rt->owner);
+	rt->owner = config_ref(cfg);
+}
+
+/*
+ * A feed the new config does not have: no more polls.  A fetch in
+ * flight is cancelled (nothing of it was recorded); a poll already
+ * recording its items finishes them, so that no item is half-applied.
+ */
+static void
+rt_remove(struct feed_rt *rt)
+{
+	struct poll *poll = rt->poll;
+
+	rt->removed = 1;
+	rt->wait_store = 0;
+	evtimer_del(rt->timer);
+	if (poll != NULL && rt->fetch != NULL) {
+		fetch_cancel(rt->fetch);
+		rt->fetch = NULL;
+		poll_fail(poll, "removed by a reload");
+		poll->quiet = 1;
+		poll_end(poll);
+	}
+	rt_release(rt);
+}
+
+static json_t *
+name_list(void)
+{
+	return json_array();
+}
+
+static void
+diff_json(json_t *o, const char *kind, const struct cfg_diff_kind *k,
+    const char *(*name)(const struct config *, size_t), const struct config *old,
+    const struct config *cfg, size_t n)
+{
+	json_t *d = json_object(), *added = name_list(), *removed = name_list(),
+	    *changed = name_list();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (k->change[i] == CFG_ADDED)
+			json_array_append_new(added, alert_json_string(name(cfg, i)));
+		else if (k->change[i] == CFG_CHANGED)
+			json_array_append_new(changed, alert_json_string(name(cfg, i)));
+	}
+	for (i = 0; i < k->nremoved; i++)
+		json_array_append_new(removed, alert_json_string(name(old, k->removed[i])));
+	json_object_set_new(d, "added", added);
+	json_object_set_new(d, "removed", removed);
+	json_object_set_new(d, "changed", changed);
+	json_object_set_new(o, kind, d);
+}
+
+static const char *
+nth_feed(const struct config *c, size_t i)
+{
+	return c->feeds[i].name;
+}
+
+static const char *
+nth_watchlist(const struct config *c, size_t i)
+{
+	return c->watchlists[i].name;
+}
+
+static const char *
+nth_sink(const struct config *c, size_t i)
+{
+	return c->sinks[i].name;
+}
+
+json_t *
+pipeline_reload(struct pipeline *p, struct config *cfg)
+{
+	struct config *old = p->cfg;
+	struct config_diff *d = config_diff(old, cfg);
+	struct feed_rt **feeds;
+	json_t *summary = json_object();
+	size_t i;
+	long oi;
+
+	/* Feeds: kept ones repointed (and retimed), new ones started. */
+	feeds = xcalloc(cfg->nfeeds + 1, sizeof *feeds);
+	for (i = 0; i < cfg->nfeeds; i++) {
+		oi = d->feeds.old_index[i];
+		if (oi >= 0) {
+			feeds[i] = p->feeds[oi];
+			rt_update(p, feeds[i], cfg, i);
+			continue;
+		}
+		feeds[i] = rt_new(p, cfg, i);
+		if (p->started && !p->stopping) {
+			schedule_first(p, feeds[i]);
+			log_info("feed \"%s\": added by a reload", cfg->feeds[i].name);
+		}
+	}
+	for (i = 0; i < d->feeds.nremoved; i++) {
+		log_info("feed \"%s\": removed by a reload", old->feeds[d->feeds.removed[i]].name);
+		rt_remove(p->feeds[d->feeds.removed[i]]);
+	}
+	free(p->feeds);
+	p->feeds = feeds;
+	p->nfeeds = cfg->nfeeds;
+
+	/* Watchlists: the matcher is the new config's, from the next item on. */
+	free(p->by_index);
+	p->by_index = xcalloc(cfg->nwatchlists + 1, sizeof *p->by_index);
+	for (i = 0; i < cfg->nwatchlists; i++)
+		p->by_index[cfg->watchlists[i].index] = &cfg->watchlists[i];
+
+	/* Sinks: lanes kept, made or retired (outbox.c). */
+	outbox_reconfigure(p->outbox, cfg);
+	p->cfg = cfg;
+	p->revision++;
+
+	json_object_set_new(summary, "revision", json_integer((json_int_t)p->revision));
+	diff_json(summary, "feeds", &d->feeds, nth_feed, old, cfg, cfg->nfeeds);
+	diff_json(summary, "watchlists", &d->watchlists, nth_watchlist, old, cfg,
+	    cfg->nwatchlists);
+	diff_json(summary, "sinks", &d->sinks, nth_sink, old, cfg, cfg->nsinks);
+	json_object_set_new(summary, "needs_restart", d->restart[0] != '\0' ?
+	    json_string(d->restart) : json_null());
+	if (d->restart[0] != '\0')
+		log_warn("reload: [daemon] %s changed: that takes a restart; the "
+		    "running values are kept", d->restart);
+	log_notice("reload: configuration revision %lu: feeds +%zu -%zu ~%zu, "
+	    "watchlists +%zu -%zu ~%zu, sinks +%zu -%zu ~%zu", p->revision,
+	    d->feeds.nadded, d->feeds.nremoved, d->feeds.nchanged,
+	    d->watchlists.nadded, d->watchlists.nremoved, d->watchlists.nchanged,
+	    d->sinks.nadded, d->sinks.nremoved, d->sinks.nchanged);
+	config_diff_free(d);
+	config_free(old);
+	return summary;
+}
+
+unsigned long
+pipeline_revision(const struct pipeline *p)
+{
+	return p->revision;
+}
+
+const char *
+pipeline_config_path(const struct pipeline *p)
+{
+	return p->cfg->path;
 }
 
 static void
@@ -986,7 +1249,7 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 	p->stopping = 1;
 	outbox_stop(p->outbox, pipeline_quiet_cb, p);
 	for (i = 0; i < p->nfeeds; i++)
-		evtimer_del(p->feeds[i].timer);
+		evtimer_del(p->feeds[i]->timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {
 		maybe_done(p);
 		return;
@@ -1008,7 +1271,7 @@ pipeline_log_health(const struct pipeline *p)
 	size_t i;
 
 	for (i = 0; i < p->nfeeds; i++) {
-		rt = &p->feeds[i];
+		rt = p->feeds[i];
 		if (rt->last_ok)
 			util_format_time(rt->last_ok, ok, sizeof ok);
 		else
@@ -1050,16 +1313,14 @@ pipeline_free(struct pipeline *p)
 	outbox_free(p->outbox);
 	free(p->epoch);
 	fetch_free(p->fetcher);
-	for (i = 0; i < p->nfeeds; i++) {
-		event_free(p->feeds[i].timer);
-		free(p->feeds[i].url);
-		free(p->feeds[i].etag);
-		free(p->feeds[i].last_modified);
-	}
+	/* Polls and Redis commands ended above; what is left is the list's. */
+	for (i = 0; i < p->nfeeds; i++)
+		rt_release(p->feeds[i]);
 	free(p->feeds);
 	free(p->by_index);
 	if (p->grace_timer != NULL)
 		event_free(p->grace_timer);
+	config_free(p->cfg);
 	free(p);
 }
 
@@ -1118,7 +1379,7 @@ pipeline_status_json(const struct pipeline *p)
 	const char *state;
 
 	for (i = 0; i < p->nfeeds; i++) {
-		state = feed_state(&p->feeds[i]);
+		state = feed_state(p->feeds[i]);
 		if (state[0] == 'o')
 			ok++;
 		else if (state[0] == 'f')
@@ -1127,6 +1388,7 @@ pipeline_status_json(const struct pipeline *p)
 			never++;
 	}
 	json_object_set_new(o, "config", alert_json_string(p->cfg->path));
+	json_object_set_new(o, "config_revision", json_integer((json_int_t)p->revision));
 	json_object_set_new(o, "instance", alert_json_string(p->cfg->instance));
 	json_object_set_new(o, "redis", json_string(store_is_up(p->store) ? "up" : "down"));
 	json_object_set_new(o, "redis_address", alert_json_string(store_addr(p->store)));
@@ -1153,7 +1415,7 @@ pipeline_feeds_json(const struct pipeline *p)
 	size_t i;
 
 	for (i = 0; i < p->nfeeds; i++) {
-		rt = &p->feeds[i];
+		rt = p->feeds[i];
 		o = json_object();
 		json_object_set_new(o, "name", alert_json_string(rt->cfg->name));
 		json_object_set_new(o, "url", view_url(rt->url, 0));

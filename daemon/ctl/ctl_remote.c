@@ -257,7 +257,8 @@ print_status(const json_t *r)
 	printf("instance      %s\n", v = clean(str(r, "instance")));
 	free(v);
 	printf("uptime        %s (since %s)\n", up, str(r, "started"));
-	printf("config        %s\n", v = clean(str(r, "config")));
+	printf("config        %s (revision %lld)\n", v = clean(str(r, "config")),
+	    num(r, "config_revision"));
 	free(v);
 	printf("redis         %s (%s)\n", str(r, "redis"), v = clean(str(r, "redis_address")));
 	free(v);
@@ -328,6 +329,43 @@ print_sinks(const json_t *r)
 	table_print(&t);
 }
 
+/* "+2 -1 ~0 (added: a, b; removed: c; changed: -)" for one kind. */
+static void
+print_change(const char *kind, const json_t *d)
+{
+	static const char *const parts[] = { "added", "removed", "changed" };
+	const json_t *a, *v;
+	char *c;
+	size_t i, j;
+
+	printf("%-11s", kind);
+	for (i = 0; i < 3; i++) {
+		a = json_object_get(d, parts[i]);
+		printf("  %s %zu", parts[i], json_array_size(a));
+		json_array_foreach(a, j, v) {
+			c = clean(json_string_value(v) ? json_string_value(v) : "?");
+			printf("%s%s", j == 0 ? " (" : ", ", c);
+			free(c);
+		}
+		if (json_array_size(a) > 0)
+			putchar(')');
+	}
+	putchar('\n');
+}
+
+static void
+print_reload(const json_t *r)
+{
+	const char *restart = json_string_value(json_object_get(r, "needs_restart"));
+
+	printf("reloaded: configuration revision %lld\n", num(r, "revision"));
+	print_change("feeds", json_object_get(r, "feeds"));
+	print_change("watchlists", json_object_get(r, "watchlists"));
+	print_change("sinks", json_object_get(r, "sinks"));
+	if (restart != NULL)
+		printf("not applied, needs a restart: [daemon] %s\n", restart);
+}
+
 static void
 print_ping(const json_t *r)
 {
@@ -346,6 +384,7 @@ static const struct {
 	{ "feeds", print_feeds },
 	{ "watchlists", print_watchlists },
 	{ "sinks", print_sinks },
+	{ "reload", print_reload },
 };
 
 /* --- the verbs ------------------------------------------------------------------ */

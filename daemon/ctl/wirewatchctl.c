@@ -27,6 +27,7 @@ static const struct {
 	{ "feeds", ctl_remote_main, "[-s SOCKET] [--json] feeds" },
 	{ "watchlists", ctl_remote_main, "[-s SOCKET] [--json] watchlists" },
 	{ "sinks", ctl_remote_main, "[-s SOCKET] [--json] sinks" },
+	{ "reload", ctl_remote_main, "[-s SOCKET] [--json] reload" },
 };
 
 static int

@@ -81,6 +81,7 @@ struct cfg_watchlist {
 };
 
 struct config {
+	int refs;             /* config_ref / config_free: freed at 0 */
 	char *path;
 	/* [daemon] */
 	char *redis;          /* "unix:/path" or "host:port" (required, never NULL) */
@@ -126,8 +127,42 @@ struct config {
 #define WW_ENTITIES_DIR "/etc/wirewatch/entities"
 #endif
 
-/* NULL on error with "FILE:LINE: message" in err. */
+/* NULL on error with "FILE:LINE: message" in err.  One reference. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/*
+ * Reference counting: a reload makes a new config while deliveries, polls
+ * and views may still point into the old one.  config_ref() returns cfg;
+ * config_free() drops a reference and frees at the last (NULL: no-op).
+ */
+struct config *config_ref(struct config *cfg);
 void config_free(struct config *cfg);
+
+/*
+ * config_diff(old, new): what a reload changes, by name (hashed: linear in
+ * the sizes).  For each kind, the entries of new with the index of the
+ * entry of the same name in old (or -1: added), and the names of old that
+ * new has not (removed).  changed: same name, different settings.
+ * restart: the [daemon] keys that differ but take effect only at a
+ * restart (the connections and sockets made at start); config_diff
+ * copies old's values of those into new, so that new describes what
+ * runs, and names them here.
+ */
+enum cfg_change { CFG_SAME, CFG_ADDED, CFG_CHANGED };
+
+struct cfg_diff_kind {
+	long *old_index;        /* per entry of new: index in old, or -1 */
+	enum cfg_change *change;/* per entry of new */
+	size_t *removed;        /* indexes in old of the entries new has not */
+	size_t nremoved;
+	size_t nadded, nchanged;
+};
+
+struct config_diff {
+	struct cfg_diff_kind feeds, watchlists, sinks;
+	char restart[256];      /* "redis, prefix" or "" */
+};
+
+struct config_diff *config_diff(const struct config *old, struct config *cfg);
+void config_diff_free(struct config_diff *d);
 
 #endif

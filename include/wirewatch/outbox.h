@@ -100,6 +100,16 @@ void outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg);
  */
 void outbox_drain(struct outbox *ob, outbox_idle_cb cb, void *arg);
 
+/*
+ * A reload: from now on cfg's sinks (cfg must outlive the outbox or the
+ * next reconfigure).  A sink kept by name keeps its lane (waiting
+ * alerts, pause, tokens) with its new settings, and is enabled again if
+ * a 410 had disabled it; a new sink gets a lane; a removed sink's
+ * waiting and parked alerts go to the dead letters with the reason, and
+ * its attempts in flight finish (each holds the config its sink is in).
+ */
+void outbox_reconfigure(struct outbox *ob, const struct config *cfg);
+
 /* Alerts in delivery attempts, plus acknowledgements in flight. */
 size_t outbox_inflight(const struct outbox *ob);
 /* Alerts waiting for their sink's pace (in memory or as parked ids). */

@@ -15,10 +15,29 @@ struct pipeline;
 
 /*
  * once: poll every feed a single time, deliver, then leave the loop.
- * The pipeline borrows cfg, which must outlive it.
+ * The pipeline takes a reference to cfg (config_ref).
  */
-struct pipeline *pipeline_new(struct event_base *base, const struct config *cfg,
+struct pipeline *pipeline_new(struct event_base *base, struct config *cfg,
     int once, char *err, size_t errlen);
+
+/*
+ * Applies cfg (loaded and validated: one reference, which the pipeline
+ * takes) in place of the running config, by config_diff: new feeds start
+ * (their first poll spread as at start), removed ones stop (a fetch in
+ * flight is cancelled, a poll that is recording items finishes them),
+ * kept ones take their new settings (a shorter interval brings the next
+ * poll forward), watchlists swap between two items, sinks between two
+ * deliveries (outbox_reconfigure: a removed sink's waiting alerts go to
+ * the dead letters).  Returns the summary the reload verb answers:
+ * {"revision":N,"feeds":{"added":[],"removed":[],"changed":[]},
+ * "watchlists":{...},"sinks":{...},"needs_restart":"redis, ..."|null}.
+ */
+json_t *pipeline_reload(struct pipeline *p, struct config *cfg);
+
+/* The config revision: 1 at start, one more per successful reload. */
+unsigned long pipeline_revision(const struct pipeline *p);
+/* The running config's file. */
+const char *pipeline_config_path(const struct pipeline *p);
 
 /* Stops scheduling polls; leaves the loop when in-flight work is done
  * or after grace_ms, whichever comes first. */
