@@ -49,6 +49,7 @@
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/registry.h"
 #include "wirewatch/reload.h"
 #include "wirewatch/util.h"
 
@@ -72,6 +73,19 @@ struct control_conn {
 	int throttled;         /* not reading: too many unread replies */
 	size_t scanned;        /* input bytes known to hold no '\n' */
 	struct event *more;    /* the next batch of buffered requests */
+	struct control_pending *pending; /* a reply that comes later */
+	int deferred;          /* the verb running now called control_defer */
+};
+
+/*
+ * A reply that comes later (a command that waits for Redis): the
+ * connection takes no further request until it is answered, so replies
+ * stay in request order.  It outlives its connection: when the client
+ * is gone, the answer is dropped.
+ */
+struct control_pending {
+	struct control_conn *cl;  /* NULL once the connection is freed */
+	json_t *id;
 };
 
 struct control {
@@ -97,6 +111,8 @@ struct control {
 };
 
 static void conn_process(struct control_conn *cl);
+static void conn_reply(struct control_conn *cl, json_t *id, json_t *fields,
+    const char *error);
 
 /* --- the request decoder (pure: unit-tested and fuzzed) ----------------- */
 
@@ -281,6 +297,220 @@ verb_reload(struct control_conn *cl, const struct control_request *req,
 	return reload_run(cl->c->p, err, errlen);
 }
 
+/* --- deferred replies ------------------------------------------------------ */
+
+static struct control_pending *
+control_defer(struct control_conn *cl, const struct control_request *req)
+{
+	struct control_pending *pd = xcalloc(1, sizeof *pd);
+
+	pd->cl = cl;
+	pd->id = req->id != NULL ? json_incref(req->id) : NULL;
+	cl->pending = pd;
+	cl->deferred = 1;
+	return pd;
+}
+
+static void
+control_answer(struct control_pending *pd, json_t *fields, const char *error)
+{
+	static const struct timeval zero = { 0, 0 };
+	struct control_conn *cl = pd->cl;
+
+	if (cl != NULL && cl->state == CONN_OPEN) {
+		conn_reply(cl, pd->id, fields, error);
+		fields = NULL;
+	}
+	json_decref(fields);
+	if (cl != NULL) {
+		cl->pending = NULL;
+		if (cl->state == CONN_OPEN)
+			evtimer_add(cl->more, &zero);
+	}
+	json_decref(pd->id);
+	free(pd);
+}
+
+static void
+control_registry_done_cb(json_t *fields, const char *error, void *arg)
+{
+	control_answer(arg, fields, error);
+}
+
+/* --- run-time watchlists and feeds (registry.c) ---------------------------- */
+
+/* A string argument, required. */
+static const char *
+arg_str(const struct control_request *req, const char *key, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(req->req, key);
+
+	if (v == NULL || !json_is_string(v)) {
+		snprintf(err, errlen, "'%s' needs \"%s\": a string", req->cmd, key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int
+arg_bool(const struct control_request *req, const char *key, int *out, char *err,
+    size_t errlen)
+{
+	const json_t *v = json_object_get(req->req, key);
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		snprintf(err, errlen, "\"%s\" must be true or false", key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+static struct registry_peer
+peer(const struct control_conn *cl)
+{
+	struct registry_peer pr = { cl->uid, cl->pid };
+
+	return pr;
+}
+
+static json_t *
+verb_watchlist_add(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	const char *name, *query;
+	const json_t *sv, *x;
+	struct registry_peer pr = peer(cl);
+	char **sinks = NULL, *list = NULL, *tok, *save = NULL;
+	size_t n = 0, i;
+	int replace;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL ||
+	    (query = arg_str(req, "query", err, errlen)) == NULL ||
+	    arg_bool(req, "replace", &replace, err, errlen) == -1)
+		return NULL;
+	sv = json_object_get(req->req, "sinks");
+	if (json_is_string(sv)) {
+		list = xstrdup(json_string_value(sv));
+		sinks = xcalloc(strlen(list) + 1, sizeof *sinks);
+		for (tok = strtok_r(list, ", \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", \t", &save))
+			sinks[n++] = tok;
+	} else if (json_is_array(sv)) {
+		sinks = xcalloc(json_array_size(sv) + 1, sizeof *sinks);
+		json_array_foreach(sv, i, x) {
+			if (!json_is_string(x)) {
+				free(sinks);
+				snprintf(err, errlen, "\"sinks\" must be sink names");
+				return NULL;
+			}
+			sinks[n++] = (char *)json_string_value(x);
+		}
+	} else {
+		snprintf(err, errlen, "'watchlist.add' needs \"sinks\": a list of sink "
+		    "names");
+		return NULL;
+	}
+	registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query, sinks,
+	    n, replace, control_registry_done_cb, control_defer(cl, req));
+	free(sinks);
+	free(list);
+	return NULL;
+}
+
+static json_t *
+verb_watchlist_remove(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	struct registry_peer pr = peer(cl);
+	const char *name;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL)
+		return NULL;
+	registry_watchlist_remove(pipeline_registry(cl->c->p), &pr, name,
+	    control_registry_done_cb, control_defer(cl, req));
+	return NULL;
+}
+
+static json_t *
+verb_watchlist_show(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	const char *name;
+	json_t *w;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL)
+		return NULL;
+	if ((w = pipeline_watchlist_json(cl->c->p, name)) == NULL) {
+		snprintf(err, errlen, "no watchlist \"%.200s\" (wirewatchctl watchlists "
+		    "lists them)", name);
+		return NULL;
+	}
+	return wrap("watchlist", w);
+}
+
+static json_t *
+verb_watchlist_export(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	char *text = pipeline_watchlists_export(cl->c->p);
+	json_t *o;
+
+	(void)req;
+	(void)err;
+	(void)errlen;
+	o = wrap("text", alert_json_string(text));
+	free(text);
+	return o;
+}
+
+static json_t *
+verb_feed_add(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	struct registry_peer pr = peer(cl);
+	const char *name, *url;
+	const json_t *iv = json_object_get(req->req, "interval");
+	long long interval = 300;
+	int replace;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL ||
+	    (url = arg_str(req, "url", err, errlen)) == NULL ||
+	    arg_bool(req, "replace", &replace, err, errlen) == -1)
+		return NULL;
+	if (json_is_integer(iv))
+		interval = json_integer_value(iv);
+	else if (json_is_string(iv))
+		interval = util_parse_duration(json_string_value(iv));
+	else if (iv != NULL)
+		interval = -1;
+	if (interval < 1 || interval > 365 * 86400LL) {
+		snprintf(err, errlen, "bad \"interval\" (seconds, or a duration such "
+		    "as 5m; at least 1s)");
+		return NULL;
+	}
+	registry_feed_add(pipeline_registry(cl->c->p), &pr, name, url, (long)interval,
+	    replace, control_registry_done_cb, control_defer(cl, req));
+	return NULL;
+}
+
+static json_t *
+verb_feed_remove(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	struct registry_peer pr = peer(cl);
+	const char *name;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL)
+		return NULL;
+	registry_feed_remove(pipeline_registry(cl->c->p), &pr, name,
+	    control_registry_done_cb, control_defer(cl, req));
+	return NULL;
+}
+
 /*
  * The commands.  A new one is a row here and its function: write when it
  * changes the daemon (control-group and the daemon's own user only),
@@ -302,6 +532,17 @@ static const struct verb {
 	{ "sinks", 0, "", verb_sinks, "every sink: type and masked URL" },
 	{ "reload", 1, "", verb_reload, "read the config file again and apply it "
 	    "(all of it valid, or nothing changes)" },
+	{ "watchlist.add", 1, "name query sinks replace", verb_watchlist_add,
+	    "add a run-time watchlist (kept in Redis, shared by every daemon on it)" },
+	{ "watchlist.remove", 1, "name", verb_watchlist_remove,
+	    "remove a run-time watchlist" },
+	{ "watchlist.show", 0, "name", verb_watchlist_show,
+	    "one watchlist: query, sinks, origin, alerts sent, last alert" },
+	{ "watchlist.export", 0, "", verb_watchlist_export,
+	    "the run-time watchlists as config text" },
+	{ "feed.add", 1, "name url interval replace", verb_feed_add,
+	    "add a run-time feed (kept in Redis, shared by every daemon on it)" },
+	{ "feed.remove", 1, "name", verb_feed_remove, "remove a run-time feed" },
 };
 
 static json_t *
@@ -423,7 +664,15 @@ conn_request(struct control_conn *cl, const char *line, size_t len)
 		    "(control-read-group)", (unsigned)cl->uid, (int)cl->pid, v->name);
 		snprintf(err, sizeof err, "permission denied");
 	} else if (check_args(v, &req, err, sizeof err) == 0) {
+		cl->deferred = 0;
+		err[0] = '\0';
 		fields = v->fn(cl, &req, err, sizeof err);
+		if (fields == NULL && cl->deferred) {
+			/* control_answer() replies (it may have already). */
+			cl->deferred = 0;
+			control_request_clear(&req);
+			return;
+		}
 	}
 	conn_reply(cl, req.id, fields, fields != NULL ? NULL : err);
 	control_request_clear(&req);
@@ -447,6 +696,8 @@ conn_kill(struct control_conn *cl)
 static void
 conn_free(struct control_conn *cl)
 {
+	if (cl->pending != NULL)
+		cl->pending->cl = NULL;
 	TAILQ_REMOVE(&cl->c->conns, cl, entry);
 	cl->c->nconns--;
 	event_free(cl->more);
@@ -542,6 +793,8 @@ conn_process(struct control_conn *cl)
 		return;
 	}
 	while (cl->state == CONN_OPEN) {
+		if (cl->pending != NULL)
+			return; /* control_answer() resumes */
 		if (evbuffer_get_length(out) >= CONTROL_OUT_HIGH) {
 			cl->throttled = 1;
 			bufferevent_disable(cl->bev, EV_READ);

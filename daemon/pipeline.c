@@ -47,6 +47,7 @@
 #include "wirewatch/match.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/registry.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/store.h"
@@ -60,6 +61,7 @@ struct feed_rt {
 	struct config *owner; /* the config cfg points into (a reference) */
 	int refs;             /* the pipeline's list, the poll, Redis commands */
 	int removed;          /* dropped by a reload: freed at the last ref */
+	int runtime;          /* added at run time (registry.c) */
 	unsigned gen;         /* bumped when a reload changes the URL */
 	uint64_t due_ms;      /* util_now_ms() of the next poll, when armed */
 	char *url;            /* effective URL (after a permanent move) */
@@ -121,7 +123,9 @@ struct pipeline {
 	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt **feeds; /* in config order */
 	size_t nfeeds;
-	const struct cfg_watchlist **by_index; /* matcher index -> watchlist */
+	struct registry *reg;   /* run-time watchlists and feeds */
+	struct wl_snapshot *wl; /* the watchlists in effect, compiled */
+	json_t *wl_stats;       /* name -> [alerts queued, last time] */
 	size_t polls_running;   /* polls in progress */
 	size_t polls_left;      /* --once: feeds not yet done */
 	size_t writes;          /* feed-state saves in flight */
@@ -132,6 +136,7 @@ struct pipeline {
 #define UNKNOWN_LOGGED 5 /* items named per poll when Redis fails; then a count */
 
 static void poll_begin(struct feed_rt *rt);
+static void pipeline_rt_changed_cb(void *arg);
 
 static time_t
 entry_time(const struct feed_entry *e)
@@ -426,6 +431,8 @@ struct record_req {
 	struct poll *poll;
 	size_t index;
 	size_t nalerts;
+	char **hits;          /* names of the watchlists that alerted */
+	size_t nhits;
 };
 
 static int
@@ -475,6 +482,24 @@ before_backfill(const struct poll *poll, const struct feed_entry *e)
 static void poll_maybe_finish(struct poll *poll);
 static void next_slice(struct poll *poll);
 
+/* Per watchlist: alerts queued by this daemon since start, and when. */
+static void
+count_alerts(struct pipeline *p, const struct record_req *r)
+{
+	json_t *st;
+	size_t i;
+
+	for (i = 0; i < r->nhits; i++) {
+		if ((st = json_object_get(p->wl_stats, r->hits[i])) == NULL) {
+			st = json_pack("[II]", (json_int_t)0, (json_int_t)0);
+			json_object_set_new(p->wl_stats, r->hits[i], st);
+		}
+		json_array_set_new(st, 0, json_integer(json_integer_value(
+		    json_array_get(st, 0)) + 1));
+		json_array_set_new(st, 1, json_integer((json_int_t)time(NULL)));
+	}
+}
+
 static void
 pipeline_recorded_cb(int result, const char *error, void *arg)
 {
@@ -482,10 +507,12 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 	struct poll *poll = r->poll;
 	struct feed_rt *rt = poll->rt;
 	const struct feed_entry *e = &poll->doc->entries[r->index];
+	size_t i;
 
 	if (result == 1) {
 		poll->new_items++;
 		rt->items_seen++;
+		count_alerts(rt->p, r);
 		if (r->nalerts > 0)
 			log_info("feed \"%s\": item %s \"%s\": %zu alert%s queued",
 			    rt->cfg->name, poll->keys[r->index],
@@ -505,6 +532,9 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 			poll_fail(poll, "items not recorded: %s", error);
 		poll->store_failed = 1;
 	}
+	for (i = 0; i < r->nhits; i++)
+		free(r->hits[i]);
+	free(r->hits);
 	free(r);
 	poll->pending--;
 	poll_maybe_finish(poll);
@@ -517,7 +547,7 @@ record_item(struct poll *poll, size_t i)
 	struct feed_rt *rt = poll->rt;
 	struct pipeline *p = rt->p;
 	const struct feed_entry *e = &poll->doc->entries[i];
-	const struct cfg_watchlist *wl;
+	const struct wl_entry *wl;
 	struct match_result res = {0};
 	struct outbox_alert *alerts = NULL;
 	char (*ids)[ALERT_IDLEN] = NULL;
@@ -542,21 +572,23 @@ record_item(struct poll *poll, size_t i)
 		md.author = e->author;
 		md.category = cats.s;
 		md.feed = rt->cfg->name;
-		matcher_run(p->cfg->matcher, &md, &res);
+		matcher_run(p->wl->matcher, &md, &res);
 		for (h = 0; h < res.nhits; h++)
-			cap += p->by_index[res.hits[h].watchlist]->nsinks;
+			cap += p->wl->by_index[res.hits[h].watchlist]->nsinks;
 		alerts = xcalloc(cap + 1, sizeof *alerts);
 		ids = xcalloc(cap + 1, sizeof *ids);
+		r->hits = xcalloc(res.nhits + 1, sizeof *r->hits);
 		for (h = 0; h < res.nhits; h++) {
-			wl = p->by_index[res.hits[h].watchlist];
+			wl = p->wl->by_index[res.hits[h].watchlist];
+			r->hits[r->nhits++] = xstrdup(wl->name);
 			for (s = 0; s < wl->nsinks; s++) {
-				const struct cfg_sink *sink = &p->cfg->sinks[wl->sinks[s]];
+				const char *sink = wl->sinks[s];
 
-				alert_make_id(poll->keys[i], wl->name, sink->name, ids[n]);
+				alert_make_id(poll->keys[i], wl->name, sink, ids[n]);
 				alert = alert_new(rt->cfg->name, e, poll->keys[i],
 				    &res.hits[h], ids[n]);
 				alerts[n].id = ids[n];
-				alerts[n].sink = sink->name;
+				alerts[n].sink = sink;
 				alerts[n].watchlist = wl->name;
 				alerts[n].json = json_dumps(alert, JSON_COMPACT);
 				json_decref(alert);
@@ -934,6 +966,8 @@ pipeline_store_setup_cb(void *arg)
 	struct pipeline *p = arg;
 
 	outbox_setup(p->outbox, pipeline_epoch_cb, p);
+	/* Before any poll's command: the first items see run-time watchlists. */
+	registry_setup(p->reg);
 }
 
 static void
@@ -1005,9 +1039,8 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 	p->fetcher = fetch_new(base, &fo);
 	p->sinks = sinks_new(base, p->fetcher);
 
-	p->by_index = xcalloc(cfg->nwatchlists + 1, sizeof *p->by_index);
-	for (i = 0; i < cfg->nwatchlists; i++)
-		p->by_index[cfg->watchlists[i].index] = &cfg->watchlists[i];
+	p->wl = registry_snapshot(NULL, cfg);
+	p->wl_stats = json_object();
 	p->nfeeds = cfg->nfeeds;
 	p->polls_left = once ? cfg->nfeeds : 0;
 	p->feeds = xcalloc(cfg->nfeeds + 1, sizeof *p->feeds);
@@ -1020,6 +1053,9 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	p->reg = registry_new(base, cfg, p->store, pipeline_rt_changed_cb, p);
+	if (!once)
+		registry_subscribe(p->reg);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -1142,49 +1178,101 @@ nth_sink(const struct config *c, size_t i)
 	return c->sinks[i].name;
 }
 
+/*
+ * Makes the running feeds those of the config plus the run-time ones
+ * (a run-time feed whose name the config has is hidden by it), by name:
+ * kept ones take their (new) settings, new ones start, spread as at
+ * start, the others stop (rt_remove).
+ */
+static void
+sync_feeds(struct pipeline *p)
+{
+	struct config *rtc = registry_feeds(p->reg), *c;
+	size_t i, k, n = 0, cap = p->cfg->nfeeds + (rtc ? rtc->nfeeds : 0);
+	struct feed_rt **feeds = xcalloc(cap + 1, sizeof *feeds), *rt;
+	json_t *have = json_object(), *want = json_object(), *j;
+	char *taken = xcalloc(p->nfeeds + 1, 1);
+
+	for (i = 0; i < p->nfeeds; i++)
+		json_object_set_new(have, p->feeds[i]->cfg->name, json_integer((json_int_t)i));
+	/* --once polls the config file's feeds: it counts them at start. */
+	for (k = 0; k < (p->once ? 1u : 2u); k++) {
+		c = k == 0 ? p->cfg : rtc;
+		for (i = 0; c != NULL && i < c->nfeeds; i++) {
+			if (json_object_get(want, c->feeds[i].name) != NULL) {
+				log_warn("registry: run-time feed \"%s\" is hidden by the "
+				    "config file's feed of that name", c->feeds[i].name);
+				continue;
+			}
+			json_object_set_new(want, c->feeds[i].name, json_true());
+			if ((j = json_object_get(have, c->feeds[i].name)) != NULL) {
+				rt = p->feeds[json_integer_value(j)];
+				taken[json_integer_value(j)] = 1;
+				rt_update(p, rt, c, i);
+			} else {
+				rt = rt_new(p, c, i);
+				if (p->started && !p->stopping) {
+					schedule_first(p, rt);
+					log_info("feed \"%s\": added%s", c->feeds[i].name,
+					    k ? " at run time" : " by a reload");
+				}
+			}
+			rt->runtime = k;
+			feeds[n++] = rt;
+		}
+	}
+	for (i = 0; i < p->nfeeds; i++) {
+		if (taken[i])
+			continue;
+		log_info("feed \"%s\": removed%s", p->feeds[i]->cfg->name,
+		    p->feeds[i]->runtime ? " at run time" : " by a reload");
+		rt_remove(p->feeds[i]);
+	}
+	free(p->feeds);
+	p->feeds = feeds;
+	p->nfeeds = n;
+	free(taken);
+	json_decref(have);
+	json_decref(want);
+}
+
+/* A new snapshot of the watchlists in effect; the old one goes. */
+static void
+rebuild_watchlists(struct pipeline *p)
+{
+	struct wl_snapshot *old = p->wl;
+
+	p->wl = registry_snapshot(p->reg, p->cfg);
+	wl_snapshot_free(old);
+}
+
+/* The run-time state changed (this daemon's command, or another's). */
+static void
+pipeline_rt_changed_cb(void *arg)
+{
+	struct pipeline *p = arg;
+
+	if (p->dying)
+		return;
+	sync_feeds(p);
+	rebuild_watchlists(p);
+}
+
 json_t *
 pipeline_reload(struct pipeline *p, struct config *cfg)
 {
 	struct config *old = p->cfg;
 	struct config_diff *d = config_diff(old, cfg);
-	struct feed_rt **feeds;
 	json_t *summary = json_object();
-	size_t i;
-	long oi;
-
-	/* Feeds: kept ones repointed (and retimed), new ones started. */
-	feeds = xcalloc(cfg->nfeeds + 1, sizeof *feeds);
-	for (i = 0; i < cfg->nfeeds; i++) {
-		oi = d->feeds.old_index[i];
-		if (oi >= 0) {
-			feeds[i] = p->feeds[oi];
-			rt_update(p, feeds[i], cfg, i);
-			continue;
-		}
-		feeds[i] = rt_new(p, cfg, i);
-		if (p->started && !p->stopping) {
-			schedule_first(p, feeds[i]);
-			log_info("feed \"%s\": added by a reload", cfg->feeds[i].name);
-		}
-	}
-	for (i = 0; i < d->feeds.nremoved; i++) {
-		log_info("feed \"%s\": removed by a reload", old->feeds[d->feeds.removed[i]].name);
-		rt_remove(p->feeds[d->feeds.removed[i]]);
-	}
-	free(p->feeds);
-	p->feeds = feeds;
-	p->nfeeds = cfg->nfeeds;
-
-	/* Watchlists: the matcher is the new config's, from the next item on. */
-	free(p->by_index);
-	p->by_index = xcalloc(cfg->nwatchlists + 1, sizeof *p->by_index);
-	for (i = 0; i < cfg->nwatchlists; i++)
-		p->by_index[cfg->watchlists[i].index] = &cfg->watchlists[i];
 
 	/* Sinks: lanes kept, made or retired (outbox.c). */
 	outbox_reconfigure(p->outbox, cfg);
 	p->cfg = cfg;
 	p->revision++;
+	registry_set_config(p->reg, cfg);
+	/* Feeds started, stopped, retimed; watchlists from the next item on. */
+	sync_feeds(p);
+	rebuild_watchlists(p);
 
 	json_object_set_new(summary, "revision", json_integer((json_int_t)p->revision));
 	diff_json(summary, "feeds", &d->feeds, nth_feed, old, cfg, cfg->nfeeds);
@@ -1310,6 +1398,7 @@ pipeline_free(struct pipeline *p)
 	 * (pending replies end their polls), then transfers. */
 	sinks_free(p->sinks);
 	store_free(p->store);
+	registry_free(p->reg);
 	outbox_free(p->outbox);
 	free(p->epoch);
 	fetch_free(p->fetcher);
@@ -1317,7 +1406,8 @@ pipeline_free(struct pipeline *p)
 	for (i = 0; i < p->nfeeds; i++)
 		rt_release(p->feeds[i]);
 	free(p->feeds);
-	free(p->by_index);
+	wl_snapshot_free(p->wl);
+	json_decref(p->wl_stats);
 	if (p->grace_timer != NULL)
 		event_free(p->grace_timer);
 	config_free(p->cfg);
@@ -1398,7 +1488,9 @@ pipeline_status_json(const struct pipeline *p)
 	json_object_set_new(o, "feeds_failing", json_integer((json_int_t)failing));
 	json_object_set_new(o, "feeds_never", json_integer((json_int_t)never));
 	json_object_set_new(o, "polls_running", json_integer((json_int_t)p->polls_running));
-	json_object_set_new(o, "watchlists", json_integer((json_int_t)p->cfg->nwatchlists));
+	json_object_set_new(o, "watchlists", json_integer((json_int_t)p->wl->n));
+	json_object_set_new(o, "runtime_revision",
+	    json_integer((json_int_t)registry_revision(p->reg)));
 	json_object_set_new(o, "sinks", json_integer((json_int_t)p->cfg->nsinks));
 	json_object_set_new(o, "outbox_in_flight", json_integer((json_int_t)
 	    (p->outbox != NULL ? outbox_inflight(p->outbox) : 0)));
@@ -1418,6 +1510,7 @@ pipeline_feeds_json(const struct pipeline *p)
 		rt = p->feeds[i];
 		o = json_object();
 		json_object_set_new(o, "name", alert_json_string(rt->cfg->name));
+		json_object_set_new(o, "origin", json_string(rt->runtime ? "runtime" : "config"));
 		json_object_set_new(o, "url", view_url(rt->url, 0));
 		json_object_set_new(o, "state", json_string(feed_state(rt)));
 		json_object_set_new(o, "interval", json_integer(rt->cfg->interval));
@@ -1436,27 +1529,91 @@ pipeline_feeds_json(const struct pipeline *p)
 	return a;
 }
 
+static json_t *
+watchlist_json(const struct pipeline *p, const struct wl_entry *wl, int stats)
+{
+	json_t *o = json_object(), *sinks = json_array(), *st;
+	size_t s;
+	time_t last;
+
+	for (s = 0; s < wl->nsinks; s++)
+		json_array_append_new(sinks, alert_json_string(wl->sinks[s]));
+	json_object_set_new(o, "name", alert_json_string(wl->name));
+	json_object_set_new(o, "query", alert_json_string(wl->query));
+	json_object_set_new(o, "sinks", sinks);
+	json_object_set_new(o, "origin", json_string(wl->rt ? "runtime" : "config"));
+	if (wl->rt != NULL) {
+		json_object_set_new(o, "added", wl->rt->added ?
+		    alert_json_string(wl->rt->added) : json_null());
+		json_object_set_new(o, "added_by", wl->rt->by ?
+		    alert_json_string(wl->rt->by) : json_null());
+	}
+	if (stats) {
+		st = json_object_get(p->wl_stats, wl->name);
+		last = st ? (time_t)json_integer_value(json_array_get(st, 1)) : 0;
+		json_object_set_new(o, "alerts", json_integer(st ?
+		    json_integer_value(json_array_get(st, 0)) : 0));
+		json_object_set_new(o, "last_alert", view_time(last));
+	}
+	return o;
+}
+
 json_t *
 pipeline_watchlists_json(const struct pipeline *p)
 {
-	const struct cfg_watchlist *wl;
-	json_t *a = json_array(), *o, *sinks;
-	size_t i, s;
+	json_t *a = json_array();
+	size_t i;
 
-	for (i = 0; i < p->cfg->nwatchlists; i++) {
-		wl = &p->cfg->watchlists[i];
-		o = json_object();
-		sinks = json_array();
-		for (s = 0; s < wl->nsinks; s++)
-			json_array_append_new(sinks,
-			    alert_json_string(p->cfg->sinks[wl->sinks[s]].name));
-		json_object_set_new(o, "name", alert_json_string(wl->name));
-		json_object_set_new(o, "query", alert_json_string(wl->query));
-		json_object_set_new(o, "sinks", sinks);
-		json_object_set_new(o, "origin", json_string("config"));
-		json_array_append_new(a, o);
-	}
+	for (i = 0; i < p->wl->n; i++)
+		json_array_append_new(a, watchlist_json(p, &p->wl->v[i], 0));
 	return a;
+}
+
+json_t *
+pipeline_watchlist_json(const struct pipeline *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->wl->n; i++)
+		if (strcmp(p->wl->v[i].name, name) == 0)
+			return watchlist_json(p, &p->wl->v[i], 1);
+	return NULL;
+}
+
+char *
+pipeline_watchlists_export(const struct pipeline *p)
+{
+	const struct wl_entry *wl;
+	struct buf b = {0};
+	size_t i, s, n = 0;
+
+	buf_addf(&b, "# run-time watchlists of wirewatchd instance %s, run-time "
+	    "revision %lld\n# (wirewatchctl watchlist export; the config file's "
+	    "own watchlists are not included)\n", p->cfg->instance,
+	    registry_revision(p->reg));
+	for (i = 0; i < p->wl->n; i++) {
+		wl = &p->wl->v[i];
+		if (wl->rt == NULL)
+			continue;
+		n++;
+		buf_addf(&b, "\n[watchlist \"%s\"]\n", wl->name);
+		if (wl->rt->added != NULL)
+			buf_addf(&b, "# added %s by %s\n", wl->rt->added,
+			    wl->rt->by ? wl->rt->by : "?");
+		buf_addf(&b, "query = %s\nsinks = ", wl->query);
+		for (s = 0; s < wl->nsinks; s++)
+			buf_addf(&b, "%s%s", s ? ", " : "", wl->sinks[s]);
+		buf_addc(&b, '\n');
+	}
+	if (n == 0)
+		buf_adds(&b, "# (none)\n");
+	return buf_steal(&b);
+}
+
+struct registry *
+pipeline_registry(const struct pipeline *p)
+{
+	return p->reg;
 }
 
 json_t *

@@ -12,7 +12,14 @@ int ctl_check_main(int argc, char **argv);  /* check -c CONF */
 int ctl_entities_main(int argc, char **argv); /* entities [-e DIR] [NAME] */
 int ctl_deliveries_main(int argc, char **argv); /* deliveries -c CONF [--failed] [--json] */
 int ctl_replay_main(int argc, char **argv);   /* replay -c CONF (ID... | --failed [--sink S]) */
-/* ping, status, feeds, watchlists, sinks [-s SOCKET] [--json]: asks the daemon (argv[0] the verb) */
+/*
+ * The daemon's verbs [-s SOCKET] [--json] (argv[0] the verb): ping,
+ * status, feeds, watchlists, sinks, reload, watchlist add|remove|show|
+ * export, feed add|remove.  Their table is in ctl_remote.c.
+ */
 int ctl_remote_main(int argc, char **argv);
+/* The usage lines of verb (NULL: of every daemon verb). */
+#include <stdio.h>
+void ctl_remote_usage(FILE *f, const char *verb);
 
 #endif

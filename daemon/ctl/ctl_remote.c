@@ -42,12 +42,12 @@ enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 /* --- talking to the daemon ---------------------------------------------- */
 
 /*
- * Sends {"v":1,"cmd":verb} on a new connection to path and reads one
+ * Sends the request object on a new connection to path and reads one
  * reply line into *reply (malloc'd).  Returns 0, or an exit status with
  * the reason printed.
  */
 static int
-ask(const char *path, const char *verb, char **reply)
+ask(const char *path, const json_t *request, char **reply)
 {
 	struct timeval tv = { CTL_TIMEOUT_S, 0 };
 	struct sockaddr_un sun;
@@ -83,9 +83,14 @@ ask(const char *path, const char *verb, char **reply)
 		}
 		goto out;
 	}
-	req = xasprintf("{\"v\":%d,\"cmd\":\"%s\"}\n", CONTROL_VERSION, verb);
+	if ((req = json_dumps(request, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "wirewatchctl: cannot encode the request\n");
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	/* A refused client is answered without being read: read the answer. */
 	(void)send(fd, req, strlen(req), MSG_NOSIGNAL);
+	(void)send(fd, "\n", 1, MSG_NOSIGNAL);
 	free(req);
 	while (nl == NULL) {
 		n = recv(fd, chunk, sizeof chunk, 0);
@@ -297,12 +302,12 @@ print_feeds(const json_t *r)
 static void
 print_watchlists(const json_t *r)
 {
-	struct table t = { 3, NULL, 0 };
+	struct table t = { 4, NULL, 0 };
 	struct buf sinks = {0};
 	const json_t *w, *s;
 	size_t i, j;
 
-	table_row(&t, "NAME", "SINKS", "QUERY");
+	table_row(&t, "NAME", "ORIGIN", "SINKS", "QUERY");
 	json_array_foreach(json_object_get(r, "watchlists"), i, w) {
 		buf_reset(&sinks);
 		json_array_foreach(json_object_get(w, "sinks"), j, s) {
@@ -310,7 +315,8 @@ print_watchlists(const json_t *r)
 				buf_addc(&sinks, ',');
 			buf_adds(&sinks, json_string_value(s) ? json_string_value(s) : "?");
 		}
-		table_row(&t, str(w, "name"), sinks.s ? sinks.s : "", str(w, "query"));
+		table_row(&t, str(w, "name"), str(w, "origin"), sinks.s ? sinks.s : "",
+		    str(w, "query"));
 	}
 	buf_free(&sinks);
 	table_print(&t);
@@ -367,6 +373,77 @@ print_reload(const json_t *r)
 }
 
 static void
+print_changed(const json_t *r, const char *what)
+{
+	char *n = clean(str(r, "name"));
+
+	printf("%s \"%s\" %s (run-time revision %lld)\n",
+	    strncmp(what, "feed", 4) == 0 ? "feed" : "watchlist", n,
+	    strchr(what, 'r') != NULL && strstr(what, "remove") ? "removed" : "added",
+	    num(r, "revision"));
+	free(n);
+}
+
+static void
+print_watchlist_add(const json_t *r)
+{
+	print_changed(r, "watchlist add");
+}
+
+static void
+print_watchlist_remove(const json_t *r)
+{
+	print_changed(r, "watchlist remove");
+}
+
+static void
+print_feed_add(const json_t *r)
+{
+	print_changed(r, "feed add");
+}
+
+static void
+print_feed_remove(const json_t *r)
+{
+	print_changed(r, "feed remove");
+}
+
+static void
+print_watchlist_show(const json_t *r)
+{
+	const json_t *w = json_object_get(r, "watchlist"), *s;
+	struct buf sinks = {0};
+	char *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(w, "sinks"), i, s) {
+		if (i > 0)
+			buf_addc(&sinks, ',');
+		buf_adds(&sinks, json_string_value(s) ? json_string_value(s) : "?");
+	}
+	printf("name        %s\n", v = clean(str(w, "name")));
+	free(v);
+	printf("query       %s\n", v = clean(str(w, "query")));
+	free(v);
+	printf("sinks       %s\n", v = clean(sinks.s ? sinks.s : ""));
+	free(v);
+	printf("origin      %s\n", str(w, "origin"));
+	if (json_object_get(w, "added") != NULL) {
+		printf("added       %s by %s\n", str(w, "added"), v = clean(str(w, "added_by")));
+		free(v);
+	}
+	printf("alerts      %lld since the daemon started\n", num(w, "alerts"));
+	printf("last alert  %s\n", str(w, "last_alert"));
+	buf_free(&sinks);
+}
+
+static void
+print_watchlist_export(const json_t *r)
+{
+	fputs(str(r, "text"), stdout);
+}
+
+static void
 print_ping(const json_t *r)
 {
 	char *v = clean(str(r, "version"));
@@ -375,17 +452,84 @@ print_ping(const json_t *r)
 	free(v);
 }
 
-static const struct {
+/*
+ * The daemon's verbs: the words on the command line, the command sent,
+ * the printer, the usage (also --help) and the positional arguments it
+ * takes (names of request members, in order).  wirewatchctl.c's verb
+ * list points here for its usage lines.
+ */
+static const struct remote {
 	const char *verb;
+	const char *sub;        /* second word, or NULL */
+	const char *cmd;
 	void (*print)(const json_t *);
+	const char *usage;
+	const char *args[3];
+	const char *help;
 } remote[] = {
-	{ "ping", print_ping },
-	{ "status", print_status },
-	{ "feeds", print_feeds },
-	{ "watchlists", print_watchlists },
-	{ "sinks", print_sinks },
-	{ "reload", print_reload },
+	{ "ping", NULL, "ping", print_ping, "ping", { NULL },
+	  "is the daemon there" },
+	{ "status", NULL, "status", print_status, "status", { NULL },
+	  "version, uptime, config revision, Redis, feed health, outbox" },
+	{ "feeds", NULL, "feeds", print_feeds, "feeds", { NULL },
+	  "every feed (config and run-time): state, last success, last error" },
+	{ "watchlists", NULL, "watchlists", print_watchlists, "watchlists", { NULL },
+	  "every watchlist: origin (config or runtime), sinks, query" },
+	{ "sinks", NULL, "sinks", print_sinks, "sinks", { NULL },
+	  "every sink: type and masked URL" },
+	{ "reload", NULL, "reload", print_reload, "reload", { NULL },
+	  "read the config file again and apply it; on any error the running "
+	  "config stays and the error is printed (exit 1)" },
+	{ "watchlist", "add", "watchlist.add", print_watchlist_add,
+	  "watchlist add NAME QUERY --sinks SINK[,SINK...] [--replace]",
+	  { "name", "query", NULL },
+	  "add a run-time watchlist: kept in Redis, applied by every daemon on "
+	  "it, kept across restarts; an existing name needs --replace" },
+	{ "watchlist", "remove", "watchlist.remove", print_watchlist_remove,
+	  "watchlist remove NAME", { "name", NULL },
+	  "remove a run-time watchlist (config file entries: edit and reload)" },
+	{ "watchlist", "show", "watchlist.show", print_watchlist_show,
+	  "watchlist show NAME", { "name", NULL },
+	  "one watchlist: query, sinks, origin, alerts sent, last alert" },
+	{ "watchlist", "export", "watchlist.export", print_watchlist_export,
+	  "watchlist export", { NULL },
+	  "the run-time watchlists as config text, for version control" },
+	{ "feed", "add", "feed.add", print_feed_add,
+	  "feed add NAME URL [--interval D] [--replace]", { "name", "url", NULL },
+	  "add a run-time feed (http or https; interval default 5m): kept in "
+	  "Redis, polled by every daemon on it" },
+	{ "feed", "remove", "feed.remove", print_feed_remove,
+	  "feed remove NAME", { "name", NULL },
+	  "remove a run-time feed (its poll in flight is cancelled)" },
 };
+
+#define NREMOTE (sizeof remote / sizeof remote[0])
+
+void
+ctl_remote_usage(FILE *f, const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < NREMOTE; i++)
+		if (verb == NULL || strcmp(remote[i].verb, verb) == 0)
+			fprintf(f, "       wirewatchctl [-s SOCKET] [--json] %s\n",
+			    remote[i].usage);
+}
+
+static void
+verb_help(const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < NREMOTE; i++)
+		if (strcmp(remote[i].verb, verb) == 0)
+			printf("usage: wirewatchctl [-s SOCKET] [--json] %s\n    %s\n",
+			    remote[i].usage, remote[i].help);
+	printf("\n  -s, --socket PATH  the control socket (default %s)\n"
+	    "      --json         print the daemon's reply object as it came\n"
+	    "exit: 0 ok, 1 the daemon refused or failed, 2 usage, 3 no daemon\n",
+	    CONTROL_DEFAULT_PATH);
+}
 
 /* --- the verbs ------------------------------------------------------------------ */
 
@@ -396,33 +540,68 @@ ctl_remote_main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "sinks", required_argument, NULL, 'S' },
+		{ "replace", no_argument, NULL, 'r' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = CONTROL_DEFAULT_PATH, *verb = argv[0];
-	void (*print)(const json_t *) = NULL;
+	const char *path = CONTROL_DEFAULT_PATH, *verb = argv[0], *sinks = NULL,
+	    *interval = NULL;
+	const struct remote *rv = NULL;
 	char *text, *msg;
 	json_error_t jerr;
-	json_t *r;
-	int ch, json = 0, rc;
+	json_t *r, *req;
+	int ch, json = 0, rc, replace = 0, npos, k;
 	size_t i;
 
-	for (i = 0; i < sizeof remote / sizeof remote[0]; i++)
-		if (strcmp(remote[i].verb, verb) == 0)
-			print = remote[i].print;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's': path = optarg; break;
 		case 'j': json = 1; break;
+		case 'S': sinks = optarg; break;
+		case 'r': replace = 1; break;
+		case 'i': interval = optarg; break;
 		case 'h':
-			printf("usage: wirewatchctl [-s SOCKET] [--json] %s\n", verb);
+			verb_help(verb);
 			return 0;
 		default: goto usage;
 		}
 	}
-	if (print == NULL || optind != argc)
+	for (i = 0; i < NREMOTE && rv == NULL; i++) {
+		if (strcmp(remote[i].verb, verb) != 0)
+			continue;
+		if (remote[i].sub == NULL ||
+		    (optind < argc && strcmp(remote[i].sub, argv[optind]) == 0))
+			rv = &remote[i];
+	}
+	if (rv == NULL)
 		goto usage;
-	if ((rc = ask(path, verb, &text)) != 0)
+	if (rv->sub != NULL)
+		optind++;
+	for (npos = 0; rv->args[npos] != NULL; npos++)
+		;
+	if (argc - optind != npos)
+		goto usage;
+	if ((sinks != NULL) != (strcmp(rv->cmd, "watchlist.add") == 0) ||
+	    (interval != NULL && strcmp(rv->cmd, "feed.add") != 0) ||
+	    (replace && strcmp(rv->cmd, "watchlist.add") != 0 &&
+	    strcmp(rv->cmd, "feed.add") != 0))
+		goto usage;
+	req = json_object();
+	json_object_set_new(req, "v", json_integer(CONTROL_VERSION));
+	json_object_set_new(req, "cmd", json_string(rv->cmd));
+	for (k = 0; k < npos; k++)
+		json_object_set_new(req, rv->args[k], json_string(argv[optind + k]));
+	if (sinks != NULL)
+		json_object_set_new(req, "sinks", json_string(sinks));
+	if (interval != NULL)
+		json_object_set_new(req, "interval", json_string(interval));
+	if (replace)
+		json_object_set_new(req, "replace", json_true());
+	rc = ask(path, req, &text);
+	json_decref(req);
+	if (rc != 0)
 		return rc;
 	if ((r = json_loads(text, 0, &jerr)) == NULL || !json_is_object(r)) {
 		fprintf(stderr, "wirewatchctl: %s: not a reply: %s\n", path,
@@ -435,16 +614,18 @@ ctl_remote_main(int argc, char **argv)
 	if (json)
 		printf("%s\n", text);
 	else if (rc == 0)
-		print(r);
+		rv->print(r);
 	if (rc != 0) {
 		msg = clean(str(r, "error"));
-		fprintf(stderr, "wirewatchctl: %s: %s\n", verb, msg);
+		fprintf(stderr, "wirewatchctl: %s%s%s: %s\n", verb, rv->sub ? " " : "",
+		    rv->sub ? rv->sub : "", msg);
 		free(msg);
 	}
 	json_decref(r);
 	free(text);
 	return rc;
 usage:
-	fprintf(stderr, "usage: wirewatchctl [-s SOCKET] [--json] %s\n", verb);
+	fprintf(stderr, "usage:\n");
+	ctl_remote_usage(stderr, verb);
 	return EXIT_USAGE;
 }

@@ -12,6 +12,7 @@
 struct config;
 struct event_base;
 struct pipeline;
+struct registry;
 
 /*
  * once: poll every feed a single time, deliver, then leave the loop.
@@ -64,5 +65,12 @@ json_t *pipeline_status_json(const struct pipeline *p);
 json_t *pipeline_feeds_json(const struct pipeline *p);
 json_t *pipeline_watchlists_json(const struct pipeline *p);
 json_t *pipeline_sinks_json(const struct pipeline *p);
+/* One watchlist with its counts (alerts queued since start, the last
+ * one's time), or NULL when there is none of that name. */
+json_t *pipeline_watchlist_json(const struct pipeline *p, const char *name);
+/* The run-time watchlists as config text (malloc'd). */
+char *pipeline_watchlists_export(const struct pipeline *p);
+/* The run-time registry (registry.h). */
+struct registry *pipeline_registry(const struct pipeline *p);
 
 #endif
