@@ -8,6 +8,7 @@ doubled alert.
 """
 import json
 import os
+import re
 import signal
 import time
 
@@ -216,3 +217,62 @@ def reload_100_under_load(ctx):
         xs = 1 if any(a.get("title") == "sanctions x0" for a in alerts) else 0
         check(seen == len(ids) + xs,
               "%d items marked seen but %d alerted (+%d x): an alert was lost" % (seen, len(ids), xs))
+
+
+@scenario("control", "issue10", "reload")
+def reload_removed_sink_dead_letters(ctx):
+    """A paced sink (slack, one message a second, no digests) with 20
+    alerts waiting is removed by a reload: the ones still waiting go to the
+    dead letters with the reason, the one in flight finishes, the other
+    sink keeps delivering, and every alert is either delivered or
+    dead-lettered: none lost, none twice."""
+    now = time.time()
+    items = [("i%d" % i, "sanctions %d" % i, now - i) for i in range(20)]
+    with Env(ctx, webhook=True) as e:
+        e.http.routes["/f"] = rss(items)
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        sinks = [("out", {"type": "console"}),
+                 ("chat", {"type": "slack", "url": e.hook.url("/slack"), "digest-after": "0"})]
+        feeds = [("f", e.http.url("/f"), {"interval": "1h"})]
+        d, conf = start(ctx, e, sock, feeds=feeds, sinks=sinks,
+                        watchlists=[("w", "sanctions", ["out", "chat"])])
+        try:
+            check(wait_for(lambda: len(console_alerts(d)) == 20, 15), "console alerts missing")
+            check(wait_for(lambda: len(e.hook.posts) >= 2, 10), "slack sink never delivered")
+            e.conf(daemon={"control": sock, "startup-spread": "0", "instance": "ctl-test"},
+                   feeds=feeds, sinks=[("out", {"type": "console"})],
+                   watchlists=[("w", "sanctions", ["out"])])
+            rc, out, err = ctl("-s", sock, "--json", "reload")
+            check(rc == 0, "reload: %s %r" % (rc, err))
+            check(json.loads(out)["sinks"]["removed"] == ["chat"], "reply: %s" % out)
+            posted = len(e.hook.posts)
+
+            def dead():
+                def text(x):
+                    return x.decode() if isinstance(x, bytes) else x
+                return [dict(zip([text(x) for x in f[0::2]], [text(x) for x in f[1::2]]))
+                        for _id, f in e.redis.cmd("XRANGE", "ww:dead", "-", "+")]
+            check(wait_for(lambda: len(dead()) + posted >= 20, 10),
+                  "waiting alerts not dead-lettered: %d dead, %d posted" % (len(dead()), posted))
+            time.sleep(1.5)
+            dl = dead()
+            check(all("removed from the configuration" in x["reason"] for x in dl),
+                  "dead-letter reasons: %r" % [x["reason"] for x in dl][:3])
+            # One Slack message per alert (digest-after = 0).
+            delivered = [p for p in e.hook.posts if p["status"] == 200]
+            check(len(delivered) + len(dl) == 20,
+                  "%d delivered + %d dead-lettered != 20" % (len(delivered), len(dl)))
+            check(len({x["id"] for x in dl}) == len(dl), "an alert dead-lettered twice")
+            sent = " ".join(p["body"].decode("utf-8", "replace") for p in delivered)
+            dead_titles = [json.loads(x["alert"])["title"] for x in dl]
+            check(all(re.search(re.escape(t) + r"(?!\d)", sent) is None for t in
+                      [json.loads(x["alert"])["title"] for x in dl]) and
+                  all(re.search(re.escape("sanctions %d" % i) + r"(?!\d)", sent) or
+                      "sanctions %d" % i in dead_titles for i in range(20)),
+                  "delivered and dead-lettered titles do not partition the 20 items")
+            check(len(e.hook.posts) <= posted + 1, "the removed sink kept receiving")
+            check(e.redis.cmd("XPENDING", "ww:outbox", "dispatch")[0] == 0,
+                  "alerts still pending in the outbox")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
