@@ -1,9 +1,11 @@
 /*
  * ctl_remote.c - the wirewatchctl verbs that ask the running daemon, over
  * its control socket (docs/control.md): ping, status, feeds, watchlists,
- * sinks.
+ * sinks, reload, watchlist add|remove|show|export, feed add|remove.  The
+ * table remote[] is the one list of them: wirewatchctl's usage and each
+ * verb's --help come from it.
  *
- *   wirewatchctl [-s SOCKET] [--json] VERB
+ *   wirewatchctl [-s SOCKET] [--json] VERB [SUBVERB] [ARGS] [OPTIONS]
  *
  * One request line, one reply line.  People get a table (status: one
  * "name value" line each); --json prints the reply object as it came, for
@@ -372,14 +374,13 @@ print_reload(const json_t *r)
 		printf("not applied, needs a restart: [daemon] %s\n", restart);
 }
 
+/* 'watchlist "NAME" added (run-time revision N)' */
 static void
-print_changed(const json_t *r, const char *what)
+print_changed(const json_t *r, const char *kind, const char *done)
 {
 	char *n = clean(str(r, "name"));
 
-	printf("%s \"%s\" %s (run-time revision %lld)\n",
-	    strncmp(what, "feed", 4) == 0 ? "feed" : "watchlist", n,
-	    strchr(what, 'r') != NULL && strstr(what, "remove") ? "removed" : "added",
+	printf("%s \"%s\" %s (run-time revision %lld)\n", kind, n, done,
 	    num(r, "revision"));
 	free(n);
 }
@@ -387,25 +388,25 @@ print_changed(const json_t *r, const char *what)
 static void
 print_watchlist_add(const json_t *r)
 {
-	print_changed(r, "watchlist add");
+	print_changed(r, "watchlist", "added");
 }
 
 static void
 print_watchlist_remove(const json_t *r)
 {
-	print_changed(r, "watchlist remove");
+	print_changed(r, "watchlist", "removed");
 }
 
 static void
 print_feed_add(const json_t *r)
 {
-	print_changed(r, "feed add");
+	print_changed(r, "feed", "added");
 }
 
 static void
 print_feed_remove(const json_t *r)
 {
-	print_changed(r, "feed remove");
+	print_changed(r, "feed", "removed");
 }
 
 static void
