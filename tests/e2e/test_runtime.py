@@ -118,6 +118,7 @@ def runtime_watchlist_lifecycle(ctx):
                   "daemon b did not pick up rt2 without a restart")
             r = stop_daemon(a)
             a = None
+            check(r.rc == 0, "daemon a: exit status %s" % r.rc)
             st["items"].insert(0, ("n3", "sanctions three", time.time()))
             check(wait_for(lambda: titles(b, "rt2") == ["sanctions three"], 10),
                   "daemon b does not alert for rt2: %r" % console_alerts(b))
@@ -135,9 +136,8 @@ def runtime_watchlist_lifecycle(ctx):
             check(rc == 0 and '[watchlist "rt2"]' in out and "query = sanctions" in out and
                   "sinks = out" in out and "rtw" not in out, "export: %r" % out)
         finally:
-            for d in (a, b):
-                if d is not None:
-                    stop_daemon(d)
+            rcs = [stop_daemon(d).rc for d in (a, b) if d is not None]
+        check(rcs == [0] * len(rcs), "exit status %r" % rcs)
         au = audit(e)
         cmds = [(x["cmd"], x["result"] == "ok") for x in au]
         check(("watchlist.add", True) in cmds and ("watchlist.add", False) in cmds and
@@ -172,6 +172,7 @@ def runtime_feed_lifecycle(ctx):
             rc, _, err = ctl("-s", sock, "feed", "add", "s", e.http.url("/x"))
             check(rc == 1 and "origin: config" in err, "config name: %r" % err)
             r = stop_daemon(d)
+            check(r.rc == 0, "exit status %s" % r.rc)
             d, _ = start(ctx, e, sock, feeds=[("s", e.http.url("/seeds.rss"))],
                          watchlists=[("w", "sanctions", ["out"])])
             check(wait_for(lambda: "rf" in [x["name"] for x in
