@@ -44,6 +44,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "control_internal.h"
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/control.h"
@@ -71,6 +72,15 @@ struct control_conn {
 	int throttled;         /* not reading: too many unread replies */
 	size_t scanned;        /* input bytes known to hold no '\n' */
 	struct event *more;    /* the next batch of buffered requests */
+	struct control_later *later; /* a reply to come: requests wait for it */
+	int dispatching;       /* a command function is running */
+	int deferred;          /* ... and it called control_later() */
+};
+
+/* A reply that a command gives later (control_later()). */
+struct control_later {
+	struct control_conn *cl;  /* NULL once the connection is gone */
+	json_t *id;
 };
 
 struct control {
@@ -216,7 +226,6 @@ verb_status(struct control_conn *cl, const struct control_request *req,
 	json_t *o = json_object(), *view;
 	char started[32];
 
-	(void)req;
 	(void)err;
 	(void)errlen;
 	util_format_time(c->started, started, sizeof started);
@@ -229,7 +238,7 @@ verb_status(struct control_conn *cl, const struct control_request *req,
 	json_object_update(o, view);
 	json_decref(view);
 	json_object_set_new(o, "control_clients", json_integer((json_int_t)c->nconns));
-	return o;
+	return control_status_redis(cl, req, o);
 }
 
 /* The reply {"NAME": view}: feeds, watchlists, sinks. */
@@ -291,6 +300,12 @@ static const struct verb {
 	{ "feeds", 0, "", verb_feeds, "every feed: state, last success, last error" },
 	{ "watchlists", 0, "", verb_watchlists, "every watchlist: query and sinks" },
 	{ "sinks", 0, "", verb_sinks, "every sink: type and masked URL" },
+	{ "watchlist.test", 0, "query since", control_watchlist_test,
+	  "a query over the recent items: the hits, explained; sends nothing" },
+	{ "deliveries", 0, "failed", control_deliveries,
+	  "alerts queued, being delivered, waiting for a retry; or the dead letters" },
+	{ "replay", 1, "ids failed sink", control_replay,
+	  "dead letters (or waiting retries, by id) back into the outbox" },
 };
 
 static json_t *
@@ -412,7 +427,16 @@ conn_request(struct control_conn *cl, const char *line, size_t len)
 		    "(control-read-group)", (unsigned)cl->uid, (int)cl->pid, v->name);
 		snprintf(err, sizeof err, "permission denied");
 	} else if (check_args(v, &req, err, sizeof err) == 0) {
+		cl->dispatching = 1;
+		cl->deferred = 0;
 		fields = v->fn(cl, &req, err, sizeof err);
+		cl->dispatching = 0;
+		if (cl->deferred) {
+			/* Answered by control_later_reply(), maybe already. */
+			json_decref(fields);
+			control_request_clear(&req);
+			return;
+		}
 	}
 	conn_reply(cl, req.id, fields, fields != NULL ? NULL : err);
 	control_request_clear(&req);
@@ -436,6 +460,8 @@ conn_kill(struct control_conn *cl)
 static void
 conn_free(struct control_conn *cl)
 {
+	if (cl->later != NULL)
+		cl->later->cl = NULL;
 	TAILQ_REMOVE(&cl->c->conns, cl, entry);
 	cl->c->nconns--;
 	event_free(cl->more);
@@ -531,6 +557,8 @@ conn_process(struct control_conn *cl)
 		return;
 	}
 	while (cl->state == CONN_OPEN) {
+		if (cl->later != NULL)
+			return; /* control_later_reply() goes on */
 		if (evbuffer_get_length(out) >= CONTROL_OUT_HIGH) {
 			cl->throttled = 1;
 			bufferevent_disable(cl->bev, EV_READ);
@@ -613,6 +641,10 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_notice("control: dropping uid %u pid %d: it has read none of its "
 		    "replies for %d s", (unsigned)cl->uid, (int)cl->pid, CONTROL_STALL_S);
 		conn_kill(cl);
+	} else if ((what & BEV_EVENT_TIMEOUT) && cl->later != NULL &&
+	    cl->state == CONN_OPEN) {
+		/* Not idle: waiting for its reply. */
+		bufferevent_enable(cl->bev, EV_READ);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		if (cl->state == CONN_OPEN) {
 			log_debug("control: uid %u pid %d: idle for %d s, closing",
@@ -1015,4 +1047,45 @@ control_free(struct control *c)
 	event_free(c->reaper);
 	free(c->path);
 	free(c);
+}
+
+/* --- replies given later ------------------------------------------------- */
+
+struct control_later *
+control_later(struct control_conn *cl, const struct control_request *req)
+{
+	struct control_later *l = xcalloc(1, sizeof *l);
+
+	l->cl = cl;
+	l->id = req->id != NULL ? json_incref(req->id) : NULL;
+	cl->later = l;
+	cl->deferred = 1;
+	return l;
+}
+
+void
+control_later_reply(struct control_later *l, json_t *fields, const char *error)
+{
+	struct control_conn *cl = l->cl;
+
+	if (cl != NULL) {
+		cl->later = NULL;
+		if (cl->state == CONN_OPEN)
+			conn_reply(cl, l->id, fields, fields != NULL ? NULL : error);
+		else
+			json_decref(fields);
+		/* Inside the command (Redis failed at once) its loop goes on. */
+		if (!cl->dispatching)
+			conn_process(cl);
+	} else {
+		json_decref(fields);
+	}
+	json_decref(l->id);
+	free(l);
+}
+
+struct pipeline *
+control_pipeline(const struct control_conn *cl)
+{
+	return cl->c->p;
 }

@@ -46,6 +46,7 @@
 #include "wirewatch/match.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/recent.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/store.h"
@@ -109,6 +110,8 @@ struct pipeline {
 	struct fetcher *fetcher;
 	struct sinks *sinks;
 	struct outbox *outbox;
+	struct recent *recent;  /* the kept items (recent.h) */
+	int backfilled;         /* [watchlist] backfill ran (first connect) */
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt *feeds;
@@ -477,7 +480,8 @@ record_item(struct poll *poll, size_t i)
 	char (*ids)[ALERT_IDLEN] = NULL;
 	struct record_req *r;
 	struct match_doc md;
-	struct buf cats = {0};
+	struct buf cats = {0}, alerted = {0};
+	struct recent_fields kept = {0};
 	size_t h, s, c, n = 0, cap = 0;
 	json_t *alert;
 
@@ -522,7 +526,15 @@ record_item(struct poll *poll, size_t i)
 	}
 	r->nalerts = n;
 	poll->pending++;
-	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+	/* Kept for `watchlist test` and backfills, in the same call (recent.h). */
+	for (h = 0; h < res.nhits; h++)
+		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->by_index[res.hits[h].watchlist]->name);
+	if (p->cfg->keep_items > 0)
+		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
+	outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
+	    kept.n, pipeline_recorded_cb, r);
+	recent_fields_free(&kept);
+	buf_free(&alerted);
 	for (s = 0; s < n; s++)
 		free((char *)alerts[s].json);
 	free(alerts);
@@ -884,6 +896,10 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 		sd_notify(0, "STATUS=polling");
 		outbox_start(p->outbox);
 		resume_waiting(p);
+		if (!p->backfilled && !p->once) {
+			p->backfilled = 1;
+			recent_backfill_config(p->recent);
+		}
 	} else {
 		log_err("%s", why);
 		sd_notifyf(0, "STATUS=redis unavailable: %s", why);
@@ -948,6 +964,7 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	p->recent = recent_new(cfg, p->store, p->outbox);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -1048,6 +1065,7 @@ pipeline_free(struct pipeline *p)
 	sinks_free(p->sinks);
 	store_free(p->store);
 	outbox_free(p->outbox);
+	recent_free(p->recent);
 	free(p->epoch);
 	fetch_free(p->fetcher);
 	for (i = 0; i < p->nfeeds; i++) {
@@ -1061,6 +1079,24 @@ pipeline_free(struct pipeline *p)
 	if (p->grace_timer != NULL)
 		event_free(p->grace_timer);
 	free(p);
+}
+
+struct store *
+pipeline_store(const struct pipeline *p)
+{
+	return p->store;
+}
+
+struct recent *
+pipeline_recent(const struct pipeline *p)
+{
+	return p->recent;
+}
+
+const struct config *
+pipeline_config(const struct pipeline *p)
+{
+	return p->cfg;
 }
 
 /* --- read-only views for the control socket --- */

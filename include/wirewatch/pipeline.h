@@ -12,6 +12,8 @@
 struct config;
 struct event_base;
 struct pipeline;
+struct recent;
+struct store;
 
 /*
  * once: poll every feed a single time, deliver, then leave the loop.
@@ -45,5 +47,11 @@ json_t *pipeline_status_json(const struct pipeline *p);
 json_t *pipeline_feeds_json(const struct pipeline *p);
 json_t *pipeline_watchlists_json(const struct pipeline *p);
 json_t *pipeline_sinks_json(const struct pipeline *p);
+
+/* What the control commands that go to Redis use (control_items.c): the
+ * Redis connection, the kept items, the running config. */
+struct store *pipeline_store(const struct pipeline *p);
+struct recent *pipeline_recent(const struct pipeline *p);
+const struct config *pipeline_config(const struct pipeline *p);
 
 #endif
