@@ -47,16 +47,14 @@ struct recent {
 
 /*
  * s as one line of plain text: HTML stripped when html, runs of white
- * space one space, no leading or trailing space, at most *budget bytes
- * (and at most max), cut on a UTF-8 character boundary; *budget is
- * charged.  Malloc'd, never NULL.
+ * space one space, no leading or trailing space.  Malloc'd, never NULL.
  */
 static char *
-kept_text(const char *s, int html, size_t max, size_t *budget)
+plain_text(const char *s, int html)
 {
 	char *plain, *out;
 	const unsigned char *p;
-	size_t n = 0, cap = max < *budget ? max : *budget;
+	size_t n = 0;
 	int space = 0;
 
 	if (s == NULL)
@@ -75,16 +73,34 @@ kept_text(const char *s, int html, size_t max, size_t *budget)
 		out[n++] = (char)*p;
 	}
 	out[n] = '\0';
+	free(plain);
+	return out;
+}
+
+/*
+ * Cuts s (in place) to at most max bytes and at most *budget, on a UTF-8
+ * character boundary, and charges *budget.  Returns s.
+ */
+static char *
+cap_text(char *s, size_t max, size_t *budget)
+{
+	size_t n = strlen(s), cap = max < *budget ? max : *budget;
+
 	if (n > cap) {
 		n = cap;
 		/* Back to the first byte of the character that does not fit. */
-		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
 			n--;
-		out[n] = '\0';
+		s[n] = '\0';
 	}
 	*budget -= n;
-	free(plain);
-	return out;
+	return s;
+}
+
+static char *
+kept_text(const char *s, int html, size_t max, size_t *budget)
+{
+	return cap_text(plain_text(s, html), max, budget);
 }
 
 static void
@@ -124,17 +140,17 @@ recent_fields(struct recent_fields *out, const char *feed, const char *item_key,
 	}
 	put(out, "category", kept_text(cats.s, 0, CATEGORY_MAX, &budget));
 	buf_free(&cats);
-	summary = kept_text(e->summary, 1, RECENT_TEXT_MAX, &budget);
-	content = kept_text(e->content, 1, RECENT_TEXT_MAX, &budget);
+	summary = plain_text(e->summary, 1);
+	content = plain_text(e->content, 1);
 	if (e->content != NULL && summary[0] != '\0' && strcmp(content, summary) == 0) {
 		/* Feeds often send one text twice: keep it once. */
-		put(out, "summary", summary);
+		put(out, "summary", cap_text(summary, RECENT_TEXT_MAX, &budget));
 		put(out, "content", xstrdup(""));
 		put(out, "same", xstrdup("1"));
 		free(content);
 	} else {
-		put(out, "summary", summary);
-		put(out, "content", content);
+		put(out, "summary", cap_text(summary, RECENT_TEXT_MAX, &budget));
+		put(out, "content", cap_text(content, RECENT_TEXT_MAX, &budget));
 		put(out, "same", xstrdup(""));
 	}
 	put(out, "alerted", util_utf8_repaired(alerted ? alerted : ""));
