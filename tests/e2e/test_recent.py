@@ -287,3 +287,64 @@ def deliveries_replay_over_socket(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
+
+
+# ------------------------------------------------------------------ replies given later
+
+@scenario("recent", "control", "redis", "issue10")
+def control_later_replies_in_order(ctx):
+    """Commands that go to Redis answer later, still in request order on a
+    pipelined connection; a client that leaves before its reply does not
+    hurt the daemon; with Redis down, status answers at once with its Redis
+    members null, watchlist.test and deliveries with an error."""
+    from test_control import Client, ping
+    with Env(ctx) as e:
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        d, conf = start(ctx, e, sock,
+                        feeds=[("rss", e.http.url("/seeds.rss"), {"interval": "1h"})],
+                        watchlists=[("ukr", harness.Q_UKRAINE, ["out"])])
+        try:
+            check(wait_for(lambda: len(recent(e)) == 2, 15), "the seeds were not kept")
+            c = Client(sock)
+            try:
+                c.send({"v": 1, "cmd": "watchlist.test", "query": harness.Q_TREATY, "id": 1},
+                       {"v": 1, "cmd": "ping", "id": 2},
+                       {"v": 1, "cmd": "deliveries", "id": 3},
+                       {"v": 1, "cmd": "status", "id": 4},
+                       {"v": 1, "cmd": "watchlist.test", "query": "(", "id": 5},
+                       {"v": 1, "cmd": "watchlist.test", "query": "x", "since": "soon", "id": 6},
+                       {"v": 1, "cmd": "replay", "ids": [], "id": 7})
+                got = [c.line() for _ in range(7)]
+            finally:
+                c.close()
+            check([g.get("id") for g in got] == [1, 2, 3, 4, 5, 6, 7],
+                  "replies out of order: %r" % [g.get("id") for g in got])
+            check(got[0]["ok"] and len(got[0]["hits"]) == 1, "test: %r" % got[0])
+            check(got[1]["ok"] and got[2]["ok"] and got[2]["deliveries"] == [] and
+                  got[3]["ok"] and got[3]["recent_items"] == 2 and got[3]["alerts_today"] == 2,
+                  "ping/deliveries/status: %r" % got[1:4])
+            check(not got[4]["ok"] and "column" in got[4]["error"], "bad query: %r" % got[4])
+            check(not got[5]["ok"] and "since" in got[5]["error"], "bad since: %r" % got[5])
+            check(not got[6]["ok"] and "ids" in got[6]["error"], "empty ids: %r" % got[6])
+
+            for _ in range(20):  # leave before the reply
+                c = Client(sock)
+                c.send({"v": 1, "cmd": "watchlist.test", "query": harness.Q_UKRAINE})
+                c.close()
+            check(ping(sock), "the daemon does not answer after clients left early")
+
+            e.redis.stop()
+            check(wait_for(lambda: ctl_reply(sock, "status")[1].get("redis") == "down", 10),
+                  "status does not see Redis down")
+            rc, st = ctl_reply(sock, "status")
+            check(rc == 0 and st["outbox_depth"] is None and st["alerts_today"] is None and
+                  st.get("redis_error"), "status with Redis down: %r" % st)
+            rc, r = ctl_reply(sock, "watchlist", "test", harness.Q_TREATY)
+            check(rc == 1 and not r["ok"] and "not connected" in r["error"],
+                  "test with Redis down: %r" % r)
+            rc, r = ctl_reply(sock, "deliveries")
+            check(rc == 1 and not r["ok"], "deliveries with Redis down: %r" % r)
+            check(ping(sock), "the daemon does not answer with Redis down")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
