@@ -490,6 +490,9 @@ daemon_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "seen-ttl")) {
 		if (config_duration(l, name, v, 1, &n) == 0)
 			cfg->seen_ttl = n;
+	} else if (!strcmp(name, "keep-items")) {
+		if (config_duration(l, name, v, 0, &n) == 0)
+			cfg->keep_items = n;
 	} else if (!strcmp(name, "entities")) {
 		config_set_str(&cfg->entities, v);
 		l->entities_line = l->line;
@@ -577,6 +580,11 @@ watchlist_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "sinks")) {
 		config_set_str(&x->sinks_raw, v);
 		x->sinks_line = l->line;
+	} else if (!strcmp(name, "backfill")) {
+		long d;
+
+		if (config_duration(l, name, v, 0, &d) == 0)
+			w->backfill = d;
 	} else {
 		config_unknown_key(l, name);
 	}
@@ -844,6 +852,7 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg->path = xstrdup(path);
 	cfg->prefix = xstrdup("ww:");
 	cfg->seen_ttl = 30 * 86400;
+	cfg->keep_items = 2 * 86400;
 	cfg->user_agent = xstrdup("wirewatch/" WW_VERSION " (+https://wirewatch.invalid/)");
 	cfg->max_body = 8 * 1024 * 1024;
 	cfg->connect_timeout = 10;

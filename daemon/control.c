@@ -44,6 +44,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "control_internal.h"
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/control.h"
@@ -73,18 +74,14 @@ struct control_conn {
 	int throttled;         /* not reading: too many unread replies */
 	size_t scanned;        /* input bytes known to hold no '\n' */
 	struct event *more;    /* the next batch of buffered requests */
-	struct control_pending *pending; /* a reply that comes later */
-	int deferred;          /* the verb running now called control_defer */
+	struct control_later *later; /* a reply to come: requests wait for it */
+	int dispatching;       /* a command function is running */
+	int deferred;          /* ... and it called control_later() */
 };
 
-/*
- * A reply that comes later (a command that waits for Redis): the
- * connection takes no further request until it is answered, so replies
- * stay in request order.  It outlives its connection: when the client
- * is gone, the answer is dropped.
- */
-struct control_pending {
-	struct control_conn *cl;  /* NULL once the connection is freed */
+/* A reply that a command gives later (control_later()). */
+struct control_later {
+	struct control_conn *cl;  /* NULL once the connection is gone */
 	json_t *id;
 };
 
@@ -111,8 +108,6 @@ struct control {
 };
 
 static void conn_process(struct control_conn *cl);
-static void conn_reply(struct control_conn *cl, json_t *id, json_t *fields,
-    const char *error);
 
 /* --- the request decoder (pure: unit-tested and fuzzed) ----------------- */
 
@@ -233,7 +228,6 @@ verb_status(struct control_conn *cl, const struct control_request *req,
 	json_t *o = json_object(), *view;
 	char started[32];
 
-	(void)req;
 	(void)err;
 	(void)errlen;
 	util_format_time(c->started, started, sizeof started);
@@ -246,7 +240,7 @@ verb_status(struct control_conn *cl, const struct control_request *req,
 	json_object_update(o, view);
 	json_decref(view);
 	json_object_set_new(o, "control_clients", json_integer((json_int_t)c->nconns));
-	return o;
+	return control_status_redis(cl, req, o);
 }
 
 /* The reply {"NAME": view}: feeds, watchlists, sinks. */
@@ -297,44 +291,10 @@ verb_reload(struct control_conn *cl, const struct control_request *req,
 	return reload_run(cl->c->p, err, errlen);
 }
 
-/* --- deferred replies ------------------------------------------------------ */
-
-static struct control_pending *
-control_defer(struct control_conn *cl, const struct control_request *req)
-{
-	struct control_pending *pd = xcalloc(1, sizeof *pd);
-
-	pd->cl = cl;
-	pd->id = req->id != NULL ? json_incref(req->id) : NULL;
-	cl->pending = pd;
-	cl->deferred = 1;
-	return pd;
-}
-
-static void
-control_answer(struct control_pending *pd, json_t *fields, const char *error)
-{
-	static const struct timeval zero = { 0, 0 };
-	struct control_conn *cl = pd->cl;
-
-	if (cl != NULL && cl->state == CONN_OPEN) {
-		conn_reply(cl, pd->id, fields, error);
-		fields = NULL;
-	}
-	json_decref(fields);
-	if (cl != NULL) {
-		cl->pending = NULL;
-		if (cl->state == CONN_OPEN)
-			evtimer_add(cl->more, &zero);
-	}
-	json_decref(pd->id);
-	free(pd);
-}
-
 static void
 control_registry_done_cb(json_t *fields, const char *error, void *arg)
 {
-	control_answer(arg, fields, error);
+	control_later_reply(arg, fields, error);
 }
 
 /* --- run-time watchlists and feeds (registry.c) ---------------------------- */
@@ -415,7 +375,7 @@ verb_watchlist_add(struct control_conn *cl, const struct control_request *req,
 		return NULL;
 	}
 	registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query, sinks,
-	    n, replace, control_registry_done_cb, control_defer(cl, req));
+	    n, replace, control_registry_done_cb, control_later(cl, req));
 	free(sinks);
 	free(list);
 	return NULL;
@@ -431,7 +391,7 @@ verb_watchlist_remove(struct control_conn *cl, const struct control_request *req
 	if ((name = arg_str(req, "name", err, errlen)) == NULL)
 		return NULL;
 	registry_watchlist_remove(pipeline_registry(cl->c->p), &pr, name,
-	    control_registry_done_cb, control_defer(cl, req));
+	    control_registry_done_cb, control_later(cl, req));
 	return NULL;
 }
 
@@ -493,7 +453,7 @@ verb_feed_add(struct control_conn *cl, const struct control_request *req,
 		return NULL;
 	}
 	registry_feed_add(pipeline_registry(cl->c->p), &pr, name, url, (long)interval,
-	    replace, control_registry_done_cb, control_defer(cl, req));
+	    replace, control_registry_done_cb, control_later(cl, req));
 	return NULL;
 }
 
@@ -507,7 +467,7 @@ verb_feed_remove(struct control_conn *cl, const struct control_request *req,
 	if ((name = arg_str(req, "name", err, errlen)) == NULL)
 		return NULL;
 	registry_feed_remove(pipeline_registry(cl->c->p), &pr, name,
-	    control_registry_done_cb, control_defer(cl, req));
+	    control_registry_done_cb, control_later(cl, req));
 	return NULL;
 }
 
@@ -543,6 +503,12 @@ static const struct verb {
 	{ "feed.add", 1, "name url interval replace", verb_feed_add,
 	    "add a run-time feed (kept in Redis, shared by every daemon on it)" },
 	{ "feed.remove", 1, "name", verb_feed_remove, "remove a run-time feed" },
+	{ "watchlist.test", 0, "query since", control_watchlist_test,
+	  "a query over the recent items: the hits, explained; sends nothing" },
+	{ "deliveries", 0, "failed", control_deliveries,
+	  "alerts queued, being delivered, waiting for a retry; or the dead letters" },
+	{ "replay", 1, "ids failed sink", control_replay,
+	  "dead letters (or waiting retries, by id) back into the outbox" },
 };
 
 static json_t *
@@ -664,12 +630,13 @@ conn_request(struct control_conn *cl, const char *line, size_t len)
 		    "(control-read-group)", (unsigned)cl->uid, (int)cl->pid, v->name);
 		snprintf(err, sizeof err, "permission denied");
 	} else if (check_args(v, &req, err, sizeof err) == 0) {
+		cl->dispatching = 1;
 		cl->deferred = 0;
-		err[0] = '\0';
 		fields = v->fn(cl, &req, err, sizeof err);
-		if (fields == NULL && cl->deferred) {
-			/* control_answer() replies (it may have already). */
-			cl->deferred = 0;
+		cl->dispatching = 0;
+		if (cl->deferred) {
+			/* Answered by control_later_reply(), maybe already. */
+			json_decref(fields);
 			control_request_clear(&req);
 			return;
 		}
@@ -696,8 +663,8 @@ conn_kill(struct control_conn *cl)
 static void
 conn_free(struct control_conn *cl)
 {
-	if (cl->pending != NULL)
-		cl->pending->cl = NULL;
+	if (cl->later != NULL)
+		cl->later->cl = NULL;
 	TAILQ_REMOVE(&cl->c->conns, cl, entry);
 	cl->c->nconns--;
 	event_free(cl->more);
@@ -793,8 +760,8 @@ conn_process(struct control_conn *cl)
 		return;
 	}
 	while (cl->state == CONN_OPEN) {
-		if (cl->pending != NULL)
-			return; /* control_answer() resumes */
+		if (cl->later != NULL)
+			return; /* control_later_reply() goes on */
 		if (evbuffer_get_length(out) >= CONTROL_OUT_HIGH) {
 			cl->throttled = 1;
 			bufferevent_disable(cl->bev, EV_READ);
@@ -877,6 +844,10 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_notice("control: dropping uid %u pid %d: it has read none of its "
 		    "replies for %d s", (unsigned)cl->uid, (int)cl->pid, CONTROL_STALL_S);
 		conn_kill(cl);
+	} else if ((what & BEV_EVENT_TIMEOUT) && cl->later != NULL &&
+	    cl->state == CONN_OPEN) {
+		/* Not idle: waiting for its reply. */
+		bufferevent_enable(cl->bev, EV_READ);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		if (cl->state == CONN_OPEN) {
 			log_debug("control: uid %u pid %d: idle for %d s, closing",
@@ -1279,4 +1250,45 @@ control_free(struct control *c)
 	event_free(c->reaper);
 	free(c->path);
 	free(c);
+}
+
+/* --- replies given later ------------------------------------------------- */
+
+struct control_later *
+control_later(struct control_conn *cl, const struct control_request *req)
+{
+	struct control_later *l = xcalloc(1, sizeof *l);
+
+	l->cl = cl;
+	l->id = req->id != NULL ? json_incref(req->id) : NULL;
+	cl->later = l;
+	cl->deferred = 1;
+	return l;
+}
+
+void
+control_later_reply(struct control_later *l, json_t *fields, const char *error)
+{
+	struct control_conn *cl = l->cl;
+
+	if (cl != NULL) {
+		cl->later = NULL;
+		if (cl->state == CONN_OPEN)
+			conn_reply(cl, l->id, fields, fields != NULL ? NULL : error);
+		else
+			json_decref(fields);
+		/* Inside the command (Redis failed at once) its loop goes on. */
+		if (!cl->dispatching)
+			conn_process(cl);
+	} else {
+		json_decref(fields);
+	}
+	json_decref(l->id);
+	free(l);
+}
+
+struct pipeline *
+control_pipeline(const struct control_conn *cl)
+{
+	return cl->c->p;
 }

@@ -85,16 +85,62 @@
 
 static const char lua_library[] =
 "#!lua name=wirewatch\n"
+"-- Queues the alerts args[from..] (id, sink, watchlist, item, alert\n"
+"-- each) in the outbox stream; returns how many.\n"
+"local function queue(outbox, args, from)\n"
+"  local n = 0\n"
+"  for i = from, #args, 5 do\n"
+"    redis.call('XADD', outbox, '*', 'id', args[i], 'sink', args[i+1],\n"
+"      'watchlist', args[i+2], 'item', args[i+3], 'alert', args[i+4])\n"
+"    n = n + 1\n"
+"  end\n"
+"  return n\n"
+"end\n"
+"-- Counts n alerts on the day's counter (kept 8 days).\n"
+"local function count(day, n)\n"
+"  if n > 0 then\n"
+"    redis.call('INCRBY', day, n)\n"
+"    redis.call('EXPIRE', day, 691200)\n"
+"  end\n"
+"end\n"
 "-- ww_record: KEYS seen, outbox; ARGV ttl, then per alert:\n"
 "-- id, sink, watchlist, item, alert.  Seen and queued, or neither.\n"
+"-- (What daemons before ww_record_item call; kept for them.)\n"
 "redis.register_function('ww_record', function(keys, args)\n"
 "  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
 "    return 0\n"
 "  end\n"
-"  for i = 2, #args, 5 do\n"
-"    redis.call('XADD', keys[2], '*', 'id', args[i], 'sink', args[i+1],\n"
-"      'watchlist', args[i+2], 'item', args[i+3], 'alert', args[i+4])\n"
+"  queue(keys[2], args, 2)\n"
+"  return 1\n"
+"end)\n"
+"-- ww_record_item: KEYS seen, outbox, recent, day; ARGV ttl, keep ms,\n"
+"-- n, the kept item (n strings: field, value, ...), then the alerts as\n"
+"-- for ww_record.  Seen, kept, queued and counted, or none of it.  The\n"
+"-- recent stream is trimmed to the last keep ms (exact MINID) and\n"
+"-- expires keep ms after its last entry.\n"
+"redis.register_function('ww_record_item', function(keys, args)\n"
+"  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
+"    return 0\n"
 "  end\n"
+"  local keep, nf = tonumber(args[2]), tonumber(args[3])\n"
+"  if keep > 0 and nf > 0 then\n"
+"    local t = redis.call('TIME')\n"
+"    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"    redis.call('XADD', keys[3], 'MINID', string.format('%d', now - keep),\n"
+"      '*', unpack(args, 4, 3 + nf))\n"
+"    redis.call('PEXPIRE', keys[3], keep)\n"
+"  end\n"
+"  count(keys[4], queue(keys[2], args, 4 + nf))\n"
+"  return 1\n"
+"end)\n"
+"-- ww_backfill: KEYS mark, outbox, day; ARGV ttl, then the alerts as\n"
+"-- for ww_record.  The mark (one per watchlist and item) is set and\n"
+"-- the alerts queued, or neither when the mark was there: 1 or 0.\n"
+"redis.register_function('ww_backfill', function(keys, args)\n"
+"  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
+"    return 0\n"
+"  end\n"
+"  count(keys[3], queue(keys[2], args, 2))\n"
 "  return 1\n"
 "end)\n"
 "-- ww_dead: KEYS outbox, dead; ARGV group, entry id, then field pairs.\n"
@@ -154,11 +200,111 @@ static const char lua_library[] =
 "  end\n"
 "  return {#due, left, nxt}\n"
 "end)\n"
+"-- ww_deliveries: KEYS outbox, retry, dead; ARGV 'failed' or 'pending',\n"
+"-- limit.  failed: {dead letters, newest first}; pending: {outbox\n"
+"-- entries, the group's pending entries, the retry set WITHSCORES, the\n"
+"-- groups} (deliveries.c makes the rows of either).\n"
+"redis.register_function{function_name='ww_deliveries', flags={'no-writes'},\n"
+"  callback=function(keys, args)\n"
+"  if args[1] == 'failed' then\n"
+"    return {redis.call('XREVRANGE', keys[3], '+', '-', 'COUNT', args[2])}\n"
+"  end\n"
+"  local entries, pel, groups = {}, {}, {}\n"
+"  if redis.call('EXISTS', keys[1]) == 1 then\n"
+"    entries = redis.call('XRANGE', keys[1], '-', '+', 'COUNT', args[2])\n"
+"    groups = redis.call('XINFO', 'GROUPS', keys[1])\n"
+"    for _, g in ipairs(groups) do\n"
+"      for j = 1, #g, 2 do\n"
+"        if g[j] == 'name' and g[j+1] == 'dispatch' then\n"
+"          pel = redis.call('XPENDING', keys[1], 'dispatch', '-', '+', args[2])\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  return {entries, pel, redis.call('ZRANGE', keys[2], 0, -1, 'WITHSCORES'), groups}\n"
+"end}\n"
+"-- ww_replay: KEYS outbox, dead, retry; ARGV limit, sink ('' any), then\n"
+"-- alert ids.  No ids: every dead letter (of that sink) goes back into\n"
+"-- the outbox as a first attempt; ids: those dead letters and waiting\n"
+"-- retries.  Each move is one XADD and one XDEL/ZREM in this call, so an\n"
+"-- alert is never in both places nor in neither.  Returns {{id, sink,\n"
+"-- ...} requeued, {ids not found}}.\n"
+"redis.register_function('ww_replay', function(keys, args)\n"
+"  local want, all, done = {}, #args < 3, {}\n"
+"  for i = 3, #args do want[args[i]] = false end\n"
+"  local function requeue(f)\n"
+"    redis.call('XADD', keys[1], '*', 'id', f.id, 'sink', f.sink,\n"
+"      'watchlist', f.watchlist or '', 'item', f.item or '', 'alert', f.alert,\n"
+"      'attempt', '0')\n"
+"    done[#done+1] = f.id\n"
+"    done[#done+1] = f.sink\n"
+"    if not all then want[f.id] = true end\n"
+"  end\n"
+"  for _, e in ipairs(redis.call('XRANGE', keys[2], '-', '+', 'COUNT', args[1])) do\n"
+"    local f = {}\n"
+"    for j = 1, #e[2], 2 do f[e[2][j]] = e[2][j+1] end\n"
+"    local hit\n"
+"    if all then hit = args[2] == '' or f.sink == args[2]\n"
+"    else hit = f.id ~= nil and want[f.id] ~= nil end\n"
+"    if hit and f.id and f.sink and f.alert then\n"
+"      requeue(f)\n"
+"      redis.call('XDEL', keys[2], e[1])\n"
+"    end\n"
+"  end\n"
+"  if not all then\n"
+"    for _, m in ipairs(redis.call('ZRANGE', keys[3], 0, -1)) do\n"
+"      local ok, f = pcall(cjson.decode, m)\n"
+"      if ok and type(f) == 'table' and type(f.id) == 'string' and\n"
+"          want[f.id] ~= nil and type(f.sink) == 'string' and\n"
+"          type(f.alert) == 'string' then\n"
+"        if type(f.watchlist) ~= 'string' then f.watchlist = '' end\n"
+"        if type(f.item) ~= 'string' then f.item = '' end\n"
+"        requeue(f)\n"
+"        redis.call('ZREM', keys[3], m)\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  local missing = {}\n"
+"  for i = 3, #args do\n"
+"    if not want[args[i]] then missing[#missing+1] = args[i] end\n"
+"  end\n"
+"  return {done, missing}\n"
+"end)\n"
+"-- ww_stats: KEYS outbox, dead, retry, day, recent; ARGV group.\n"
+"-- {queued (not read yet), pending (read, not acknowledged), waiting\n"
+"-- for a retry, dead letters, alerts today, kept items}.\n"
+"redis.register_function{function_name='ww_stats', flags={'no-writes'},\n"
+"  callback=function(keys, args)\n"
+"  local queued, pending = 0, 0\n"
+"  if redis.call('EXISTS', keys[1]) == 1 then\n"
+"    for _, g in ipairs(redis.call('XINFO', 'GROUPS', keys[1])) do\n"
+"      local f = {}\n"
+"      for j = 1, #g, 2 do f[g[j]] = g[j+1] end\n"
+"      if f['name'] == args[1] then\n"
+"        pending = f['pending'] or 0\n"
+"        queued = f['lag']\n"
+"        if not queued then\n"
+"          queued = #redis.call('XRANGE', keys[1], '(' .. f['last-delivered-id'],\n"
+"            '+', 'COUNT', 100000)\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  return {queued, pending, redis.call('ZCARD', keys[3]),\n"
+"    redis.call('XLEN', keys[2]), tonumber(redis.call('GET', keys[4]) or '0'),\n"
+"    redis.call('XLEN', keys[5])}\n"
+"end}\n"
 "-- ww_epoch: KEYS epoch; ARGV candidate.  The database's epoch.\n"
 "redis.register_function('ww_epoch', function(keys, args)\n"
 "  redis.call('SET', keys[1], args[1], 'NX')\n"
 "  return redis.call('GET', keys[1])\n"
 "end)\n";
+
+const char *
+outbox_functions(void)
+{
+	return lua_library;
+}
 
 struct outbox;
 struct lane;
@@ -687,14 +833,26 @@ outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 	free(r);
 }
 
+/* <prefix>alerts:YYYY-MM-DD, the day (UTC) of now: the alerts-today counter. */
+char *
+outbox_day_key(const struct config *cfg, time_t now)
+{
+	struct tm tm;
+	char day[16];
+
+	gmtime_r(&now, &tm);
+	strftime(day, sizeof day, "%Y-%m-%d", &tm);
+	return xasprintf("%salerts:%s", cfg->prefix, day);
+}
+
 void
 outbox_record(struct outbox *ob, const char *item_key,
-    const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
-    void *arg)
+    const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
+    size_t nkept, outbox_record_cb cb, void *arg)
 {
-	const char **argv = xcalloc(6 + nalerts * 5, sizeof *argv);
+	const char **argv = xcalloc(10 + nkept + nalerts * 5, sizeof *argv);
 	struct record_req *r = xmalloc(sizeof *r);
-	char ttl[32], *seen;
+	char ttl[32], keep[32], nk[32], *seen, *recent, *day;
 	size_t i;
 	int argc = 0;
 
@@ -703,13 +861,23 @@ outbox_record(struct outbox *ob, const char *item_key,
 	r->ob = ob;
 	r->queued = nalerts > 0;
 	seen = xasprintf("%sseen:%s", ob->cfg->prefix, item_key);
+	recent = xasprintf("%srecent", ob->cfg->prefix);
+	day = outbox_day_key(ob->cfg, time(NULL));
 	snprintf(ttl, sizeof ttl, "%lld", ob->cfg->seen_ttl);
+	snprintf(keep, sizeof keep, "%lld", ob->cfg->keep_items * 1000);
+	snprintf(nk, sizeof nk, "%zu", nkept);
 	argv[argc++] = "FCALL";
-	argv[argc++] = "ww_record";
-	argv[argc++] = "2";
+	argv[argc++] = "ww_record_item";
+	argv[argc++] = "4";
 	argv[argc++] = seen;
 	argv[argc++] = ob->k_outbox;
+	argv[argc++] = recent;
+	argv[argc++] = day;
 	argv[argc++] = ttl;
+	argv[argc++] = keep;
+	argv[argc++] = nk;
+	for (i = 0; i < nkept; i++)
+		argv[argc++] = kept[i];
 	for (i = 0; i < nalerts; i++) {
 		argv[argc++] = alerts[i].id;
 		argv[argc++] = alerts[i].sink;
@@ -719,6 +887,8 @@ outbox_record(struct outbox *ob, const char *item_key,
 	}
 	store_command(ob->store, outbox_recorded_cb, r, argc, argv);
 	free(seen);
+	free(recent);
+	free(day);
 	free(argv);
 }
 

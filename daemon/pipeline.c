@@ -48,6 +48,7 @@
 #include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
 #include "wirewatch/registry.h"
+#include "wirewatch/recent.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/store.h"
@@ -119,6 +120,8 @@ struct pipeline {
 	struct fetcher *fetcher;
 	struct sinks *sinks;
 	struct outbox *outbox;
+	struct recent *recent;  /* the kept items (recent.h) */
+	int backfilled;         /* [watchlist] backfill ran (first connect) */
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt **feeds; /* in config order */
@@ -553,7 +556,8 @@ record_item(struct poll *poll, size_t i)
 	char (*ids)[ALERT_IDLEN] = NULL;
 	struct record_req *r;
 	struct match_doc md;
-	struct buf cats = {0};
+	struct buf cats = {0}, alerted = {0};
+	struct recent_fields kept = {0};
 	size_t h, s, c, n = 0, cap = 0;
 	json_t *alert;
 
@@ -600,7 +604,15 @@ record_item(struct poll *poll, size_t i)
 	}
 	r->nalerts = n;
 	poll->pending++;
-	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+	/* Kept for `watchlist test` and backfills, in the same call (recent.h). */
+	for (h = 0; h < res.nhits; h++)
+		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->wl->by_index[res.hits[h].watchlist]->name);
+	if (p->cfg->keep_items > 0)
+		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
+	outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
+	    kept.n, pipeline_recorded_cb, r);
+	recent_fields_free(&kept);
+	buf_free(&alerted);
 	for (s = 0; s < n; s++)
 		free((char *)alerts[s].json);
 	free(alerts);
@@ -980,6 +992,10 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 		sd_notify(0, "STATUS=polling");
 		outbox_start(p->outbox);
 		resume_waiting(p);
+		if (!p->backfilled && !p->once) {
+			p->backfilled = 1;
+			recent_backfill_config(p->recent);
+		}
 	} else {
 		log_err("%s", why);
 		sd_notifyf(0, "STATUS=redis unavailable: %s", why);
@@ -1056,6 +1072,7 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 	p->reg = registry_new(base, cfg, p->store, pipeline_rt_changed_cb, p);
 	if (!once)
 		registry_subscribe(p->reg);
+	p->recent = recent_new(cfg, p->store, p->outbox);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -1270,6 +1287,7 @@ pipeline_reload(struct pipeline *p, struct config *cfg)
 	p->cfg = cfg;
 	p->revision++;
 	registry_set_config(p->reg, cfg);
+	recent_set_config(p->recent, cfg);
 	/* Feeds started, stopped, retimed; watchlists from the next item on. */
 	sync_feeds(p);
 	rebuild_watchlists(p);
@@ -1400,6 +1418,7 @@ pipeline_free(struct pipeline *p)
 	store_free(p->store);
 	registry_free(p->reg);
 	outbox_free(p->outbox);
+	recent_free(p->recent);
 	free(p->epoch);
 	fetch_free(p->fetcher);
 	/* Polls and Redis commands ended above; what is left is the list's. */
@@ -1412,6 +1431,24 @@ pipeline_free(struct pipeline *p)
 		event_free(p->grace_timer);
 	config_free(p->cfg);
 	free(p);
+}
+
+struct store *
+pipeline_store(const struct pipeline *p)
+{
+	return p->store;
+}
+
+struct recent *
+pipeline_recent(const struct pipeline *p)
+{
+	return p->recent;
+}
+
+const struct config *
+pipeline_config(const struct pipeline *p)
+{
+	return p->cfg;
 }
 
 /* --- read-only views for the control socket --- */

@@ -48,13 +48,33 @@ enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
  * reply line into *reply (malloc'd).  Returns 0, or an exit status with
  * the reason printed.
  */
+static int ask_line(const char *path, const char *line, char **reply);
+
 static int
 ask(const char *path, const json_t *request, char **reply)
+{
+	char *body = json_dumps(request, JSON_COMPACT), *req;
+	int rc;
+
+	if (body == NULL) {
+		fprintf(stderr, "wirewatchctl: cannot encode the request\n");
+		return EXIT_USAGE;
+	}
+	req = xasprintf("%s\n", body);
+	rc = ask_line(path, req, reply);
+	free(req);
+	free(body);
+	return rc;
+}
+
+/* Sends the request line req ('\n'-terminated), as ask() does. */
+static int
+ask_line(const char *path, const char *req, char **reply)
 {
 	struct timeval tv = { CTL_TIMEOUT_S, 0 };
 	struct sockaddr_un sun;
 	struct buf in = {0};
-	char *req, chunk[65536], *nl = NULL;
+	char chunk[65536], *nl = NULL;
 	ssize_t n;
 	int fd, rc = EXIT_UNREACHABLE;
 
@@ -85,15 +105,8 @@ ask(const char *path, const json_t *request, char **reply)
 		}
 		goto out;
 	}
-	if ((req = json_dumps(request, JSON_COMPACT)) == NULL) {
-		fprintf(stderr, "wirewatchctl: cannot encode the request\n");
-		rc = EXIT_USAGE;
-		goto out;
-	}
 	/* A refused client is answered without being read: read the answer. */
 	(void)send(fd, req, strlen(req), MSG_NOSIGNAL);
-	(void)send(fd, "\n", 1, MSG_NOSIGNAL);
-	free(req);
 	while (nl == NULL) {
 		n = recv(fd, chunk, sizeof chunk, 0);
 		if (n == -1 && errno == EINTR)
@@ -274,8 +287,27 @@ print_status(const json_t *r)
 	    num(r, "feeds_never"));
 	printf("watchlists    %lld\n", num(r, "watchlists"));
 	printf("sinks         %lld\n", num(r, "sinks"));
-	printf("outbox        %lld in flight\n", num(r, "outbox_in_flight"));
-	printf("dead letters  %lld since start\n", num(r, "dead_letters"));
+	printf("outbox        %lld in flight", num(r, "outbox_in_flight"));
+	if (json_is_integer(json_object_get(r, "outbox_depth")))
+		printf(", %lld waiting (%lld queued, %lld being delivered, %lld for a "
+		    "retry)", num(r, "outbox_depth"), num(r, "outbox_queued"),
+		    num(r, "outbox_pending"), num(r, "outbox_retry"));
+	printf("\n");
+	printf("dead letters  %lld since start", num(r, "dead_letters"));
+	if (json_is_integer(json_object_get(r, "dead_letters_total")))
+		printf(", %lld kept in all", num(r, "dead_letters_total"));
+	printf("\n");
+	if (json_is_integer(json_object_get(r, "alerts_today")))
+		printf("alerts today  %lld (UTC day, every instance)\n", num(r, "alerts_today"));
+	if (json_is_integer(json_object_get(r, "recent_items"))) {
+		duration(num(r, "keep_items"), up, sizeof up);
+		printf("recent items  %lld kept (keep-items %s)\n", num(r, "recent_items"), up);
+	}
+	if (json_string_value(json_object_get(r, "redis_error")) != NULL) {
+		v = clean(str(r, "redis_error"));
+		printf("redis error   %s\n", v);
+		free(v);
+	}
 	if (json_is_true(json_object_get(r, "stopping")))
 		printf("state         stopping\n");
 }
@@ -495,6 +527,11 @@ static const struct remote {
 	{ "watchlist", "export", "watchlist.export", print_watchlist_export,
 	  "watchlist export", { NULL },
 	  "the run-time watchlists as config text, for version control" },
+	/* Listed here for help; run by ctl_items.c (ctl_watchlist_main). */
+	{ "watchlist", "test", NULL, NULL, "watchlist test QUERY [--since D]",
+	  { "query", NULL },
+	  "run a query over the recent items the daemon keeps: the hits, "
+	  "explained; sends nothing" },
 	{ "feed", "add", "feed.add", print_feed_add,
 	  "feed add NAME URL [--interval D] [--replace]", { "name", "url", NULL },
 	  "add a run-time feed (http or https; interval default 5m): kept in "
@@ -572,8 +609,8 @@ ctl_remote_main(int argc, char **argv)
 	for (i = 0; i < NREMOTE && rv == NULL; i++) {
 		if (strcmp(remote[i].verb, verb) != 0)
 			continue;
-		if (remote[i].sub == NULL ||
-		    (optind < argc && strcmp(remote[i].sub, argv[optind]) == 0))
+		if (remote[i].cmd != NULL && (remote[i].sub == NULL ||
+		    (optind < argc && strcmp(remote[i].sub, argv[optind]) == 0)))
 			rv = &remote[i];
 	}
 	if (rv == NULL)
@@ -629,4 +666,44 @@ usage:
 	fprintf(stderr, "usage:\n");
 	ctl_remote_usage(stderr, verb);
 	return EXIT_USAGE;
+}
+
+/* --- for the other remote verbs (ctl_items.c) ------------------------------ */
+
+int
+ctl_remote_ask(const char *path, json_t *req, json_t **reply, char **text)
+{
+	json_error_t jerr;
+	char *line, *body;
+	int rc;
+
+	*reply = NULL;
+	*text = NULL;
+	json_object_set_new(req, "v", json_integer(CONTROL_VERSION));
+	if ((body = json_dumps(req, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "wirewatchctl: cannot encode the request\n");
+		return EXIT_USAGE;
+	}
+	line = xasprintf("%s\n", body);
+	free(body);
+	rc = ask_line(path, line, text);
+	free(line);
+	if (rc != 0)
+		return rc;
+	if ((*reply = json_loads(*text, 0, &jerr)) == NULL || !json_is_object(*reply)) {
+		fprintf(stderr, "wirewatchctl: %s: not a reply: %s\n", path,
+		    *reply == NULL ? jerr.text : "not a JSON object");
+		json_decref(*reply);
+		*reply = NULL;
+		free(*text);
+		*text = NULL;
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
+char *
+ctl_clean(const char *s)
+{
+	return clean(s);
 }

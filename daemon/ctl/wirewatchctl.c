@@ -20,15 +20,15 @@ static const struct {
 	{ "match", ctl_match_main, "match (-q QUERY | -c CONF) [-e DIR] [--json] [FILE...]" },
 	{ "check", ctl_check_main, "check -c CONF" },
 	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]" },
-	{ "deliveries", ctl_deliveries_main, "[-c CONF] deliveries [--failed] [--json]" },
-	{ "replay", ctl_replay_main, "[-c CONF] replay (ID... | --failed [--sink NAME])" },
+	{ "deliveries", ctl_deliveries_main, "[-s SOCKET | -c CONF] [--json] deliveries [--failed]" },
+	{ "replay", ctl_replay_main, "[-s SOCKET | -c CONF] replay (ID... | --failed [--sink NAME])" },
 	/* The daemon's verbs: their usage lines come from ctl_remote.c. */
 	{ "ping", ctl_remote_main, NULL },
 	{ "status", ctl_remote_main, NULL },
 	{ "feeds", ctl_remote_main, NULL },
 	{ "feed", ctl_remote_main, NULL },
 	{ "watchlists", ctl_remote_main, NULL },
-	{ "watchlist", ctl_remote_main, NULL },
+	{ "watchlist", ctl_watchlist_main, NULL },
 	{ "sinks", ctl_remote_main, NULL },
 	{ "reload", ctl_remote_main, NULL },
 };

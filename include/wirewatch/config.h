@@ -78,6 +78,9 @@ struct cfg_watchlist {
 	size_t *sinks;       /* indexes into config.sinks */
 	size_t nsinks;
 	int index;           /* index in config.matcher */
+	long long backfill;  /* "backfill": when the daemon starts, alert on the
+	                        kept items (recent.h) of this many seconds back,
+	                        each item once per watchlist; 0 (default) none */
 };
 
 struct config {
@@ -106,6 +109,9 @@ struct config {
 	                         items published longer ago than this many seconds
 	                         are only marked seen (undated ones count as new);
 	                         -1 "all": none is, 0 "none": every dated one is */
+	long long keep_items; /* "keep-items", default 2d: recent items are kept
+	                         this many seconds in Redis for `watchlist test`
+	                         and backfills (recent.h); 0 keeps none */
 	char *control;        /* "control": the control socket's path (control.h);
 	                         NULL when not set (the default path), "" off */
 	char *control_group;  /* "control-group": a group (name or gid) whose

@@ -36,12 +36,15 @@
  * that a slow sink never stops the reads other sinks' alerts depend on.
  *
  * Keys: <prefix>outbox (stream, group "dispatch"), <prefix>dead (stream,
- * capped near 100,000 entries), <prefix>epoch (see outbox_epoch).
+ * capped near 100,000 entries), <prefix>epoch (see outbox_epoch),
+ * <prefix>recent (the kept items, recent.h), <prefix>alerts:DAY (alerts
+ * queued that UTC day, kept 8 days).
  */
 #ifndef WIREWATCH_OUTBOX_H
 #define WIREWATCH_OUTBOX_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct config;
 struct event_base;
@@ -83,9 +86,28 @@ void outbox_start(struct outbox *ob);
 /* Look for new entries now (after a record queued alerts). */
 void outbox_kick(struct outbox *ob);
 
+/*
+ * Marks item_key seen, keeps the item in the recent-items stream
+ * (<prefix>recent, recent.h) and queues its alerts, in one call of the
+ * Redis function ww_record_item: all of it or nothing.  kept is the kept
+ * item as nkept strings (field, value, ...), made by recent_fields(); 0
+ * or [daemon] keep-items = 0 keeps nothing.  The alerts are counted on
+ * the day's counter (outbox_day_key).
+ */
 void outbox_record(struct outbox *ob, const char *item_key,
-    const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
-    void *arg);
+    const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
+    size_t nkept, outbox_record_cb cb, void *arg);
+
+/*
+ * The Redis function library "wirewatch" (Lua source) the daemon loads
+ * with FUNCTION LOAD REPLACE on every connection; wirewatchctl's offline
+ * verbs load it too when a database has none yet.
+ */
+const char *outbox_functions(void);
+
+/* "<prefix>alerts:YYYY-MM-DD" for now's UTC day (malloc'd): the number of
+ * alerts queued that day, over every instance. */
+char *outbox_day_key(const struct config *cfg, time_t now);
 
 /*
  * Stops taking new entries; deliveries in flight finish or stay pending,

@@ -13,6 +13,8 @@ struct config;
 struct event_base;
 struct pipeline;
 struct registry;
+struct recent;
+struct store;
 
 /*
  * once: poll every feed a single time, deliver, then leave the loop.
@@ -72,5 +74,11 @@ json_t *pipeline_watchlist_json(const struct pipeline *p, const char *name);
 char *pipeline_watchlists_export(const struct pipeline *p);
 /* The run-time registry (registry.h). */
 struct registry *pipeline_registry(const struct pipeline *p);
+
+/* What the control commands that go to Redis use (control_items.c): the
+ * Redis connection, the kept items, the running config. */
+struct store *pipeline_store(const struct pipeline *p);
+struct recent *pipeline_recent(const struct pipeline *p);
+const struct config *pipeline_config(const struct pipeline *p);
 
 #endif
