@@ -50,6 +50,7 @@
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/recent.h"
 #include "wirewatch/registry.h"
 #include "wirewatch/reload.h"
 #include "wirewatch/util.h"
@@ -297,6 +298,87 @@ control_registry_done_cb(json_t *fields, const char *error, void *arg)
 	control_later_reply(arg, fields, error);
 }
 
+/*
+ * watchlist.add with a backfill: once the watchlist is in effect, its
+ * query runs over the recent items of the window (recent.h) and the
+ * answer waits for that walk.
+ */
+struct add_backfill {
+	struct control_later *later;
+	struct pipeline *p;
+	char *name, *query;
+	char **sinks;
+	size_t nsinks;
+	long long since;
+	json_t *fields;
+};
+
+static void
+add_backfill_free(struct add_backfill *b)
+{
+	size_t i;
+
+	free(b->name);
+	free(b->query);
+	for (i = 0; i < b->nsinks; i++)
+		free(b->sinks[i]);
+	free(b->sinks);
+	free(b);
+}
+
+static void
+control_backfilled_cb(const struct recent_backfill_stats *st, const char *error,
+    void *arg)
+{
+	struct add_backfill *b = arg;
+	json_t *o = json_object();
+	char msg[WW_ERRLEN];
+
+	json_object_set_new(o, "items", json_integer((json_int_t)st->items));
+	json_object_set_new(o, "matched", json_integer((json_int_t)st->matched));
+	json_object_set_new(o, "queued", json_integer((json_int_t)st->queued));
+	json_object_set_new(o, "skipped", json_integer((json_int_t)st->skipped));
+	json_object_set_new(o, "alerts", json_integer((json_int_t)st->alerts));
+	log_notice("watchlist \"%s\": backfill of %llds: %zu kept items, %zu "
+	    "matching, %zu alerted now, %zu had alerted before%s%s", b->name,
+	    b->since, st->items, st->matched, st->queued, st->skipped,
+	    error ? "; stopped: " : "", error ? error : "");
+	if (error != NULL) {
+		json_decref(o);
+		json_decref(b->fields);
+		snprintf(msg, sizeof msg, "watchlist \"%s\" added, but its backfill "
+		    "stopped after %zu kept items (%zu alerted): %s; add it again with "
+		    "--replace --backfill to finish (nothing alerts twice)", b->name,
+		    st->items, st->queued, error);
+		control_later_reply(b->later, NULL, msg);
+	} else {
+		json_object_set_new(b->fields, "backfill", o);
+		control_later_reply(b->later, b->fields, NULL);
+	}
+	add_backfill_free(b);
+}
+
+static void
+control_added_cb(json_t *fields, const char *error, void *arg)
+{
+	struct add_backfill *b = arg;
+	char err[WW_ERRLEN];
+
+	if (error != NULL) {
+		control_later_reply(b->later, NULL, error);
+		add_backfill_free(b);
+		return;
+	}
+	b->fields = fields;
+	if (recent_backfill(pipeline_recent(b->p), b->name, b->query,
+	    (const char *const *)b->sinks, b->nsinks, b->since,
+	    control_backfilled_cb, b, err, sizeof err) == -1) {
+		json_decref(fields);
+		control_later_reply(b->later, NULL, err);
+		add_backfill_free(b);
+	}
+}
+
 /* --- run-time watchlists and feeds (registry.c) ---------------------------- */
 
 /* A string argument, required. */
@@ -346,12 +428,26 @@ verb_watchlist_add(struct control_conn *cl, const struct control_request *req,
 	struct registry_peer pr = peer(cl);
 	char **sinks = NULL, *list = NULL, *tok, *save = NULL;
 	size_t n = 0, i;
+	const json_t *bv = json_object_get(req->req, "backfill");
+	struct add_backfill *b;
+	long long backfill = 0;
 	int replace;
 
 	if ((name = arg_str(req, "name", err, errlen)) == NULL ||
 	    (query = arg_str(req, "query", err, errlen)) == NULL ||
 	    arg_bool(req, "replace", &replace, err, errlen) == -1)
 		return NULL;
+	if (json_is_integer(bv))
+		backfill = json_integer_value(bv);
+	else if (json_is_string(bv))
+		backfill = util_parse_duration(json_string_value(bv));
+	else if (bv != NULL)
+		backfill = -1;
+	if (backfill < 0 || (bv != NULL && backfill == 0)) {
+		snprintf(err, errlen, "bad \"backfill\" (a duration such as 6h, or "
+		    "seconds; at least 1s)");
+		return NULL;
+	}
 	sv = json_object_get(req->req, "sinks");
 	if (json_is_string(sv)) {
 		list = xstrdup(json_string_value(sv));
@@ -374,8 +470,24 @@ verb_watchlist_add(struct control_conn *cl, const struct control_request *req,
 		    "names");
 		return NULL;
 	}
-	registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query, sinks,
-	    n, replace, control_registry_done_cb, control_later(cl, req));
+	if (backfill == 0) {
+		registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query,
+		    sinks, n, replace, 0, control_registry_done_cb,
+		    control_later(cl, req));
+	} else {
+		b = xcalloc(1, sizeof *b);
+		b->p = cl->c->p;
+		b->name = xstrdup(name);
+		b->query = xstrdup(query);
+		b->sinks = xcalloc(n + 1, sizeof *b->sinks);
+		for (i = 0; i < n; i++)
+			b->sinks[i] = xstrdup(sinks[i]);
+		b->nsinks = n;
+		b->since = backfill;
+		b->later = control_later(cl, req);
+		registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query,
+		    sinks, n, replace, backfill, control_added_cb, b);
+	}
 	free(sinks);
 	free(list);
 	return NULL;
@@ -492,8 +604,9 @@ static const struct verb {
 	{ "sinks", 0, "", verb_sinks, "every sink: type and masked URL" },
 	{ "reload", 1, "", verb_reload, "read the config file again and apply it "
 	    "(all of it valid, or nothing changes)" },
-	{ "watchlist.add", 1, "name query sinks replace", verb_watchlist_add,
-	    "add a run-time watchlist (kept in Redis, shared by every daemon on it)" },
+	{ "watchlist.add", 1, "name query sinks replace backfill", verb_watchlist_add,
+	    "add a run-time watchlist (kept in Redis, shared by every daemon on it); "
+	    "backfill: alert on the recent items of that window too" },
 	{ "watchlist.remove", 1, "name", verb_watchlist_remove,
 	    "remove a run-time watchlist" },
 	{ "watchlist.show", 0, "name", verb_watchlist_show,

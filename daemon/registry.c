@@ -822,7 +822,7 @@ stamp(const struct registry *r, const struct registry_peer *peer, json_t *v)
 void
 registry_watchlist_add(struct registry *r, const struct registry_peer *peer,
     const char *name, const char *query, char *const *sinks, size_t nsinks,
-    int replace, registry_done_cb done, void *arg)
+    int replace, long long backfill, registry_done_cb done, void *arg)
 {
 	struct op *op = op_new(r, peer, "watchlist.add", name, done, arg);
 	char err[WW_ERRLEN];
@@ -835,9 +835,17 @@ registry_watchlist_add(struct registry *r, const struct registry_peer *peer,
 	json_object_set_new(op->args, "query", alert_json_string(query));
 	json_object_set(op->args, "sinks", a);
 	json_object_set_new(op->args, "replace", json_boolean(replace));
+	if (backfill > 0)
+		json_object_set_new(op->args, "backfill", json_integer(backfill));
 	if ((why = name_problem(name)) != NULL) {
 		json_decref(a);
 		op_fail(op, "watchlist name %s", why);
+		return;
+	}
+	if (backfill > 0 && r->cfg->keep_items <= 0) {
+		json_decref(a);
+		op_fail(op, "--backfill: recent items are not kept ([daemon] "
+		    "keep-items = 0); nothing added");
 		return;
 	}
 	if (config_has_watchlist(r->cfg, name)) {

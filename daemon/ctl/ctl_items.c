@@ -172,7 +172,8 @@ subverb_first(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--help") != 0 &&
 	    strcmp(argv[i], "-h") != 0) {
 		if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket") ||
-		    !strcmp(argv[i], "--since") || !strcmp(argv[i], "-c"))
+		    !strcmp(argv[i], "--since") || !strcmp(argv[i], "-c") ||
+		    !strcmp(argv[i], "--sinks") || !strcmp(argv[i], "--backfill"))
 			i += 2;
 		else
 			i++;

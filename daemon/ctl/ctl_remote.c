@@ -420,7 +420,14 @@ print_changed(const json_t *r, const char *kind, const char *done)
 static void
 print_watchlist_add(const json_t *r)
 {
+	const json_t *b = json_object_get(r, "backfill");
+
 	print_changed(r, "watchlist", "added");
+	if (b != NULL)
+		printf("backfill: %lld kept items, %lld matching, %lld alerted now "
+		    "(%lld alerts), %lld had alerted before\n", num(b, "items"),
+		    num(b, "matched"), num(b, "queued"), num(b, "alerts"),
+		    num(b, "skipped"));
 }
 
 static void
@@ -514,10 +521,12 @@ static const struct remote {
 	  "read the config file again and apply it; on any error the running "
 	  "config stays and the error is printed (exit 1)" },
 	{ "watchlist", "add", "watchlist.add", print_watchlist_add,
-	  "watchlist add NAME QUERY --sinks SINK[,SINK...] [--replace]",
+	  "watchlist add NAME QUERY --sinks SINK[,SINK...] [--replace] [--backfill D]",
 	  { "name", "query", NULL },
 	  "add a run-time watchlist: kept in Redis, applied by every daemon on "
-	  "it, kept across restarts; an existing name needs --replace" },
+	  "it, kept across restarts; an existing name needs --replace; "
+	  "--backfill D also alerts on the recent items of the last D that "
+	  "match (each item once per watchlist name, also when added again)" },
 	{ "watchlist", "remove", "watchlist.remove", print_watchlist_remove,
 	  "watchlist remove NAME", { "name", NULL },
 	  "remove a run-time watchlist (config file entries: edit and reload)" },
@@ -581,10 +590,11 @@ ctl_remote_main(int argc, char **argv)
 		{ "sinks", required_argument, NULL, 'S' },
 		{ "replace", no_argument, NULL, 'r' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "backfill", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = CONTROL_DEFAULT_PATH, *verb = argv[0], *sinks = NULL,
-	    *interval = NULL;
+	    *interval = NULL, *backfill = NULL;
 	const struct remote *rv = NULL;
 	char *text, *msg;
 	json_error_t jerr;
@@ -600,6 +610,7 @@ ctl_remote_main(int argc, char **argv)
 		case 'S': sinks = optarg; break;
 		case 'r': replace = 1; break;
 		case 'i': interval = optarg; break;
+		case 'b': backfill = optarg; break;
 		case 'h':
 			verb_help(verb);
 			return 0;
@@ -622,6 +633,7 @@ ctl_remote_main(int argc, char **argv)
 	if (argc - optind != npos)
 		goto usage;
 	if ((sinks != NULL) != (strcmp(rv->cmd, "watchlist.add") == 0) ||
+	    (backfill != NULL && strcmp(rv->cmd, "watchlist.add") != 0) ||
 	    (interval != NULL && strcmp(rv->cmd, "feed.add") != 0) ||
 	    (replace && strcmp(rv->cmd, "watchlist.add") != 0 &&
 	    strcmp(rv->cmd, "feed.add") != 0))
@@ -635,6 +647,8 @@ ctl_remote_main(int argc, char **argv)
 		json_object_set_new(req, "sinks", json_string(sinks));
 	if (interval != NULL)
 		json_object_set_new(req, "interval", json_string(interval));
+	if (backfill != NULL)
+		json_object_set_new(req, "backfill", json_string(backfill));
 	if (replace)
 		json_object_set_new(req, "replace", json_true());
 	rc = ask(path, req, &text);

@@ -85,9 +85,11 @@ struct config *registry_feeds(const struct registry *r);
  * is ok the change is in effect in this daemon.  Each is audited (a log
  * line and an entry in P audit) with its peer and outcome.
  */
+/* backfill: seconds of recent items the caller backfills once the
+ * watchlist is in effect (0: none); checked (keep-items) and audited here. */
 void registry_watchlist_add(struct registry *r, const struct registry_peer *peer,
     const char *name, const char *query, char *const *sinks, size_t nsinks,
-    int replace, registry_done_cb done, void *arg);
+    int replace, long long backfill, registry_done_cb done, void *arg);
 void registry_watchlist_remove(struct registry *r, const struct registry_peer *peer,
     const char *name, registry_done_cb done, void *arg);
 void registry_feed_add(struct registry *r, const struct registry_peer *peer,

@@ -221,3 +221,46 @@ def runtime_read_group_refused_writes(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit %s" % r.rc)
+
+
+@scenario("control", "issue10", "runtime", "backfill")
+def runtime_watchlist_backfill(ctx):
+    """watchlist add ... --backfill 1h alerts on the matching items polled
+    before the add (kept items), once each; removed and added again with
+    --backfill, nothing repeats; an item that alerts later still does."""
+    now = time.time()
+    st = {"items": [("b1", "embargo one", now - 60), ("b2", "embargo two", now - 50),
+                    ("b3", "tariffs three", now - 40)]}
+    with Env(ctx) as e:
+        e.http.routes["/f"] = lambda req: Response(200, rss(st["items"]),
+                                                   {"Content-Type": "application/rss+xml"})
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        d, _ = start(ctx, e, sock, feeds=[("f", e.http.url("/f"), {"interval": "1s"})],
+                     watchlists=[("other", "zzznothing", ["out"])])
+        try:
+            check(wait_for(lambda: e.redis.cmd("EXISTS", "ww:feed:f") == 1, 10), "never polled")
+            rc, out, err = ctl("-s", sock, "watchlist", "add", "bw", "embargo", "--sinks", "out",
+                               "--backfill", "1h")
+            check(rc == 0 and "backfill: 3 kept items, 2 matching, 2 alerted now" in out,
+                  "add --backfill: rc %s %r %r" % (rc, out, err))
+            check(wait_for(lambda: sorted(titles(d, "bw")) == ["embargo one", "embargo two"], 10),
+                  "backfilled alerts: %r" % titles(d, "bw"))
+            rc, out, err = ctl("-s", sock, "watchlist", "remove", "bw")
+            check(rc == 0, "remove: %r" % err)
+            rc, out, err = ctl("-s", sock, "--json", "watchlist", "add", "bw", "embargo",
+                               "--sinks", "out", "--backfill", "1h")
+            check(rc == 0, "re-add: %r" % err)
+            r = __import__("json").loads(out)
+            check(r["backfill"]["queued"] == 0 and r["backfill"]["skipped"] == 2,
+                  "re-add backfill repeated: %r" % r["backfill"])
+            st["items"].insert(0, ("b4", "embargo four", time.time()))
+            check(wait_for(lambda: "embargo four" in titles(d, "bw"), 10), "a new item did not alert")
+            time.sleep(1)
+            check(sorted(titles(d, "bw")) == ["embargo four", "embargo one", "embargo two"],
+                  "alerts: %r" % titles(d, "bw"))
+            rc, _, err = ctl("-s", sock, "watchlist", "add", "x", "embargo", "--sinks", "out",
+                             "--backfill", "soon")
+            check(rc == 1 and "backfill" in err, "bad --backfill: %s %r" % (rc, err))
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit %s" % r.rc)
