@@ -14,7 +14,10 @@
  * subscribed connection can run no other command).  It has no command
  * timeouts (it sends one SUBSCRIBE and then only receives); when it
  * drops, it is made again after a second or so, and the state is read
- * again once it is subscribed.
+ * again once it is subscribed.  Under it, every REV_CHECK_MS the
+ * revision is read on the main connection and the state read when it
+ * moved: a subscription that cannot be made (an ACL that refuses it)
+ * or a message lost costs at most that delay.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@
 
 #define AUDIT_MAXLEN "10000"
 #define SUB_RETRY_MS 1000
+#define REV_CHECK_MS 15000      /* the revision is compared this often too */
 #define NAME_MAX_LEN 128
 #define QUERY_MAX_LEN 65536
 #define FEED_INTERVAL_DEFAULT 300
@@ -94,6 +98,8 @@ struct registry {
 	/* the subscription */
 	redisAsyncContext *sub;
 	struct event *sub_timer;
+	struct event *rev_timer;    /* the safety net under the subscription */
+	int checking_rev;
 	int subscribed;
 	int want_sub;
 	int dying;
@@ -571,12 +577,49 @@ sub_connect(struct registry *r)
 	redisAsyncCommand(c, registry_sub_msg_cb, r, "SUBSCRIBE %s", r->channel);
 }
 
+static void
+registry_rev_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct registry *r = arg;
+	long long rev;
+
+	r->checking_rev = 0;
+	if (error != NULL || r->dying)
+		return;
+	rev = reply->type == REDIS_REPLY_STRING ? atoll(reply->str) : 0;
+	if (r->loaded && rev != r->rev) {
+		log_info("registry: run-time revision %lld in Redis, %lld here: "
+		    "reading it (no announcement was received)", rev, r->rev);
+		read_state(r, NULL);
+	}
+}
+
+static void
+registry_rev_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct registry *r = arg;
+	const char *argv[2] = { "GET", r->k_rev };
+
+	(void)fd;
+	(void)what;
+	if (r->checking_rev || !store_is_up(r->store))
+		return;
+	r->checking_rev = 1;
+	store_command(r->store, registry_rev_cb, r, 2, argv);
+}
+
 void
 registry_subscribe(struct registry *r)
 {
+	struct timeval tv = { REV_CHECK_MS / 1000, (REV_CHECK_MS % 1000) * 1000 };
+
 	r->want_sub = 1;
 	if (r->sub == NULL)
 		sub_connect(r);
+	if (r->rev_timer == NULL) {
+		r->rev_timer = event_new(r->base, -1, EV_PERSIST, registry_rev_timer_cb, r);
+		event_add(r->rev_timer, &tv);
+	}
 }
 
 /* --- public: lifetime, views -------------------------------------------------- */
@@ -610,6 +653,8 @@ registry_free(struct registry *r)
 	if (r->sub != NULL)
 		redisAsyncFree(r->sub);
 	event_free(r->sub_timer);
+	if (r->rev_timer != NULL)
+		event_free(r->rev_timer);
 	watchlists_clear(r->wl, r->nwl);
 	feeds_clear(r->feeds, r->nfeeds);
 	config_free(r->feedcfg);

@@ -264,3 +264,27 @@ def runtime_watchlist_backfill(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit %s" % r.rc)
+
+
+@scenario("control", "issue10", "runtime", "slow")
+def runtime_lost_announcement(ctx):
+    """A change whose pub/sub announcement never came (written to Redis by
+    hand, no PUBLISH): the periodic revision check picks it up within
+    about 15 s."""
+    with Env(ctx) as e:
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        d, _ = start(ctx, e, sock, feeds=[("s", e.http.url("/seeds.rss"))],
+                     watchlists=[("treaty", harness.Q_TREATY, ["out"])])
+        try:
+            check(wait_for(lambda: "subscribed to ww:rt:changed" in d.read_stderr(), 10),
+                  "never subscribed")
+            e.redis.cmd("HSET", "ww:rt:watchlists", "quiet",
+                        '{"query":"sanctions","sinks":["out"]}')
+            e.redis.cmd("INCR", "ww:rt:rev")
+            time.sleep(1)
+            check("quiet" not in wl_names(sock), "picked up at once: not a lost announcement")
+            check(wait_for(lambda: "quiet" in wl_names(sock), 20),
+                  "a change without its announcement was never picked up")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit %s" % r.rc)
