@@ -348,3 +348,26 @@ def control_later_replies_in_order(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("recent", "outbox", "issue10")
+def offline_deliveries_fresh_redis(ctx):
+    """wirewatchctl -c CONF deliveries/replay on a Redis no daemon ever
+    used: the function library is loaded first, the outbox is empty, an
+    unknown id is reported (exit 1), no daemon needed; without -c and
+    without a daemon: exit 3."""
+    with Env(ctx) as e:
+        conf = e.conf(sinks=harness.CONSOLE)
+        check(e.redis.cmd("FUNCTION", "LIST") == [], "the fresh Redis has functions")
+        rc, out, err = ctl("-c", conf, "deliveries")
+        check(rc == 0 and out.startswith("STATE") and len(out.splitlines()) == 1,
+              "deliveries: rc %s %r %r" % (rc, out, err))
+        rc, out, err = ctl("-c", conf, "deliveries", "--failed", "--json")
+        check(rc == 0 and out == "", "deliveries --failed --json: rc %s %r %r" % (rc, out, err))
+        rc, out, err = ctl("-c", conf, "replay", "--failed")
+        check(rc == 0 and "0 alerts requeued" in out, "replay --failed: %r %r" % (out, err))
+        rc, out, err = ctl("-c", conf, "replay", "al_0000")
+        check(rc == 1 and "al_0000: no such dead letter" in err, "replay ID: %r" % err)
+        check(e.redis.cmd("FUNCTION", "LIST") != [], "the library was not loaded")
+        rc, out, err = ctl("-s", ctx.path("nosuch.sock"), "deliveries")
+        check(rc == 3 and "cannot reach wirewatchd" in err, "no daemon: rc %s %r" % (rc, err))
