@@ -284,6 +284,7 @@ recent_free(struct recent *r)
 
 struct walk {
 	struct recent *r;
+	const struct config *cfg; /* the one it started with */
 	struct matcher *m;
 	char *key;                /* <prefix>recent */
 	char start[64];           /* XRANGE start of the next page */
@@ -343,7 +344,8 @@ walk_end(struct walk *w)
 			w->test_cb(res, NULL, w->arg);
 		}
 	} else {
-		if (w->st.alerts > 0)
+		/* Not after an error: it may be the connection being freed. */
+		if (w->st.alerts > 0 && !w->failed)
 			outbox_kick(w->r->ob);
 		w->backfill_cb(&w->st, w->failed ? w->error : NULL, w->arg);
 	}
@@ -372,6 +374,7 @@ walk_new(struct recent *r, const char *name, const char *query, long long since_
 	}
 	w = xcalloc(1, sizeof *w);
 	w->r = r;
+	w->cfg = cfg;
 	w->m = matcher_new(cfg->ents);
 	if (matcher_add(w->m, name, query, err, errlen) < 0) {
 		walk_free(w);
@@ -482,7 +485,7 @@ static void
 backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
     const struct match_hit *h)
 {
-	const struct config *cfg = w->r->cfg;
+	const struct config *cfg = w->cfg;
 	const char **argv = xcalloc(7 + 5 * w->nsinks, sizeof *argv);
 	char (*ids)[ALERT_IDLEN] = xcalloc(w->nsinks + 1, sizeof *ids);
 	char **json = xcalloc(w->nsinks + 1, sizeof *json);
