@@ -8,8 +8,9 @@
  *
  * Per item: MGET tells which items are new (in slices, so a huge document
  * never holds the loop), each new item is matched, then ONE Redis function
- * call marks it seen and queues its alerts in the outbox (outbox.c), so an
- * item is never "seen but not alerted", whatever fails when.  Delivery is
+ * call marks it seen, keeps it in the recent items (recent.h) and queues
+ * its alerts in the outbox (outbox.c), so an item is never "seen but not
+ * alerted" nor "seen but not kept", whatever fails when.  Delivery is
  * the outbox's business, not the poll's.
  *
  * Redis holds, besides the seen set, each feed's conditional-GET

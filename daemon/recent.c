@@ -289,6 +289,7 @@ struct walk {
 	struct matcher *m;
 	char *key;                /* <prefix>recent */
 	char start[64];           /* XRANGE start of the next page */
+	uint64_t since_ms;        /* the window, back from Redis's clock */
 	char *name;               /* backfill: the watchlist */
 	char **sinks;
 	size_t nsinks;
@@ -345,7 +346,8 @@ walk_end(struct walk *w)
 			w->test_cb(res, NULL, w->arg);
 		}
 	} else {
-		if (w->st.alerts > 0)
+		/* Not after an error: it may be the connection being freed. */
+		if (w->st.alerts > 0 && !w->failed)
 			outbox_kick(w->r->ob);
 		w->backfill_cb(&w->st, w->failed ? w->error : NULL, w->arg);
 	}
@@ -363,7 +365,6 @@ walk_new(struct recent *r, const char *name, const char *query, long long since_
 	const struct config *cfg = r->cfg;
 	long long keep = cfg->keep_items;
 	struct walk *w;
-	uint64_t now = util_now_ms(), from;
 
 	if (keep <= 0) {
 		snprintf(err, errlen, "recent items are not kept ([daemon] keep-items = 0)");
@@ -383,8 +384,7 @@ walk_new(struct recent *r, const char *name, const char *query, long long since_
 	}
 	if (since_s == 0 || since_s > keep)
 		since_s = keep;
-	from = now > (uint64_t)since_s * 1000 ? now - (uint64_t)since_s * 1000 : 0;
-	snprintf(w->start, sizeof w->start, "%llu-0", (unsigned long long)from);
+	w->since_ms = (uint64_t)since_s * 1000;
 	w->key = xasprintf("%srecent", cfg->prefix);
 	return w;
 }
@@ -487,7 +487,7 @@ static void
 backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
     const struct match_hit *h)
 {
-	const struct config *cfg = w->r->cfg;
+	const struct config *cfg = w->cfg;
 	const char **argv = xcalloc(7 + 5 * w->nsinks, sizeof *argv);
 	char (*ids)[ALERT_IDLEN] = xcalloc(w->nsinks + 1, sizeof *ids);
 	char **json = xcalloc(w->nsinks + 1, sizeof *json);
@@ -598,6 +598,40 @@ walk_page(struct walk *w)
 	store_command(w->r->store, recent_page_cb, w, 6, argv);
 }
 
+/*
+ * Entry ids are the Redis server's clock, so the window starts from its
+ * TIME, not from ours (another host's clock may be off).
+ */
+static void
+recent_time_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct walk *w = arg;
+	unsigned long long now;
+
+	if (error != NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    reply->element[1]->type != REDIS_REPLY_STRING) {
+		snprintf(w->error, sizeof w->error, "%s", error != NULL ? error :
+		    "unexpected reply to TIME");
+		w->failed = 1;
+		walk_end(w);
+		return;
+	}
+	now = strtoull(reply->element[0]->str, NULL, 10) * 1000 +
+	    strtoull(reply->element[1]->str, NULL, 10) / 1000;
+	snprintf(w->start, sizeof w->start, "%llu-0",
+	    now > w->since_ms ? now - w->since_ms : 0);
+	walk_page(w);
+}
+
+static void
+walk_begin(struct walk *w)
+{
+	const char *argv[1] = { "TIME" };
+
+	store_command(w->r->store, recent_time_cb, w, 1, argv);
+}
+
 int
 recent_test(struct recent *r, const char *query, long long since_s,
     recent_test_cb cb, void *arg, char *err, size_t errlen)
@@ -609,7 +643,7 @@ recent_test(struct recent *r, const char *query, long long since_s,
 	w->hits = json_array();
 	w->test_cb = cb;
 	w->arg = arg;
-	walk_page(w);
+	walk_begin(w);
 	return 0;
 }
 
@@ -645,7 +679,7 @@ recent_backfill(struct recent *r, const char *name, const char *query,
 	w->nsinks = nsinks;
 	w->backfill_cb = cb;
 	w->arg = arg;
-	walk_page(w);
+	walk_begin(w);
 	return 0;
 }
 

@@ -77,7 +77,10 @@ int recent_item_alerted(const struct recent_item *it, const char *name);
 
 /*
  * The store.  cfg, store and outbox are borrowed and must outlive it
- * (recent_set_config points it at a new config, for a reload).
+ * (recent_set_config points it at a new config, for a reload).  A walk
+ * (test, backfill) uses the config it started with until it ends (its
+ * matcher holds cfg->ents, it reads prefix, keep-items, seen-ttl): a
+ * reload must keep the old config alive until running walks are over.
  */
 struct recent *recent_new(const struct config *cfg, struct store *store,
     struct outbox *ob);

@@ -94,37 +94,57 @@ def watchlist_test_seeds_sends_nothing(ctx):
 
 # ------------------------------------------------------------------ trimming
 
+def redis_ms(e):
+    sec, usec = e.redis.cmd("TIME")
+    return int(sec) * 1000 + int(usec) // 1000
+
+
 @scenario("recent", "issue10")
 def recent_items_trimmed_by_minid(ctx):
-    """keep-items = 2s: an item kept 2 s ago is trimmed (MINID) when the
-    next one is written, and `watchlist test` no longer sees it; the
-    stream expires after keep-items without writes."""
+    """keep-items = 5s: the stream expires 5 s after its last write; an
+    item kept more than 5 s ago is trimmed (exact MINID) by the next write
+    while a younger one stays, and `watchlist test` sees what is left."""
     now = time.time()
+    titles = lambda: [f["title"] for _, f in recent(e)]  # noqa: E731
     with Env(ctx) as e:
         sock = os.path.join(run_dir(ctx), "ctl.sock")
         e.http.routes["/f"] = rss([("a1", "alpha sanctions", now)])
-        d, conf = start(ctx, e, sock, daemon={"keep-items": "2s"},
+        d, conf = start(ctx, e, sock, daemon={"keep-items": "5s"},
                         feeds=[("f", e.http.url("/f"), {"interval": "1s"})],
                         watchlists=[("w", "sanctions", ["out"])])
         try:
             check(wait_for(lambda: len(recent(e)) == 1, 10), "alpha was not kept")
             ttl = e.redis.cmd("PTTL", "ww:recent")
-            check(0 < ttl <= 2000, "the stream's TTL is %s ms, want keep-items" % ttl)
+            check(0 < ttl <= 5000, "the stream's TTL is %s ms, want keep-items" % ttl)
             rc, r = ctl_reply(sock, "watchlist", "test", "alpha")
             check(rc == 0 and len(r["hits"]) == 1, "alpha not found: %r" % r)
-            time.sleep(2.5)
-            # Older than keep-items, not trimmed yet (no write): not used.
+            # No write for keep-items: the stream expired, alpha is gone.
+            check(wait_for(lambda: e.redis.cmd("EXISTS", "ww:recent") == 0, 8),
+                  "the quiet stream did not expire")
             rc, r = ctl_reply(sock, "watchlist", "test", "alpha")
             check(rc == 1 and r["ok"] and r["hits"] == [], "alpha past keep-items: %r" % r)
+
             e.http.routes["/f"] = rss([("a1", "alpha sanctions", now),
-                                       ("b1", "bravo sanctions", time.time())])
-            check(wait_for(lambda: [f["title"] for _, f in recent(e)] == ["bravo sanctions"], 10),
-                  "alpha not trimmed by the next write: %r" % [f["title"] for _, f in recent(e)])
+                                       ("c1", "charlie sanctions", now)])
+            check(wait_for(lambda: titles() == ["charlie sanctions"], 10), "charlie was not kept")
+            charlie = int(recent(e)[0][0].split("-")[0])
+            time.sleep(2.5)
+            e.http.routes["/f"] = rss([("a1", "alpha sanctions", now),
+                                       ("c1", "charlie sanctions", now),
+                                       ("b1", "bravo sanctions", now)])
+            check(wait_for(lambda: len(recent(e)) == 2, 10), "bravo was not kept")
+            check(titles() == ["charlie sanctions", "bravo sanctions"],
+                  "charlie trimmed too early: %r" % titles())
+            check(wait_for(lambda: redis_ms(e) - charlie > 5100, 10), "Redis's clock stands")
+            e.http.routes["/f"] = rss([("a1", "alpha sanctions", now),
+                                       ("c1", "charlie sanctions", now),
+                                       ("b1", "bravo sanctions", now),
+                                       ("d1", "delta sanctions", now)])
+            check(wait_for(lambda: titles() == ["bravo sanctions", "delta sanctions"], 10),
+                  "after delta (charlie past keep-items, bravo not): %r" % titles())
             rc, r = ctl_reply(sock, "watchlist", "test", "sanctions")
-            check(rc == 0 and [h["title"] for h in r["hits"]] == ["bravo sanctions"],
-                  "after the trim: %r" % r)
-            check(wait_for(lambda: e.redis.cmd("EXISTS", "ww:recent") == 0, 5),
-                  "the stream did not expire keep-items after its last write")
+            check(rc == 0 and [h["title"] for h in r["hits"]] ==
+                  ["bravo sanctions", "delta sanctions"], "after the trim: %r" % r)
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
@@ -345,6 +365,58 @@ def control_later_replies_in_order(ctx):
             rc, r = ctl_reply(sock, "deliveries")
             check(rc == 1 and not r["ok"], "deliveries with Redis down: %r" % r)
             check(ping(sock), "the daemon does not answer with Redis down")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("recent", "outbox", "issue10")
+def offline_deliveries_fresh_redis(ctx):
+    """wirewatchctl -c CONF deliveries/replay on a Redis no daemon ever
+    used: the function library is loaded first, the outbox is empty, an
+    unknown id is reported (exit 1), no daemon needed; without -c and
+    without a daemon: exit 3."""
+    with Env(ctx) as e:
+        conf = e.conf(sinks=harness.CONSOLE)
+        check(e.redis.cmd("FUNCTION", "LIST") == [], "the fresh Redis has functions")
+        rc, out, err = ctl("-c", conf, "deliveries")
+        check(rc == 0 and out.startswith("STATE") and len(out.splitlines()) == 1,
+              "deliveries: rc %s %r %r" % (rc, out, err))
+        rc, out, err = ctl("-c", conf, "deliveries", "--failed", "--json")
+        check(rc == 0 and out == "", "deliveries --failed --json: rc %s %r %r" % (rc, out, err))
+        rc, out, err = ctl("-c", conf, "replay", "--failed")
+        check(rc == 0 and "0 alerts requeued" in out, "replay --failed: %r %r" % (out, err))
+        rc, out, err = ctl("-c", conf, "replay", "al_0000")
+        check(rc == 1 and "al_0000: no such dead letter" in err, "replay ID: %r" % err)
+        check(e.redis.cmd("FUNCTION", "LIST") != [], "the library was not loaded")
+        rc, out, err = ctl("-s", ctx.path("nosuch.sock"), "deliveries")
+        check(rc == 3 and "cannot reach wirewatchd" in err, "no daemon: rc %s %r" % (rc, err))
+
+
+@scenario("recent", "control", "issue10")
+def watchlist_test_since(ctx):
+    """--since D takes only the items recorded in the last D: an item
+    recorded 2 s before another is left out by --since 1s, found without."""
+    now = time.time()
+    with Env(ctx) as e:
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        e.http.routes["/f"] = rss([("a1", "alpha sanctions", now)])
+        d, conf = start(ctx, e, sock, feeds=[("f", e.http.url("/f"), {"interval": "1s"})],
+                        watchlists=[("w", "zzznothing", ["out"])])
+        try:
+            check(wait_for(lambda: len(recent(e)) == 1, 10), "alpha was not kept")
+            time.sleep(2.0)
+            e.http.routes["/f"] = rss([("a1", "alpha sanctions", now),
+                                       ("b1", "bravo sanctions", now)])
+            check(wait_for(lambda: len(recent(e)) == 2, 10), "bravo was not kept")
+            rc, r = ctl_reply(sock, "watchlist", "test", "sanctions", "--since", "1s")
+            check(rc == 0 and [h["title"] for h in r["hits"]] == ["bravo sanctions"] and
+                  r["items"] == 1, "--since 1s: %r" % r)
+            rc, r = ctl_reply(sock, "watchlist", "test", "sanctions")
+            check(rc == 0 and [h["title"] for h in r["hits"]] ==
+                  ["alpha sanctions", "bravo sanctions"], "all kept: %r" % r)
+            rc, out, err = ctl("-s", sock, "watchlist", "test", "sanctions", "--since", "soon")
+            check(rc == 2 and "--since" in err, "bad --since: rc %s %r" % (rc, err))
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
