@@ -48,6 +48,7 @@
 #include "wirewatch/pipeline.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -195,6 +196,7 @@ feed_health_ok(struct feed_rt *rt)
 		    rt->sched.failures == 1 ? "" : "s");
 	rt->failing_since = 0;
 	rt->last_ok = time(NULL);
+	stats_set(STATS_FEED_LAST_OK, rt->cfg->name, NULL, (double)rt->last_ok);
 	rt->last_error[0] = '\0';
 }
 
@@ -238,6 +240,7 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
+	stats_inc(STATS_POLLS, stats_poll_outcome(poll->failed, poll->store_failed, poll->quiet, poll->doc == NULL), NULL);
 	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
 		/*
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll
@@ -438,6 +441,7 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 	const struct feed_entry *e = &poll->doc->entries[r->index];
 
 	if (result == 1) {
+		stats_inc(STATS_ITEMS_NEW, NULL, NULL);
 		poll->new_items++;
 		rt->items_seen++;
 		if (r->nalerts > 0)
@@ -654,6 +658,7 @@ check_items(struct poll *poll)
 		rt->bad_guids_logged = 1;
 	}
 	choose_items(poll);
+	stats_add(STATS_ITEMS_PARSED, NULL, NULL, (double)poll->norder);
 	poll->first_poll = rt->first_poll;
 	poll->started = time(NULL);
 	if (poll->first_poll && rt->cfg->backfill >= 0)
@@ -948,6 +953,7 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	store_set_auth(p->store, cfg->redis_user, cfg->redis_password, cfg->redis_db);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -1061,6 +1067,12 @@ pipeline_free(struct pipeline *p)
 	if (p->grace_timer != NULL)
 		event_free(p->grace_timer);
 	free(p);
+}
+
+struct store *
+pipeline_store(const struct pipeline *p)
+{
+	return p->store;
 }
 
 /* --- read-only views for the control socket --- */

@@ -110,6 +110,12 @@ struct config {
 	char *control_group;  /* "control-group": a group (name or gid) whose
 	                         members may use every control command; NULL */
 	char *control_read_group; /* "control-read-group": the read commands */
+	char *metrics;        /* "metrics": host:port of /metrics and /healthz
+	                         (metrics.h); NULL or "" when off (default) */
+	char *redis_user;     /* "redis-user": ACL user for AUTH, or NULL */
+	char *redis_password; /* "redis-password" or the first line of
+	                         "redis-password-file", or NULL */
+	long redis_db;        /* "redis-db": SELECTed database, default 0 */
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;

@@ -12,6 +12,7 @@
 struct config;
 struct event_base;
 struct pipeline;
+struct store;
 
 /*
  * once: poll every feed a single time, deliver, then leave the loop.
@@ -30,6 +31,9 @@ void pipeline_log_health(const struct pipeline *p);
 
 /* 1 when a feed, Redis or a delivery failed (the --once exit status). */
 int pipeline_failed(const struct pipeline *p);
+
+/* The Redis connection (metrics.c reads a few figures through it). */
+struct store *pipeline_store(const struct pipeline *p);
 
 /* Frees everything; in-flight deliveries are logged as not sent. */
 void pipeline_free(struct pipeline *p);
