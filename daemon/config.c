@@ -33,6 +33,7 @@
 
 #include "config_internal.h"
 #include "wirewatch/config.h"
+#include "wirewatch/entity.h"
 #include "wirewatch/ini.h"
 #include "wirewatch/match.h"
 #include "wirewatch/metrics.h"
@@ -556,6 +557,8 @@ daemon_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "entities")) {
 		config_set_str(&cfg->entities, v);
 		l->entities_line = l->line;
+	} else if (!strcmp(name, "local-entities")) {
+		config_set_str(&cfg->local_entities, v);
 	} else if (!strcmp(name, "user-agent")) {
 		config_set_str(&cfg->user_agent, v);
 	} else if (!strcmp(name, "max-body")) {
@@ -658,9 +661,9 @@ handle_key(struct loader *l, const char *name, const char *value)
 		config_fail(l, l->line, "'%s' outside any section", name);
 		return;
 	}
-	/* [daemon] control and metrics: an empty value means off. */
+	/* [daemon] control, metrics, local-entities: an empty value means off. */
 	if (*value == '\0' && !(l->kind == SEC_DAEMON && (!strcmp(name, "control") ||
-	    !strcmp(name, "metrics")))) {
+	    !strcmp(name, "metrics") || !strcmp(name, "local-entities")))) {
 		config_fail(l, l->line, "missing value for '%s'", name);
 		return;
 	}
@@ -877,6 +880,14 @@ compile_watchlists(struct loader *l)
 		snprintf(l->err, sizeof l->err, "%s", err);
 		return;
 	}
+	dir = config_resolve_path(cfg->path, cfg->local_entities ? cfg->local_entities :
+	    WW_LOCAL_ENTITIES_DIR);
+	free(cfg->local_entities);
+	cfg->local_entities = dir;
+	if (dir[0] != '\0' && entity_set_load_local(cfg->ents, dir, err, sizeof err) == -1) {
+		snprintf(l->err, sizeof l->err, "%s", err);
+		return;
+	}
 	cfg->matcher = matcher_new(cfg->ents);
 	for (i = 0; i < cfg->nwatchlists && l->err[0] == '\0'; i++) {
 		w = &cfg->watchlists[i];
@@ -996,6 +1007,7 @@ config_free(struct config *cfg)
 	free(cfg->control_group);
 	free(cfg->control_read_group);
 	free(cfg->metrics);
+	free(cfg->local_entities);
 	free(cfg->redis_user);
 	if (cfg->redis_password != NULL)
 		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));

@@ -114,10 +114,8 @@ store_connect_cb(const redisAsyncContext *c, int status)
 		schedule_reconnect(s);
 		return;
 	}
-	if (s->handshake > 0) {
-		log_debug("redis %s: connected, authenticating", s->addr);
-		return; /* up when AUTH and SELECT said OK */
-	}
+	if (s->handshake > 0)
+		return; /* up when AUTH, SELECT and PING said OK */
 	s->backoff_ms = 0;
 	log_info("redis %s: connected", s->addr);
 	set_state(s, 1, NULL);
@@ -152,14 +150,14 @@ store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
 	set_state(s, 1, NULL);
 }
 
-/* First on every new connection: AUTH [user] password, SELECT db. */
+/* First on every new connection: AUTH [user] password, SELECT db, PING. */
 static void
 handshake(struct store *s)
 {
 	char db[32];
 	const char *argv[3];
 
-	s->handshake = (s->password != NULL) + (s->db != 0);
+	s->handshake = (s->password != NULL) + (s->db != 0) + 1;
 	s->refused = 0;
 	if (s->password != NULL) {
 		argv[0] = "AUTH";
@@ -173,6 +171,9 @@ handshake(struct store *s)
 		argv[1] = db;
 		store_command(s, store_handshake_cb, s, 2, argv);
 	}
+	/* A Redis that wants a password says NOAUTH here, not later. */
+	argv[0] = "PING";
+	store_command(s, store_handshake_cb, s, 1, argv);
 }
 
 static void
