@@ -318,6 +318,7 @@ lint-man:
 	mandoc -Tlint -Wwarning $(MANPAGES)
 
 check-unit: all
+	./tests/install_check.sh $(CURDIR)/$(B)/install-check
 	rm -rf $(B)/stage $(B)/verify && $(MAKE) --no-print-directory install PREFIX=/usr \
 	  DESTDIR=$(CURDIR)/$(B)/stage >/dev/null
 	@# verify runs on the host: the same template, pointing at the staged binary

@@ -880,8 +880,8 @@ compile_watchlists(struct loader *l)
 		snprintf(l->err, sizeof l->err, "%s", err);
 		return;
 	}
-	dir = config_resolve_path(cfg->path, cfg->local_entities ? cfg->local_entities :
-	    WW_LOCAL_ENTITIES_DIR);
+	dir = cfg->local_entities ? cfg->local_entities : WW_LOCAL_ENTITIES_DIR;
+	dir = dir[0] != '\0' ? config_resolve_path(cfg->path, dir) : xstrdup("");
 	free(cfg->local_entities);
 	cfg->local_entities = dir;
 	if (dir[0] != '\0' && entity_set_load_local(cfg->ents, dir, err, sizeof err) == -1) {

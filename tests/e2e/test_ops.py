@@ -430,3 +430,95 @@ def local_entities_extend_and_replace_shipped_ones(ctx):
         check(t.rc == 1 and re.search(r"20-again\.conf:1: entity \"DPRK\" is defined twice "
                                       r"\(first at .*10-dprk\.conf:1\)", t.stderr),
               "a second local DPRK: rc %s, %r" % (t.rc, t.stderr))
+
+
+def journal_fields(datagram):
+    """The fields of one journal native-protocol datagram."""
+    out, data = {}, datagram
+    while data:
+        nl = data.find(b"\n")
+        line = data[:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            out[k.decode()] = v.decode("utf-8", "replace")
+            data = data[nl + 1:]
+        else:  # KEY\n<u64 le length><value>\n
+            n = int.from_bytes(data[nl + 1:nl + 9], "little")
+            out[line.decode()] = data[nl + 9:nl + 9 + n].decode("utf-8", "replace")
+            data = data[nl + 9 + n + 1:]
+    return out
+
+
+@scenario("ops", "logs")
+def journal_gets_feed_sink_watchlist_and_alert_fields(ctx):
+    """Under systemd (JOURNAL_STREAM names stderr) every line goes to the
+    journal with its PRIORITY, and FEED=, SINK=, WATCHLIST=, ALERT_ID= when
+    it is about one: a failing feed, a queued alert, a delivery attempt that
+    failed.  The daemon runs in a mount namespace whose /run holds a
+    datagram socket standing in for journald's."""
+    if os.geteuid() != 0:
+        raise harness.TestFailure("needs root (unshare -m)")
+    jroot = ctx.path("jrun")
+    os.makedirs(os.path.join(jroot, "systemd", "journal"))
+    js = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    js.bind(os.path.join(jroot, "systemd", "journal", "socket"))
+    js.settimeout(0.2)
+    entries = []
+
+    def drain(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                entries.append(journal_fields(js.recv(65536)))
+            except socket.timeout:
+                pass
+
+    try:
+        with Env(ctx, webhook=True) as e:
+            e.http.routes["/broken"] = harness.Response(500, b"no")
+            e.hook.statuses["/hook"] = [500]
+            conf = e.conf(daemon={"startup-spread": "0", "control": ""},
+                          feeds=[("seeds", e.http.url("/seeds.rss")),
+                                 ("broken", e.http.url("/broken"))],
+                          watchlists=[("treaty", harness.Q_TREATY, ["hook"])],
+                          sinks=[("hook", {"type": "webhook", "url": e.hook.url(),
+                                           "retry-schedule": "0 200ms"})])
+            d = Daemon(ctx, conf, args=())
+            d.args = ["unshare", "-m", "sh", "-c",
+                      "mount --make-rprivate / && mount --bind %s /run && exec %s -c %s"
+                      % (jroot, harness.DAEMON, conf)]
+            d.t0 = time.monotonic()
+            with open(d.out_path, "wb") as o, open(d.err_path, "wb") as er:
+                st = os.fstat(er.fileno())
+                env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+                d.proc = subprocess.Popen(d.args, stdout=o, stderr=er, env=env,
+                                          stdin=subprocess.DEVNULL, cwd=ctx.tmp)
+            try:
+                check(wait_for(lambda: len(e.hook.accepted()) == 1, 20),
+                      "the retry was not delivered")
+                drain(1)
+            finally:
+                r = stop_daemon(d)
+            drain(0.5)
+            check(r.rc == 0, "exit status %s" % r.rc)
+            msgs = [x.get("MESSAGE", "") for x in entries]
+            check(any("wirewatchd 0" in m for m in msgs), "no start line in the journal: %r"
+                  % msgs[:3])
+            check(all(x.get("SYSLOG_IDENTIFIER") == "wirewatchd" and x.get("PRIORITY") in
+                      "01234567" for x in entries), "an entry without identifier or priority")
+            broken = [x for x in entries if x.get("FEED") == "broken"]
+            check(broken and broken[0]["PRIORITY"] == "3" and "HTTP 500" in broken[0]["MESSAGE"],
+                  "no FEED=broken error: %r" % broken)
+            queued = [x for x in entries if x.get("FEED") == "seeds" and "queued" in x["MESSAGE"]]
+            check(queued, "no FEED=seeds line for the queued alert")
+            failed = [x for x in entries if "attempt 1 failed" in x.get("MESSAGE", "")]
+            check(failed and failed[0].get("SINK") == "hook" and
+                  failed[0].get("WATCHLIST") == "treaty" and
+                  failed[0].get("ALERT_ID", "").startswith("al_") and
+                  failed[0]["ALERT_ID"] in failed[0]["MESSAGE"],
+                  "the failed attempt's fields: %r" % failed[:1])
+            check(failed[0]["ALERT_ID"] == e.hook.accepted()[0]["alert_id"],
+                  "ALERT_ID is not the delivered alert's id")
+            check(r.stderr.strip() == "", "lines went to stderr too: %r" % r.stderr[:300])
+    finally:
+        js.close()
