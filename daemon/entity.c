@@ -83,11 +83,13 @@ drop_shipped(struct entity *e, size_t n, size_t m)
 
 	for (i = 0; i < n; i++)
 		free(e->aliases[i].text);
-	memmove(e->aliases, e->aliases + n, (e->naliases - n) * sizeof *e->aliases);
+	if (n > 0)
+		memmove(e->aliases, e->aliases + n, (e->naliases - n) * sizeof *e->aliases);
 	e->naliases -= n;
 	for (i = 0; i < m; i++)
 		free(e->excludes[i]);
-	memmove(e->excludes, e->excludes + m, (e->nexcludes - m) * sizeof *e->excludes);
+	if (m > 0)
+		memmove(e->excludes, e->excludes + m, (e->nexcludes - m) * sizeof *e->excludes);
 	e->nexcludes -= m;
 }
 
