@@ -487,17 +487,16 @@ metrics_key(struct loader *l, const char *v)
 
 /*
  * redis-user, redis-password, redis-password-file, redis-db.  The
- * password file is read like a sink's secret-file (config_sink.c): a
- * relative path in $CREDENTIALS_DIRECTORY when set, else next to the
- * config; its first line is the password.
+ * password file is read like a sink's secret-file (config_read_credential:
+ * a relative path in $CREDENTIALS_DIRECTORY when set, else next to the
+ * config; a regular file, not readable by others); its first line is the
+ * password.
  */
 static void
 redis_key(struct loader *l, const char *name, const char *v)
 {
 	struct config *cfg = l->cfg;
-	char err[WW_ERRLEN], *path, *text, *nl;
-	const char *dir = getenv("CREDENTIALS_DIRECTORY");
-	size_t len;
+	char *path = NULL, *text, *nl;
 	long n;
 
 	if (!strcmp(name, "redis-user")) {
@@ -507,20 +506,14 @@ redis_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "redis-password")) {
 		config_set_str(&cfg->redis_password, v);
 	} else if (!strcmp(name, "redis-password-file")) {
-		if (v[0] != '/' && dir != NULL && dir[0] != '\0')
-			path = xasprintf("%s/%s", dir, v);
-		else
-			path = config_resolve_path(cfg->path, v);
-		if ((text = util_read_file(path, &len, err, sizeof err)) == NULL) {
-			config_fail(l, l->line, "redis-password-file: %s", err);
-		} else {
+		if ((text = config_read_credential(l, "", name, v, &path)) != NULL) {
 			if ((nl = strpbrk(text, "\r\n")) != NULL)
 				*nl = '\0';
 			if (text[0] == '\0')
 				config_fail(l, l->line, "redis-password-file %s: the first "
 				    "line is empty", path);
 			config_set_str(&cfg->redis_password, text);
-			explicit_bzero(text, len);
+			explicit_bzero(text, strlen(text));
 			free(text);
 		}
 		free(path);

@@ -312,7 +312,12 @@ def redis_acl_user_password_file_and_db(ctx):
         check(none.rc == 1 and "NOAUTH" in none.stderr, "no password: rc %s, %s" %
               (none.rc, none.tail()))
         check("s3cret-pass" not in good.stderr + bad.stderr, "a password is in the log")
-        # -t: the password file must exist and a db number must be one.
+        # -t: the password file must be private, exist, and a db number be one.
+        os.chmod(ctx.path("redis.pw"), 0o644)
+        t = run_daemon(ctx, e.conf(name="t.conf", daemon={"redis-password-file": "redis.pw"}),
+                       args=("-t",))
+        check(t.rc == 1 and "readable by every user" in t.stderr, "a world-readable "
+              "password file: rc %s, %r" % (t.rc, t.stderr))
         for kv, msg in (({"redis-password-file": "missing.pw"}, "redis-password-file"),
                         ({"redis-db": "-1"}, "'redis-db'"),
                         ({"redis-db": "x"}, "'redis-db'")):
