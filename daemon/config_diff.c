@@ -208,6 +208,10 @@ config_diff(const struct config *old, struct config *cfg)
 	keep_str(d, "control-read-group", old->control_read_group,
 	    &cfg->control_read_group);
 	keep_str(d, "user-agent", old->user_agent, &cfg->user_agent);
+	keep_str(d, "metrics", old->metrics, &cfg->metrics);
+	keep_str(d, "redis-user", old->redis_user, &cfg->redis_user);
+	keep_str(d, "redis-password", old->redis_password, &cfg->redis_password);
+	KEEP_NUM(d, "redis-db", redis_db);
 	KEEP_NUM(d, "max-body", max_body);
 	KEEP_NUM(d, "connect-timeout", connect_timeout);
 	KEEP_NUM(d, "fetch-timeout", fetch_timeout);

@@ -94,4 +94,9 @@ void config_sink_key(struct loader *l, const char *name, const char *v);
 /* What each sink's type allows and needs, and its retry schedule resolved. */
 void config_check_sinks(struct loader *l);
 
+/* config_sink.c: a credential file (url-file, secret-file,
+ * redis-password-file), NULL after config_fail(); see there. */
+char *config_read_credential(struct loader *l, const char *what, const char *key,
+    const char *v, char **where);
+
 #endif

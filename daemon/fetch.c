@@ -59,6 +59,7 @@
 
 #include "wirewatch/fetch.h"
 #include "wirewatch/log.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/util.h"
 
 #define LANE_POLL		0
@@ -520,6 +521,7 @@ fetch_later_cb(evutil_socket_t fd, short what, void *arg)
 		file_read(t, &res);
 	res.url = t->url;
 	res.seconds = (double)(util_now_ms() - t->t0) / 1000.0;
+	stats_fetched(t->post_body != NULL, res.seconds, res.len);
 	t->cb(&res, t->arg);
 	fetch_release(t);
 }
@@ -830,6 +832,7 @@ finish(struct fetch *t, CURLcode rc)
 	} else {
 		snprintf(res.error, sizeof res.error, "%s", curl_easy_strerror(rc));
 	}
+	stats_fetched(t->post_body != NULL, res.seconds, res.len);
 	t->cb(&res, t->arg);
 	free(res.etag);
 	free(res.last_modified);

@@ -26,24 +26,33 @@
 #include "wirewatch/config.h"
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
+#include "wirewatch/metrics.h"
 #include "wirewatch/pipeline.h"
 #include "wirewatch/reload.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/util.h"
+#include "wirewatch/watchdog.h"
 
 #define STOP_GRACE_MS 10000
 
 static struct pipeline *the_pipeline;
 static struct control *the_control;
+static struct metrics *the_metrics;
+static struct watchdog *the_watchdog;
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: wirewatchd -c FILE [-t] [--once] [-v]\n"
+	    "       wirewatchd -h | -V\n"
 	    "  -c, --config FILE  configuration file\n"
 	    "  -t, --test         check the configuration and exit\n"
 	    "      --once         poll every feed once, deliver alerts, exit\n"
 	    "  -v, --verbose      debug logging\n"
-	    "  -V, --version      print the version\n");
+	    "  -V, --version      print the version\n"
+	    "  -h, --help         this help\n"
+	    "Exit status: 0 ok, 1 a bad configuration or a failed start (--once:\n"
+	    "a failed feed or delivery), 2 bad arguments.  See wirewatchd(8).\n");
 }
 
 static void
@@ -127,12 +136,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", path, err);
 		goto out;
 	}
-	if (!once && (the_control = control_new(base, cfg, the_pipeline, err,
+	if (!once && (the_metrics = metrics_new(base, cfg, the_pipeline, err,
 	    sizeof err)) == NULL && err[0] != '\0') {
 		fprintf(stderr, "%s: %s\n", path, err);
 		pipeline_free(the_pipeline);
 		goto out;
 	}
+	if (!once && (the_control = control_new(base, cfg, the_pipeline, err,
+	    sizeof err)) == NULL && err[0] != '\0') {
+		fprintf(stderr, "%s: %s\n", path, err);
+		metrics_free(the_metrics);
+		pipeline_free(the_pipeline);
+		goto out;
+	}
+	stats_config_loaded();
+	the_watchdog = watchdog_new(base);
 	sigs[0] = evsignal_new(base, SIGTERM, main_signal_cb, NULL);
 	sigs[1] = evsignal_new(base, SIGINT, main_signal_cb, NULL);
 	sigs[2] = evsignal_new(base, SIGHUP, main_signal_cb, NULL);
@@ -146,6 +164,8 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 	rc = once && pipeline_failed(the_pipeline) ? 1 : 0;
 	control_free(the_control);
+	metrics_free(the_metrics);
+	watchdog_free(the_watchdog);
 	pipeline_free(the_pipeline);
 	if (once)
 		log_notice("--once: done, %s", rc ? "with failures" : "all feeds ok");

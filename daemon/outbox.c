@@ -65,6 +65,7 @@
 #include "wirewatch/sign.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/sinkfmt.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -815,6 +816,7 @@ struct record_req {
 	void *arg;
 	struct outbox *ob;
 	int queued;
+	struct stats_hold *stats;
 };
 
 static void
@@ -827,6 +829,7 @@ outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 		result = -1;
 	else
 		result = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+	stats_hold_done(r->stats, result == 1);
 	if (result == 1 && r->queued)
 		outbox_kick(r->ob);
 	r->cb(result, error, r->arg);
@@ -860,6 +863,7 @@ outbox_record(struct outbox *ob, const char *item_key,
 	r->arg = arg;
 	r->ob = ob;
 	r->queued = nalerts > 0;
+	r->stats = stats_hold(alerts, nalerts);
 	seen = xasprintf("%sseen:%s", ob->cfg->prefix, item_key);
 	recent = xasprintf("%srecent", ob->cfg->prefix);
 	day = outbox_day_key(ob->cfg, time(NULL));
@@ -985,6 +989,7 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 	snprintf(natt, sizeof natt, "%d", attempts);
 	util_format_time(time(NULL), when, sizeof when);
 	argv[argc++] = "FCALL";
+	stats_inc(STATS_DEAD_LETTERS, e->sink_name, NULL);
 	argv[argc++] = "ww_dead";
 	argv[argc++] = "2";
 	argv[argc++] = ob->k_outbox;
@@ -1057,6 +1062,7 @@ retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
 	json_object_set_new(m, "attempt", json_integer(e->attempt + 1));
 	json_object_set_new(m, "last_error", alert_json_string(r->reason ?
 	    r->reason : "failed"));
+	stats_inc(STATS_RETRIES, e->sink_name, NULL);
 	ob->due_checked = 0; /* --once waits for this retry */
 	ob->retries_left++;
 	if ((member = json_dumps(m, JSON_COMPACT)) == NULL)
@@ -1094,6 +1100,7 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 	char why[400];
 	long delay;
 
+	stats_delivery(sink, r->outcome);
 	switch (r->outcome) {
 	case SINK_DELIVERED:
 		if (e->attempt > 0)
@@ -1197,6 +1204,7 @@ lane_pause(struct lane *l, long status, long hint_ms)
 		log_notice("sink \"%s\": the service answered %ld%s; nothing is "
 		    "sent to it for %.1fs", l->sink->name, status,
 		    hint_ms > 0 ? " with a retry hint" : "", (double)ms / 1000);
+	stats_inc(STATS_RATE_LIMIT_WAITS, l->sink->name, "service");
 	l->paused_until = until;
 	l->tokens = 0;
 	l->refilled = until;
@@ -1515,6 +1523,7 @@ lane_limited(struct lane *l)
 		    l->per_s, l->burst, l->sink->digest_after > 0 ?
 		    " and go out as digests when many wait" : "");
 	}
+	stats_inc(STATS_RATE_LIMIT_WAITS, l->sink->name, "pace");
 	lane_arm(l, (uint64_t)((1 - l->tokens) / l->per_s * 1000) + 1);
 }
 

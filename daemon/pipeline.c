@@ -52,6 +52,7 @@
 #include "wirewatch/recent.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -239,6 +240,7 @@ feed_health_ok(struct feed_rt *rt)
 		    rt->sched.failures == 1 ? "" : "s");
 	rt->failing_since = 0;
 	rt->last_ok = time(NULL);
+	stats_set(STATS_FEED_LAST_OK, rt->cfg->name, NULL, (double)rt->last_ok);
 	rt->last_error[0] = '\0';
 }
 
@@ -282,6 +284,7 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
+	stats_inc(STATS_POLLS, stats_poll_outcome(poll->failed, poll->store_failed, poll->quiet, poll->doc == NULL), NULL);
 	if (rt->removed) {
 		log_info("feed \"%s\": its last poll is over (removed by a reload)",
 		    rt->cfg->name);
@@ -514,6 +517,7 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 	size_t i;
 
 	if (result == 1) {
+		stats_inc(STATS_ITEMS_NEW, NULL, NULL);
 		poll->new_items++;
 		rt->items_seen++;
 		count_alerts(rt->p, r);
@@ -745,6 +749,7 @@ check_items(struct poll *poll)
 		rt->bad_guids_logged = 1;
 	}
 	choose_items(poll);
+	stats_add(STATS_ITEMS_PARSED, NULL, NULL, (double)poll->norder);
 	poll->first_poll = rt->first_poll;
 	poll->started = time(NULL);
 	if (poll->first_poll && rt->cfg->backfill >= 0)
@@ -1070,6 +1075,7 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	store_set_auth(p->store, cfg->redis_user, cfg->redis_password, cfg->redis_db);
 	p->reg = registry_new(base, cfg, p->store, pipeline_rt_changed_cb, p);
 	if (!once)
 		registry_subscribe(p->reg);
@@ -1287,6 +1293,7 @@ pipeline_reload(struct pipeline *p, struct config *cfg)
 	outbox_reconfigure(p->outbox, cfg);
 	p->cfg = cfg;
 	p->revision++;
+	stats_config_loaded();
 	registry_set_config(p->reg, cfg);
 	recent_set_config(p->recent, cfg);
 	/* Feeds started, stopped, retimed; watchlists from the next item on. */

@@ -550,6 +550,18 @@ registry_sub_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+registry_sub_auth_cb(redisAsyncContext *c, void *reply, void *arg)
+{
+	redisReply *rep = reply;
+
+	(void)c;
+	(void)arg;
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+		log_err("registry: subscription connection: AUTH refused: %s",
+		    rep->str);
+}
+
+static void
 sub_connect(struct registry *r)
 {
 	char *path = NULL, *host = NULL;
@@ -574,6 +586,14 @@ sub_connect(struct registry *r)
 	redisLibeventAttach(c, r->base);
 	redisAsyncSetConnectCallback(c, registry_sub_connect_cb);
 	redisAsyncSetDisconnectCallback(c, registry_sub_disconnect_cb);
+	/* the subscription connection authenticates like the store's (a
+	   channel is not per database: no SELECT) */
+	if (r->cfg->redis_password != NULL && r->cfg->redis_user != NULL)
+		redisAsyncCommand(c, registry_sub_auth_cb, r, "AUTH %s %s",
+		    r->cfg->redis_user, r->cfg->redis_password);
+	else if (r->cfg->redis_password != NULL)
+		redisAsyncCommand(c, registry_sub_auth_cb, r, "AUTH %s",
+		    r->cfg->redis_password);
 	redisAsyncCommand(c, registry_sub_msg_cb, r, "SUBSCRIBE %s", r->channel);
 }
 

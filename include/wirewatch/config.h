@@ -93,7 +93,10 @@ struct config {
 	                         sharing a Redis (its outbox consumer name);
 	                         default the host name; 1-64 of [A-Za-z0-9._-] */
 	long long seen_ttl;   /* seconds, default 30d */
-	char *entities;       /* directory, default WW_ENTITIES_DIR */
+	char *entities;       /* directory, default WW_ENTITIES_DIR (shipped) */
+	char *local_entities; /* "local-entities": read after entities, may
+	                         extend or replace them (entity.h); default
+	                         WW_LOCAL_ENTITIES_DIR, "" none */
 	char *user_agent;     /* default "wirewatch/VERSION (+https://wirewatch.invalid)" */
 	long long max_body;   /* bytes, "max-body", default 8 MiB; accepts k/M suffix */
 	long connect_timeout; /* seconds, default 10 */
@@ -117,6 +120,12 @@ struct config {
 	char *control_group;  /* "control-group": a group (name or gid) whose
 	                         members may use every control command; NULL */
 	char *control_read_group; /* "control-read-group": the read commands */
+	char *metrics;        /* "metrics": host:port of /metrics and /healthz
+	                         (metrics.h); NULL or "" when off (default) */
+	char *redis_user;     /* "redis-user": ACL user for AUTH, or NULL */
+	char *redis_password; /* "redis-password" or the first line of
+	                         "redis-password-file", or NULL */
+	long redis_db;        /* "redis-db": SELECTed database, default 0 */
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;
@@ -129,8 +138,12 @@ struct config {
 	struct matcher *matcher;  /* every watchlist compiled, in config order */
 };
 
+/* The Makefile sets both from PREFIX and SYSCONFDIR. */
 #ifndef WW_ENTITIES_DIR
-#define WW_ENTITIES_DIR "/etc/wirewatch/entities"
+#define WW_ENTITIES_DIR "/usr/local/share/wirewatch/entities"
+#endif
+#ifndef WW_LOCAL_ENTITIES_DIR
+#define WW_LOCAL_ENTITIES_DIR "/etc/wirewatch/entities.d"
 #endif
 
 /* NULL on error with "FILE:LINE: message" in err.  One reference. */

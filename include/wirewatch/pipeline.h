@@ -53,6 +53,9 @@ void pipeline_log_health(const struct pipeline *p);
 /* 1 when a feed, Redis or a delivery failed (the --once exit status). */
 int pipeline_failed(const struct pipeline *p);
 
+/* The Redis connection (metrics.c reads a few figures through it). */
+struct store *pipeline_store(const struct pipeline *p);
+
 /* Frees everything; in-flight deliveries are logged as not sent. */
 void pipeline_free(struct pipeline *p);
 
