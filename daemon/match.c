@@ -1698,6 +1698,8 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	for (i = 0; i < m->always.n; i++)
 		if (eval_code(m, m->code + m->wl[m->always.v[i]].code))
 			ivec_push(&m->cands, m->always.v[i]);
+	if (res == NULL)
+		return m->cands.n;
 	/* The hits in watchlist order. */
 	if (m->cands.n > 1)
 		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
