@@ -70,7 +70,7 @@ struct feed_rt {
 	/* health */
 	time_t last_ok;
 	time_t failing_since;
-	char last_error[300];
+	char *last_error;     /* malloc'd while failing, else NULL */
 	unsigned long items_seen;
 	double response_s;
 };
@@ -92,7 +92,7 @@ struct poll {
 	int store_failed;     /* failed because of Redis, not the feed */
 	size_t unknown;       /* records whose outcome is unknown */
 	int quiet;            /* stopped by shutdown: not a feed failure */
-	char error[300];
+	char *error;          /* malloc'd by poll_fail(), else NULL */
 	char *etag;
 	char *last_modified;
 	long retry_after;
@@ -195,7 +195,8 @@ feed_health_ok(struct feed_rt *rt)
 		    rt->sched.failures == 1 ? "" : "s");
 	rt->failing_since = 0;
 	rt->last_ok = time(NULL);
-	rt->last_error[0] = '\0';
+	free(rt->last_error);
+	rt->last_error = NULL;
 }
 
 static void
@@ -204,7 +205,8 @@ feed_health_fail(struct feed_rt *rt, const char *why)
 	char *url;
 
 	/* Log when a feed starts failing or fails differently; not per poll. */
-	if (rt->failing_since == 0 || strcmp(rt->last_error, why) != 0) {
+	if (rt->failing_since == 0 || rt->last_error == NULL ||
+	    strcmp(rt->last_error, why) != 0) {
 		url = util_url_mask(rt->url, 0);
 		log_err("feed \"%s\": %s (%s)", rt->cfg->name, why, url);
 		free(url);
@@ -212,7 +214,8 @@ feed_health_fail(struct feed_rt *rt, const char *why)
 		log_debug("feed \"%s\": still failing: %s", rt->cfg->name, why);
 	if (rt->failing_since == 0)
 		rt->failing_since = time(NULL);
-	snprintf(rt->last_error, sizeof rt->last_error, "%s", why);
+	free(rt->last_error);
+	rt->last_error = xstrdup(why);
 	rt->p->failed = 1;
 }
 
@@ -226,6 +229,7 @@ poll_free(struct poll *poll)
 		event_free(poll->slice_ev);
 	free(poll->etag);
 	free(poll->last_modified);
+	free(poll->error);
 	free(poll);
 }
 
@@ -247,14 +251,14 @@ poll_end(struct poll *poll)
 			log_warn("feed \"%s\": %zu more items whose outcome is unknown",
 			    rt->cfg->name, poll->unknown - UNKNOWN_LOGGED);
 		log_warn("feed \"%s\": %s; what was not recorded is retried on the "
-		    "next poll", rt->cfg->name, poll->error);
+		    "next poll", rt->cfg->name, poll->error ? poll->error : "stopped");
 		if (store_is_up(p->store))
 			schedule(rt, 1000 + (long)(rnd() % 4000));
 		else
 			rt->wait_store = 1;
 	} else if (!p->dying) {
 		if (poll->failed)
-			feed_health_fail(rt, poll->error);
+			feed_health_fail(rt, poll->error ? poll->error : "failed");
 		else
 			feed_health_ok(rt);
 		delay = sched_after_poll_ms(&rt->sched, !poll->failed,
@@ -280,11 +284,15 @@ static void
 poll_fail(struct poll *poll, const char *fmt, ...)
 {
 	va_list ap;
+	char *e;
 
 	poll->failed = 1;
 	va_start(ap, fmt);
-	vsnprintf(poll->error, sizeof poll->error, fmt, ap);
+	if (vasprintf(&e, fmt, ap) < 0)
+		e = NULL;
 	va_end(ap);
+	free(poll->error);
+	poll->error = e;
 }
 
 /* --- Redis feed state ------------------------------------------------- */
@@ -1023,7 +1031,7 @@ pipeline_log_health(const struct pipeline *p)
 		    rt->items_seen, rt->response_s,
 		    rt->sched.current, url = util_url_mask(rt->url, 0));
 		free(url);
-		if (rt->last_error[0])
+		if (rt->last_error != NULL)
 			log_notice("feed \"%s\": last error: %s", rt->cfg->name, rt->last_error);
 	}
 }
@@ -1055,6 +1063,7 @@ pipeline_free(struct pipeline *p)
 		free(p->feeds[i].url);
 		free(p->feeds[i].etag);
 		free(p->feeds[i].last_modified);
+		free(p->feeds[i].last_error);
 	}
 	free(p->feeds);
 	free(p->by_index);
@@ -1163,7 +1172,7 @@ pipeline_feeds_json(const struct pipeline *p)
 		json_object_set_new(o, "last_success", view_time(rt->last_ok));
 		json_object_set_new(o, "failing_since", view_time(rt->failing_since));
 		json_object_set_new(o, "consecutive_failures", json_integer(rt->sched.failures));
-		json_object_set_new(o, "last_error", rt->last_error[0] != '\0' ?
+		json_object_set_new(o, "last_error", rt->last_error != NULL ?
 		    alert_json_string(rt->last_error) : json_null());
 		json_object_set_new(o, "items_seen", json_integer((json_int_t)rt->items_seen));
 		json_object_set_new(o, "last_response_s", json_real(rt->response_s));
