@@ -603,7 +603,9 @@ parse_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr item)
 	const char *summary_elem = NULL;
 	xmlNodePtr k;
 
-	d->entries = xreallocarray(d->entries, d->nentries + 1, sizeof *d->entries);
+	if ((d->nentries & (d->nentries - 1)) == 0) /* 0, 1, 2, 4 ...: double */
+		d->entries = xreallocarray(d->entries, d->nentries ? d->nentries * 2 : 1,
+		    sizeof *d->entries);
 	e = &d->entries[d->nentries++];
 	memset(e, 0, sizeof *e);
 	e->published = e->updated = FEED_NO_TIME;
@@ -665,13 +667,17 @@ parse_channel(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr ch)
 {
 	struct feed_entry *f = &d->feed;
 	char *guid_link = NULL;
-	xmlNodePtr k;
+	xmlNodePtr k, next;
 
-	for (k = ch->children; k != NULL; k = k->next) {
+	for (k = ch->children; k != NULL; k = next) {
+		next = k->next;
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
 		if (rss(k, "item") || atom(c, k, "entry")) {
 			parse_entry(c, d, k);
+			/* done with it: its nodes' memory serves the entries that follow */
+			xmlUnlinkNode(k);
+			xmlFreeNode(k);
 			continue;
 		}
 		if (common_element(c, f, k, 1, &guid_link))

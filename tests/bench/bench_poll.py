@@ -53,6 +53,18 @@ def feed_body(n):
 """ % (n, n, n, n, n, n)).encode()
 
 
+def big_body(n):
+    """An RSS document of n small items (as the e2e big-feed scenario's)."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>big</title>'
+           '<link>http://bench.invalid/big</link><description>big</description>\n']
+    for i in range(n):
+        out.append('<item><title>big item %d</title><link>http://bench.invalid/big/%d</link>'
+                   '<guid isPermaLink="false">b%d</guid><pubDate>Mon, 14 Jul 2025 08:22:48 +0000'
+                   '</pubDate></item>\n' % (i, i, i))
+    out.append("</channel></rss>\n")
+    return "".join(out).encode()
+
+
 def serve(port_file):
     stats = {"200": 0, "304": 0, "404": 0}
     cache = {}
@@ -76,6 +88,12 @@ def serve(port_file):
                 if path == "/stats":
                     body = json.dumps(stats).encode()
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                elif path.startswith("/big/") and path.endswith(".xml") and path[5:-4].isdigit():
+                    n = int(path[5:-4])
+                    body = cache.get(-n) or cache.setdefault(-n, big_body(n))
+                    stats["200"] += 1
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
                                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
                 elif path.startswith("/feed/") and path.endswith(".xml") and path[6:-4].isdigit():
                     n = int(path[6:-4])
@@ -254,13 +272,31 @@ def run_case(title, port, sock, tmp, hosts, conns, per_host, timeout):
 
 
 DEFAULT_CONNS, DEFAULT_PER_HOST = 64, 2
+BIG_ITEMS = 100000
+
+
+def daemon_peak(port, sock, tmp, path, timeout, extra=""):
+    """Peak RSS (VmHWM, kB) of `wirewatchd --once` polling one feed at path."""
+    conf = os.path.join(tmp, "mem.conf")
+    with open(conf, "w") as f:
+        f.write("[daemon]\nredis = unix:%s\nprefix = mem%s:\nentities = %s\n%s\n"
+                '[feed "m"]\nurl = http://127.0.0.1:%d%s\n\n'
+                '[watchlist "never"]\nquery = zzqxyzzynevermatches\nsinks = out\n\n'
+                '[sink "out"]\ntype = console\n'
+                % (sock, path.replace("/", "."), os.path.join(ROOT, "conf", "entities"), extra,
+                   port, path))
+    rc, wall, rss, err, cpu = timed([DAEMON, "-c", conf, "--once"], timeout)
+    if rc != 0:
+        print("memory run %s: exit %s:\n  %s" % (path, rc, "\n  ".join(err.splitlines()[-5:])))
+    return rss[1], rc, wall, cpu
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--case", choices=["a", "b", "both"], default="both",
-                    help="a: 5,000 feeds at the defaults over 51 hosts; b: 50,000 feeds at 64/64")
+    ap.add_argument("--case", choices=["a", "b", "m", "both"], default="both",
+                    help="a: 5,000 feeds at the defaults over 51 hosts; b: 50,000 feeds at 64/64 "
+                    "; m: memory per item of a 100,000-item document; both: a, b and m")
     ap.add_argument("--feeds-b", type=int, default=50000, help="feeds of case b")
     ap.add_argument("--timeout", type=int, default=300, help="per run, seconds")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
@@ -296,6 +332,18 @@ def main():
         port = int(open(port_file).read())
         print("one asyncio HTTP server on 127.0.0.1-127.0.0.%d:%d, private Redis, %d CPUs; daemon %s"
               % (NHOSTS, port, os.cpu_count(), DAEMON))
+        # Memory: the daemon's peak with one small feed (the base), with one
+        # 100,000-item document, and (case b) with 50,000 feeds.
+        base = daemon_peak(port, sock, tmp, "/feed/0.xml", a.timeout)[0]
+        if a.case in ("m", "both"):
+            big, rc, wall, cpu = daemon_peak(port, sock, tmp, "/big/%d.xml" % BIG_ITEMS, a.timeout,
+                                             "max-body = 64M\n")
+            size = len(big_body(BIG_ITEMS))
+            print("\nmemory: base (one small feed) VmHWM %.1f MB; one %d-item document (%.1f MB, "
+                  "default max-items keeps the newest 10,000): VmHWM %.1f MB, %.0f bytes per item "
+                  "of the document (%.0f bytes of XML per item), %.2f s, rc %d"
+                  % (base / 1024, BIG_ITEMS, size / 1048576, big / 1024,
+                     (big - base) * 1024 / BIG_ITEMS, size / BIG_ITEMS, wall, rc))
         if a.case in ("a", "both"):
             # 4,000 feeds over 50 hosts (80 each) and one host with 1,000 feeds
             hosts = [("127.0.0.%d" % (h + 2), range(h * 80, h * 80 + 80)) for h in range(50)]
@@ -324,6 +372,9 @@ def main():
             peak = max(res["wirewatchd cold (200)"][2], w[2]) / 1024
             ok = ratio <= 1.5 and peak < 100 and w[4] == n and w[5] == 0
             goals.append(ok)
+            print("memory: %.0f bytes per feed at %d feeds ((peak - base) / feeds, cold cycle: "
+                  "config, runtime state and a queued poll per feed)"
+                  % ((res["wirewatchd cold (200)"][2] - base) * 1024 / n, n))
             print("goal (b): 304 cycle <= 1.5x curl, peak RSS < 100 MB, all answered 304: %s "
                   "(%.2fx, %.1f MB)" % ("met" if ok else "NOT met", ratio, peak))
     finally:
