@@ -145,12 +145,14 @@ struct watchlist {
 	struct qnode *q;
 	size_t code;       /* offset of its flat form in matcher.code */
 	int filt;          /* -1, a pattern id, or -2 - offset of (n, ids...) in fsets */
+	int filt2;         /* a second pattern id of a two-pattern filter, or -1 */
 };
 
 /* A watcher as the candidate loop reads it (one array for all patterns). */
 struct wentry {
 	int wl;
-	int filt;
+	int filt;          /* as watchlist.filt */
+	int filt2;         /* as watchlist.filt2 */
 	uint32_t code;     /* watchlist.code, so that a candidate reads one line */
 };
 
@@ -205,6 +207,7 @@ struct matcher {
 	/* per run */
 	unsigned gen;
 	struct prun *run;       /* npats */
+	uint64_t *present;      /* a bit per pattern: occurred in this item */
 	struct rawocc *raw;
 	size_t nraw, capraw;
 	struct occ *occ;        /* grouped by pattern */
@@ -340,6 +343,9 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		m->cappats = m->cappats ? m->cappats * 2 : 64;
 		m->pats = xreallocarray(m->pats, m->cappats, sizeof *m->pats);
 		m->run = xreallocarray(m->run, m->cappats, sizeof *m->run);
+		m->present = xreallocarray(m->present, m->cappats / 64, sizeof *m->present);
+		memset(m->present + m->npats / 64, 0,
+		    (m->cappats - m->npats) / 64 * sizeof *m->present);
 	}
 	memset(&m->run[m->npats], 0, sizeof *m->run);
 	p = &m->pats[m->npats++];
@@ -373,6 +379,14 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 			s->simple1 = id + 1;
 			return id;
 		}
+		/*
+		 * In the exact table a bucket holds pairs: the id (-1 - id when
+		 * there is no second-word hash to check) and the low 32 bits of
+		 * h2, so that the scan rejects a phrase without reading it.
+		 */
+		ivec_push(&s->pats, has_h2(p) ? id : -1 - id);
+		ivec_push(&s->pats, (int)(uint32_t)p->h2);
+		return id;
 	}
 	ivec_push(&s->pats, id);
 	return id;
@@ -651,7 +665,7 @@ index_watchlist(struct matcher *m, int id)
 			csecond = c;
 		}
 	}
-	m->wl[id].filt = -1;
+	m->wl[id].filt = m->wl[id].filt2 = -1;
 	if (best == SIZE_MAX) {
 		ivec_push(&m->always, id);
 	} else {
@@ -660,9 +674,11 @@ index_watchlist(struct matcher *m, int id)
 			if (w->n == 0 || w->v[w->n - 1] != id)
 				ivec_push(w, id);
 		}
-		if (second != SIZE_MAX && sets.v[second] == 1)
+		if (second != SIZE_MAX && sets.v[second] <= 2) {
 			m->wl[id].filt = sets.v[second + 1];
-		else if (second != SIZE_MAX)
+			if (sets.v[second] == 2)
+				m->wl[id].filt2 = sets.v[second + 2];
+		} else if (second != SIZE_MAX)
 			m->wl[id].filt = -2 - filter_set(m, sets.v + second + 1,
 			    (size_t)sets.v[second]);
 	}
@@ -735,6 +751,7 @@ matcher_free(struct matcher *m)
 		free(m->pats[i].watchers.v);
 	}
 	free(m->run);
+	free(m->present);
 	free(m->code);
 	free(m->slow);
 	free(m->hbuf);
@@ -784,6 +801,7 @@ record(struct matcher *m, int id, int field, size_t first, size_t last)
 		r->gen = m->gen;
 		r->n = 0;
 		ivec_push(&m->touched, id);
+		m->present[id >> 6] |= 1ull << (id & 63);
 	}
 	r->n++;
 	if (m->nraw == m->capraw) {
@@ -971,14 +989,19 @@ scan_field(struct matcher *m, int field)
 		if ((s = m->sbuf[i]) != NULL) {
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
-			for (j = 0; j < s->pats.n; j++) {
-				const struct pattern *p = &m->pats[s->pats.v[j]];
+			for (j = 0; j < s->pats.n; j += 2) {
+				int id = s->pats.v[j];
+				const struct pattern *p;
 				/* the next token's hash rejects most phrases cheaply */
-				if (has_h2(p) && (i + 1 >= f->tok.n ||
-				    m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] != p->h2))
+				if (id >= 0 && (i + 1 >= f->tok.n ||
+				    (uint32_t)m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] !=
+				    (uint32_t)s->pats.v[j + 1]))
 					continue;
+				if (id < 0)
+					id = -1 - id;
+				p = &m->pats[id];
 				if (pattern_at(p, f, i, 1))
-					record(m, s->pats.v[j], field, i, i + p->nwords - 1);
+					record(m, id, field, i, i + p->nwords - 1);
 			}
 		}
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k <= len; k++) {
@@ -1596,21 +1619,27 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 
 /* Did a pattern of the candidate's filter occur in this item? */
 static int
-filter_passes(struct matcher *m, int filt)
+present(const struct matcher *m, int id)
+{
+	return (m->present[id >> 6] >> (id & 63)) & 1;
+}
+
+static int
+filter_passes(struct matcher *m, const struct wentry *e)
 {
 	int *f;
 	int i;
 
-	if (filt == -1)
+	if (e->filt == -1)
 		return 1;
-	if (filt >= 0)
-		return m->run[filt].gen == m->gen;
-	f = m->fsets.v + (-2 - filt);
+	if (e->filt >= 0)
+		return present(m, e->filt) || (e->filt2 >= 0 && present(m, e->filt2));
+	f = m->fsets.v + (-2 - e->filt);
 	if ((unsigned)f[1] != m->gen) {
 		f[1] = (int)m->gen;
 		f[2] = 0;
 		for (i = 0; i < f[0] && !f[2]; i++)
-			f[2] = m->run[f[3 + i]].gen == m->gen;
+			f[2] = present(m, f[3 + i]);
 	}
 	return f[2];
 }
@@ -1636,6 +1665,7 @@ build_watchers(struct matcher *m)
 		for (j = 0; j < m->pats[i].watchers.n; j++) {
 			m->wlist[n].wl = m->pats[i].watchers.v[j];
 			m->wlist[n].filt = m->wl[m->wlist[n].wl].filt;
+			m->wlist[n].filt2 = m->wl[m->wlist[n].wl].filt2;
 			m->wlist[n].code = (uint32_t)m->wl[m->wlist[n].wl].code;
 			n++;
 		}
@@ -1676,6 +1706,8 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 			m->fsets.v[i + 1] = 0;
 		m->gen = 1;
 	}
+	for (i = 0; i < m->touched.n; i++)
+		m->present[m->touched.v[i] >> 6] = 0;
 	m->touched.n = 0;
 	m->cands.n = 0;
 	m->nraw = 0;
@@ -1688,7 +1720,7 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		id = m->touched.v[i];
 		for (j = m->run[id].wstart; j < m->run[id].wstart + m->run[id].wn; j++) {
 			w = m->wlist[j].wl;
-			if (!filter_passes(m, m->wlist[j].filt) || m->cand_gen[w] == m->gen)
+			if (!filter_passes(m, &m->wlist[j]) || m->cand_gen[w] == m->gen)
 				continue;
 			m->cand_gen[w] = m->gen;
 			if (eval_code(m, m->code + m->wlist[j].code))
