@@ -19,7 +19,9 @@
  * 3. Candidates.  Each watchlist is indexed under the patterns of one
  *    required clause -- for AND and NEAR the rarest child, for OR the
  *    union -- so a watchlist becomes a candidate only when something it
- *    cannot match without occurred.  "Rarest" starts as "fewest patterns"
+ *    cannot match without occurred.  Its next rarest required clause is
+ *    its filter: a candidate none of whose filter patterns occurred (a
+ *    bitmap per item) is dropped before its query is read.  "Rarest" starts as "fewest patterns"
  *    and becomes "patterns seen in the fewest items": every pattern counts
  *    the items it occurred in, and the watchlists are re-filed after 1k,
  *    4k, 16k ... items (then every 1M).  Watchlists with no such clause
