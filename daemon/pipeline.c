@@ -202,7 +202,7 @@ feed_health_ok(struct feed_rt *rt)
 static void
 feed_health_fail(struct feed_rt *rt, const char *why)
 {
-	char *url;
+	char *url, *copy;
 
 	/* Log when a feed starts failing or fails differently; not per poll. */
 	if (rt->failing_since == 0 || rt->last_error == NULL ||
@@ -214,8 +214,9 @@ feed_health_fail(struct feed_rt *rt, const char *why)
 		log_debug("feed \"%s\": still failing: %s", rt->cfg->name, why);
 	if (rt->failing_since == 0)
 		rt->failing_since = time(NULL);
+	copy = xstrdup(why); /* before the free: why may be the old text */
 	free(rt->last_error);
-	rt->last_error = xstrdup(why);
+	rt->last_error = copy;
 	rt->p->failed = 1;
 }
 
