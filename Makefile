@@ -19,7 +19,7 @@ PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcr
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
        libhiredis-dev libutf8proc-dev libjansson-dev libsystemd-dev \
        libpcre2-dev libcmocka-dev libssl-dev redis-server python3 python3-feedparser curl \
-       nodejs mandoc systemd util-linux python3-seccomp
+       nodejs mandoc systemd util-linux python3-seccomp time
 # libFuzzer: clang and its runtime (Debian 12 ships clang 14).
 FUZZ_DEBS = clang libclang-rt-14-dev
 

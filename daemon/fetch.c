@@ -119,7 +119,7 @@ struct fetch {
 	void *arg;
 
 	struct event *later;	/* file read or an error to report */
-	char error[256];	/* FETCH_LATER: the error; "": read the file */
+	char *error;		/* FETCH_LATER: the error (malloc'd); NULL: read the file */
 
 	int redirects;
 	int all_permanent;
@@ -515,7 +515,7 @@ fetch_later_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	memset(&res, 0, sizeof res);
-	if (t->error[0] != '\0')
+	if (t->error != NULL)
 		snprintf(res.error, sizeof res.error, "%s", t->error);
 	else
 		file_read(t, &res);
@@ -548,10 +548,14 @@ static void
 fail_later(struct fetch *t, const char *fmt, ...)
 {
 	va_list ap;
+	char *e;
 
 	va_start(ap, fmt);
-	vsnprintf(t->error, sizeof t->error, fmt, ap);
+	if (vasprintf(&e, fmt, ap) < 0)
+		e = xstrdup("out of memory");
 	va_end(ap);
+	free(t->error);
+	t->error = e;
 	defer(t);
 }
 
@@ -589,6 +593,7 @@ fetch_release(struct fetch *t)
 		curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
 	buf_free(&t->body);
+	free(t->error);
 	free(t->url);
 	free(t->post_body);
 	free(t->content_type);

@@ -81,7 +81,7 @@ struct feed_rt {
 	/* health */
 	time_t last_ok;
 	time_t failing_since;
-	char last_error[300];
+	char *last_error;     /* malloc'd while failing, else NULL */
 	unsigned long items_seen;
 	double response_s;
 };
@@ -104,7 +104,7 @@ struct poll {
 	int store_failed;     /* failed because of Redis, not the feed */
 	size_t unknown;       /* records whose outcome is unknown */
 	int quiet;            /* stopped by shutdown: not a feed failure */
-	char error[300];
+	char *error;          /* malloc'd by poll_fail(), else NULL */
 	char *etag;
 	char *last_modified;
 	long retry_after;
@@ -227,6 +227,7 @@ rt_release(struct feed_rt *rt)
 	free(rt->url);
 	free(rt->etag);
 	free(rt->last_modified);
+	free(rt->last_error);
 	config_free(rt->owner);
 	free(rt);
 }
@@ -241,16 +242,18 @@ feed_health_ok(struct feed_rt *rt)
 	rt->failing_since = 0;
 	rt->last_ok = time(NULL);
 	stats_set(STATS_FEED_LAST_OK, rt->cfg->name, NULL, (double)rt->last_ok);
-	rt->last_error[0] = '\0';
+	free(rt->last_error);
+	rt->last_error = NULL;
 }
 
 static void
 feed_health_fail(struct feed_rt *rt, const char *why)
 {
-	char *url;
+	char *url, *copy;
 
 	/* Log when a feed starts failing or fails differently; not per poll. */
-	if (rt->failing_since == 0 || strcmp(rt->last_error, why) != 0) {
+	if (rt->failing_since == 0 || rt->last_error == NULL ||
+	    strcmp(rt->last_error, why) != 0) {
 		url = util_url_mask(rt->url, 0);
 		log_err("feed \"%s\": %s (%s)", rt->cfg->name, why, url);
 		free(url);
@@ -258,7 +261,9 @@ feed_health_fail(struct feed_rt *rt, const char *why)
 		log_debug("feed \"%s\": still failing: %s", rt->cfg->name, why);
 	if (rt->failing_since == 0)
 		rt->failing_since = time(NULL);
-	snprintf(rt->last_error, sizeof rt->last_error, "%s", why);
+	copy = xstrdup(why); /* before the free: why may be the old text */
+	free(rt->last_error);
+	rt->last_error = copy;
 	rt->p->failed = 1;
 }
 
@@ -272,6 +277,7 @@ poll_free(struct poll *poll)
 		event_free(poll->slice_ev);
 	free(poll->etag);
 	free(poll->last_modified);
+	free(poll->error);
 	free(poll);
 }
 
@@ -297,14 +303,14 @@ poll_end(struct poll *poll)
 			log_warn("feed \"%s\": %zu more items whose outcome is unknown",
 			    rt->cfg->name, poll->unknown - UNKNOWN_LOGGED);
 		log_warn("feed \"%s\": %s; what was not recorded is retried on the "
-		    "next poll", rt->cfg->name, poll->error);
+		    "next poll", rt->cfg->name, poll->error ? poll->error : "stopped");
 		if (store_is_up(p->store))
 			schedule(rt, 1000 + (long)(rnd() % 4000));
 		else
 			rt->wait_store = 1;
 	} else if (!p->dying) {
 		if (poll->failed)
-			feed_health_fail(rt, poll->error);
+			feed_health_fail(rt, poll->error ? poll->error : "failed");
 		else
 			feed_health_ok(rt);
 		delay = sched_after_poll_ms(&rt->sched, !poll->failed,
@@ -331,11 +337,15 @@ static void
 poll_fail(struct poll *poll, const char *fmt, ...)
 {
 	va_list ap;
+	char *e;
 
 	poll->failed = 1;
 	va_start(ap, fmt);
-	vsnprintf(poll->error, sizeof poll->error, fmt, ap);
+	if (vasprintf(&e, fmt, ap) < 0)
+		e = NULL;
 	va_end(ap);
+	free(poll->error);
+	poll->error = e;
 }
 
 /* --- Redis feed state ------------------------------------------------- */
@@ -1400,7 +1410,7 @@ pipeline_log_health(const struct pipeline *p)
 		    rt->items_seen, rt->response_s,
 		    rt->sched.current, url = util_url_mask(rt->url, 0));
 		free(url);
-		if (rt->last_error[0])
+		if (rt->last_error != NULL)
 			log_notice("feed \"%s\": last error: %s", rt->cfg->name, rt->last_error);
 	}
 }
@@ -1563,7 +1573,7 @@ pipeline_feeds_json(const struct pipeline *p)
 		json_object_set_new(o, "last_success", view_time(rt->last_ok));
 		json_object_set_new(o, "failing_since", view_time(rt->failing_since));
 		json_object_set_new(o, "consecutive_failures", json_integer(rt->sched.failures));
-		json_object_set_new(o, "last_error", rt->last_error[0] != '\0' ?
+		json_object_set_new(o, "last_error", rt->last_error != NULL ?
 		    alert_json_string(rt->last_error) : json_null());
 		json_object_set_new(o, "items_seen", json_integer((json_int_t)rt->items_seen));
 		json_object_set_new(o, "last_response_s", json_real(rt->response_s));
