@@ -13,7 +13,11 @@ with keep-items = 0 (the baseline: seen marks only), and prints
   - used_memory growth (INFO memory) of each run, the difference per item,
   - MEMORY USAGE of the <prefix>recent stream (SAMPLES 0) per entry,
   - the bytes of an entry's values (the kept text, key, link, guid, ...),
-  - the --once wall time of both runs (the cost of writing the entries).
+  - the --once wall time of both runs (the cost of writing the entries),
+  - then, with the wire corpus kept, `wirewatchctl watchlist test QUERY`
+    through a running daemon (the walk: Redis XRANGE pages, the matcher,
+    the reply), against `wirewatchctl match -q QUERY` over the same feed
+    files offline (parse + the same matcher) as the baseline, best of 3.
 
 Set WIREWATCHD=path to measure another build.  Python standard library only.
 """
@@ -31,6 +35,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import harness  # noqa: E402
 
 DAEMON = os.environ.get("WIREWATCHD") or os.path.join(ROOT, "build", "wirewatchd")
+CTL = os.path.join(ROOT, "build", "wirewatchctl")
+QUERY = '"ceasefire talks" NEAR/5 sanctions'
 
 
 def long_feeds(outdir, n, per_file=500):
@@ -93,6 +99,50 @@ def run(tmp, r, feeds, keep):
             "stream": stream, "text": text, "wall": wall}
 
 
+def best(cmd, n=3):
+    times, out = [], None
+    for _ in range(n):
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        times.append(time.monotonic() - t0)
+        if p.returncode not in (0, 1):
+            sys.exit("%s failed (%s): %s" % (cmd[1:3], p.returncode, p.stderr.decode()[-500:]))
+        out = p.stdout.decode()
+    return min(times), out
+
+
+def test_speed(tmp, r, feeds):
+    """watchlist test over the kept wire items vs match -q over the files."""
+    sock = os.path.join(tmp, "ctl.sock")
+    conf = os.path.join(tmp, "bench.conf")
+    with open(conf, "w") as f:
+        f.write(harness.config(
+            redis=r.url,
+            daemon={"max-items": "100000", "control": sock, "startup-spread": "3600"},
+            feeds=[("f%d" % i, "file://" + p, {"interval": "1h"}) for i, p in enumerate(feeds)],
+            watchlists=[("w", "nothingmatcheszzz", ["out"])],
+            sinks=[("out", {"type": "console"})]))
+    d = subprocess.Popen([DAEMON, "-c", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t_test, out = best([CTL, "-s", sock, "--json", "watchlist", "test", QUERY])
+        reply = __import__("json").loads(out)
+        t_match, out2 = best([CTL, "match", "-q", QUERY, "-e", harness.ENTITIES, "--json"]
+                             + feeds)
+    finally:
+        d.terminate()
+        d.wait(10)
+    hits = len(reply["hits"])
+    print("watchlist test '%s' over %d kept items: %d hits%s in %.3f s (%.1f us/item); "
+          "match -q over the same %d feed files: %d hits in %.3f s; ratio %.2fx" % (
+              QUERY, reply["items"], hits, " (capped)" if reply["truncated"] else "",
+              t_test, t_test / max(1, reply["items"]) * 1e6, len(feeds),
+              len(out2.splitlines()), t_match, t_test / max(1e-9, t_match)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=10000)
@@ -126,6 +176,8 @@ def main():
                   "seen marks alone); --once took %.2fx as long" % (
                       name, extra, kept["growth"] / max(1, base["growth"]),
                       kept["wall"] / max(1e-9, base["wall"])))
+        run(tmp, r, corpora[0][1], "2d")
+        test_speed(tmp, r, corpora[0][1])
     finally:
         r.stop()
         shutil.rmtree(tmp, ignore_errors=True)
