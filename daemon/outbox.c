@@ -793,8 +793,8 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 	body = resp != NULL ? util_utf8_repair(resp, resp_len, NULL) : xstrdup("");
 	snprintf(natt, sizeof natt, "%d", attempts);
 	util_format_time(time(NULL), when, sizeof when);
-	argv[argc++] = "FCALL";
 	stats_inc(STATS_DEAD_LETTERS, e->sink_name, NULL);
+	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_dead";
 	argv[argc++] = "2";
 	argv[argc++] = ob->k_outbox;

@@ -240,7 +240,8 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
-	stats_inc(STATS_POLLS, stats_poll_outcome(poll->failed, poll->store_failed, poll->quiet, poll->doc == NULL), NULL);
+	stats_inc(STATS_POLLS, stats_poll_outcome(poll->failed, poll->store_failed,
+	    poll->quiet, poll->doc == NULL), NULL);
 	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
 		/*
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll

@@ -43,6 +43,7 @@ struct store {
 	long db;        /* SELECT db when not 0 */
 	int handshake;  /* AUTH/SELECT replies still awaited on this connection */
 	int refused;    /* AUTH or SELECT failed: keep that reason */
+	int server_error; /* the reply being handed out is Redis's error reply */
 
 	redisAsyncContext *ctx;
 	int up;         /* -1 until the first connect attempt ends */
@@ -131,8 +132,8 @@ store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
 	if (s->dying)
 		return;
 	if (reply == NULL) {
-		if (!s->refused && s->ctx != NULL && strstr(error, "timed out") == NULL &&
-		    strstr(error, "connection lost") == NULL) {
+		/* Redis said no (not: the connection failed, which says itself). */
+		if (!s->refused && s->ctx != NULL && s->server_error) {
 			s->refused = 1;
 			/* error is "redis ADDR: WRONGPASS ..."; keep it as the reason. */
 			snprintf(s->why, sizeof s->why, "%s (check redis-user, "
@@ -377,7 +378,9 @@ store_reply_cb_(redisAsyncContext *c, void *r, void *privdata)
 			cmd->cb(NULL, why, cmd->arg);
 		} else if (reply->type == REDIS_REPLY_ERROR) {
 			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr, reply->str);
+			cmd->s->server_error = 1;
 			cmd->cb(NULL, why, cmd->arg);
+			cmd->s->server_error = 0;
 		} else {
 			cmd->cb(reply, NULL, cmd->arg);
 		}
