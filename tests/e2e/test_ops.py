@@ -459,7 +459,7 @@ def journal_gets_feed_sink_watchlist_and_alert_fields(ctx):
     """Under systemd (JOURNAL_STREAM names stderr) every line goes to the
     journal with its PRIORITY, and FEED=, SINK=, WATCHLIST=, ALERT_ID= when
     it is about one: a failing feed, a queued alert, a delivery attempt that
-    failed.  The daemon runs in a mount namespace whose /run holds a
+    failed (with the status and the start of the answer).  The daemon runs in a mount namespace whose /run holds a
     datagram socket standing in for journald's."""
     if os.geteuid() != 0:
         raise harness.TestFailure("needs root (unshare -m)")
@@ -522,6 +522,9 @@ def journal_gets_feed_sink_watchlist_and_alert_fields(ctx):
                   failed[0].get("ALERT_ID", "").startswith("al_") and
                   failed[0]["ALERT_ID"] in failed[0]["MESSAGE"],
                   "the failed attempt's fields: %r" % failed[:1])
+            check("failed: HTTP 500; response: {\"ok\":false}" in failed[0]["MESSAGE"],
+                  "the failed attempt does not show the status and the answer: %r"
+                  % failed[0]["MESSAGE"])
             check(failed[0]["ALERT_ID"] == e.hook.accepted()[0]["alert_id"],
                   "ALERT_ID is not the delivered alert's id")
             check(r.stderr.strip() == "", "lines went to stderr too: %r" % r.stderr[:300])
