@@ -187,6 +187,12 @@ def metrics_address_checked_by_t(ctx):
         check(r.rc == 1 and re.search(r"bad\.conf:\d+: bad value '%s' for 'metrics'" %
                                       re.escape(bad), r.stderr) and why in r.stderr,
               "-t with metrics = %s: rc %s, %r" % (bad, r.rc, r.stderr))
+    # A section name without quotes: the hint is the fixed header.
+    conf = write(ctx.path("sec.conf"), harness.config(redis="127.0.0.1:6379") +
+                 "\n[feed example]\nurl = http://127.0.0.1:1/\n")
+    r = run_daemon(ctx, conf, args=("-t",))
+    check(r.rc == 1 and r.stderr.strip().endswith(
+        "needs a quoted name: [feed \"example\"]"), "[feed example]: %r" % r.stderr)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
