@@ -41,7 +41,7 @@ struct refresh {
 
 struct metrics {
 	struct event_base *base;
-	const struct config *cfg;
+	char *prefix;             /* the config's, copied: a reload may free it */
 	struct pipeline *p;
 	struct evhttp *http;
 	struct event *timer;
@@ -227,9 +227,9 @@ metrics_timer_cb(evutil_socket_t fd, short what, void *arg)
 	m->r_pending = m->r_lag = 0;
 	m->r_retry = m->r_dead = -1;
 	m->r_lag_known = m->r_failed = 0;
-	k_outbox = xasprintf("%soutbox", m->cfg->prefix);
-	k_retry = xasprintf("%sretry", m->cfg->prefix);
-	k_dead = xasprintf("%sdead", m->cfg->prefix);
+	k_outbox = xasprintf("%soutbox", m->prefix);
+	k_retry = xasprintf("%sretry", m->prefix);
+	k_dead = xasprintf("%sdead", m->prefix);
 	send_refresh(m, R_GROUPS, "XINFO", "GROUPS", k_outbox);
 	send_refresh(m, R_RETRY, "ZCARD", NULL, k_retry);
 	send_refresh(m, R_DEAD, "XLEN", NULL, k_dead);
@@ -427,7 +427,7 @@ metrics_new(struct event_base *base, const struct config *cfg,
 	}
 	m = xcalloc(1, sizeof *m);
 	m->base = base;
-	m->cfg = cfg;
+	m->prefix = xstrdup(cfg->prefix);
 	m->p = p;
 	m->started = time(NULL);
 	if ((m->http = evhttp_new(base)) == NULL)
@@ -462,7 +462,8 @@ metrics_set_pipeline(struct metrics *m, const struct config *cfg,
 {
 	if (m == NULL)
 		return;
-	m->cfg = cfg;
+	free(m->prefix);
+	m->prefix = xstrdup(cfg->prefix);
 	m->p = p;
 	touch(cfg);
 }
@@ -476,5 +477,6 @@ metrics_free(struct metrics *m)
 		m->refresh->m = NULL; /* its last reply frees it */
 	event_free(m->timer);
 	evhttp_free(m->http);
+	free(m->prefix);
 	free(m);
 }
