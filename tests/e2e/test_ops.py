@@ -339,8 +339,10 @@ def daemon_works_under_the_units_restrictions(ctx):
     the daemon as an unprivileged uid (like User=wirewatch), with
     no_new_privs (NoNewPrivileges=), no capabilities (CapabilityBoundingSet=),
     a read-only root (ProtectSystem=strict) and only its runtime directory
-    writable (RuntimeDirectory=): it polls, alerts to a webhook, serves
-    /metrics and its control socket there, and stops cleanly."""
+    writable (RuntimeDirectory=), an empty private /tmp (PrivateTmp=), empty
+    /home and /root (ProtectHome=), a /dev with only null, zero, full,
+    random and urandom (PrivateDevices=): it polls, alerts to a webhook,
+    serves /metrics and its control socket, and stops cleanly."""
     if os.geteuid() != 0:
         raise harness.TestFailure("needs root (unshare -m, setpriv --reuid)")
     port = free_port()
@@ -354,9 +356,11 @@ def daemon_works_under_the_units_restrictions(ctx):
             os.mkdir(run)
             os.chown(run, 65534, 65534)
             os.chmod(ctx.tmp, 0o755)
+            # Inside, the scenario's directory is /srv (/tmp is private).
+            shutil.copy(harness.DAEMON, ctx.path("wirewatchd"))
             conf = e.conf(redis="127.0.0.1:%d" % rport,
                           daemon={"metrics": "127.0.0.1:%d" % port,
-                                  "control": os.path.join(run, "control.sock"),
+                                  "control": "/srv/run/control.sock",
                                   "startup-spread": "0"},
                           feeds=[("seeds", e.http.url("/seeds.rss"))],
                           watchlists=[("treaty", harness.Q_TREATY, ["hook"])],
@@ -365,11 +369,21 @@ def daemon_works_under_the_units_restrictions(ctx):
             check(wait_for(lambda: subprocess.run(["redis-cli", "-p", str(rport), "ping"],
                                                   capture_output=True).stdout.strip() == b"PONG",
                            10), "TCP redis did not start")
-            inner = ("mount --make-rprivate / && mount --bind %s %s && "
-                     "mount -o remount,bind,ro / && "
+            devs = "null zero full random urandom"
+            inner = ("set -e; mount --make-rprivate /; mount --bind %s /srv; "
+                     "mount --bind /srv/run /srv/run; "
+                     "mount -t tmpfs -o mode=1777 tmpfs /tmp; "
+                     "mkdir /tmp/host-dev; mount --rbind /dev /tmp/host-dev; "
+                     "mount -t tmpfs -o mode=755 tmpfs /dev; "
+                     "for n in %s; do touch /dev/$n; mount --bind /tmp/host-dev/$n /dev/$n; "
+                     "done; umount -l /tmp/host-dev; rmdir /tmp/host-dev; "
+                     "mount -t tmpfs -o mode=755 tmpfs /home; "
+                     "mount -t tmpfs -o mode=700 tmpfs /root; "
+                     "mount -o remount,bind,ro /; "
                      "exec setpriv --reuid=65534 --regid=65534 --clear-groups "
-                     "--no-new-privs --inh-caps=-all --bounding-set=-all %s -c %s"
-                     % (run, run, harness.DAEMON, conf))
+                     "--no-new-privs --inh-caps=-all --bounding-set=-all "
+                     "/srv/wirewatchd -c /srv/%s"
+                     % (ctx.tmp, devs, os.path.basename(conf)))
             d = Daemon(ctx, conf, args=())
             d.args = ["unshare", "-m", "sh", "-c", inner]
             d.start()
@@ -387,6 +401,13 @@ def daemon_works_under_the_units_restrictions(ctx):
                 check(re.search(r"^NoNewPrivs:\s+1", st, re.M), "no_new_privs not set")
                 check(re.search(r"^CapBnd:\s+0+$", st, re.M), "capabilities left in the "
                       "bounding set")
+                # The daemon's own view of the file system.
+                root = "/proc/%d/root" % d.proc.pid
+                check(os.listdir(root + "/tmp") == [], "its /tmp is not private and empty")
+                check(sorted(os.listdir(root + "/dev")) == sorted(devs.split()),
+                      "its /dev: %r" % sorted(os.listdir(root + "/dev")))
+                check(os.listdir(root + "/root") == [] and os.listdir(root + "/home") == [],
+                      "/root or /home visible")
             finally:
                 r = stop_daemon(d)
             check(r.rc == 0, "exit status %s under the restrictions: %s" % (r.rc, r.tail()))
