@@ -341,7 +341,8 @@ def daemon_works_under_the_units_restrictions(ctx):
     a read-only root (ProtectSystem=strict) and only its runtime directory
     writable (RuntimeDirectory=), an empty private /tmp (PrivateTmp=), empty
     /home and /root (ProtectHome=), a /dev with only null, zero, full,
-    random and urandom (PrivateDevices=): it polls, alerts to a webhook,
+    random and urandom (PrivateDevices=), a /proc of processes only, others
+    hidden (ProcSubset=pid, ProtectProc=invisible): it polls, alerts to a webhook,
     serves /metrics and its control socket, and stops cleanly."""
     if os.geteuid() != 0:
         raise harness.TestFailure("needs root (unshare -m, setpriv --reuid)")
@@ -379,6 +380,7 @@ def daemon_works_under_the_units_restrictions(ctx):
                      "done; umount -l /tmp/host-dev; rmdir /tmp/host-dev; "
                      "mount -t tmpfs -o mode=755 tmpfs /home; "
                      "mount -t tmpfs -o mode=700 tmpfs /root; "
+                     "mount -t proc -o subset=pid,hidepid=invisible proc /proc; "
                      "mount -o remount,bind,ro /; "
                      "exec setpriv --reuid=65534 --regid=65534 --clear-groups "
                      "--no-new-privs --inh-caps=-all --bounding-set=-all "
@@ -408,6 +410,9 @@ def daemon_works_under_the_units_restrictions(ctx):
                       "its /dev: %r" % sorted(os.listdir(root + "/dev")))
                 check(os.listdir(root + "/root") == [] and os.listdir(root + "/home") == [],
                       "/root or /home visible")
+                check(not os.path.exists(root + "/proc/sys") and
+                      "process_resident_memory_bytes" in text and "process_open_fds" in text,
+                      "/proc is not pids only, or the process figures are missing")
             finally:
                 r = stop_daemon(d)
             check(r.rc == 0, "exit status %s under the restrictions: %s" % (r.rc, r.tail()))
