@@ -292,7 +292,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/wirewatchd.8 $(DESTDIR)$(MANDIR)/man8/wirewatchctl.8
 	rm -f $(DESTDIR)$(MANDIR)/man5/wirewatch.conf.5
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/wirewatchctl
-	-rmdir $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities.d 2>/dev/null
+	rmdir $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities.d 2>/dev/null || true
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/wirewatch (configuration, local entities) and the wirewatch user"
 
 # --- operating checks (make check) -------------------------------------

@@ -41,8 +41,8 @@ struct store {
 	char *user;     /* AUTH user (ACL), or NULL */
 	char *password; /* AUTH password, or NULL: no AUTH */
 	long db;        /* SELECT db when not 0 */
-	int handshake;  /* AUTH/SELECT replies still awaited on this connection */
-	int refused;    /* AUTH or SELECT failed: keep that reason */
+	int handshake;  /* AUTH/SELECT/PING replies awaited on this connection */
+	int refused;    /* Redis refused one of them: keep that reason */
 	int server_error; /* the reply being handed out is Redis's error reply */
 
 	redisAsyncContext *ctx;
@@ -122,7 +122,7 @@ store_connect_cb(const redisAsyncContext *c, int status)
 	set_state(s, 1, NULL);
 }
 
-/* AUTH or SELECT answered: up after the last one, dropped on a refusal. */
+/* AUTH, SELECT or PING answered: up after the last, dropped on a refusal. */
 static void
 store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
 {
