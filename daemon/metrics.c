@@ -29,6 +29,7 @@
 #include "wirewatch/log.h"
 #include "wirewatch/metrics.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/sink.h"
 #include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
@@ -403,6 +404,8 @@ touch(const struct config *cfg)
 			stats_add(STATS_ALERTS, cfg->watchlists[i].name,
 			    cfg->sinks[cfg->watchlists[i].sinks[j]].name, 0);
 	for (i = 0; i < cfg->nsinks; i++) {
+		for (j = SINK_DELIVERED; j <= SINK_FAILED; j++)
+			stats_delivery_add(&cfg->sinks[i], (int)j, 0);
 		stats_add(STATS_RETRIES, cfg->sinks[i].name, NULL, 0);
 		stats_add(STATS_DEAD_LETTERS, cfg->sinks[i].name, NULL, 0);
 	}
