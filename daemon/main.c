@@ -167,6 +167,7 @@ main(int argc, char **argv)
 	metrics_free(the_metrics);
 	watchdog_free(the_watchdog);
 	pipeline_free(the_pipeline);
+	stats_reset();
 	if (once)
 		log_notice("--once: done, %s", rc ? "with failures" : "all feeds ok");
 	else
