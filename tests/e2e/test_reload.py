@@ -276,3 +276,42 @@ def reload_removed_sink_dead_letters(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("control", "issue10", "reload")
+def reload_removes_feed_mid_download(ctx):
+    """A feed whose download is in flight (the server trickles it over
+    ~6 s) is removed by a reload: the download is cancelled, none of its
+    items is recorded or alerted, the daemon keeps polling the others and
+    stops cleanly."""
+    now = time.time()
+    slow = rss([("s%d" % i, "sanctions slow %d" % i, now - i) for i in range(5)])
+    with Env(ctx) as e:
+        e.http.routes["/slow"] = Response(200, slow, {"Content-Type": "application/rss+xml"},
+                                          trickle=(max(1, len(slow) // 20), 0.3))
+        e.http.routes["/quick"] = rss([("q1", "sanctions quick", now)])
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        quick = ("quick", e.http.url("/quick"), {"interval": "1s"})
+        d, conf = start(ctx, e, sock, feeds=[("slow", e.http.url("/slow"), {"interval": "1h"}),
+                                             quick],
+                        watchlists=[("w", "sanctions", ["out"])])
+        try:
+            check(wait_for(lambda: len(e.http.hits("/slow")) == 1, 5), "slow feed not requested")
+            check(wait_for(lambda: ctl_json(sock, "feeds")["feeds"][0]["polling"], 5),
+                  "the slow poll is not in progress")
+            e.conf(daemon={"control": sock, "startup-spread": "0", "instance": "ctl-test"},
+                   feeds=[quick], watchlists=[("w", "sanctions", ["out"])], sinks=CONSOLE)
+            rc, out, err = ctl("-s", sock, "--json", "reload")
+            check(rc == 0 and json.loads(out)["feeds"]["removed"] == ["slow"],
+                  "reload: %s %r %r" % (rc, out, err))
+            hits = len(e.http.hits("/quick"))
+            time.sleep(7)   # past the end of the trickled body
+            check(len(e.http.hits("/quick")) >= hits + 3, "the other feed stopped polling")
+            got = [a.get("title") for a in console_alerts(d)]
+            check(got == ["sanctions quick"], "alerts: %r" % got)
+            check(status(sock)["polls_running"] <= 1, "a poll is left running")
+            check(e.redis.cmd("EXISTS", "ww:feed:slow") == 0,
+                  "the removed feed's poll saved state")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
