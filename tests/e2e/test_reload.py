@@ -104,6 +104,12 @@ def reload_applies_diff(ctx):
             check(wait_for(lambda: "reload: %s:%d:" % (conf, bad_line) in d.read_stderr(), 5),
                   "the refused reload is not logged with FILE:LINE")
             check(status(sock)["config_revision"] == 2, "a refused reload moved the revision")
+            au = [dict(zip(*[iter([x.decode() if isinstance(x, bytes) else x
+                                   for x in f])] * 2))
+                  for _id, f in e.redis.cmd("XRANGE", "ww:audit", "-", "+")]
+            check([x["cmd"] for x in au] == ["reload", "reload"] and au[0]["result"] == "ok" and
+                  "%s:%d:" % (conf, bad_line) in au[1]["result"],
+                  "reloads not audited: %r" % au)
             hits = len(e.http.hits("/a"))
             check(wait_for(lambda: len(e.http.hits("/a")) >= hits + 2, 10),
                   "the old config stopped polling after a refused reload")
