@@ -11,7 +11,7 @@
 #                 tests
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
-#                 bench-recent
+#                 bench-recent / bench-reload
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
@@ -48,7 +48,8 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver bench-recent install clean
+        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-reload \
+        install clean
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
 
@@ -149,6 +150,9 @@ bench-deliver: all
 
 bench-recent: all
 	python3 tests/bench/bench_recent.py
+
+bench-reload: all
+	python3 tests/bench/bench_reload.py
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match
