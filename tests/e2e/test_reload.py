@@ -321,3 +321,43 @@ def reload_removes_feed_mid_download(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("control", "issue10", "reload")
+def reload_changes_sink(ctx):
+    """A webhook sink's URL changed by a reload: the next alert goes to the
+    new URL, none to the old one; a sink added by the same reload and named
+    by a changed watchlist gets its alerts too."""
+    now = time.time()
+    st = {"items": [("a1", "sanctions one", now - 10)]}
+    with Env(ctx, webhook=True) as e:
+        e.http.routes["/f"] = lambda req: Response(200, rss(st["items"]),
+                                                   {"Content-Type": "application/rss+xml"})
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        feeds = [("f", e.http.url("/f"), {"interval": "1s"})]
+        d, conf = start(ctx, e, sock, feeds=feeds,
+                        sinks=[("hook", {"type": "webhook", "url": e.hook.url("/old")})],
+                        watchlists=[("w", "sanctions", ["hook"])])
+        try:
+            check(wait_for(lambda: len(e.hook.accepted("/old")) == 1, 10), "first alert missing")
+            e.conf(daemon={"control": sock, "startup-spread": "0", "instance": "ctl-test"},
+                   feeds=feeds,
+                   sinks=[("hook", {"type": "webhook", "url": e.hook.url("/new")}),
+                          ("more", {"type": "webhook", "url": e.hook.url("/more")})],
+                   watchlists=[("w", "sanctions", ["hook", "more"])])
+            rc, out, err = ctl("-s", sock, "--json", "reload")
+            r = json.loads(out) if rc == 0 else {}
+            check(rc == 0 and r["sinks"] == {"added": ["more"], "removed": [], "changed": ["hook"]}
+                  and r["watchlists"]["changed"] == ["w"], "reload: %s %r %r" % (rc, out, err))
+            st["items"].insert(0, ("a2", "sanctions two", time.time()))
+            check(wait_for(lambda: len(e.hook.accepted("/new")) == 1 and
+                           len(e.hook.accepted("/more")) == 1, 10),
+                  "the changed/added sinks got no alert: new %d more %d" %
+                  (len(e.hook.accepted("/new")), len(e.hook.accepted("/more"))))
+            time.sleep(1)
+            check(len(e.hook.accepted("/old")) == 1, "the old URL still receives alerts")
+            check([a["title"] for a in e.hook.accepted("/new")] == ["sanctions two"],
+                  "new URL got %r" % e.hook.accepted("/new"))
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
