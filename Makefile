@@ -13,7 +13,7 @@
 #   make install / uninstall   PREFIX, DESTDIR, SYSCONFDIR (see below)
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
-#                 bench-recent / bench-metrics
+#                 bench-recent / bench-metrics / bench-reload
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
@@ -50,7 +50,7 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics install uninstall \
+        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics bench-reload install uninstall \
         promtool lint-man check-unit clean FORCE
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
@@ -158,6 +158,9 @@ bench-recent: all
 
 bench-metrics: all
 	python3 tests/bench/bench_metrics.py
+
+bench-reload: all
+	python3 tests/bench/bench_reload.py
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match
