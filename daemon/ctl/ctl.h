@@ -11,6 +11,7 @@ int ctl_match_main(int argc, char **argv);  /* match -q QUERY | -c CONF [-e DIR]
 int ctl_check_main(int argc, char **argv);  /* check -c CONF */
 int ctl_entities_main(int argc, char **argv); /* entities [-e DIR] [NAME] */
 int ctl_deliveries_main(int argc, char **argv); /* deliveries -c CONF [--failed] [--json] */
+int ctl_stories_main(int argc, char **argv);  /* stories [--window D] FILE... */
 int ctl_replay_main(int argc, char **argv);   /* replay -c CONF (ID... | --failed [--sink S]) */
 /* ping, status, feeds, watchlists, sinks [-s SOCKET] [--json]: asks the daemon (argv[0] the verb) */
 int ctl_remote_main(int argc, char **argv);
