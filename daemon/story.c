@@ -187,9 +187,12 @@ add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
 	text_tokens_free(&tk);
 }
 
-/* SimHash over word 3-shingles of the normal forms (stop words kept). */
+/*
+ * SimHash over word 3-shingles of the text's normal forms (stop words
+ * kept).  The title stays out: a copy is often retitled, its body not.
+ */
 static uint64_t
-simhash(const char *title, const char *text)
+simhash(const char *text)
 {
 	struct text_tokens tk = {0};
 	int counts[64] = {0};
@@ -197,8 +200,6 @@ simhash(const char *title, const char *text)
 	size_t i, n;
 	int b;
 
-	if (title != NULL)
-		text_tokenize(title, strlen(title), &tk);
 	if (text != NULL)
 		text_tokenize(text, strlen(text), &tk);
 	n = tk.n < SIMHASH_MAX_TOKENS ? tk.n : SIMHASH_MAX_TOKENS;
@@ -235,7 +236,7 @@ story_sig_from_text(const char *title, const char *text, time_t t, struct story_
 	qsort(ts.v, ts.n, sizeof ts.v[0], cmp_term);
 	memcpy(sig->terms, ts.v, ts.n * sizeof ts.v[0]);
 	sig->nterms = ts.n;
-	sig->simhash = simhash(title, text);
+	sig->simhash = simhash(text);
 }
 
 void
