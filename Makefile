@@ -155,7 +155,7 @@ eval-stories: all
 	python3 tests/eval_stories.py
 
 bench-stories: all $(B)/bench_stories
-	$(B)/bench_stories
+	./tests/bench/bench_stories.sh
 
 # libFuzzer targets for every parser of outside input: every
 # tests/fuzz/fuzz_NAME.c, each linked against one fuzzer-instrumented copy

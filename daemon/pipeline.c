@@ -49,6 +49,7 @@
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/store.h"
+#include "wirewatch/stories.h"
 #include "wirewatch/util.h"
 
 struct pipeline;
@@ -109,6 +110,7 @@ struct pipeline {
 	struct fetcher *fetcher;
 	struct sinks *sinks;
 	struct outbox *outbox;
+	struct stories *stories; /* alerts per story (stories.h) */
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt *feeds;
@@ -474,6 +476,7 @@ record_item(struct poll *poll, size_t i)
 	const struct cfg_watchlist *wl;
 	struct match_result res = {0};
 	struct outbox_alert *alerts = NULL;
+	struct stories_alert *salerts = NULL;
 	char (*ids)[ALERT_IDLEN] = NULL;
 	struct record_req *r;
 	struct match_doc md;
@@ -500,6 +503,7 @@ record_item(struct poll *poll, size_t i)
 		for (h = 0; h < res.nhits; h++)
 			cap += p->by_index[res.hits[h].watchlist]->nsinks;
 		alerts = xcalloc(cap + 1, sizeof *alerts);
+		salerts = xcalloc(cap + 1, sizeof *salerts);
 		ids = xcalloc(cap + 1, sizeof *ids);
 		for (h = 0; h < res.nhits; h++) {
 			wl = p->by_index[res.hits[h].watchlist];
@@ -513,7 +517,10 @@ record_item(struct poll *poll, size_t i)
 				alerts[n].sink = sink->name;
 				alerts[n].watchlist = wl->name;
 				alerts[n].json = json_dumps(alert, JSON_COMPACT);
-				json_decref(alert);
+				salerts[n].id = ids[n];
+				salerts[n].sink = sink;
+				salerts[n].wl = wl;
+				salerts[n].alert = alert;
 				if (alerts[n].json == NULL)
 					fatal("alert: cannot serialize (out of memory)");
 				n++;
@@ -522,10 +529,18 @@ record_item(struct poll *poll, size_t i)
 	}
 	r->nalerts = n;
 	poll->pending++;
-	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
-	for (s = 0; s < n; s++)
+	/* Items that match go through story grouping; the others need none. */
+	if (n > 0)
+		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
+		    salerts, n, pipeline_recorded_cb, r);
+	else
+		outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+	for (s = 0; s < n; s++) {
 		free((char *)alerts[s].json);
+		json_decref(salerts[s].alert);
+	}
 	free(alerts);
+	free(salerts);
 	free(ids);
 	match_result_free(&res);
 	buf_free(&cats);
@@ -872,6 +887,7 @@ pipeline_store_setup_cb(void *arg)
 	struct pipeline *p = arg;
 
 	outbox_setup(p->outbox, pipeline_epoch_cb, p);
+	stories_setup(p->stories);
 }
 
 static void
@@ -948,6 +964,7 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	p->stories = stories_new(p->store, cfg);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -1048,6 +1065,7 @@ pipeline_free(struct pipeline *p)
 	sinks_free(p->sinks);
 	store_free(p->store);
 	outbox_free(p->outbox);
+	stories_free(p->stories);
 	free(p->epoch);
 	fetch_free(p->fetcher);
 	for (i = 0; i < p->nfeeds; i++) {

@@ -1,0 +1,59 @@
+/*
+ * stories.h - alerts per story in the daemon (issue 13): between matching
+ * and recording, decide the item's story (story.c, with the signatures in
+ * Redis, story_redis.c) and record the item with its alerts so that, per
+ * watchlist, only the first matching item of a story alerts and later ones
+ * become story updates as each sink's story-updates says:
+ *
+ *   thread  every later item: an update (google-chat replies in the
+ *           story's thread, threadKey = story id; webhook: alert.update)
+ *   digest  an "also reported by ..." update at most once per
+ *           story-update-interval per sink and story
+ *   none    nothing
+ *
+ * Alerts carry "story": {"id", "sources": [{feed, title, link,
+ * published}...]}; updates also "update": true.  The decision of first or
+ * later, the seen mark, the outbox entries, the story record and the
+ * signature are one Redis function call (ww_story_record), so two
+ * instances cannot both send the first alert of a story for a watchlist.
+ *
+ * Only items that match a watchlist go through here; the others are
+ * recorded as before (outbox_record) and leave no signature.
+ */
+#ifndef WIREWATCH_STORIES_H
+#define WIREWATCH_STORIES_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "wirewatch/outbox.h"
+
+struct config;
+struct cfg_sink;
+struct cfg_watchlist;
+struct feed_entry;
+struct store;
+struct stories;
+
+struct stories_alert {
+	const char *id;                  /* alert id */
+	const struct cfg_sink *sink;
+	const struct cfg_watchlist *wl;
+	json_t *alert;                   /* the plain alert; a reference is taken */
+};
+
+struct stories *stories_new(struct store *store, const struct config *cfg);
+void stories_free(struct stories *s);
+/* On every new connection: loads the function library. */
+void stories_setup(struct stories *s);
+/*
+ * As outbox_record(), with story grouping: cb gets 1 (recorded, alerts or
+ * updates queued as the rules say), 0 (already seen) or -1 with the
+ * reason.  ob is kicked when something was queued.
+ */
+void stories_record(struct stories *s, struct outbox *ob, const char *feed,
+    const struct feed_entry *e, const char *item_key, const struct stories_alert *alerts,
+    size_t n, outbox_record_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,132 @@
+"""Issue 13: one story, one alert.  The two seed articles (QNA and
+Devdiscourse, one event) as two feeds, both polled by the real daemon: a
+watchlist both match sends one message, and the second outlet arrives as
+the story's update, as each sink's story-updates says."""
+import os
+
+import chat_receivers
+import harness
+from harness import DD_ID, QNA_ID, Q_UKRAINE, Env, check, run_daemon, scenario
+
+STORIES = os.path.join(harness.ROOT, "tests", "data", "stories")
+
+
+def data(name):
+    with open(os.path.join(STORIES, name), "rb") as f:
+        return f.read()
+
+
+def seed_feeds(e):
+    e.http.routes["/qna.rss"] = data("seed-qna.rss")
+    e.http.routes["/dd.rss"] = data("seed-devdiscourse.rss")
+    return [("qna", e.http.url("/qna.rss")), ("devdiscourse", e.http.url("/dd.rss"))]
+
+
+def both_polled(e):
+    check(e.http.hits("/qna.rss") and e.http.hits("/dd.rss"), "not both seed feeds were fetched")
+
+
+@scenario("stories", "webhook")
+def seeds_one_alert_and_an_update_webhook(ctx):
+    """Webhook: one "alert" for the story, one "alert.update" with the same
+    story id naming both outlets; the treaty watchlist (QNA only) is its
+    own first alert."""
+    with Env(ctx, webhook=True) as e:
+        conf = e.conf(feeds=seed_feeds(e),
+                      watchlists=[("ukraine", Q_UKRAINE, ["hook"]),
+                                  ("treaty", harness.Q_TREATY, ["hook"])],
+                      sinks=[("hook", {"type": "webhook", "url": e.hook.url("/hook")})])
+        r = run_daemon(ctx, conf)
+        check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
+        both_polled(e)
+        posts = [p["json"] for p in e.hook.posts if 200 <= p["status"] < 300]
+        kinds = sorted((p["type"], p["data"]["watchlist"]) for p in posts)
+        check(kinds == [("alert", "treaty"), ("alert", "ukraine"), ("alert.update", "ukraine")],
+              "want alert treaty, alert ukraine, alert.update ukraine; got %s" % kinds)
+        first = [p["data"] for p in posts if p["type"] == "alert" and p["data"]["watchlist"] == "ukraine"][0]
+        upd = [p["data"] for p in posts if p["type"] == "alert.update"][0]
+        treaty = [p["data"] for p in posts if p["data"]["watchlist"] == "treaty"][0]
+        for a in (first, upd, treaty):
+            check(isinstance(a.get("story"), dict) and len(a["story"].get("id", "")) == 16,
+                  "alert without a story id: %r" % a.get("story"))
+        check(first["story"]["id"] == upd["story"]["id"] == treaty["story"]["id"],
+              "the seeds got different story ids: %s %s %s" % (
+                  first["story"]["id"], upd["story"]["id"], treaty["story"]["id"]))
+        check(upd.get("update") is True, "the update lacks update: true")
+        check(first["link"] != upd["link"] and {first["link"], upd["link"]} == {QNA_ID, DD_ID},
+              "first alert and update should be the two seed articles: %s / %s" % (first["link"], upd["link"]))
+        srcs = upd["story"]["sources"]
+        check(sorted(s["feed"] for s in srcs) == ["devdiscourse", "qna"],
+              "the update's sources should name both outlets: %r" % srcs)
+        check(all(set(s) >= {"feed", "title", "link", "published"} for s in srcs),
+              "a source lacks feed/title/link/published: %r" % srcs)
+        check([s["link"] for s in first["story"]["sources"]] == [first["link"]],
+              "the first alert's sources should be itself: %r" % first["story"]["sources"])
+        check(upd["title"].startswith("Also reported by "), "update title %r" % upd["title"])
+
+
+@scenario("stories", "sinks")
+def seeds_one_chat_message_in_a_thread_google_chat(ctx):
+    """Google Chat: one message opens the story's thread (threadKey = story
+    id), the second outlet is a reply in that thread, not a new alert."""
+    with Env(ctx) as e:
+        with chat_receivers.RECEIVERS["google-chat"](allowed_links={QNA_ID, DD_ID}) as rx:
+            conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["gchat"])],
+                          sinks=[("gchat", {"type": "google-chat", "url": rx.url()})])
+            r = run_daemon(ctx, conf)
+            check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
+            both_polled(e)
+            check(not rx.rejected, "google-chat refused: %s" % [x.get("reason") for x in rx.rejected])
+            msgs = rx.messages
+            check(len(msgs) == 2, "want 2 messages (the alert and its thread reply), got %d" % len(msgs))
+            keys = [m["query"].get("threadKey") for m in msgs]
+            keys = [k[0] if isinstance(k, list) else k for k in keys]
+            check(keys[0] and keys[0] == keys[1] and len(keys[0]) == 16,
+                  "both messages should carry the story id as threadKey: %r" % keys)
+            texts = [m["text"] for m in msgs]
+            check(sum("Also reported by" in t for t in texts) == 1,
+                  "exactly one message should be the 'also reported by' reply: %r" % texts)
+
+
+@scenario("stories", "sinks")
+def seeds_digest_update_once_slack(ctx):
+    """Slack (story-updates = digest by default): the alert, then one
+    'also reported by' message; a third copy of the story within
+    story-update-interval sends nothing more."""
+    with Env(ctx) as e:
+        feeds = seed_feeds(e)
+        # a wire copy of the Devdiscourse item under another guid and link
+        e.http.routes["/copy.rss"] = data("seed-devdiscourse.rss").replace(
+            b"https://www.devdiscourse.com/article/headlines/3483517-kim-jong-un-backs-russias-stand-on-ukraine",
+            b"https://copy.example/kim-backs-russia")
+        feeds.append(("copy", e.http.url("/copy.rss")))
+        links = {QNA_ID, DD_ID, "https://copy.example/kim-backs-russia"}
+        with chat_receivers.RECEIVERS["slack"](allowed_links=links) as rx:
+            conf = e.conf(feeds=feeds, watchlists=[("ukraine", Q_UKRAINE, ["slack"])],
+                          sinks=[("slack", {"type": "slack", "url": rx.url()})])
+            r = run_daemon(ctx, conf)
+            check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
+            check(e.http.hits("/copy.rss"), "the copy feed was not fetched")
+            check(not rx.rejected, "slack refused: %s" % [x.get("reason") for x in rx.rejected])
+            texts = rx.texts()
+            check(len(texts) == 2, "want 2 messages (alert + one update), got %d: %r" % (len(texts), texts))
+            check(sum("Also reported by" in t for t in texts) == 1,
+                  "exactly one 'also reported by' message: %r" % texts)
+
+
+@scenario("stories", "webhook")
+def group_item_opts_out(ctx):
+    """group = item: both seed articles alert as before, no update."""
+    with Env(ctx, webhook=True) as e:
+        conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["hook"])],
+                      sinks=[("hook", {"type": "webhook", "url": e.hook.url("/hook")})])
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("sinks = hook", "sinks = hook\ngroup = item"))
+        r = run_daemon(ctx, conf)
+        check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
+        types = sorted(p["json"]["type"] for p in e.hook.posts)
+        check(types == ["alert", "alert"], "group = item: want two alerts, got %s" % types)
+        check(all("story" not in p["json"]["data"] for p in e.hook.posts),
+              "group = item alerts should carry no story")
