@@ -482,6 +482,7 @@ record_item(struct poll *poll, size_t i)
 	struct match_doc md;
 	struct buf cats = {0};
 	size_t h, s, c, n = 0, cap = 0;
+	int grouped = 0;
 	json_t *alert;
 
 	r = xcalloc(1, sizeof *r);
@@ -507,6 +508,7 @@ record_item(struct poll *poll, size_t i)
 		ids = xcalloc(cap + 1, sizeof *ids);
 		for (h = 0; h < res.nhits; h++) {
 			wl = p->by_index[res.hits[h].watchlist];
+			grouped |= !wl->group_items;
 			for (s = 0; s < wl->nsinks; s++) {
 				const struct cfg_sink *sink = &p->cfg->sinks[wl->sinks[s]];
 
@@ -529,12 +531,12 @@ record_item(struct poll *poll, size_t i)
 	}
 	r->nalerts = n;
 	poll->pending++;
-	/* Items that match go through story grouping; the others need none. */
-	if (n > 0)
+	/* Items that match a grouped watchlist go through story grouping. */
+	if (n > 0 && grouped)
 		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
 		    salerts, n, pipeline_recorded_cb, r);
 	else
-		outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+			outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
 	for (s = 0; s < n; s++) {
 		free((char *)alerts[s].json);
 		json_decref(salerts[s].alert);
@@ -1002,6 +1004,7 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 		return;
 	p->stopping = 1;
 	outbox_stop(p->outbox, pipeline_quiet_cb, p);
+	stories_cancel(p->stories);
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i].timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {

@@ -412,6 +412,20 @@ stories_record(struct stories *s, struct outbox *ob, const char *feed,
 	pump(s);
 }
 
+void
+stories_cancel(struct stories *s)
+{
+	struct job *j;
+
+	while ((j = s->head) != NULL) {
+		s->head = j->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		j->cb(-1, "shutting down before its story was decided", j->arg);
+		job_free(j);
+	}
+}
+
 static void
 start(struct job *j)
 {

@@ -56,4 +56,11 @@ void stories_record(struct stories *s, struct outbox *ob, const char *feed,
     const struct feed_entry *e, const char *item_key, const struct stories_alert *alerts,
     size_t n, outbox_record_cb cb, void *arg);
 
+/*
+ * Shutdown: items still waiting for their turn end at once, not recorded
+ * (their callbacks get -1; they are new again on the next poll); the one
+ * in progress finishes.
+ */
+void stories_cancel(struct stories *s);
+
 #endif

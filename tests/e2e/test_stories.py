@@ -8,6 +8,7 @@ import chat_receivers
 import harness
 from harness import DD_ID, QNA_ID, Q_UKRAINE, Env, check, run_daemon, scenario
 
+STORY = {"group": "story"}  # the default, said explicitly (the harness defaults to item)
 STORIES = os.path.join(harness.ROOT, "tests", "data", "stories")
 
 
@@ -33,8 +34,8 @@ def seeds_one_alert_and_an_update_webhook(ctx):
     own first alert."""
     with Env(ctx, webhook=True) as e:
         conf = e.conf(feeds=seed_feeds(e),
-                      watchlists=[("ukraine", Q_UKRAINE, ["hook"]),
-                                  ("treaty", harness.Q_TREATY, ["hook"])],
+                      watchlists=[("ukraine", Q_UKRAINE, ["hook"], STORY),
+                                  ("treaty", harness.Q_TREATY, ["hook"], STORY)],
                       sinks=[("hook", {"type": "webhook", "url": e.hook.url("/hook")})])
         r = run_daemon(ctx, conf)
         check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
@@ -71,7 +72,7 @@ def seeds_one_chat_message_in_a_thread_google_chat(ctx):
     id), the second outlet is a reply in that thread, not a new alert."""
     with Env(ctx) as e:
         with chat_receivers.RECEIVERS["google-chat"](allowed_links={QNA_ID, DD_ID}) as rx:
-            conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["gchat"])],
+            conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["gchat"], STORY)],
                           sinks=[("gchat", {"type": "google-chat", "url": rx.url()})])
             r = run_daemon(ctx, conf)
             check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
@@ -102,7 +103,7 @@ def seeds_digest_update_once_slack(ctx):
         feeds.append(("copy", e.http.url("/copy.rss")))
         links = {QNA_ID, DD_ID, "https://copy.example/kim-backs-russia"}
         with chat_receivers.RECEIVERS["slack"](allowed_links=links) as rx:
-            conf = e.conf(feeds=feeds, watchlists=[("ukraine", Q_UKRAINE, ["slack"])],
+            conf = e.conf(feeds=feeds, watchlists=[("ukraine", Q_UKRAINE, ["slack"], STORY)],
                           sinks=[("slack", {"type": "slack", "url": rx.url()})])
             r = run_daemon(ctx, conf)
             check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
@@ -118,12 +119,11 @@ def seeds_digest_update_once_slack(ctx):
 def group_item_opts_out(ctx):
     """group = item: both seed articles alert as before, no update."""
     with Env(ctx, webhook=True) as e:
-        conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["hook"])],
+        conf = e.conf(feeds=seed_feeds(e),
+                      watchlists=[("ukraine", Q_UKRAINE, ["hook"], {"group": "item"})],
                       sinks=[("hook", {"type": "webhook", "url": e.hook.url("/hook")})])
         with open(conf) as f:
-            text = f.read()
-        with open(conf, "w") as f:
-            f.write(text.replace("sinks = hook", "sinks = hook\ngroup = item"))
+            check("group = item" in f.read(), "the configuration does not say group = item")
         r = run_daemon(ctx, conf)
         check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
         types = sorted(p["json"]["type"] for p in e.hook.posts)
