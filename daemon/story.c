@@ -507,6 +507,9 @@ struct story_memstore {
 	size_t nentries, capentries;
 	struct story_sig *items;
 	uint32_t *mark;
+	uint32_t *hits;         /* bands shared with the current lookup */
+	uint32_t *found;        /* items found by the current lookup */
+	size_t nfound, capfound;
 	size_t nitems, capitems;
 	uint32_t gen;
 };
@@ -549,6 +552,19 @@ slot_find(struct story_memstore *m, uint64_t key, int create)
 	return &m->slots[i];
 }
 
+static struct story_memstore *sort_store; /* for cmp_found: qsort has no argument */
+
+/* Most bands shared first, then the newest (the higher index). */
+static int
+cmp_found(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	if (sort_store->hits[x] != sort_store->hits[y])
+		return sort_store->hits[x] > sort_store->hits[y] ? -1 : 1;
+	return x > y ? -1 : x < y;
+}
+
 static int
 mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
     struct story_sig **out, size_t *n, size_t *cap, char *err, size_t errlen)
@@ -556,25 +572,44 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
 	struct story_memstore *m = ctx;
 	struct slot *s;
 	uint32_t e, k;
+	size_t i;
 	int b;
 
 	(void)err;
 	(void)errlen;
 	m->gen++;
+	m->nfound = 0;
 	for (b = 0; b < STORY_BANDS; b++) {
 		if ((s = slot_find(m, bands[b], 0)) == NULL)
 			continue;
 		for (e = s->head, k = 0; e != 0 && k < STORY_BUCKET_MAX; e = m->entries[e - 1].next, k++) {
 			uint32_t it = m->entries[e - 1].item;
-			if (m->mark[it] == m->gen || m->items[it].time < since)
+			if (m->items[it].time < since)
 				continue;
-			m->mark[it] = m->gen;
-			if (*n == *cap) {
-				*cap = *cap ? *cap * 2 : 64;
-				*out = xreallocarray(*out, *cap, sizeof **out);
+			if (m->mark[it] == m->gen) {
+				m->hits[it]++;
+				continue;
 			}
-			(*out)[(*n)++] = m->items[it];
+			m->mark[it] = m->gen;
+			m->hits[it] = 1;
+			if (m->nfound == m->capfound) {
+				m->capfound = m->capfound ? m->capfound * 2 : 256;
+				m->found = xreallocarray(m->found, m->capfound, sizeof *m->found);
+			}
+			m->found[m->nfound++] = it;
 		}
+	}
+	if (m->nfound > STORY_CANDS_MAX) {
+		sort_store = m;
+		qsort(m->found, m->nfound, sizeof *m->found, cmp_found);
+		m->nfound = STORY_CANDS_MAX;
+	}
+	for (i = 0; i < m->nfound; i++) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*out = xreallocarray(*out, *cap, sizeof **out);
+		}
+		(*out)[(*n)++] = m->items[m->found[i]];
 	}
 	return 0;
 }
@@ -593,6 +628,7 @@ mem_add(void *ctx, const uint64_t bands[STORY_BANDS], const struct story_sig *si
 		m->capitems = m->capitems ? m->capitems * 2 : 256;
 		m->items = xreallocarray(m->items, m->capitems, sizeof *m->items);
 		m->mark = xreallocarray(m->mark, m->capitems, sizeof *m->mark);
+		m->hits = xreallocarray(m->hits, m->capitems, sizeof *m->hits);
 	}
 	m->items[m->nitems] = *sig;
 	m->mark[m->nitems] = 0;
@@ -627,6 +663,8 @@ story_memstore_free(struct story_memstore *m)
 	free(m->entries);
 	free(m->items);
 	free(m->mark);
+	free(m->hits);
+	free(m->found);
 	free(m);
 }
 
@@ -642,5 +680,6 @@ size_t
 story_memstore_bytes(const struct story_memstore *m)
 {
 	return m->nslots * sizeof *m->slots + m->capentries * sizeof *m->entries +
-	    m->capitems * (sizeof *m->items + sizeof *m->mark);
+	    m->capitems * (sizeof *m->items + sizeof *m->mark + sizeof *m->hits) +
+	    m->capfound * sizeof *m->found;
 }

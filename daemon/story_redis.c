@@ -19,26 +19,44 @@
 const char story_redis_library[] =
 "#!lua name=wirewatch_story\n"
 "-- ww_story_cands: KEYS the band hashes of the days to read, then their\n"
-"-- signature hashes in the same order; ARGV the band keys.  Returns the\n"
-"-- signatures of every ref filed under any band, each once.\n"
+"-- signature hashes in the same order; ARGV the most candidates, then the\n"
+"-- band keys.  Returns the signatures of the refs filed under the most of\n"
+"-- the bands (ties: the later day, the newer), each once.\n"
 "redis.register_function{function_name='ww_story_cands', flags={'no-writes'},\n"
 "callback=function(keys, args)\n"
-"  local nd = #keys / 2\n"
-"  local out, seen = {}, {}\n"
+"  local nd, max = #keys / 2, tonumber(args[1])\n"
+"  local bands = {}\n"
+"  for i = 2, #args do bands[#bands + 1] = args[i] end\n"
+"  local hits, order, day = {}, {}, {}\n"
 "  for d = 1, nd do\n"
-"    local refs = {}\n"
-"    for _, v in ipairs(redis.call('HMGET', keys[d], unpack(args))) do\n"
+"    for _, v in ipairs(redis.call('HMGET', keys[d], unpack(bands))) do\n"
 "      if v then\n"
 "        for i = 1, #v - 15, 16 do\n"
 "          local r = string.sub(v, i, i + 15)\n"
-"          if not seen[r] then seen[r] = true; refs[#refs + 1] = r end\n"
+"          if hits[r] then hits[r] = hits[r] + 1\n"
+"          else hits[r] = 1; order[#order + 1] = r; day[r] = d end\n"
 "        end\n"
 "      end\n"
 "    end\n"
-"    if #refs > 0 then\n"
-"      for _, s in ipairs(redis.call('HMGET', keys[nd + d], unpack(refs))) do\n"
-"        if s then out[#out + 1] = s end\n"
-"      end\n"
+"  end\n"
+"  local rank = {}\n"
+"  for i, r in ipairs(order) do rank[r] = i end\n"
+"  if #order > max then\n"
+"    table.sort(order, function(a, b)\n"
+"      if hits[a] ~= hits[b] then return hits[a] > hits[b] end\n"
+"      return rank[a] > rank[b]\n"
+"    end)\n"
+"  end\n"
+"  local per = {}\n"
+"  for i = 1, math.min(max, #order) do\n"
+"    local d = day[order[i]]\n"
+"    per[d] = per[d] or {}\n"
+"    per[d][#per[d] + 1] = order[i]\n"
+"  end\n"
+"  local out = {}\n"
+"  for d, refs in pairs(per) do\n"
+"    for _, s in ipairs(redis.call('HMGET', keys[nd + d], unpack(refs))) do\n"
+"      if s then out[#out + 1] = s end\n"
 "    end\n"
 "  end\n"
 "  return out\n"
@@ -148,7 +166,7 @@ story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS],
 	if (d1 - d0 > 30) /* a window of a month at most: bounded work */
 		d0 = d1 - 30;
 	nd = (int)(d1 - d0 + 1);
-	out->argc = 3 + 2 * nd + STORY_BANDS;
+	out->argc = 4 + 2 * nd + STORY_BANDS;
 	out->argv = xcalloc((size_t)out->argc, sizeof *out->argv);
 	out->argv[i++] = xstrdup("FCALL_RO");
 	out->argv[i++] = xstrdup("ww_story_cands");
@@ -157,6 +175,7 @@ story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS],
 		out->argv[i++] = xasprintf("%sstory:b:%lld", prefix, (long long)d);
 	for (d = d0; d <= d1; d++)
 		out->argv[i++] = xasprintf("%sstory:s:%lld", prefix, (long long)d);
+	out->argv[i++] = xasprintf("%d", STORY_CANDS_MAX);
 	for (b = 0; b < STORY_BANDS; b++)
 		out->argv[i++] = xasprintf("%016llx", (unsigned long long)bands[b]);
 }

@@ -18,8 +18,10 @@
  * Candidates come from MinHash LSH over the term set (STORY_BANDS bands of
  * STORY_ROWS rows): an item is filed under STORY_BANDS band keys and looks
  * up the same keys, each bucket holding at most STORY_BUCKET_MAX of the
- * newest items, so the cost per item is bounded whatever the number of
- * stories in the window.  Each candidate is scored (story_score) and the
+ * newest items; of the items found, the STORY_CANDS_MAX sharing the most
+ * bands with the new one (the MinHash estimate of their similarity) are
+ * scored, so the cost per item is bounded whatever the number of stories
+ * in the window.  Each candidate is scored (story_score) and the
  * best one at or above the threshold for its time gap gives the story; see
  * docs/stories.md for the method and the figures behind the thresholds.
  *
@@ -42,6 +44,7 @@ struct feed_entry;
 #define STORY_BANDS 24
 #define STORY_ROWS 1
 #define STORY_BUCKET_MAX 32     /* newest items kept per LSH bucket */
+#define STORY_CANDS_MAX 48      /* candidates scored: those sharing the most bands */
 #define STORY_SIMHASH_MAX 3     /* Hamming distance of a near-exact copy */
 #define STORY_ENTITY_BIT 0x80000000u
 #define STORY_IDLEN 17          /* 16 hex digits and a NUL */
@@ -111,7 +114,8 @@ int story_id_parse(const char *s, uint64_t *id);
 /*
  * The store: where signatures are filed under their band keys.  lookup
  * appends to *out (growing it, *cap its capacity) the signatures filed
- * under any of the bands (duplicates allowed) no older than since; add
+ * under the bands no older than since: at most STORY_CANDS_MAX, those
+ * filed under the most of the bands (ties: the newest); add
  * files sig under the bands.  Both return 0 or -1 (with err filled).
  */
 struct story_store_ops {
