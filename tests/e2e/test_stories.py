@@ -64,6 +64,17 @@ def seeds_one_alert_and_an_update_webhook(ctx):
         check([s["link"] for s in first["story"]["sources"]] == [first["link"]],
               "the first alert's sources should be itself: %r" % first["story"]["sources"])
         check(upd["title"].startswith("Also reported by "), "update title %r" % upd["title"])
+        # Redis: day-bucketed signature hashes and the story record, all with a TTL
+        keys = sorted(k.decode() if isinstance(k, bytes) else k for k in e.redis.keys("ww:story:*"))
+        check(any(k.startswith("ww:story:b:") for k in keys) and any(k.startswith("ww:story:s:") for k in keys)
+              and "ww:story:r:" + first["story"]["id"] in keys, "story keys in Redis: %s" % keys)
+        for k in keys:
+            ttl = e.redis.cmd("TTL", k)
+            check(isinstance(ttl, int) and 0 < ttl <= 3 * 86400, "%s has TTL %r, want (0, 3d]" % (k, ttl))
+        # a second run over the same feeds: nothing new, nothing sent
+        n = len(e.hook.posts)
+        r = run_daemon(ctx, conf)
+        check(r.rc == 0 and len(e.hook.posts) == n, "second run sent %d more POSTs" % (len(e.hook.posts) - n))
 
 
 @scenario("stories", "sinks")
@@ -130,3 +141,63 @@ def group_item_opts_out(ctx):
         check(types == ["alert", "alert"], "group = item: want two alerts, got %s" % types)
         check(all("story" not in p["json"]["data"] for p in e.hook.posts),
               "group = item alerts should carry no story")
+
+
+@scenario("stories", "hostile", "redis")
+def redis_stall_mid_stories_one_alert_per_story(ctx):
+    """300 stories, each from two feeds, through the story path of a running
+    daemon; Redis stalls 6 s (DEBUG SLEEP) while they are being decided and
+    recorded: commands time out with their outcome unknown, the items are
+    retried on the next poll, and in the end every story has exactly one
+    alert and one 'also reported by' update, none lost, none twice."""
+    import re
+    import time
+    from harness import Daemon, console_alerts, rss, stop_daemon, wait_for
+    from test_hostile_redis import redis_raw
+    n = 300
+    now = time.time()
+
+    def words(i):
+        return ["w%dx%d" % (i, k) for k in range(10)]
+
+    a = [("a%d" % i, "Sanctions " + " ".join(words(i)), now - i, " ".join(words(i)))
+         for i in range(n)]
+    b = [("b%d" % i, "Sanctions " + " ".join(reversed(words(i))), now - i,
+          " ".join(words(i)[3:] + words(i)[:3])) for i in range(n)]
+    with Env(ctx) as e:
+        e.http.routes["/a"] = rss(a, "A")
+        e.http.routes["/b"] = rss(b, "B")
+        conf = e.conf(daemon={"startup-spread": "0"},
+                      feeds=[("fa", e.http.url("/a"), {"interval": "2s"}),
+                             ("fb", e.http.url("/b"), {"interval": "2s"})],
+                      watchlists=[("w", "sanctions", ["out"], STORY)],
+                      sinks=[("out", {"type": "console"})])
+        d = Daemon(ctx, conf, args=()).start()
+        try:
+            check(wait_for(lambda: "alert queued" in d.read_stderr(), 30, step=0.005),
+                  "no item was recorded")
+            redis_raw(e.redis.sock, "DEBUG", "SLEEP", "6", timeout=30)
+
+            def done():
+                al = console_alerts(d)
+                return (len({x["story"]["id"] for x in al if not x.get("update")}) >= n and
+                        sum(1 for x in al if x.get("update")) >= n)
+            wait_for(done, 90)
+            time.sleep(1)
+            al = console_alerts(d)
+            firsts = [x for x in al if not x.get("update")]
+            updates = [x for x in al if x.get("update")]
+            ids = [x["story"]["id"] for x in firsts]
+            check(len(set(ids)) == n, "%d stories alerted, want %d" % (len(set(ids)), n))
+            check(len(ids) == n, "%d first alerts for %d stories: some story alerted twice" % (len(ids), n))
+            uids = [x["story"]["id"] for x in updates]
+            check(sorted(uids) == sorted(ids), "want one update per story: %d updates, %d stories without, "
+                  "%d repeated" % (len(uids), len(set(ids) - set(uids)), len(uids) - len(set(uids))))
+            for x in updates:
+                feeds = sorted(s["feed"] for s in x["story"]["sources"])
+                check(feeds == ["fa", "fb"], "an update's sources are %s, want both feeds" % feeds)
+            err = d.read_stderr()
+            check(re.search(r"timed out", err), "no command timed out: the stall missed the stories")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
