@@ -201,3 +201,46 @@ def redis_stall_mid_stories_one_alert_per_story(ctx):
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("stories", "hostile")
+def sigterm_mid_stories_then_next_run_completes(ctx):
+    """SIGTERM while 2,000 two-outlet stories wait for their turn: the
+    daemon stops promptly (the waiting items are not recorded), and the
+    next run alerts every story exactly once, each with its update."""
+    import time
+    from harness import Daemon, console_alerts, rss, stop_daemon, wait_for
+    n = 2000
+    now = time.time()
+
+    def words(i):
+        return ["w%dx%d" % (i, k) for k in range(10)]
+
+    a = [("a%d" % i, "Sanctions " + " ".join(words(i)), now - i, " ".join(words(i))) for i in range(n)]
+    b = [("b%d" % i, "Sanctions " + " ".join(reversed(words(i))), now - i,
+          " ".join(words(i)[3:] + words(i)[:3])) for i in range(n)]
+    with Env(ctx) as e:
+        e.http.routes["/a"] = rss(a, "A")
+        e.http.routes["/b"] = rss(b, "B")
+        conf = e.conf(daemon={"startup-spread": "0"},
+                      feeds=[("fa", e.http.url("/a")), ("fb", e.http.url("/b"))],
+                      watchlists=[("w", "sanctions", ["out"], STORY)],
+                      sinks=[("out", {"type": "console"})])
+        d = Daemon(ctx, conf, args=()).start()
+        check(wait_for(lambda: "alert queued" in d.read_stderr(), 30, step=0.005),
+              "no item was recorded")
+        t0 = time.time()
+        r = stop_daemon(d)
+        took = time.time() - t0
+        check(r.rc == 0, "exit status %s after SIGTERM" % r.rc)
+        first_run = console_alerts(d)
+        check(len(first_run) < 2 * n, "everything was recorded before SIGTERM: the test missed")
+        r2 = run_daemon(ctx, conf, timeout=120)
+        check(r2.rc == 0, "second run exit %s: %s" % (r2.rc, r2.tail()))
+        al = first_run + r2.alerts()
+        firsts = [x["story"]["id"] for x in al if not x.get("update")]
+        updates = [x["story"]["id"] for x in al if x.get("update")]
+        check(len(firsts) == n and len(set(firsts)) == n,
+              "%d first alerts for %d distinct stories, want %d each" % (len(firsts), len(set(firsts)), n))
+        check(sorted(updates) == sorted(firsts), "%d updates, want one per story" % len(updates))
+        ctx.log("SIGTERM honoured in %.2fs; %d of %d messages before it" % (took, len(first_run), 2 * n))
