@@ -71,6 +71,8 @@ def seeds_one_alert_and_an_update_webhook(ctx):
         for k in keys:
             ttl = e.redis.cmd("TTL", k)
             check(isinstance(ttl, int) and 0 < ttl <= 3 * 86400, "%s has TTL %r, want (0, 3d]" % (k, ttl))
+        ctx.log("story record (2 sources, 2 watchlists): %s bytes" %
+                e.redis.cmd("MEMORY", "USAGE", "ww:story:r:" + first["story"]["id"]))
         # a second run over the same feeds: nothing new, nothing sent
         n = len(e.hook.posts)
         r = run_daemon(ctx, conf)
