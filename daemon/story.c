@@ -485,33 +485,38 @@ story_sig_unpack(const unsigned char *p, size_t n, struct story_sig *sig)
 
 /*
  * The in-memory store.  Buckets are an open-addressing table of band keys,
- * each the head of a list of entries, newest first; a lookup reads at most
- * STORY_BUCKET_MAX entries of a bucket, as the Redis store keeps at most
- * that many.  Entries are never removed (the store lives as long as one
- * `wirewatchctl stories` run or one test).
+ * each with a ring of the newest STORY_BUCKET_MAX item indexes (grown as
+ * needed), as the Redis store keeps.  A lookup counts the bands each item
+ * found shares in a small table of its own (cache-resident, cleared after
+ * use), so that a store of 100,000 items costs one memory access per
+ * bucket and per candidate, not per entry.  Items are never removed (the
+ * store lives as long as one `wirewatchctl stories` run or one test).
  */
 struct slot {
 	uint64_t key;   /* 0: empty */
-	uint32_t head;  /* entry index + 1, 0 none */
+	uint32_t *ring; /* item indexes */
+	uint8_t n;      /* filled */
+	uint8_t cap;
+	uint8_t next;   /* where the next one goes once full */
 };
 
-struct entry {
-	uint32_t item;
-	uint32_t next;  /* entry index + 1 */
+#define COUNT_SLOTS 2048 /* > STORY_BANDS x STORY_BUCKET_MAX */
+
+struct count {
+	uint32_t item;  /* index + 1, 0: empty */
+	uint32_t hits;
 };
 
 struct story_memstore {
 	struct slot *slots;
 	size_t nslots, used;
-	struct entry *entries;
-	size_t nentries, capentries;
 	struct story_sig *items;
-	uint32_t *mark;
-	uint32_t *hits;         /* bands shared with the current lookup */
-	uint32_t *found;        /* items found by the current lookup */
-	size_t nfound, capfound;
+	int64_t *times;         /* items[i].time, packed for the filter */
 	size_t nitems, capitems;
-	uint32_t gen;
+	struct count counts[COUNT_SLOTS];
+	uint32_t used_counts[COUNT_SLOTS];
+	struct count found[COUNT_SLOTS];
+	size_t ring_bytes;
 };
 
 static struct slot *
@@ -546,23 +551,21 @@ slot_find(struct story_memstore *m, uint64_t key, int create)
 			return &m->slots[i];
 	if (!create)
 		return NULL;
+	memset(&m->slots[i], 0, sizeof m->slots[i]);
 	m->slots[i].key = key;
-	m->slots[i].head = 0;
 	m->used++;
 	return &m->slots[i];
 }
-
-static struct story_memstore *sort_store; /* for cmp_found: qsort has no argument */
 
 /* Most bands shared first, then the newest (the higher index). */
 static int
 cmp_found(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	const struct count *x = a, *y = b;
 
-	if (sort_store->hits[x] != sort_store->hits[y])
-		return sort_store->hits[x] > sort_store->hits[y] ? -1 : 1;
-	return x > y ? -1 : x < y;
+	if (x->hits != y->hits)
+		return x->hits > y->hits ? -1 : 1;
+	return x->item > y->item ? -1 : x->item < y->item;
 }
 
 static int
@@ -570,46 +573,45 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
     struct story_sig **out, size_t *n, size_t *cap, char *err, size_t errlen)
 {
 	struct story_memstore *m = ctx;
+	size_t nused = 0, nfound = 0, i, h;
 	struct slot *s;
-	uint32_t e, k;
-	size_t i;
-	int b;
+	uint32_t it;
+	int b, k;
 
 	(void)err;
 	(void)errlen;
-	m->gen++;
-	m->nfound = 0;
 	for (b = 0; b < STORY_BANDS; b++) {
 		if ((s = slot_find(m, bands[b], 0)) == NULL)
 			continue;
-		for (e = s->head, k = 0; e != 0 && k < STORY_BUCKET_MAX; e = m->entries[e - 1].next, k++) {
-			uint32_t it = m->entries[e - 1].item;
-			if (m->items[it].time < since)
-				continue;
-			if (m->mark[it] == m->gen) {
-				m->hits[it]++;
-				continue;
+		for (k = 0; k < s->n; k++) {
+			it = s->ring[k] + 1;
+			for (h = mix64(it) & (COUNT_SLOTS - 1); m->counts[h].item != 0 &&
+			    m->counts[h].item != it; h = (h + 1) & (COUNT_SLOTS - 1))
+				;
+			if (m->counts[h].item == 0) {
+				m->counts[h].item = it;
+				m->used_counts[nused++] = (uint32_t)h;
 			}
-			m->mark[it] = m->gen;
-			m->hits[it] = 1;
-			if (m->nfound == m->capfound) {
-				m->capfound = m->capfound ? m->capfound * 2 : 256;
-				m->found = xreallocarray(m->found, m->capfound, sizeof *m->found);
-			}
-			m->found[m->nfound++] = it;
+			m->counts[h].hits++;
 		}
 	}
-	if (m->nfound > STORY_CANDS_MAX) {
-		sort_store = m;
-		qsort(m->found, m->nfound, sizeof *m->found, cmp_found);
-		m->nfound = STORY_CANDS_MAX;
+	for (i = 0; i < nused; i++) {
+		struct count *c = &m->counts[m->used_counts[i]];
+		if (m->times[c->item - 1] >= since)
+			m->found[nfound++] = *c;
+		c->item = 0;
+		c->hits = 0;
 	}
-	for (i = 0; i < m->nfound; i++) {
+	if (nfound > STORY_CANDS_MAX) {
+		qsort(m->found, nfound, sizeof m->found[0], cmp_found);
+		nfound = STORY_CANDS_MAX;
+	}
+	for (i = 0; i < nfound; i++) {
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 64;
 			*out = xreallocarray(*out, *cap, sizeof **out);
 		}
-		(*out)[(*n)++] = m->items[m->found[i]];
+		(*out)[(*n)++] = m->items[m->found[i].item - 1];
 	}
 	return 0;
 }
@@ -627,20 +629,25 @@ mem_add(void *ctx, const uint64_t bands[STORY_BANDS], const struct story_sig *si
 	if (m->nitems == m->capitems) {
 		m->capitems = m->capitems ? m->capitems * 2 : 256;
 		m->items = xreallocarray(m->items, m->capitems, sizeof *m->items);
-		m->mark = xreallocarray(m->mark, m->capitems, sizeof *m->mark);
-		m->hits = xreallocarray(m->hits, m->capitems, sizeof *m->hits);
+		m->times = xreallocarray(m->times, m->capitems, sizeof *m->times);
 	}
 	m->items[m->nitems] = *sig;
-	m->mark[m->nitems] = 0;
+	m->times[m->nitems] = sig->time;
 	for (b = 0; b < STORY_BANDS; b++) {
 		s = slot_find(m, bands[b], 1);
-		if (m->nentries == m->capentries) {
-			m->capentries = m->capentries ? m->capentries * 2 : 1024;
-			m->entries = xreallocarray(m->entries, m->capentries, sizeof *m->entries);
+		if (s->n < STORY_BUCKET_MAX) {
+			if (s->n == s->cap) {
+				s->cap = s->cap ? s->cap * 2 : 1;
+				s->ring = xreallocarray(s->ring, s->cap, sizeof *s->ring);
+				m->ring_bytes += s->cap / 2 * sizeof *s->ring +
+				    (s->cap == 1 ? sizeof *s->ring : 0);
+			}
+			s->ring[s->n++] = (uint32_t)m->nitems;
+		} else {
+			/* full: the newest replaces the oldest */
+			s->ring[s->next] = (uint32_t)m->nitems;
+			s->next = (uint8_t)((s->next + 1) % STORY_BUCKET_MAX);
 		}
-		m->entries[m->nentries].item = (uint32_t)m->nitems;
-		m->entries[m->nentries].next = s->head;
-		s->head = (uint32_t)++m->nentries;
 	}
 	m->nitems++;
 	return 0;
@@ -657,14 +664,15 @@ story_memstore_new(void)
 void
 story_memstore_free(struct story_memstore *m)
 {
+	size_t i;
+
 	if (m == NULL)
 		return;
+	for (i = 0; i < m->nslots; i++)
+		free(m->slots[i].ring);
 	free(m->slots);
-	free(m->entries);
 	free(m->items);
-	free(m->mark);
-	free(m->hits);
-	free(m->found);
+	free(m->times);
 	free(m);
 }
 
@@ -679,7 +687,6 @@ story_memstore_store(struct story_memstore *m)
 size_t
 story_memstore_bytes(const struct story_memstore *m)
 {
-	return m->nslots * sizeof *m->slots + m->capentries * sizeof *m->entries +
-	    m->capitems * (sizeof *m->items + sizeof *m->mark + sizeof *m->hits) +
-	    m->capfound * sizeof *m->found;
+	return m->nslots * sizeof *m->slots + m->ring_bytes +
+	    m->capitems * (sizeof *m->items + sizeof *m->times);
 }

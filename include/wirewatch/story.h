@@ -43,7 +43,7 @@ struct feed_entry;
 #define STORY_LEAD_TOKENS 60    /* tokens of the text read after the title */
 #define STORY_BANDS 24
 #define STORY_ROWS 1
-#define STORY_BUCKET_MAX 32     /* newest items kept per LSH bucket */
+#define STORY_BUCKET_MAX 16     /* newest items kept per LSH bucket */
 #define STORY_CANDS_MAX 48      /* candidates scored: those sharing the most bands */
 #define STORY_SIMHASH_MAX 3     /* Hamming distance of a near-exact copy */
 #define STORY_ENTITY_BIT 0x80000000u
