@@ -536,7 +536,7 @@ record_item(struct poll *poll, size_t i)
 		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
 		    salerts, n, pipeline_recorded_cb, r);
 	else
-			outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+		outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
 	for (s = 0; s < n; s++) {
 		free((char *)alerts[s].json);
 		json_decref(salerts[s].alert);

@@ -55,6 +55,7 @@ struct job {
 	struct story_sig sig;
 	uint64_t bands[STORY_BANDS];
 	json_t *sources;        /* the story's sources before this item */
+	int joined;             /* joins a known story (else opens one) */
 	struct jalert *alerts;
 	size_t n;
 };
@@ -220,8 +221,19 @@ stories_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 		return;
 	}
 	result = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-	if (result == 1 && j->n > 0)
-		outbox_kick(j->ob);
+	if (result == 1) {
+		char sid[STORY_IDLEN];
+
+		story_id_format(j->sig.story, sid);
+		if (j->joined)
+			log_info("item %s joins story %s (%zu earlier source%s)",
+			    j->item_key, sid, json_array_size(j->sources),
+			    json_array_size(j->sources) == 1 ? "" : "s");
+		else
+			log_info("item %s opens story %s", j->item_key, sid);
+		if (j->n > 0)
+			outbox_kick(j->ob);
+	}
 	job_end(j, result, NULL);
 }
 
@@ -354,6 +366,7 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 		record(j);
 		return;
 	}
+	j->joined = 1;
 	story_id_format(j->sig.story, sid);
 	key = xasprintf("%sstory:r:%s", s->cfg->prefix, sid);
 	argv[0] = "HGET";

@@ -43,6 +43,11 @@ struct stories_alert {
 	json_t *alert;                   /* the plain alert; a reference is taken */
 };
 
+/*
+ * cfg (prefix, seen-ttl, story-window) must outlive s: a configuration
+ * reload that replaces cfg must make a new one (waiting jobs carry copies
+ * of their sink and watchlist settings, not pointers into cfg).
+ */
 struct stories *stories_new(struct store *store, const struct config *cfg);
 void stories_free(struct stories *s);
 /* On every new connection: loads the function library. */
