@@ -260,10 +260,16 @@ def story_items_kept_counted_and_reloaded(ctx):
     path; a reload's story-window and story-updates apply to the next
     items: with story-updates = none the second outlet sends nothing,
     after a reload to thread and story-window = 5d a third outlet sends
-    its update and the story's record lives 6 days."""
+    its update and the story's record lives 6 days.  wirewatch_alerts_total
+    counts what was queued, not the update held back."""
     import time
     from harness import console_alerts, stop_daemon, wait_for
     from test_control import ctl, ctl_json, run_dir, start
+    from test_ops import free_port, scrape, value
+    port = free_port()
+
+    def alerts_total():
+        return value(scrape(port)[1], "wirewatch_alerts_total", watchlist="ukraine", sink="out")
     with Env(ctx) as e:
         feeds = seed_feeds(e)
         e.http.routes["/copy.rss"] = data("seed-devdiscourse.rss").replace(
@@ -271,7 +277,8 @@ def story_items_kept_counted_and_reloaded(ctx):
             b"https://copy.example/kim-backs-russia").replace(b"3483517", b"9999999")
         sock = os.path.join(run_dir(ctx), "ctl.sock")
         wl = [("ukraine", Q_UKRAINE, ["out"], STORY)]
-        d, conf = start(ctx, e, sock, feeds=feeds, watchlists=wl,
+        d, conf = start(ctx, e, sock, daemon={"metrics": "127.0.0.1:%d" % port},
+                        feeds=feeds, watchlists=wl,
                         sinks=[("out", {"type": "console", "story-updates": "none"})])
         try:
             def recent_keys():
@@ -289,12 +296,13 @@ def story_items_kept_counted_and_reloaded(ctx):
             st = ctl_json(sock, "status")
             check(st.get("alerts_today") == 1, "status alerts_today %r, want 1 (queued: 1)"
                   % st.get("alerts_today"))
+            check(alerts_total() == 1, "alerts_total{ukraine,out} = %r, want 1" % alerts_total())
             sid = al[0]["story"]["id"]
             ttl = e.redis.cmd("TTL", "ww:story:r:" + sid)
             check(0 < ttl <= 3 * 86400, "story record TTL %r with the default window" % ttl)
             # reload: a third outlet, story-window 5d, story-updates thread
             e.conf(daemon={"control": sock, "startup-spread": "0", "instance": "ctl-test",
-                           "story-window": "5d"},
+                           "story-window": "5d", "metrics": "127.0.0.1:%d" % port},
                    feeds=feeds + [("copy", e.http.url("/copy.rss"), {"interval": "1h"})],
                    watchlists=wl, sinks=[("out", {"type": "console", "story-updates": "thread"})])
             rc, out, err = ctl("-s", sock, "--json", "reload")
@@ -316,6 +324,7 @@ def story_items_kept_counted_and_reloaded(ctx):
             check(len(recent_keys()) == 3, "kept after the reload: %d, want 3" % len(recent_keys()))
             st = ctl_json(sock, "status")
             check(st.get("alerts_today") == 2, "status alerts_today %r, want 2" % st.get("alerts_today"))
+            check(alerts_total() == 2, "alerts_total{ukraine,out} = %r, want 2" % alerts_total())
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
