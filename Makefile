@@ -14,6 +14,7 @@
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
 #                 bench-recent / bench-metrics / bench-reload
+#   make eval-stories / bench-stories   story grouping quality and cost
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
@@ -50,7 +51,7 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics bench-reload install uninstall \
+        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics bench-reload eval-stories bench-stories install uninstall \
         promtool lint-man check-unit clean FORCE
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
@@ -164,6 +165,13 @@ bench-reload: all
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match
+
+# Story grouping (issue 13): quality on the labelled set, cost at scale.
+eval-stories: all
+	python3 tests/eval_stories.py
+
+bench-stories: all $(B)/bench_stories
+	./tests/bench/bench_stories.sh
 
 # libFuzzer targets for every parser of outside input: every
 # tests/fuzz/fuzz_NAME.c, each linked against one fuzzer-instrumented copy

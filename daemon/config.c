@@ -411,6 +411,7 @@ new_section(struct loader *l, const char *sec)
 		cfg->sinks[cfg->nsinks].retries = 3;
 		cfg->sinks[cfg->nsinks].retry_base_ms = 1000;
 		cfg->sinks[cfg->nsinks].digest_after = 10;
+		cfg->sinks[cfg->nsinks].story_update_interval = 1800;
 		l->cur = cfg->nsinks++;
 		break;
 	}
@@ -557,6 +558,14 @@ daemon_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "keep-items")) {
 		if (config_duration(l, name, v, 0, &n) == 0)
 			cfg->keep_items = n;
+	} else if (!strcmp(name, "story-window")) {
+		if (config_duration(l, name, v, 60, &n) == 0) {
+			if (n > 30 * 86400)
+				config_fail(l, l->line, "bad value '%s' for 'story-window' "
+				    "(1m to 30d)", v);
+			else
+				cfg->story_window = n;
+		}
 	} else if (!strcmp(name, "entities")) {
 		config_set_str(&cfg->entities, v);
 		l->entities_line = l->line;
@@ -655,6 +664,14 @@ watchlist_key(struct loader *l, const char *name, const char *v)
 
 		if (config_duration(l, name, v, 0, &d) == 0)
 			w->backfill = d;
+	} else if (!strcmp(name, "group")) {
+		if (!strcmp(v, "story"))
+			w->group_items = 0;
+		else if (!strcmp(v, "item"))
+			w->group_items = 1;
+		else
+			config_fail(l, l->line, "watchlist \"%s\": bad value '%s' for 'group' "
+			    "(story or item)", w->name, v);
 	} else {
 		config_unknown_key(l, name);
 	}
@@ -942,6 +959,7 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg->startup_spread = -1;
 	cfg->max_items = 10000;
 	cfg->backfill = 24 * 3600;
+	cfg->story_window = 48 * 3600;
 	if ((text = ini_read_file(path, &len, l.err, sizeof l.err)) != NULL) {
 		ini_parse(path, text, len, &handler, &l, l.err, sizeof l.err);
 		free(text);

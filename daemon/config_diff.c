@@ -61,17 +61,20 @@ sink_eq(const struct cfg_sink *a, const struct cfg_sink *b)
 	    str_eq(a->chat_id, b->chat_id) && a->nschedule == b->nschedule &&
 	    memcmp(a->schedule_ms, b->schedule_ms,
 	    a->nschedule * sizeof *a->schedule_ms) == 0 &&
-	    a->digest_after == b->digest_after && a->timeout_ms == b->timeout_ms;
+	    a->digest_after == b->digest_after && a->timeout_ms == b->timeout_ms &&
+	    a->story_updates == b->story_updates &&
+	    a->story_update_interval == b->story_update_interval;
 }
 
-/* Same query, same sinks by name (a sink's index may move). */
+/* Same query, same grouping, same sinks by name (a sink's index may move). */
 static int
 watchlist_eq(const struct config *o, const struct cfg_watchlist *a,
     const struct config *n, const struct cfg_watchlist *b)
 {
 	size_t i;
 
-	if (!str_eq(a->query, b->query) || a->nsinks != b->nsinks)
+	if (!str_eq(a->query, b->query) || a->group_items != b->group_items ||
+	    a->nsinks != b->nsinks)
 		return 0;
 	for (i = 0; i < a->nsinks; i++)
 		if (strcmp(o->sinks[a->sinks[i]].name, n->sinks[b->sinks[i]].name) != 0)

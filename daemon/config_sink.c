@@ -442,6 +442,19 @@ config_sink_key(struct loader *l, const char *name, const char *v)
 		x->chat_id_line = l->line;
 	} else if (!strcmp(name, "retry-schedule")) {
 		sink_schedule(l, s, x, v);
+	} else if (!strcmp(name, "story-updates")) {
+		if (!strcmp(v, "thread"))
+			s->story_updates = CFG_STORY_UPDATES_THREAD;
+		else if (!strcmp(v, "digest"))
+			s->story_updates = CFG_STORY_UPDATES_DIGEST;
+		else if (!strcmp(v, "none"))
+			s->story_updates = CFG_STORY_UPDATES_NONE;
+		else
+			config_fail(l, l->line, "sink \"%s\": bad value '%s' for 'story-updates' "
+			    "(thread, digest or none)", s->name, v);
+	} else if (!strcmp(name, "story-update-interval")) {
+		if (config_duration(l, name, v, 1, &n) == 0)
+			s->story_update_interval = n;
 	} else if (!strcmp(name, "digest-after")) {
 		if (config_parse_int(v, 0, 1000000, &n) == -1)
 			config_fail(l, l->line, "bad value '%s' for 'digest-after' (0 to 1000000; "
@@ -591,6 +604,9 @@ check_sink(struct loader *l, struct cfg_sink *s, const struct sink_extra *x)
 			    "ntfy format for each alert", s->name, name);
 		free(name);
 	}
+	if (s->story_updates == CFG_STORY_UPDATES_DEFAULT)
+		s->story_updates = s->format == SINKFMT_WEBHOOK || s->format == SINKFMT_GOOGLE_CHAT ?
+		    CFG_STORY_UPDATES_THREAD : CFG_STORY_UPDATES_DIGEST;
 	if (l->err[0] == '\0')
 		resolve_schedule(l, s, x);
 }

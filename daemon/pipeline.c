@@ -62,6 +62,7 @@
 #include "wirewatch/sink.h"
 #include "wirewatch/stats.h"
 #include "wirewatch/store.h"
+#include "wirewatch/stories.h"
 #include "wirewatch/util.h"
 
 struct pipeline;
@@ -132,6 +133,7 @@ struct pipeline {
 	struct outbox *outbox;
 	struct recent *recent;  /* the kept items (recent.h) */
 	int backfilled;         /* [watchlist] backfill ran (first connect) */
+	struct stories *stories; /* alerts per story (stories.h) */
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt **feeds; /* in config order */
@@ -576,12 +578,14 @@ record_item(struct poll *poll, size_t i)
 	const struct wl_entry *wl;
 	struct match_result res = {0};
 	struct outbox_alert *alerts = NULL;
+	struct stories_alert *salerts = NULL;
 	char (*ids)[ALERT_IDLEN] = NULL;
 	struct record_req *r;
 	struct match_doc md;
 	struct buf cats = {0}, alerted = {0};
 	struct recent_fields kept = {0};
 	size_t h, s, c, n = 0, cap = 0;
+	int grouped = 0;
 	json_t *alert;
 
 	r = xcalloc(1, sizeof *r);
@@ -603,11 +607,13 @@ record_item(struct poll *poll, size_t i)
 		for (h = 0; h < res.nhits; h++)
 			cap += p->wl->by_index[res.hits[h].watchlist]->nsinks;
 		alerts = xcalloc(cap + 1, sizeof *alerts);
+		salerts = xcalloc(cap + 1, sizeof *salerts);
 		ids = xcalloc(cap + 1, sizeof *ids);
 		r->hits = xcalloc(res.nhits + 1, sizeof *r->hits);
 		for (h = 0; h < res.nhits; h++) {
 			wl = p->wl->by_index[res.hits[h].watchlist];
 			r->hits[r->nhits++] = xstrdup(wl->name);
+			grouped |= !wl->group_items;
 			for (s = 0; s < wl->nsinks; s++) {
 				const char *sink = wl->sinks[s];
 
@@ -618,7 +624,11 @@ record_item(struct poll *poll, size_t i)
 				alerts[n].sink = sink;
 				alerts[n].watchlist = wl->name;
 				alerts[n].json = json_dumps(alert, JSON_COMPACT);
-				json_decref(alert);
+				salerts[n].id = ids[n];
+				salerts[n].sink = sink;
+				salerts[n].watchlist = wl->name;
+				salerts[n].group_items = wl->group_items;
+				salerts[n].alert = alert;
 				if (alerts[n].json == NULL)
 					fatal("alert: cannot serialize (out of memory)");
 				n++;
@@ -632,13 +642,21 @@ record_item(struct poll *poll, size_t i)
 		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->wl->by_index[res.hits[h].watchlist]->name);
 	if (p->cfg->keep_items > 0)
 		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
-	outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
-	    kept.n, pipeline_recorded_cb, r);
+	/* Items that match a grouped watchlist go through story grouping. */
+	if (n > 0 && grouped)
+		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
+		    salerts, n, (const char *const *)kept.v, kept.n, pipeline_recorded_cb, r);
+	else
+		outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
+		    kept.n, pipeline_recorded_cb, r);
 	recent_fields_free(&kept);
 	buf_free(&alerted);
-	for (s = 0; s < n; s++)
+	for (s = 0; s < n; s++) {
 		free((char *)alerts[s].json);
+		json_decref(salerts[s].alert);
+	}
 	free(alerts);
+	free(salerts);
 	free(ids);
 	match_result_free(&res);
 	buf_free(&cats);
@@ -1002,6 +1020,7 @@ pipeline_store_setup_cb(void *arg)
 	struct pipeline *p = arg;
 
 	outbox_setup(p->outbox, pipeline_epoch_cb, p);
+	stories_setup(p->stories);
 	/* Before any poll's command: the first items see run-time watchlists. */
 	registry_setup(p->reg);
 }
@@ -1098,6 +1117,7 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 	if (!once)
 		registry_subscribe(p->reg);
 	p->recent = recent_new(cfg, p->store, p->outbox);
+	p->stories = stories_new(p->store, cfg);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -1307,6 +1327,7 @@ pipeline_reload(struct pipeline *p, struct config *cfg)
 	stats_config_loaded();
 	registry_set_config(p->reg, cfg);
 	recent_set_config(p->recent, cfg);
+	stories_set_config(p->stories, cfg);
 	/* Feeds started, stopped, retimed; watchlists from the next item on. */
 	sync_feeds(p);
 	rebuild_watchlists(p);
@@ -1373,6 +1394,7 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 		return;
 	p->stopping = 1;
 	outbox_stop(p->outbox, pipeline_quiet_cb, p);
+	stories_cancel(p->stories);
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i]->timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {
@@ -1438,6 +1460,7 @@ pipeline_free(struct pipeline *p)
 	registry_free(p->reg);
 	outbox_free(p->outbox);
 	recent_free(p->recent);
+	stories_free(p->stories);
 	free(p->epoch);
 	fetch_free(p->fetcher);
 	/* Polls and Redis commands ended above; what is left is the list's. */

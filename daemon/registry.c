@@ -1048,6 +1048,7 @@ registry_snapshot(const struct registry *r, const struct config *cfg)
 		e = &s->v[s->n++];
 		e->name = cfg->watchlists[i].name;
 		e->query = cfg->watchlists[i].query;
+		e->group_items = cfg->watchlists[i].group_items;
 		e->nsinks = cfg->watchlists[i].nsinks;
 		e->sinks = xcalloc(e->nsinks + 1, sizeof *e->sinks);
 		for (j = 0; j < e->nsinks; j++)

@@ -270,6 +270,16 @@ gchat_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 		sinkfmt_digest_id(g.v, n, id);
 		sinkfmt_add_urlencoded(&q, id);
 	}
+	/*
+	 * One thread per story: the first alert opens it, later items reply
+	 * in it (threadKey = story id; a new thread if the key is unknown).
+	 */
+	if (n == 1 && json_is_string(json_object_get(json_object_get(alerts[0], "story"), "id"))) {
+		buf_adds(&q, "&threadKey=");
+		sinkfmt_add_urlencoded(&q, json_string_value(json_object_get(
+		    json_object_get(alerts[0], "story"), "id")));
+		buf_adds(&q, "&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+	}
 	out->url_query = buf_steal(&q);
 	rc = 0;
 out:

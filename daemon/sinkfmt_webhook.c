@@ -5,7 +5,9 @@
  *   {"type":"alert","timestamp":T,"data":{...the alert fields...}}
  *
  * and a digest as {"type":"alert.digest","timestamp":T,"data":
- * {"alerts":[...],"count":N,"omitted":K}}.  T is the alert's "created"
+ * {"alerts":[...],"count":N,"omitted":K}}; a later item of a story already
+ * alerted (stories.h) as {"type":"alert.update",...} with "update": true
+ * and the story's "story" in data.  T is the alert's "created"
  * when it has one, else its "published": the time of the event, stable
  * across retries, as the spec's payload structure asks
  * (github.com/standard-webhooks/standard-webhooks, spec/
@@ -110,8 +112,8 @@ webhook_try(void *arg, size_t m, size_t budget, int sc)
 	ts = sinkfmt_truncate(json_is_string(json_object_get(first,
 	    "created")) ?
 	    raw(first, "created") : raw(first, "published"), 64, SINKFMT_BYTES);
-	sinkfmt_set(env, "type", sinkfmt_str(w->n == 1 ? "alert" :
-	    "alert.digest"));
+	sinkfmt_set(env, "type", sinkfmt_str(w->n > 1 ? "alert.digest" :
+	    json_is_true(json_object_get(first, "update")) ? "alert.update" : "alert"));
 	sinkfmt_set(env, "timestamp", sinkfmt_str(ts));
 	free(ts);
 	if (w->n == 1)

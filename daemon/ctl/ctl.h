@@ -20,6 +20,7 @@ int ctl_replay_main(int argc, char **argv);   /* replay [-s SOCKET | -c CONF] (I
  * export (through ctl_watchlist_main), feed add|remove.  Their table,
  * remote[] in ctl_remote.c, is the one list of them for usage and --help.
  */
+int ctl_stories_main(int argc, char **argv);  /* stories [--window D] FILE... */
 int ctl_remote_main(int argc, char **argv);
 /* The usage lines of verb (NULL: of every daemon verb). */
 #include <stdio.h>

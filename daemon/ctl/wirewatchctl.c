@@ -18,6 +18,7 @@ static const struct {
 	{ "parse", ctl_parse_main, "parse [--base-url URL] [--content-type TYPE] FILE" },
 	{ "date", ctl_date_main, "date STRING" },
 	{ "match", ctl_match_main, "match (-q QUERY | -c CONF) [-e DIR] [--json] [FILE...]" },
+	{ "stories", ctl_stories_main, "stories [--window D] FILE..." },
 	{ "check", ctl_check_main, "check -c CONF" },
 	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]" },
 	{ "deliveries", ctl_deliveries_main, "[-s SOCKET | -c CONF] [--json] deliveries [--failed]" },

@@ -57,6 +57,18 @@ struct cfg_sink {
 	                        (superseded by schedule_ms) */
 	long retry_base_ms;  /* "retry-delay", default 1s: first backoff step
 	                        (superseded by schedule_ms) */
+	int story_updates;   /* "story-updates": CFG_STORY_UPDATES_*; default
+	                        thread for webhook and google-chat, else digest */
+	long story_update_interval; /* "story-update-interval", seconds, default 30m */
+};
+
+/* A later item of a story already alerted: what a sink gets. */
+enum {
+	CFG_STORY_UPDATES_DEFAULT = 0, /* as the type says (resolved at load) */
+	CFG_STORY_UPDATES_THREAD,      /* every one: a reply in the story's thread
+	                                  (google-chat), an alert.update event (webhook) */
+	CFG_STORY_UPDATES_DIGEST,      /* "also reported by ...", at most one per interval */
+	CFG_STORY_UPDATES_NONE
 };
 
 struct cfg_feed {
@@ -81,6 +93,7 @@ struct cfg_watchlist {
 	long long backfill;  /* "backfill": when the daemon starts, alert on the
 	                        kept items (recent.h) of this many seconds back,
 	                        each item once per watchlist; 0 (default) none */
+	int group_items;     /* "group = item": every item alerts (no story grouping) */
 };
 
 struct config {
@@ -129,6 +142,9 @@ struct config {
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;
+	long long story_window; /* "story-window", seconds, default 48h: items
+	                         reporting an event seen this long ago or less
+	                         join its story (docs/stories.md) */
 	struct cfg_watchlist *watchlists;
 	size_t nwatchlists;
 	struct cfg_sink *sinks;

@@ -122,6 +122,8 @@ struct wl_entry {
 	const char **sinks;           /* sink names */
 	size_t nsinks;
 	const struct rt_watchlist *rt; /* NULL: from the config file */
+	int group_items;              /* "group = item" (config file only; a
+	                                 run-time watchlist groups by story) */
 };
 
 struct wl_snapshot {

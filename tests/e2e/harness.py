@@ -368,7 +368,8 @@ class Webhook:
 
 def config(redis=None, daemon=None, feeds=(), watchlists=(), sinks=(), extra=""):
     """Builds a wirewatch.conf.  feeds: (name, url[, {key: value}]);
-    watchlists: (name, query, [sinks]); sinks: (name, {key: value})."""
+    watchlists: (name, query, [sinks][, {key: value}]), group = item unless
+    the keys say otherwise; sinks: (name, {key: value})."""
     out = ["[daemon]"]
     # backfill = all: the seed story is from 2025, and most scenarios want
     # a first poll to alert like any other (backfill has its own tests).
@@ -383,9 +384,14 @@ def config(redis=None, daemon=None, feeds=(), watchlists=(), sinks=(), extra="")
         name, url = f[0], f[1]
         out += ["", '[feed "%s"]' % name, "url = %s" % url]
         out += ["%s = %s" % kv for kv in (f[2] if len(f) > 2 else {"interval": "1h"}).items()]
-    for name, query, snks in watchlists:
+    for w in watchlists:
+        name, query, snks = w[0], w[1], w[2]
         out += ["", '[watchlist "%s"]' % name, "query = %s" % query,
                 "sinks = %s" % ", ".join(snks)]
+        # Scenarios about other things count one alert per item: story
+        # grouping (issue 13, tests in test_stories.py) is asked for with
+        # {"group": "story"} as a fourth element.
+        out += ["%s = %s" % kv for kv in dict({"group": "item"}, **(w[3] if len(w) > 3 else {})).items()]
     for name, opts in sinks:
         out += ["", '[sink "%s"]' % name]
         out += ["%s = %s" % kv for kv in opts.items()]

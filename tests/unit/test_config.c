@@ -1130,6 +1130,41 @@ test_digest_after(void **state)
 	    "bad value 'many' for 'digest-after'");
 }
 
+/* Issue 13: story-window, group, story-updates, story-update-interval. */
+static void
+test_story_keys(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(HEAD "[watchlist \"w\"]\nquery = treaty\nsinks = a\n"
+	    "[watchlist \"x\"]\nquery = treaty\nsinks = a\ngroup = item\n"
+	    "[sink \"a\"]\ntype = console\n[sink \"b\"]\ntype = webhook\nurl = http://h/\n"
+	    "[sink \"c\"]\ntype = google-chat\nurl = https://chat.googleapis.com/v1/x\n"
+	    "[sink \"d\"]\ntype = slack\nurl = https://hooks.slack.com/x\nstory-updates = none\n"
+	    "story-update-interval = 2h\n");
+	assert_int_equal(cfg->story_window, 48 * 3600);
+	assert_int_equal(cfg->watchlists[0].group_items, 0);
+	assert_int_equal(cfg->watchlists[1].group_items, 1);
+	assert_int_equal(cfg->sinks[0].story_updates, CFG_STORY_UPDATES_DIGEST);
+	assert_int_equal(cfg->sinks[1].story_updates, CFG_STORY_UPDATES_THREAD);
+	assert_int_equal(cfg->sinks[2].story_updates, CFG_STORY_UPDATES_THREAD);
+	assert_int_equal(cfg->sinks[3].story_updates, CFG_STORY_UPDATES_NONE);
+	assert_int_equal(cfg->sinks[0].story_update_interval, 1800);
+	assert_int_equal(cfg->sinks[3].story_update_interval, 7200);
+	config_free(cfg);
+	cfg = load_ok(HEAD "story-window = 6h\n");
+	assert_int_equal(cfg->story_window, 6 * 3600);
+	config_free(cfg);
+	expect_error(HEAD "story-window = 90d\n", 4,
+	    "bad value '90d' for 'story-window' (1m to 30d)");
+	expect_error(HEAD "[watchlist \"w\"]\nquery = treaty\nsinks = a\ngroup = story-ish\n"
+	    "[sink \"a\"]\ntype = console\n", 7,
+	    "watchlist \"w\": bad value 'story-ish' for 'group' (story or item)");
+	expect_error(HEAD "[sink \"a\"]\ntype = console\nstory-updates = thread-ish\n", 6,
+	    "sink \"a\": bad value 'thread-ish' for 'story-updates' (thread, digest or none)");
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -1187,6 +1222,7 @@ main(void)
 		cmocka_unit_test(test_chat_id),
 		cmocka_unit_test(test_retry_schedule),
 		cmocka_unit_test(test_digest_after),
+		cmocka_unit_test(test_story_keys),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);

@@ -1,0 +1,300 @@
+/*
+ * story_redis.c - story signatures in Redis: the function library, the
+ * commands that call it and the parsing of their replies; see
+ * story_redis.h for the layout.  The commands are built here and sent by
+ * whoever holds the connection (the daemon's async store, the benchmark's
+ * synchronous one), so both file and read the same records.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis.h>
+
+#include "wirewatch/story_redis.h"
+#include "wirewatch/util.h"
+
+#define DAY 86400
+
+const char story_redis_library[] =
+"#!lua name=wirewatch_story\n"
+"-- ww_story_cands: KEYS the band hashes of the days to read, then their\n"
+"-- signature hashes in the same order; ARGV the most candidates, then the\n"
+"-- band keys.  Returns the signatures of the refs filed under the most of\n"
+"-- the bands (ties: the later day, the newer), each once.\n"
+"redis.register_function{function_name='ww_story_cands', flags={'no-writes'},\n"
+"callback=function(keys, args)\n"
+"  local nd, max = #keys / 2, tonumber(args[1])\n"
+"  local bands = {}\n"
+"  for i = 2, #args do bands[#bands + 1] = args[i] end\n"
+"  local hits, order, day = {}, {}, {}\n"
+"  for d = 1, nd do\n"
+"    for _, v in ipairs(redis.call('HMGET', keys[d], unpack(bands))) do\n"
+"      if v then\n"
+"        for i = 1, #v - 15, 16 do\n"
+"          local r = string.sub(v, i, i + 15)\n"
+"          if hits[r] then hits[r] = hits[r] + 1\n"
+"          else hits[r] = 1; order[#order + 1] = r; day[r] = d end\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  -- the most bands first, the newest first among equals: by counting,\n"
+"  -- not sorting (thousands of refs when the buckets are full)\n"
+"  local by, top = {}, 0\n"
+"  for _, r in ipairs(order) do\n"
+"    local h = hits[r]\n"
+"    by[h] = by[h] or {}\n"
+"    by[h][#by[h] + 1] = r\n"
+"    if h > top then top = h end\n"
+"  end\n"
+"  local per, taken = {}, 0\n"
+"  for h = top, 1, -1 do\n"
+"    local l = by[h]\n"
+"    if l then\n"
+"      for i = #l, 1, -1 do\n"
+"        if taken >= max then break end\n"
+"        local d = day[l[i]]\n"
+"        per[d] = per[d] or {}\n"
+"        per[d][#per[d] + 1] = l[i]\n"
+"        taken = taken + 1\n"
+"      end\n"
+"    end\n"
+"    if taken >= max then break end\n"
+"  end\n""  local out = {}\n"
+"  for d, refs in pairs(per) do\n"
+"    for _, s in ipairs(redis.call('HMGET', keys[nd + d], unpack(refs))) do\n"
+"      if s then out[#out + 1] = s end\n"
+"    end\n"
+"  end\n"
+"  return out\n"
+"end}\n"
+"-- file: the signature sig under ref in the day's hashes kb (bands) and\n"
+"-- ks (signatures); each band keeps its newest max refs.\n"
+"local function file(kb, ks, ttl, max, ref, sig, bands)\n"
+"  redis.call('HSET', ks, ref, sig)\n"
+"  for _, b in ipairs(bands) do\n"
+"    local v = (redis.call('HGET', kb, b) or '') .. ref\n"
+"    if #v > max * 16 then v = string.sub(v, #v - max * 16 + 1) end\n"
+"    redis.call('HSET', kb, b, v)\n"
+"  end\n"
+"  redis.call('EXPIRE', kb, ttl)\n"
+"  redis.call('EXPIRE', ks, ttl)\n"
+"end\n"
+"-- ww_story_add: KEYS the band hash and the signature hash of the item's\n"
+"-- day; ARGV ttl, refs kept per band, ref, signature, then the bands.\n"
+"redis.register_function('ww_story_add', function(keys, args)\n"
+"  local bands = {}\n"
+"  for i = 5, #args do bands[#bands + 1] = args[i] end\n"
+"  file(keys[1], keys[2], args[1], tonumber(args[2]), args[3], args[4], bands)\n"
+"  return 1\n"
+"end)\n"
+"-- ww_story_record: ww_record_item with stories.  KEYS seen, outbox, the\n"
+"-- story record, the band and signature hashes of the item's day, recent,\n"
+"-- the day's alert counter; ARGV seen ttl, record ttl, signature ttl, refs\n"
+"-- per band, ref, signature, the source (JSON), the number of bands, the\n"
+"-- bands, keep ms, nk, the kept item (nk strings: field, value, ...), then\n"
+"-- per alert: id, sink, watchlist, item, first alert, update, mode (item,\n"
+"-- thread, digest, none), update interval (ms).  Per watchlist the first\n"
+"-- item of the story sends its alerts; later ones send updates as the\n"
+"-- mode says.  The seen mark, the kept item (as ww_record_item in the\n"
+"-- wirewatch library: recent trimmed by exact MINID, PEXPIRE), what is\n"
+"-- queued and its count on the day's counter are one atomic call.\n"
+"-- Returns 0 (seen before) or the list of the alerts queued (1-based\n"
+"-- positions among the alerts given; empty when none).\n"
+"redis.register_function('ww_story_record', function(keys, args)\n"
+"  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
+"    return 0\n"
+"  end\n"
+"  local nb = tonumber(args[8])\n"
+"  local bands = {}\n"
+"  for i = 9, 8 + nb do bands[#bands + 1] = args[i] end\n"
+"  file(keys[4], keys[5], args[3], tonumber(args[4]), args[5], args[6], bands)\n"
+"  local t = redis.call('TIME')\n"
+"  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"  local keep, nk = tonumber(args[9 + nb]), tonumber(args[10 + nb])\n"
+"  if keep > 0 and nk > 0 then\n"
+"    redis.call('XADD', keys[6], 'MINID', string.format('%d', now - keep),\n"
+"      '*', unpack(args, 11 + nb, 10 + nb + nk))\n"
+"    redis.call('PEXPIRE', keys[6], keep)\n"
+"  end\n"
+"  local src = redis.call('HGET', keys[3], 'sources')\n"
+"  local list = src and cjson.decode(src) or {}\n"
+"  if #list < 50 then\n"
+"    list[#list + 1] = cjson.decode(args[7])\n"
+"    redis.call('HSET', keys[3], 'sources', cjson.encode(list))\n"
+"  end\n"
+"  local first, sent, k = {}, {}, 0\n"
+"  for i = 11 + nb + nk, #args, 8 do\n"
+"    k = k + 1\n"
+"    local id, sink, wl, item = args[i], args[i+1], args[i+2], args[i+3]\n"
+"    local mode, send = args[i+6], nil\n"
+"    if mode == 'item' then\n"
+"      send = args[i+4]\n"
+"    else\n"
+"      if first[wl] == nil then\n"
+"        first[wl] = redis.call('HSETNX', keys[3], 'w:' .. wl, id) == 1\n"
+"      end\n"
+"      if first[wl] then\n"
+"        send = args[i+4]\n"
+"      elseif mode == 'thread' then\n"
+"        send = args[i+5]\n"
+"      elseif mode == 'digest' then\n"
+"        local last = tonumber(redis.call('HGET', keys[3], 'u:' .. sink) or '0')\n"
+"        if now - last >= tonumber(args[i+7]) then\n"
+"          redis.call('HSET', keys[3], 'u:' .. sink, now)\n"
+"          send = args[i+5]\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"    if send then\n"
+"      redis.call('XADD', keys[2], '*', 'id', id, 'sink', sink,\n"
+"        'watchlist', wl, 'item', item, 'alert', send)\n"
+"      sent[#sent + 1] = k\n"
+"    end\n"
+"  end\n"
+"  redis.call('EXPIRE', keys[3], args[2])\n"
+"  if #sent > 0 then\n"
+"    redis.call('INCRBY', keys[7], #sent)\n"
+"    redis.call('EXPIRE', keys[7], 691200)\n"
+"  end\n"
+"  return sent\n"
+"end)\n";
+
+void
+story_cmd_free(struct story_cmd *c)
+{
+	int i;
+
+	for (i = 0; i < c->argc; i++)
+		free(c->argv[i]);
+	free(c->argv);
+	c->argv = NULL;
+	c->argc = 0;
+}
+
+static int64_t
+day_of(int64_t t)
+{
+	return t >= 0 ? t / DAY : (t - DAY + 1) / DAY;
+}
+
+void
+story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS],
+    int64_t since, int64_t t, struct story_cmd *out)
+{
+	int64_t d0 = day_of(since), d1 = day_of(t), d;
+	int nd, i = 0, b;
+
+	if (d1 < d0)
+		d1 = d0;
+	if (d1 - d0 > 30) /* a window of a month at most: bounded work */
+		d0 = d1 - 30;
+	nd = (int)(d1 - d0 + 1);
+	out->argc = 4 + 2 * nd + STORY_BANDS;
+	out->argv = xcalloc((size_t)out->argc, sizeof *out->argv);
+	out->argv[i++] = xstrdup("FCALL_RO");
+	out->argv[i++] = xstrdup("ww_story_cands");
+	out->argv[i++] = xasprintf("%d", 2 * nd);
+	for (d = d0; d <= d1; d++)
+		out->argv[i++] = xasprintf("%sstory:b:%lld", prefix, (long long)d);
+	for (d = d0; d <= d1; d++)
+		out->argv[i++] = xasprintf("%sstory:s:%lld", prefix, (long long)d);
+	out->argv[i++] = xasprintf("%d", STORY_CANDS_MAX);
+	for (b = 0; b < STORY_BANDS; b++)
+		out->argv[i++] = xasprintf("%016llx", (unsigned long long)bands[b]);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int
+unhex(const char *s, size_t n, unsigned char *out)
+{
+	size_t i;
+	int hi, lo;
+
+	if (n % 2 != 0)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if ((hi = hexval(s[2 * i])) < 0 || (lo = hexval(s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int
+story_redis_parse_cands(const struct redisReply *r, int64_t since,
+    struct story_sig **out, size_t *n, size_t *cap)
+{
+	unsigned char raw[STORY_SIG_HEADER + 4 * STORY_TERMS];
+	struct story_sig sig;
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING || e->len > 2 * sizeof raw ||
+		    unhex(e->str, e->len, raw) == -1 ||
+		    story_sig_unpack(raw, e->len / 2, &sig) == -1 || sig.time < since)
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*out = xreallocarray(*out, *cap, sizeof **out);
+		}
+		(*out)[(*n)++] = sig;
+	}
+	return 0;
+}
+
+char *
+story_redis_sig_hex(const struct story_sig *sig)
+{
+	unsigned char raw[STORY_SIG_HEADER + 4 * STORY_TERMS];
+	size_t len = story_sig_pack(sig, raw), k;
+	char *hex = xmalloc(2 * len + 1);
+
+	for (k = 0; k < len; k++) {
+		hex[2 * k] = "0123456789abcdef"[raw[k] >> 4];
+		hex[2 * k + 1] = "0123456789abcdef"[raw[k] & 15];
+	}
+	hex[2 * len] = '\0';
+	return hex;
+}
+
+char *
+story_redis_day_key(const char *prefix, char kind, int64_t t)
+{
+	return xasprintf("%sstory:%c:%lld", prefix, kind, (long long)day_of(t));
+}
+
+void
+story_redis_add_cmd(const char *prefix, long long window, const char *ref,
+    const uint64_t bands[STORY_BANDS], const struct story_sig *sig, struct story_cmd *out)
+{
+	char *hex = story_redis_sig_hex(sig);
+	int i = 0, b;
+
+	out->argc = 9 + STORY_BANDS;
+	out->argv = xcalloc((size_t)out->argc, sizeof *out->argv);
+	out->argv[i++] = xstrdup("FCALL");
+	out->argv[i++] = xstrdup("ww_story_add");
+	out->argv[i++] = xstrdup("2");
+	out->argv[i++] = story_redis_day_key(prefix, 'b', sig->time);
+	out->argv[i++] = story_redis_day_key(prefix, 's', sig->time);
+	out->argv[i++] = xasprintf("%lld", window + DAY);
+	out->argv[i++] = xasprintf("%d", STORY_BUCKET_MAX);
+	out->argv[i++] = xstrndup(ref, 16);
+	out->argv[i++] = hex;
+	for (b = 0; b < STORY_BANDS; b++)
+		out->argv[i++] = xasprintf("%016llx", (unsigned long long)bands[b]);
+}
