@@ -60,8 +60,9 @@ set_str(json_t *o, const char *key, const char *s, int optional)
 		fatal("alert: cannot set '%s' (out of memory)", key);
 }
 
-json_t *
-alert_new(const char *feed, const struct feed_entry *e, const char *item_key,
+/* The alert without its explanation, which is always its last member. */
+static json_t *
+alert_base(const char *feed, const struct feed_entry *e, const char *item_key,
     const struct match_hit *hit, const char *alert_id)
 {
 	char when[32];
@@ -85,8 +86,47 @@ alert_new(const char *feed, const struct feed_entry *e, const char *item_key,
 		json_array_append_new(terms, alert_json_string(hit->terms[i]));
 	json_object_set_new(o, "terms", terms);
 	set_str(o, "snippet", hit->snippet, 1);
-	/* The explanation's strings come from the (repaired) text fields. */
-	if (hit->explain != NULL)
-		json_object_set(o, "explain", hit->explain);
 	return o;
+}
+
+json_t *
+alert_new(const char *feed, const struct feed_entry *e, const char *item_key,
+    const struct match_hit *hit, const char *alert_id)
+{
+	json_t *o = alert_base(feed, e, item_key, hit, alert_id), *x;
+	json_error_t jerr;
+
+	/* The explanation's strings come from the (repaired) text fields. */
+	if (hit->explain != NULL) {
+		if ((x = json_loads(hit->explain, 0, &jerr)) == NULL)
+			fatal("alert: the matcher's explanation is not JSON: %s", jerr.text);
+		json_object_set_new(o, "explain", x);
+	}
+	return o;
+}
+
+char *
+alert_render(const char *feed, const struct feed_entry *e, const char *item_key,
+    const struct match_hit *hit, const char *alert_id)
+{
+	json_t *o = alert_base(feed, e, item_key, hit, alert_id);
+	char *s = json_dumps(o, JSON_COMPACT), *out;
+	size_t len, xlen;
+
+	json_decref(o);
+	if (s == NULL)
+		fatal("alert: cannot serialize (out of memory)");
+	if (hit->explain == NULL)
+		return s;
+	/* "{...}" + ,"explain":EXPLAIN before the closing brace */
+	len = strlen(s);
+	xlen = strlen(hit->explain);
+	out = xmalloc(len + 11 + xlen + 1);
+	memcpy(out, s, len - 1);
+	memcpy(out + len - 1, ",\"explain\":", 11);
+	memcpy(out + len - 1 + 11, hit->explain, xlen);
+	out[len + 10 + xlen] = '}';
+	out[len + 11 + xlen] = '\0';
+	free(s);
+	return out;
 }

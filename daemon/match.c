@@ -173,6 +173,16 @@ struct inst {
 	int32_t arg;       /* pattern id, entity index, NEAR distance or index into matcher.slow */
 };
 
+struct span {
+	int field;
+	size_t start, end;  /* bytes in the field's text */
+};
+
+struct spans {
+	struct span *v;
+	size_t n, cap;
+};
+
 struct field_text {
 	const char *text;  /* b.s, or NULL when the item has no such field */
 	struct buf b;
@@ -224,6 +234,16 @@ struct matcher {
 	size_t capcps;
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
+	/* explanations (fill_hit), reused from hit to hit */
+	uint32_t *csrc;         /* per instruction: its clause's JSON string in ctext, or NO_CLAUSE */
+	size_t capcsrc;
+	struct buf ctext;       /* the clauses as written, as JSON strings, NUL-terminated */
+	struct spans sp;
+	struct buf xb;          /* the explanation */
+	struct buf sb;          /* the snippet */
+	struct buf tb;          /* the distinct terms, NUL-terminated */
+	size_t *toff;           /* their offsets in tb */
+	size_t captoff;
 };
 
 /* --- small containers ------------------------------------------------------ */
@@ -581,6 +601,36 @@ flatten(struct matcher *m, const struct qnode *n)
 }
 
 /*
+ * The clauses an explanation lists (collect()) -- the leaves under AND, OR
+ * and NOT: each one's source as a JSON string, escaped once here rather
+ * than for every hit, and stored apart from the code that evaluation reads.
+ * A source that is not valid UTF-8 gets NO_CLAUSE: its entry has no
+ * "clause" key (what jansson, which refuses such a string, used to give).
+ */
+#define NO_CLAUSE UINT32_MAX
+
+static void
+clause_texts(struct matcher *m, const struct qnode *n, size_t at)
+{
+	size_t i, k;
+
+	if (n->kind == Q_AND || n->kind == Q_OR || n->kind == Q_NOT) {
+		for (i = 0, k = at + 1; i < n->nkids; i++) {
+			clause_texts(m, n->kids[i], k);
+			k += m->code[k].size;
+		}
+		return;
+	}
+	if (!util_utf8_valid(n->src, strlen(n->src))) {
+		m->csrc[at] = NO_CLAUSE;
+		return;
+	}
+	m->csrc[at] = (uint32_t)m->ctext.len;
+	text_json_string(&m->ctext, n->src, strlen(n->src));
+	buf_addc(&m->ctext, '\0');
+}
+
+/*
  * The required clauses of n: each a set of patterns of which at least one
  * must occur for n to match, appended to out as (count, ids...).  An AND
  * or NEAR contributes its children's, an OR one set (the union) if every
@@ -708,6 +758,11 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	m->wl[m->nwl].q = q;
 	m->wl[m->nwl].code = m->ncode;
 	flatten(m, q);
+	if (m->capcsrc < m->capcode) {
+		m->capcsrc = m->capcode;
+		m->csrc = xreallocarray(m->csrc, m->capcsrc, sizeof *m->csrc);
+	}
+	clause_texts(m, q, m->wl[m->nwl].code);
 	m->nwl++;
 	m->cand_gen[id] = 0;
 	index_watchlist(m, id);
@@ -788,6 +843,13 @@ matcher_free(struct matcher *m)
 	table_free(&m->fkeys);
 	pcre2_match_data_free(m->md);
 	pcre2_match_context_free(m->mctx);
+	free(m->csrc);
+	buf_free(&m->ctext);
+	free(m->sp.v);
+	buf_free(&m->xb);
+	buf_free(&m->sb);
+	buf_free(&m->tb);
+	free(m->toff);
 	free(m);
 }
 
@@ -1077,16 +1139,6 @@ load_fields(struct matcher *m, const struct match_doc *d)
 
 /* --- evaluation ------------------------------------------------------------------- */
 
-struct span {
-	int field;
-	size_t start, end;  /* bytes in the field's text */
-};
-
-struct spans {
-	struct span *v;
-	size_t n, cap;
-};
-
 static void
 occs_push(struct occs *o, struct occ x)
 {
@@ -1174,39 +1226,6 @@ near_merge(const struct occs *a, const struct occs *b, long distance, int split,
 }
 
 /*
- * Occurrences of n.  A NEAR yields one merged span per matching pair, or,
- * with split (for explanations), both operands' spans of each pair.
- */
-static void
-node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
-{
-	struct occs a = {0}, b = {0};
-	size_t i;
-
-	switch (n->kind) {
-	case Q_TERM:
-		pattern_occs(m, n->pat, n->fields, out);
-		break;
-	case Q_ENTITY:
-		entity_occs_in(m, n->entity, n->fields, out);
-		break;
-	case Q_OR:
-		for (i = 0; i < n->nkids; i++)
-			node_occs(m, n->kids[i], out, split);
-		break;
-	case Q_NEAR:
-		node_occs(m, n->kids[0], &a, split);
-		node_occs(m, n->kids[1], &b, split);
-		near_merge(&a, &b, n->distance, split, out);
-		free(a.v);
-		free(b.v);
-		break;
-	default:
-		break;
-	}
-}
-
-/*
  * Scratch occurrence lists for evaluating NEAR, reused from item to item:
  * taken and given back in stack order; a query nested deeper than the pool
  * gets a fresh list.
@@ -1235,9 +1254,13 @@ scratch_give(struct matcher *m, struct occs *o)
 	free(o);
 }
 
-/* node_occs() over the flat form, without split (for evaluation). */
+/*
+ * Occurrences of the clause at c.  A NEAR yields one merged span per
+ * matching pair, or, with split (for explanations), both operands' spans
+ * of each pair.
+ */
 static void
-code_occs(struct matcher *m, const struct inst *c, struct occs *out)
+code_occs(struct matcher *m, const struct inst *c, struct occs *out, int split)
 {
 	const struct inst *k, *end = c + c->size;
 	struct occs *a, *b;
@@ -1251,15 +1274,15 @@ code_occs(struct matcher *m, const struct inst *c, struct occs *out)
 		break;
 	case I_OR:
 		for (k = c + 1; k < end; k += k->size)
-			code_occs(m, k, out);
+			code_occs(m, k, out, split);
 		break;
 	case I_NEAR:
 		k = c + 1;
 		a = scratch_take(m);
 		b = scratch_take(m);
-		code_occs(m, k, a);
-		code_occs(m, k + k->size, b);
-		near_merge(a, b, c->arg, 0, out);
+		code_occs(m, k, a, split);
+		code_occs(m, k + k->size, b, split);
+		near_merge(a, b, c->arg, split, out);
 		scratch_give(m, b);
 		scratch_give(m, a);
 		break;
@@ -1357,7 +1380,7 @@ eval_code(struct matcher *m, const struct inst *c)
 			if (!eval_code(m, k))
 				return 0;
 		o = scratch_take(m);
-		code_occs(m, c, o);
+		code_occs(m, c, o, 0);
 		r = o->n > 0;
 		scratch_give(m, o);
 		return r;
@@ -1382,51 +1405,55 @@ add_span(struct spans *s, struct matcher *m, const struct occ *o)
 	s->n++;
 }
 
-/* Spans of the positive leaves, and one explain entry per leaf. */
+/*
+ * Spans of the positive leaves into m->sp, and one explain entry per leaf
+ * appended to m->xb: {"clause":...,"matched":...,"negated":...,"hits":N}.
+ * Over the flat form (hot from the evaluation just done), the clause texts
+ * escaped in advance (clause_texts()); nothing allocated once the
+ * matcher's buffers have grown.
+ */
 static void
-collect(struct matcher *m, const struct qnode *n, int negated, struct spans *spans,
-    json_t *clauses)
+collect(struct matcher *m, const struct inst *c, int negated)
 {
-	struct occs o = {0};
-	size_t i, before = spans->n;
+	const struct inst *k, *end = c + c->size;
+	struct occs *o;
+	size_t i, before = m->sp.n;
+	uint32_t src;
 	int hit;
 
-	if (n->kind == Q_NOT) {
-		collect(m, n->kids[0], !negated, spans, clauses);
+	switch (c->op) {
+	case I_NOT:
+		collect(m, c + 1, !negated);
 		return;
-	}
-	if (n->kind == Q_AND || n->kind == Q_OR) {
-		for (i = 0; i < n->nkids; i++)
-			collect(m, n->kids[i], negated, spans, clauses);
+	case I_AND:
+	case I_OR:
+		for (k = c + 1; k < end; k += k->size)
+			collect(m, k, negated);
 		return;
+	case I_SLOW:
+		hit = regex_hits(m, m->slow[c->arg], negated ? NULL : &m->sp);
+		break;
+	default:
+		o = scratch_take(m);
+		code_occs(m, c, o, 1);
+		hit = o->n > 0;
+		for (i = 0; !negated && i < o->n; i++)
+			add_span(&m->sp, m, &o->v[i]);
+		scratch_give(m, o);
+		break;
 	}
-	if (n->kind == Q_REGEX) {
-		struct spans tmp = {0};
-		hit = regex_hits(m, n, &tmp);
-		for (i = 0; !negated && i < tmp.n; i++) {
-			if (spans->n == spans->cap) {
-				spans->cap = spans->cap ? spans->cap * 2 : 8;
-				spans->v = xreallocarray(spans->v, spans->cap, sizeof *spans->v);
-			}
-			spans->v[spans->n++] = tmp.v[i];
-		}
-		free(tmp.v);
+	if (m->xb.s[m->xb.len - 1] != '[')
+		buf_addc(&m->xb, ',');
+	src = m->csrc[c - m->code];
+	if (src != NO_CLAUSE) {
+		buf_add(&m->xb, "{\"clause\":", 10);
+		buf_adds(&m->xb, m->ctext.s + src);
+		buf_addc(&m->xb, ',');
 	} else {
-		node_occs(m, n, &o, 1);
-		hit = o.n > 0;
-		for (i = 0; !negated && i < o.n; i++)
-			add_span(spans, m, &o.v[i]);
-		free(o.v);
+		buf_addc(&m->xb, '{');
 	}
-	{
-		json_t *c = json_object();
-		json_object_set_new_nocheck(c, "clause", json_string(n->src));
-		json_object_set_new_nocheck(c, "matched", json_boolean(hit));
-		json_object_set_new_nocheck(c, "negated", json_boolean(negated));
-		json_object_set_new_nocheck(c, "hits",
-		    json_integer(negated ? 0 : (json_int_t)(spans->n - before)));
-		json_array_append_new(clauses, c);
-	}
+	buf_addf(&m->xb, "\"matched\":%s,\"negated\":%s,\"hits\":%zu}", hit ? "true" : "false",
+	    negated ? "true" : "false", negated ? 0 : m->sp.n - before);
 }
 
 static int
@@ -1489,15 +1516,18 @@ is_space(char c)
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
-/* Appends s[0..n) with each run of white space as one space. */
+/*
+ * Appends s[0..n) with each run of white space as one space, none at the
+ * start of the string that begins at b->s[from].
+ */
 static void
-add_collapsed(struct buf *b, const char *s, size_t n)
+add_collapsed(struct buf *b, size_t from, const char *s, size_t n)
 {
 	size_t i = 0, j;
 
 	while (i < n) {
 		if (is_space(s[i])) {
-			if (b->len > 0 && b->s[b->len - 1] != ' ')
+			if (b->len > from && b->s[b->len - 1] != ' ')
 				buf_addc(b, ' ');
 			i++;
 			continue;
@@ -1509,16 +1539,19 @@ add_collapsed(struct buf *b, const char *s, size_t n)
 	}
 }
 
-static char *
-snippet(const struct matcher *m, const struct spans *sp)
+
+/* The snippet of the sorted spans sp into m->sb (empty when none). */
+static void
+snippet(struct matcher *m, const struct spans *sp)
 {
 	static const int order[] = { 2, 1, 0, 3, 4, 5 }; /* content, summary, title ... */
 	const struct span *first = NULL;
-	struct buf b = {0};
+	struct buf *b = &m->sb;
 	const char *text;
-	size_t i, from, to, pos, len;
+	size_t i, from, to, pos, len, lead;
 	int k;
 
+	buf_reset(b);
 	for (k = 0; k < QF_COUNT && first == NULL; k++)
 		for (i = 0; i < sp->n; i++)
 			if (sp->v[i].field == order[k]) {
@@ -1526,99 +1559,153 @@ snippet(const struct matcher *m, const struct spans *sp)
 				break;
 			}
 	if (first == NULL)
-		return xstrdup("");
+		return;
 	text = m->f[first->field].text;
-	len = strlen(text);
+	len = m->f[first->field].b.len;
 	from = chars_back(text, first->start, SNIPPET_BEFORE);
 	to = chars_forward(text, len, first->end, SNIPPET_AFTER);
 	if (from > 0)
-		buf_adds(&b, "…");
+		buf_adds(b, "…");
 	pos = from;
 	for (i = 0; i < sp->n; i++) {
 		const struct span *s = &sp->v[i];
 		if (s->field != first->field || s->start < pos || s->end > to)
 			continue;
-		add_collapsed(&b, text + pos, s->start - pos);
-		buf_adds(&b, "[[");
-		buf_add(&b, text + s->start, s->end - s->start);
-		buf_adds(&b, "]]");
+		add_collapsed(b, 0, text + pos, s->start - pos);
+		buf_add(b, "[[", 2);
+		buf_add(b, text + s->start, s->end - s->start);
+		buf_add(b, "]]", 2);
 		pos = s->end;
 	}
-	add_collapsed(&b, text + pos, to - pos);
+	add_collapsed(b, 0, text + pos, to - pos);
 	if (to < len)
-		buf_adds(&b, "…");
-	{
-		char *out = buf_steal(&b), *t = out;
-		size_t n;
-		while (*t == ' ')
-			t++;
-		n = strlen(t);
-		while (n > 0 && t[n - 1] == ' ')
-			n--;
-		t = xstrndup(t, n);
-		free(out);
-		return t;
+		buf_adds(b, "…");
+	/* no leading or trailing space */
+	while (b->len > 0 && b->s[b->len - 1] == ' ')
+		b->len--;
+	for (lead = 0; lead < b->len && b->s[lead] == ' '; lead++)
+		;
+	if (lead > 0) {
+		memmove(b->s, b->s + lead, b->len - lead);
+		b->len -= lead;
+	}
+	b->s[b->len] = '\0';
+}
+
+/* Sorts the spans by field and start (few: insertion sort, else qsort). */
+static void
+sort_spans(struct spans *sp)
+{
+	struct span x;
+	size_t i, j;
+
+	if (sp->n > 32) {
+		qsort(sp->v, sp->n, sizeof *sp->v, span_cmp);
+		return;
+	}
+	for (i = 1; i < sp->n; i++) {
+		x = sp->v[i];
+		for (j = i; j > 0 && span_cmp(&sp->v[j - 1], &x) > 0; j--)
+			sp->v[j] = sp->v[j - 1];
+		sp->v[j] = x;
 	}
 }
 
+/*
+ * A hit's terms, snippet and explanation.  Built in the matcher's buffers
+ * and handed over as one allocation (h->terms, the strings after it):
+ * one malloc per hit.  The explanation is written as the compact JSON
+ * that jansson printed when it was built as json_t objects, byte for byte
+ * (tests/unit/test_match_golden.c holds that output).
+ */
 static void
 fill_hit(struct matcher *m, int id, struct match_hit *h)
 {
-	struct spans sp = {0};
-	json_t *clauses = json_array(), *byfield = json_object(), *arr;
-	size_t i, j;
-	char *surf;
-	int dup;
+	struct spans *sp = &m->sp;
+	struct buf *x = &m->xb, *tb = &m->tb;
+	size_t i, j, n, nterms = 0, at, tlen;
+	const char *text;
+	char *blk, *p;
+	int field = -1;
 
-	collect(m, m->wl[id].q, 0, &sp, clauses);
-	if (sp.n > 0)
-		qsort(sp.v, sp.n, sizeof *sp.v, span_cmp);
+	sp->n = 0;
+	buf_reset(x);
+	buf_add(x, "{\"clauses\":[", 12);
+	collect(m, m->code + m->wl[id].code, 0);
+	buf_add(x, "],\"spans\":{", 11);
+	sort_spans(sp);
 	/* Keep the longest hit where hits nest ("North Korean" over "North Korea"). */
-	for (i = j = 0; i < sp.n; i++) {
-		if (j > 0 && sp.v[j - 1].field == sp.v[i].field &&
-		    sp.v[i].start < sp.v[j - 1].end) {
-			if (sp.v[i].end > sp.v[j - 1].end)
-				sp.v[j - 1].end = sp.v[i].end;
+	for (i = j = 0; i < sp->n; i++) {
+		if (j > 0 && sp->v[j - 1].field == sp->v[i].field &&
+		    sp->v[i].start < sp->v[j - 1].end) {
+			if (sp->v[i].end > sp->v[j - 1].end)
+				sp->v[j - 1].end = sp->v[i].end;
 			continue;
 		}
-		sp.v[j++] = sp.v[i];
+		sp->v[j++] = sp->v[i];
 	}
-	sp.n = j;
+	sp->n = j;
+	buf_reset(tb);
+	buf_addc(tb, '\0'); /* tb->s exists; the terms start at 1 */
+	tb->len = 1;
+	if (m->captoff < sp->n) {
+		m->captoff = sp->n;
+		m->toff = xreallocarray(m->toff, m->captoff, sizeof *m->toff);
+	}
+	for (i = 0; i < sp->n; i++) {
+		text = m->f[sp->v[i].field].text + sp->v[i].start;
+		tlen = sp->v[i].end - sp->v[i].start;
+		/* the term as the text has it, white space collapsed; once */
+		at = tb->len;
+		add_collapsed(tb, at, text, tlen);
+		buf_addc(tb, '\0');
+		for (j = 0; j < nterms; j++)
+			if (strcmp(tb->s + m->toff[j], tb->s + at) == 0)
+				break;
+		if (j < nterms) {
+			tb->len = at;
+			tb->s[at] = '\0';
+		} else {
+			m->toff[nterms++] = at;
+		}
+		/* "field":[[start,end,"text"],...] grouped by field, in field order */
+		if (sp->v[i].field != field) {
+			if (field >= 0)
+				buf_add(x, "],", 2);
+			field = sp->v[i].field;
+			buf_addc(x, '"');
+			buf_adds(x, query_field_name(1u << field));
+			buf_add(x, "\":[", 3);
+		} else {
+			buf_addc(x, ',');
+		}
+		buf_addf(x, "[%zu,%zu", sp->v[i].start, sp->v[i].end);
+		if (util_utf8_valid(text, tlen)) { /* jansson refused the others */
+			buf_addc(x, ',');
+			text_json_string(x, text, tlen);
+		}
+		buf_addc(x, ']');
+	}
+	buf_add(x, field >= 0 ? "]}}" : "}}", field >= 0 ? 3 : 2);
+	snippet(m, sp);
+	n = (nterms + 1) * sizeof *h->terms;
+	blk = xmalloc(n + tb->len + 1 + m->sb.len + 1 + x->len + 1);
+	h->terms = (char **)(void *)blk;
+	p = blk + n;
+	memcpy(p, tb->s, tb->len + 1);
+	for (i = 0; i < nterms; i++)
+		h->terms[i] = p + m->toff[i];
+	h->terms[nterms] = NULL;
+	h->nterms = nterms;
+	p += tb->len + 1;
+	memcpy(p, m->sb.len > 0 ? m->sb.s : "", m->sb.len + 1);
+	h->snippet = p;
+	p += m->sb.len + 1;
+	memcpy(p, x->s, x->len + 1);
+	h->explain = p;
 	h->watchlist = id;
 	h->name = m->wl[id].name;
-	h->terms = xcalloc(sp.n + 1, sizeof *h->terms);
-	for (i = 0; i < sp.n; i++) {
-		{
-			struct buf tb = {0};
-			add_collapsed(&tb, m->f[sp.v[i].field].text + sp.v[i].start,
-			    sp.v[i].end - sp.v[i].start);
-			surf = buf_steal(&tb);
-		}
-		for (j = 0, dup = 0; j < h->nterms && !dup; j++)
-			dup = strcmp(h->terms[j], surf) == 0;
-		if (dup)
-			free(surf);
-		else
-			h->terms[h->nterms++] = surf;
-		arr = json_object_get(byfield, query_field_name(1u << sp.v[i].field));
-		if (arr == NULL) {
-			arr = json_array();
-			json_object_set_new(byfield, query_field_name(1u << sp.v[i].field), arr);
-		}
-		{
-			json_t *t = json_array();
-			json_array_append_new(t, json_integer((json_int_t)sp.v[i].start));
-			json_array_append_new(t, json_integer((json_int_t)sp.v[i].end));
-			json_array_append_new(t, json_stringn(m->f[sp.v[i].field].text +
-			    sp.v[i].start, sp.v[i].end - sp.v[i].start));
-			json_array_append_new(arr, t);
-		}
-	}
-	h->snippet = snippet(m, &sp);
-	h->explain = json_pack("{s:o, s:o}", "clauses", clauses, "spans", byfield);
-	free(sp.v);
 }
-
 /* Did a pattern of the candidate's filter occur in this item? */
 static int
 present(const struct matcher *m, int id)
@@ -1749,15 +1836,10 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 void
 match_result_free(struct match_result *res)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < res->nhits; i++) {
-		for (j = 0; j < res->hits[i].nterms; j++)
-			free(res->hits[i].terms[j]);
-		free(res->hits[i].terms);
-		free(res->hits[i].snippet);
-		json_decref(res->hits[i].explain);
-	}
+	for (i = 0; i < res->nhits; i++)
+		free(res->hits[i].terms); /* with the strings: see fill_hit() */
 	free(res->hits);
 	res->hits = NULL;
 	res->nhits = 0;

@@ -574,7 +574,6 @@ record_item(struct poll *poll, size_t i)
 	struct buf cats = {0}, alerted = {0};
 	struct recent_fields kept = {0};
 	size_t h, s, c, n = 0, cap = 0;
-	json_t *alert;
 
 	r = xcalloc(1, sizeof *r);
 	r->poll = poll;
@@ -604,15 +603,11 @@ record_item(struct poll *poll, size_t i)
 				const char *sink = wl->sinks[s];
 
 				alert_make_id(poll->keys[i], wl->name, sink, ids[n]);
-				alert = alert_new(rt->cfg->name, e, poll->keys[i],
-				    &res.hits[h], ids[n]);
 				alerts[n].id = ids[n];
 				alerts[n].sink = sink;
 				alerts[n].watchlist = wl->name;
-				alerts[n].json = json_dumps(alert, JSON_COMPACT);
-				json_decref(alert);
-				if (alerts[n].json == NULL)
-					fatal("alert: cannot serialize (out of memory)");
+				alerts[n].json = alert_render(rt->cfg->name, e, poll->keys[i],
+				    &res.hits[h], ids[n]);
 				n++;
 			}
 		}
