@@ -1390,6 +1390,50 @@ eval_code(struct matcher *m, const struct inst *c)
 	}
 }
 
+/*
+ * Appending to the explanation buffers without a call per piece: room()
+ * makes space for n more bytes (and a NUL), the bytes are stored, and the
+ * buffer is NUL-terminated at the end (end()).  struct buf's own layout,
+ * so buf_reset/buf_free still apply.
+ */
+static char *
+room(struct buf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = b->cap * 2 > b->len + n + 1 ? b->cap * 2 : b->len + n + 64;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	return b->s + b->len;
+}
+
+static void
+put(struct buf *b, const char *s, size_t n)
+{
+	memcpy(room(b, n), s, n);
+	b->len += n;
+}
+
+#define PUTS(b, lit) put((b), (lit), sizeof (lit) - 1)
+
+static void
+put_uint(struct buf *b, size_t v)
+{
+	char d[24];
+	size_t i = sizeof d;
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	put(b, d + i, sizeof d - i);
+}
+
+static void
+end(struct buf *b)
+{
+	*room(b, 0) = '\0';
+}
+
 static void
 add_span(struct spans *s, struct matcher *m, const struct occ *o)
 {
@@ -1443,17 +1487,25 @@ collect(struct matcher *m, const struct inst *c, int negated)
 		break;
 	}
 	if (m->xb.s[m->xb.len - 1] != '[')
-		buf_addc(&m->xb, ',');
+		PUTS(&m->xb, ",");
 	src = m->csrc[c - m->code];
 	if (src != NO_CLAUSE) {
-		buf_add(&m->xb, "{\"clause\":", 10);
-		buf_adds(&m->xb, m->ctext.s + src);
-		buf_addc(&m->xb, ',');
+		PUTS(&m->xb, "{\"clause\":");
+		put(&m->xb, m->ctext.s + src, strlen(m->ctext.s + src));
+		PUTS(&m->xb, ",");
 	} else {
-		buf_addc(&m->xb, '{');
+		PUTS(&m->xb, "{");
 	}
-	buf_addf(&m->xb, "\"matched\":%s,\"negated\":%s,\"hits\":%zu}", hit ? "true" : "false",
-	    negated ? "true" : "false", negated ? 0 : m->sp.n - before);
+	if (hit)
+		PUTS(&m->xb, "\"matched\":true,\"negated\":");
+	else
+		PUTS(&m->xb, "\"matched\":false,\"negated\":");
+	if (negated)
+		PUTS(&m->xb, "true,\"hits\":");
+	else
+		PUTS(&m->xb, "false,\"hits\":");
+	put_uint(&m->xb, negated ? 0 : m->sp.n - before);
+	PUTS(&m->xb, "}");
 }
 
 static int
@@ -1523,22 +1575,18 @@ is_space(char c)
 static void
 add_collapsed(struct buf *b, size_t from, const char *s, size_t n)
 {
-	size_t i = 0, j;
+	char *o = room(b, n), *start = b->s + from;
+	size_t i;
 
-	while (i < n) {
-		if (is_space(s[i])) {
-			if (b->len > from && b->s[b->len - 1] != ' ')
-				buf_addc(b, ' ');
-			i++;
-			continue;
-		}
-		for (j = i; j < n && !is_space(s[j]); j++)
-			;
-		buf_add(b, s + i, j - i);
-		i = j;
+	for (i = 0; i < n; i++) {
+		if (!is_space(s[i]))
+			*o++ = s[i];
+		else if (o > start && o[-1] != ' ')
+			*o++ = ' ';
 	}
+	b->len = (size_t)(o - b->s);
+	*o = '\0';
 }
-
 
 /* The snippet of the sorted spans sp into m->sb (empty when none). */
 static void
@@ -1565,21 +1613,21 @@ snippet(struct matcher *m, const struct spans *sp)
 	from = chars_back(text, first->start, SNIPPET_BEFORE);
 	to = chars_forward(text, len, first->end, SNIPPET_AFTER);
 	if (from > 0)
-		buf_adds(b, "…");
+		PUTS(b, "…");
 	pos = from;
 	for (i = 0; i < sp->n; i++) {
 		const struct span *s = &sp->v[i];
 		if (s->field != first->field || s->start < pos || s->end > to)
 			continue;
 		add_collapsed(b, 0, text + pos, s->start - pos);
-		buf_add(b, "[[", 2);
-		buf_add(b, text + s->start, s->end - s->start);
-		buf_add(b, "]]", 2);
+		PUTS(b, "[[");
+		put(b, text + s->start, s->end - s->start);
+		PUTS(b, "]]");
 		pos = s->end;
 	}
 	add_collapsed(b, 0, text + pos, to - pos);
 	if (to < len)
-		buf_adds(b, "…");
+		PUTS(b, "…");
 	/* no leading or trailing space */
 	while (b->len > 0 && b->s[b->len - 1] == ' ')
 		b->len--;
@@ -1589,7 +1637,7 @@ snippet(struct matcher *m, const struct spans *sp)
 		memmove(b->s, b->s + lead, b->len - lead);
 		b->len -= lead;
 	}
-	b->s[b->len] = '\0';
+	end(b);
 }
 
 /* Sorts the spans by field and start (few: insertion sort, else qsort). */
@@ -1629,10 +1677,10 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 	int field = -1;
 
 	sp->n = 0;
-	buf_reset(x);
-	buf_add(x, "{\"clauses\":[", 12);
+	x->len = 0;
+	PUTS(x, "{\"clauses\":[");
 	collect(m, m->code + m->wl[id].code, 0);
-	buf_add(x, "],\"spans\":{", 11);
+	PUTS(x, "],\"spans\":{");
 	sort_spans(sp);
 	/* Keep the longest hit where hits nest ("North Korean" over "North Korea"). */
 	for (i = j = 0; i < sp->n; i++) {
@@ -1645,9 +1693,8 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 		sp->v[j++] = sp->v[i];
 	}
 	sp->n = j;
-	buf_reset(tb);
-	buf_addc(tb, '\0'); /* tb->s exists; the terms start at 1 */
-	tb->len = 1;
+	tb->len = 0;
+	PUTS(tb, "\0"); /* the terms start at 1 */
 	if (m->captoff < sp->n) {
 		m->captoff = sp->n;
 		m->toff = xreallocarray(m->toff, m->captoff, sizeof *m->toff);
@@ -1658,7 +1705,7 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 		/* the term as the text has it, white space collapsed; once */
 		at = tb->len;
 		add_collapsed(tb, at, text, tlen);
-		buf_addc(tb, '\0');
+		PUTS(tb, "\0");
 		for (j = 0; j < nterms; j++)
 			if (strcmp(tb->s + m->toff[j], tb->s + at) == 0)
 				break;
@@ -1671,22 +1718,31 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 		/* "field":[[start,end,"text"],...] grouped by field, in field order */
 		if (sp->v[i].field != field) {
 			if (field >= 0)
-				buf_add(x, "],", 2);
+				PUTS(x, "],");
 			field = sp->v[i].field;
-			buf_addc(x, '"');
-			buf_adds(x, query_field_name(1u << field));
-			buf_add(x, "\":[", 3);
+			PUTS(x, "\"");
+			put(x, query_field_name(1u << field), strlen(query_field_name(1u << field)));
+			PUTS(x, "\":[");
 		} else {
-			buf_addc(x, ',');
+			PUTS(x, ",");
 		}
-		buf_addf(x, "[%zu,%zu", sp->v[i].start, sp->v[i].end);
+		PUTS(x, "[");
+		put_uint(x, sp->v[i].start);
+		PUTS(x, ",");
+		put_uint(x, sp->v[i].end);
 		if (util_utf8_valid(text, tlen)) { /* jansson refused the others */
-			buf_addc(x, ',');
+			end(x);
+			PUTS(x, ",");
 			text_json_string(x, text, tlen);
 		}
-		buf_addc(x, ']');
+		PUTS(x, "]");
 	}
-	buf_add(x, field >= 0 ? "]}}" : "}}", field >= 0 ? 3 : 2);
+	if (field >= 0)
+		PUTS(x, "]}}");
+	else
+		PUTS(x, "}}");
+	end(x);
+	end(tb);
 	snippet(m, sp);
 	n = (nterms + 1) * sizeof *h->terms;
 	blk = xmalloc(n + tb->len + 1 + m->sb.len + 1 + x->len + 1);
