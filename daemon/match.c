@@ -148,6 +148,7 @@ struct watchlist {
 	size_t code;       /* offset of its flat form in matcher.code */
 	int filt;          /* -1, a pattern id, or -2 - offset of (n, ids...) in fsets */
 	int filt2;         /* a second pattern id of a two-pattern filter, or -1 */
+	uint32_t ctext;    /* offset of its clause texts in matcher.ctext */
 };
 
 /* A watcher as the candidate loop reads it (one array for all patterns). */
@@ -235,9 +236,7 @@ struct matcher {
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	/* explanations (fill_hit), reused from hit to hit */
-	uint32_t *csrc;         /* per instruction: its clause's JSON string in ctext, or NO_CLAUSE */
-	size_t capcsrc;
-	struct buf ctext;       /* the clauses as written, as JSON strings, NUL-terminated */
+	struct buf ctext;       /* each watchlist's clauses as JSON strings, NUL-terminated */
 	struct spans sp;
 	struct buf xb;          /* the explanation */
 	struct buf sb;          /* the snippet */
@@ -602,31 +601,24 @@ flatten(struct matcher *m, const struct qnode *n)
 
 /*
  * The clauses an explanation lists (collect()) -- the leaves under AND, OR
- * and NOT: each one's source as a JSON string, escaped once here rather
- * than for every hit, and stored apart from the code that evaluation reads.
- * A source that is not valid UTF-8 gets NO_CLAUSE: its entry has no
+ * and NOT, in the order collect() visits them: each one's source as a JSON
+ * string, escaped once here rather than for every hit, one after the
+ * other in ctext (so that a hit reads one or two cache lines of them).  A
+ * source that is not valid UTF-8 is stored empty: its entry has no
  * "clause" key (what jansson, which refuses such a string, used to give).
  */
-#define NO_CLAUSE UINT32_MAX
-
 static void
-clause_texts(struct matcher *m, const struct qnode *n, size_t at)
+clause_texts(struct matcher *m, const struct qnode *n)
 {
-	size_t i, k;
+	size_t i;
 
 	if (n->kind == Q_AND || n->kind == Q_OR || n->kind == Q_NOT) {
-		for (i = 0, k = at + 1; i < n->nkids; i++) {
-			clause_texts(m, n->kids[i], k);
-			k += m->code[k].size;
-		}
+		for (i = 0; i < n->nkids; i++)
+			clause_texts(m, n->kids[i]);
 		return;
 	}
-	if (!util_utf8_valid(n->src, strlen(n->src))) {
-		m->csrc[at] = NO_CLAUSE;
-		return;
-	}
-	m->csrc[at] = (uint32_t)m->ctext.len;
-	text_json_string(&m->ctext, n->src, strlen(n->src));
+	if (util_utf8_valid(n->src, strlen(n->src)))
+		text_json_string(&m->ctext, n->src, strlen(n->src));
 	buf_addc(&m->ctext, '\0');
 }
 
@@ -758,11 +750,8 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	m->wl[m->nwl].q = q;
 	m->wl[m->nwl].code = m->ncode;
 	flatten(m, q);
-	if (m->capcsrc < m->capcode) {
-		m->capcsrc = m->capcode;
-		m->csrc = xreallocarray(m->csrc, m->capcsrc, sizeof *m->csrc);
-	}
-	clause_texts(m, q, m->wl[m->nwl].code);
+	m->wl[m->nwl].ctext = (uint32_t)m->ctext.len;
+	clause_texts(m, q);
 	m->nwl++;
 	m->cand_gen[id] = 0;
 	index_watchlist(m, id);
@@ -843,7 +832,6 @@ matcher_free(struct matcher *m)
 	table_free(&m->fkeys);
 	pcre2_match_data_free(m->md);
 	pcre2_match_context_free(m->mctx);
-	free(m->csrc);
 	buf_free(&m->ctext);
 	free(m->sp.v);
 	buf_free(&m->xb);
@@ -1457,22 +1445,21 @@ add_span(struct spans *s, struct matcher *m, const struct occ *o)
  * matcher's buffers have grown.
  */
 static void
-collect(struct matcher *m, const struct inst *c, int negated)
+collect(struct matcher *m, const struct inst *c, int negated, const char **src)
 {
 	const struct inst *k, *end = c + c->size;
 	struct occs *o;
-	size_t i, before = m->sp.n;
-	uint32_t src;
+	size_t i, len, before = m->sp.n;
 	int hit;
 
 	switch (c->op) {
 	case I_NOT:
-		collect(m, c + 1, !negated);
+		collect(m, c + 1, !negated, src);
 		return;
 	case I_AND:
 	case I_OR:
 		for (k = c + 1; k < end; k += k->size)
-			collect(m, k, negated);
+			collect(m, k, negated, src);
 		return;
 	case I_SLOW:
 		hit = regex_hits(m, m->slow[c->arg], negated ? NULL : &m->sp);
@@ -1488,14 +1475,15 @@ collect(struct matcher *m, const struct inst *c, int negated)
 	}
 	if (m->xb.s[m->xb.len - 1] != '[')
 		PUTS(&m->xb, ",");
-	src = m->csrc[c - m->code];
-	if (src != NO_CLAUSE) {
+	len = strlen(*src);
+	if (len > 0) {
 		PUTS(&m->xb, "{\"clause\":");
-		put(&m->xb, m->ctext.s + src, strlen(m->ctext.s + src));
+		put(&m->xb, *src, len);
 		PUTS(&m->xb, ",");
 	} else {
 		PUTS(&m->xb, "{");
 	}
+	*src += len + 1;
 	if (hit)
 		PUTS(&m->xb, "\"matched\":true,\"negated\":");
 	else
@@ -1672,14 +1660,15 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 	struct spans *sp = &m->sp;
 	struct buf *x = &m->xb, *tb = &m->tb;
 	size_t i, j, n, nterms = 0, at, tlen;
-	const char *text;
+	const char *text, *src;
 	char *blk, *p;
 	int field = -1;
 
 	sp->n = 0;
 	x->len = 0;
 	PUTS(x, "{\"clauses\":[");
-	collect(m, m->code + m->wl[id].code, 0);
+	src = m->ctext.s + m->wl[id].ctext;
+	collect(m, m->code + m->wl[id].code, 0, &src);
 	PUTS(x, "],\"spans\":{");
 	sort_spans(sp);
 	/* Keep the longest hit where hits nest ("North Korean" over "North Korea"). */
@@ -1882,6 +1871,15 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
 	if (m->cands.n > 0)
 		res->hits = xreallocarray(res->hits, res->nhits + m->cands.n, sizeof *res->hits);
+	/*
+	 * At 100,000 watchlists a hit's record and clause texts are cold:
+	 * fetch them for all the hits at once rather than one miss after
+	 * another.
+	 */
+	for (i = 0; i < m->cands.n; i++)
+		__builtin_prefetch(&m->wl[m->cands.v[i]]);
+	for (i = 0; i < m->cands.n; i++)
+		__builtin_prefetch(m->ctext.s + m->wl[m->cands.v[i]].ctext);
 	for (i = 0; i < m->cands.n; i++) {
 		memset(&res->hits[res->nhits], 0, sizeof *res->hits);
 		fill_hit(m, m->cands.v[i], &res->hits[res->nhits++]);
