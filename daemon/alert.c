@@ -16,6 +16,7 @@
 #include "wirewatch/feed.h"
 #include "wirewatch/log.h"
 #include "wirewatch/match.h"
+#include "wirewatch/text.h"
 #include "wirewatch/util.h"
 
 void
@@ -105,28 +106,72 @@ alert_new(const char *feed, const struct feed_entry *e, const char *item_key,
 	return o;
 }
 
+/* s as a JSON string the way alert_json_string() and json_dumps() give it. */
+static void
+put_string(struct buf *b, const char *key, const char *s)
+{
+	size_t len = strlen(s);
+	char *fixed;
+
+	buf_addf(b, "%s\"%s\":", b->len > 1 ? "," : "", key);
+	if (util_utf8_valid(s, len)) {
+		text_json_string(b, s, len);
+		return;
+	}
+	fixed = util_utf8_repair(s, len, &len);
+	text_json_string(b, fixed, len);
+	free(fixed);
+}
+
+/*
+ * Written directly rather than built as jansson objects and printed: the
+ * same members in the same order as alert_new(), strings escaped as
+ * jansson escapes them (test_alert_render and fuzz_alert compare the two).
+ */
 char *
 alert_render(const char *feed, const struct feed_entry *e, const char *item_key,
     const struct match_hit *hit, const char *alert_id)
 {
-	json_t *o = alert_base(feed, e, item_key, hit, alert_id);
-	char *s = json_dumps(o, JSON_COMPACT), *out;
-	size_t len, xlen;
+	char when[32];
+	time_t t = e->published != FEED_NO_TIME ? e->published :
+	    e->updated != FEED_NO_TIME ? e->updated : time(NULL);
+	struct buf b = {0};
+	size_t i;
 
-	json_decref(o);
-	if (s == NULL)
-		fatal("alert: cannot serialize (out of memory)");
-	if (hit->explain == NULL)
-		return s;
-	/* "{...}" + ,"explain":EXPLAIN before the closing brace */
-	len = strlen(s);
-	xlen = strlen(hit->explain);
-	out = xmalloc(len + 11 + xlen + 1);
-	memcpy(out, s, len - 1);
-	memcpy(out + len - 1, ",\"explain\":", 11);
-	memcpy(out + len - 1 + 11, hit->explain, xlen);
-	out[len + 10 + xlen] = '}';
-	out[len + 11 + xlen] = '\0';
-	free(s);
-	return out;
+	util_format_time(t, when, sizeof when);
+	buf_addc(&b, '{');
+	put_string(&b, "alert_id", alert_id ? alert_id : "");
+	put_string(&b, "watchlist", hit->name ? hit->name : "");
+	if (e->title != NULL)
+		put_string(&b, "title", e->title);
+	if (e->link != NULL)
+		put_string(&b, "link", e->link);
+	put_string(&b, "published", when);
+	put_string(&b, "feed", feed ? feed : "");
+	put_string(&b, "id", item_key ? item_key : "");
+	if (e->id != NULL)
+		put_string(&b, "item_id", e->id);
+	buf_adds(&b, ",\"terms\":[");
+	for (i = 0; i < hit->nterms; i++) {
+		size_t len = strlen(hit->terms[i]);
+		char *fixed;
+		if (i > 0)
+			buf_addc(&b, ',');
+		if (util_utf8_valid(hit->terms[i], len)) {
+			text_json_string(&b, hit->terms[i], len);
+			continue;
+		}
+		fixed = util_utf8_repair(hit->terms[i], len, &len);
+		text_json_string(&b, fixed, len);
+		free(fixed);
+	}
+	buf_addc(&b, ']');
+	if (hit->snippet != NULL)
+		put_string(&b, "snippet", hit->snippet);
+	if (hit->explain != NULL) {
+		buf_adds(&b, ",\"explain\":");
+		buf_adds(&b, hit->explain);
+	}
+	buf_addc(&b, '}');
+	return buf_steal(&b);
 }

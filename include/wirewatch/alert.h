@@ -37,8 +37,9 @@ json_t *alert_new(const char *feed, const struct feed_entry *e,
 
 /*
  * The same alert as compact JSON text, malloc'd: exactly
- * json_dumps(alert_new(...), JSON_COMPACT), with the hit's explanation
- * copied in as the matcher wrote it rather than built and printed again.
+ * json_dumps(alert_new(...), JSON_COMPACT), written directly, with the
+ * hit's explanation copied in as the matcher wrote it (what the daemon
+ * stores in the outbox, once per hit and sink).
  */
 char *alert_render(const char *feed, const struct feed_entry *e,
     const char *item_key, const struct match_hit *hit, const char *alert_id);

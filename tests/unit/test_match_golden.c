@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "wirewatch/alert.h"
 #include "wirewatch/feed.h"
 #include "wirewatch/match.h"
 #include "wirewatch/util.h"
@@ -197,6 +198,80 @@ test_fixtures_golden(void **state)
 	buf_free(&out);
 }
 
+/*
+ * The alert the daemon stores (alert_render(), written directly) is
+ * json_dumps() of the alert object (alert_new()), byte for byte: every hit
+ * of the fixtures and of the hand-made texts (invalid UTF-8 in the title
+ * and terms repaired, absent link and guid, no dates).
+ */
+static size_t
+compare_alerts(struct matcher *m, const struct feed_entry *e, const struct match_doc *d)
+{
+	struct match_result r = {0};
+	char id[ALERT_IDLEN], *want, *got;
+	json_t *o;
+	size_t i;
+
+	matcher_run(m, d, &r);
+	for (i = 0; i < r.nhits; i++) {
+		alert_make_id("key", r.hits[i].name, "sink", id);
+		o = alert_new("feed \"x\"", e, "key", &r.hits[i], id);
+		want = json_dumps(o, JSON_COMPACT);
+		got = alert_render("feed \"x\"", e, "key", &r.hits[i], id);
+		assert_non_null(want);
+		assert_string_equal(got, want);
+		free(want);
+		free(got);
+		json_decref(o);
+	}
+	match_result_free(&r);
+	return i;
+}
+
+static void
+test_alert_render(void **state)
+{
+	static const char *feeds[] = { "tests/data/seeds/seeds.atom", "tests/data/seeds/seeds.rss",
+		"tests/data/feeds/atom10-xhtml.xml", "tests/data/feeds/feed.json",
+		"tests/data/feeds/hostile-utf8.json", "tests/data/feeds/hostile-utf8.xml",
+		"tests/data/feeds/rss20-wire.xml" };
+	struct matcher *m = matcher_new(ents);
+	char err[WW_ERRLEN], *data;
+	size_t i, j, len, n = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof queries / sizeof *queries; i++)
+		if (matcher_add(m, "q", queries[i], err, sizeof err) < 0)
+			fail_msg("query %s: %s", queries[i], err);
+	for (i = 0; i < sizeof texts / sizeof *texts; i++) {
+		struct feed_entry e;
+		struct match_doc d = { .title = texts[i], .content = texts[i], .feed = "fixtures" };
+		memset(&e, 0, sizeof e);
+		e.title = (char *)texts[i];
+		e.published = FEED_NO_TIME;
+		e.updated = 1700000000;
+		n += compare_alerts(m, &e, &d);
+	}
+	for (i = 0; i < sizeof feeds / sizeof *feeds; i++) {
+		struct feed_doc *doc;
+		data = read_or_fail(feeds[i], &len);
+		if ((doc = feed_parse(data, len, NULL, NULL, err, sizeof err)) == NULL)
+			fail_msg("%s: %s", feeds[i], err);
+		for (j = 0; j < doc->nentries; j++) {
+			const struct feed_entry *e = &doc->entries[j];
+			struct match_doc d = { .title = e->title, .summary = e->summary,
+				.content = e->content, .author = e->author, .feed = "fixtures" };
+			if (e->published == FEED_NO_TIME && e->updated == FEED_NO_TIME)
+				continue; /* "published" would be the time of the call */
+			n += compare_alerts(m, e, &d);
+		}
+		feed_doc_free(doc);
+		free(data);
+	}
+	assert_true(n > 50);
+	matcher_free(m);
+}
+
 /* --- bench-match's corpus (the same generator, fewer items) --------------------- */
 
 #define NVOCAB 20000
@@ -333,6 +408,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixtures_golden),
 		cmocka_unit_test(test_bench_corpus_golden),
+		cmocka_unit_test(test_alert_render),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
