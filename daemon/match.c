@@ -37,6 +37,10 @@
  *    field are hashed first and their slots prefetched, and the state a
  *    pass touches per pattern (generation, occurrence range, item count,
  *    watcher range) is one 32-byte record apart from the pattern itself.
+ * 6. Results.  A hit's explanation is written straight as compact JSON text
+ *    (byte for byte what jansson printed when it was built as objects) by a
+ *    walk over the flat form, with each clause's text JSON-escaped once at
+ *    matcher_add; terms, snippet and explanation go out as one allocation.
  *
  * Per-item cost therefore grows with the item's length, the patterns it
  * contains and its hits, not with the number of watchlists as such;
