@@ -37,6 +37,10 @@
  *    field are hashed first and their slots prefetched, and the state a
  *    pass touches per pattern (generation, occurrence range, item count,
  *    watcher range) is one 32-byte record apart from the pattern itself.
+ * 6. Results.  A hit's explanation is written straight as compact JSON text
+ *    (byte for byte what jansson printed when it was built as objects) by a
+ *    walk over the flat form, with each clause's text JSON-escaped once at
+ *    matcher_add; terms, snippet and explanation go out as one allocation.
  *
  * Per-item cost therefore grows with the item's length, the patterns it
  * contains and its hits, not with the number of watchlists as such;
@@ -148,6 +152,7 @@ struct watchlist {
 	size_t code;       /* offset of its flat form in matcher.code */
 	int filt;          /* -1, a pattern id, or -2 - offset of (n, ids...) in fsets */
 	int filt2;         /* a second pattern id of a two-pattern filter, or -1 */
+	uint32_t ctext;    /* offset of its clause texts in matcher.ctext */
 };
 
 /* A watcher as the candidate loop reads it (one array for all patterns). */
@@ -171,6 +176,16 @@ struct inst {
 	uint16_t pad;
 	uint32_t size;
 	int32_t arg;       /* pattern id, entity index, NEAR distance or index into matcher.slow */
+};
+
+struct span {
+	int field;
+	size_t start, end;  /* bytes in the field's text */
+};
+
+struct spans {
+	struct span *v;
+	size_t n, cap;
 };
 
 struct field_text {
@@ -224,6 +239,14 @@ struct matcher {
 	size_t capcps;
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
+	/* explanations (fill_hit), reused from hit to hit */
+	struct buf ctext;       /* each watchlist's clauses as JSON strings, NUL-terminated */
+	struct spans sp;
+	struct buf xb;          /* the explanation */
+	struct buf sb;          /* the snippet */
+	struct buf tb;          /* the distinct terms, NUL-terminated */
+	size_t *toff;           /* their offsets in tb */
+	size_t captoff;
 };
 
 /* --- small containers ------------------------------------------------------ */
@@ -581,6 +604,29 @@ flatten(struct matcher *m, const struct qnode *n)
 }
 
 /*
+ * The clauses an explanation lists (collect()) -- the leaves under AND, OR
+ * and NOT, in the order collect() visits them: each one's source as a JSON
+ * string, escaped once here rather than for every hit, one after the
+ * other in ctext (so that a hit reads one or two cache lines of them).  A
+ * source that is not valid UTF-8 is stored empty: its entry has no
+ * "clause" key (what jansson, which refuses such a string, used to give).
+ */
+static void
+clause_texts(struct matcher *m, const struct qnode *n)
+{
+	size_t i;
+
+	if (n->kind == Q_AND || n->kind == Q_OR || n->kind == Q_NOT) {
+		for (i = 0; i < n->nkids; i++)
+			clause_texts(m, n->kids[i]);
+		return;
+	}
+	if (util_utf8_valid(n->src, strlen(n->src)))
+		text_json_string(&m->ctext, n->src, strlen(n->src));
+	buf_addc(&m->ctext, '\0');
+}
+
+/*
  * The required clauses of n: each a set of patterns of which at least one
  * must occur for n to match, appended to out as (count, ids...).  An AND
  * or NEAR contributes its children's, an OR one set (the union) if every
@@ -708,6 +754,8 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	m->wl[m->nwl].q = q;
 	m->wl[m->nwl].code = m->ncode;
 	flatten(m, q);
+	m->wl[m->nwl].ctext = (uint32_t)m->ctext.len;
+	clause_texts(m, q);
 	m->nwl++;
 	m->cand_gen[id] = 0;
 	index_watchlist(m, id);
@@ -788,6 +836,12 @@ matcher_free(struct matcher *m)
 	table_free(&m->fkeys);
 	pcre2_match_data_free(m->md);
 	pcre2_match_context_free(m->mctx);
+	buf_free(&m->ctext);
+	free(m->sp.v);
+	buf_free(&m->xb);
+	buf_free(&m->sb);
+	buf_free(&m->tb);
+	free(m->toff);
 	free(m);
 }
 
@@ -1077,16 +1131,6 @@ load_fields(struct matcher *m, const struct match_doc *d)
 
 /* --- evaluation ------------------------------------------------------------------- */
 
-struct span {
-	int field;
-	size_t start, end;  /* bytes in the field's text */
-};
-
-struct spans {
-	struct span *v;
-	size_t n, cap;
-};
-
 static void
 occs_push(struct occs *o, struct occ x)
 {
@@ -1174,39 +1218,6 @@ near_merge(const struct occs *a, const struct occs *b, long distance, int split,
 }
 
 /*
- * Occurrences of n.  A NEAR yields one merged span per matching pair, or,
- * with split (for explanations), both operands' spans of each pair.
- */
-static void
-node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
-{
-	struct occs a = {0}, b = {0};
-	size_t i;
-
-	switch (n->kind) {
-	case Q_TERM:
-		pattern_occs(m, n->pat, n->fields, out);
-		break;
-	case Q_ENTITY:
-		entity_occs_in(m, n->entity, n->fields, out);
-		break;
-	case Q_OR:
-		for (i = 0; i < n->nkids; i++)
-			node_occs(m, n->kids[i], out, split);
-		break;
-	case Q_NEAR:
-		node_occs(m, n->kids[0], &a, split);
-		node_occs(m, n->kids[1], &b, split);
-		near_merge(&a, &b, n->distance, split, out);
-		free(a.v);
-		free(b.v);
-		break;
-	default:
-		break;
-	}
-}
-
-/*
  * Scratch occurrence lists for evaluating NEAR, reused from item to item:
  * taken and given back in stack order; a query nested deeper than the pool
  * gets a fresh list.
@@ -1235,9 +1246,13 @@ scratch_give(struct matcher *m, struct occs *o)
 	free(o);
 }
 
-/* node_occs() over the flat form, without split (for evaluation). */
+/*
+ * Occurrences of the clause at c.  A NEAR yields one merged span per
+ * matching pair, or, with split (for explanations), both operands' spans
+ * of each pair.
+ */
 static void
-code_occs(struct matcher *m, const struct inst *c, struct occs *out)
+code_occs(struct matcher *m, const struct inst *c, struct occs *out, int split)
 {
 	const struct inst *k, *end = c + c->size;
 	struct occs *a, *b;
@@ -1251,15 +1266,15 @@ code_occs(struct matcher *m, const struct inst *c, struct occs *out)
 		break;
 	case I_OR:
 		for (k = c + 1; k < end; k += k->size)
-			code_occs(m, k, out);
+			code_occs(m, k, out, split);
 		break;
 	case I_NEAR:
 		k = c + 1;
 		a = scratch_take(m);
 		b = scratch_take(m);
-		code_occs(m, k, a);
-		code_occs(m, k + k->size, b);
-		near_merge(a, b, c->arg, 0, out);
+		code_occs(m, k, a, split);
+		code_occs(m, k + k->size, b, split);
+		near_merge(a, b, c->arg, split, out);
 		scratch_give(m, b);
 		scratch_give(m, a);
 		break;
@@ -1357,7 +1372,7 @@ eval_code(struct matcher *m, const struct inst *c)
 			if (!eval_code(m, k))
 				return 0;
 		o = scratch_take(m);
-		code_occs(m, c, o);
+		code_occs(m, c, o, 0);
 		r = o->n > 0;
 		scratch_give(m, o);
 		return r;
@@ -1365,6 +1380,50 @@ eval_code(struct matcher *m, const struct inst *c)
 	default:
 		return regex_hits(m, m->slow[c->arg], NULL);
 	}
+}
+
+/*
+ * Appending to the explanation buffers without a call per piece: room()
+ * makes space for n more bytes (and a NUL), the bytes are stored, and the
+ * buffer is NUL-terminated at the end (end()).  struct buf's own layout,
+ * so buf_reset/buf_free still apply.
+ */
+static char *
+room(struct buf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = b->cap * 2 > b->len + n + 1 ? b->cap * 2 : b->len + n + 64;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	return b->s + b->len;
+}
+
+static void
+put(struct buf *b, const char *s, size_t n)
+{
+	memcpy(room(b, n), s, n);
+	b->len += n;
+}
+
+#define PUTS(b, lit) put((b), (lit), sizeof (lit) - 1)
+
+static void
+put_uint(struct buf *b, size_t v)
+{
+	char d[24];
+	size_t i = sizeof d;
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	put(b, d + i, sizeof d - i);
+}
+
+static void
+end(struct buf *b)
+{
+	*room(b, 0) = '\0';
 }
 
 static void
@@ -1382,51 +1441,63 @@ add_span(struct spans *s, struct matcher *m, const struct occ *o)
 	s->n++;
 }
 
-/* Spans of the positive leaves, and one explain entry per leaf. */
+/*
+ * Spans of the positive leaves into m->sp, and one explain entry per leaf
+ * appended to m->xb: {"clause":...,"matched":...,"negated":...,"hits":N}.
+ * Over the flat form (hot from the evaluation just done), the clause texts
+ * escaped in advance (clause_texts()); nothing allocated once the
+ * matcher's buffers have grown.
+ */
 static void
-collect(struct matcher *m, const struct qnode *n, int negated, struct spans *spans,
-    json_t *clauses)
+collect(struct matcher *m, const struct inst *c, int negated, const char **src)
 {
-	struct occs o = {0};
-	size_t i, before = spans->n;
+	const struct inst *k, *end = c + c->size;
+	struct occs *o;
+	size_t i, len, before = m->sp.n;
 	int hit;
 
-	if (n->kind == Q_NOT) {
-		collect(m, n->kids[0], !negated, spans, clauses);
+	switch (c->op) {
+	case I_NOT:
+		collect(m, c + 1, !negated, src);
 		return;
-	}
-	if (n->kind == Q_AND || n->kind == Q_OR) {
-		for (i = 0; i < n->nkids; i++)
-			collect(m, n->kids[i], negated, spans, clauses);
+	case I_AND:
+	case I_OR:
+		for (k = c + 1; k < end; k += k->size)
+			collect(m, k, negated, src);
 		return;
+	case I_SLOW:
+		hit = regex_hits(m, m->slow[c->arg], negated ? NULL : &m->sp);
+		break;
+	default:
+		o = scratch_take(m);
+		code_occs(m, c, o, 1);
+		hit = o->n > 0;
+		for (i = 0; !negated && i < o->n; i++)
+			add_span(&m->sp, m, &o->v[i]);
+		scratch_give(m, o);
+		break;
 	}
-	if (n->kind == Q_REGEX) {
-		struct spans tmp = {0};
-		hit = regex_hits(m, n, &tmp);
-		for (i = 0; !negated && i < tmp.n; i++) {
-			if (spans->n == spans->cap) {
-				spans->cap = spans->cap ? spans->cap * 2 : 8;
-				spans->v = xreallocarray(spans->v, spans->cap, sizeof *spans->v);
-			}
-			spans->v[spans->n++] = tmp.v[i];
-		}
-		free(tmp.v);
+	if (m->xb.s[m->xb.len - 1] != '[')
+		PUTS(&m->xb, ",");
+	len = strlen(*src);
+	if (len > 0) {
+		PUTS(&m->xb, "{\"clause\":");
+		put(&m->xb, *src, len);
+		PUTS(&m->xb, ",");
 	} else {
-		node_occs(m, n, &o, 1);
-		hit = o.n > 0;
-		for (i = 0; !negated && i < o.n; i++)
-			add_span(spans, m, &o.v[i]);
-		free(o.v);
+		PUTS(&m->xb, "{");
 	}
-	{
-		json_t *c = json_object();
-		json_object_set_new_nocheck(c, "clause", json_string(n->src));
-		json_object_set_new_nocheck(c, "matched", json_boolean(hit));
-		json_object_set_new_nocheck(c, "negated", json_boolean(negated));
-		json_object_set_new_nocheck(c, "hits",
-		    json_integer(negated ? 0 : (json_int_t)(spans->n - before)));
-		json_array_append_new(clauses, c);
-	}
+	*src += len + 1;
+	if (hit)
+		PUTS(&m->xb, "\"matched\":true,\"negated\":");
+	else
+		PUTS(&m->xb, "\"matched\":false,\"negated\":");
+	if (negated)
+		PUTS(&m->xb, "true,\"hits\":");
+	else
+		PUTS(&m->xb, "false,\"hits\":");
+	put_uint(&m->xb, negated ? 0 : m->sp.n - before);
+	PUTS(&m->xb, "}");
 }
 
 static int
@@ -1489,36 +1560,38 @@ is_space(char c)
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
-/* Appends s[0..n) with each run of white space as one space. */
+/*
+ * Appends s[0..n) with each run of white space as one space, none at the
+ * start of the string that begins at b->s[from].
+ */
 static void
-add_collapsed(struct buf *b, const char *s, size_t n)
+add_collapsed(struct buf *b, size_t from, const char *s, size_t n)
 {
-	size_t i = 0, j;
+	char *o = room(b, n), *start = b->s + from;
+	size_t i;
 
-	while (i < n) {
-		if (is_space(s[i])) {
-			if (b->len > 0 && b->s[b->len - 1] != ' ')
-				buf_addc(b, ' ');
-			i++;
-			continue;
-		}
-		for (j = i; j < n && !is_space(s[j]); j++)
-			;
-		buf_add(b, s + i, j - i);
-		i = j;
+	for (i = 0; i < n; i++) {
+		if (!is_space(s[i]))
+			*o++ = s[i];
+		else if (o > start && o[-1] != ' ')
+			*o++ = ' ';
 	}
+	b->len = (size_t)(o - b->s);
+	*o = '\0';
 }
 
-static char *
-snippet(const struct matcher *m, const struct spans *sp)
+/* The snippet of the sorted spans sp into m->sb (empty when none). */
+static void
+snippet(struct matcher *m, const struct spans *sp)
 {
 	static const int order[] = { 2, 1, 0, 3, 4, 5 }; /* content, summary, title ... */
 	const struct span *first = NULL;
-	struct buf b = {0};
+	struct buf *b = &m->sb;
 	const char *text;
-	size_t i, from, to, pos, len;
+	size_t i, from, to, pos, len, lead;
 	int k;
 
+	buf_reset(b);
 	for (k = 0; k < QF_COUNT && first == NULL; k++)
 		for (i = 0; i < sp->n; i++)
 			if (sp->v[i].field == order[k]) {
@@ -1526,99 +1599,162 @@ snippet(const struct matcher *m, const struct spans *sp)
 				break;
 			}
 	if (first == NULL)
-		return xstrdup("");
+		return;
 	text = m->f[first->field].text;
-	len = strlen(text);
+	len = m->f[first->field].b.len;
 	from = chars_back(text, first->start, SNIPPET_BEFORE);
 	to = chars_forward(text, len, first->end, SNIPPET_AFTER);
 	if (from > 0)
-		buf_adds(&b, "…");
+		PUTS(b, "…");
 	pos = from;
 	for (i = 0; i < sp->n; i++) {
 		const struct span *s = &sp->v[i];
 		if (s->field != first->field || s->start < pos || s->end > to)
 			continue;
-		add_collapsed(&b, text + pos, s->start - pos);
-		buf_adds(&b, "[[");
-		buf_add(&b, text + s->start, s->end - s->start);
-		buf_adds(&b, "]]");
+		add_collapsed(b, 0, text + pos, s->start - pos);
+		PUTS(b, "[[");
+		put(b, text + s->start, s->end - s->start);
+		PUTS(b, "]]");
 		pos = s->end;
 	}
-	add_collapsed(&b, text + pos, to - pos);
+	add_collapsed(b, 0, text + pos, to - pos);
 	if (to < len)
-		buf_adds(&b, "…");
-	{
-		char *out = buf_steal(&b), *t = out;
-		size_t n;
-		while (*t == ' ')
-			t++;
-		n = strlen(t);
-		while (n > 0 && t[n - 1] == ' ')
-			n--;
-		t = xstrndup(t, n);
-		free(out);
-		return t;
+		PUTS(b, "…");
+	/* no leading or trailing space */
+	while (b->len > 0 && b->s[b->len - 1] == ' ')
+		b->len--;
+	for (lead = 0; lead < b->len && b->s[lead] == ' '; lead++)
+		;
+	if (lead > 0) {
+		memmove(b->s, b->s + lead, b->len - lead);
+		b->len -= lead;
+	}
+	end(b);
+}
+
+/* Sorts the spans by field and start (few: insertion sort, else qsort). */
+static void
+sort_spans(struct spans *sp)
+{
+	struct span x;
+	size_t i, j;
+
+	if (sp->n > 32) {
+		qsort(sp->v, sp->n, sizeof *sp->v, span_cmp);
+		return;
+	}
+	for (i = 1; i < sp->n; i++) {
+		x = sp->v[i];
+		for (j = i; j > 0 && span_cmp(&sp->v[j - 1], &x) > 0; j--)
+			sp->v[j] = sp->v[j - 1];
+		sp->v[j] = x;
 	}
 }
 
+/*
+ * A hit's terms, snippet and explanation.  Built in the matcher's buffers
+ * and handed over as one allocation (h->terms, the strings after it):
+ * one malloc per hit.  The explanation is written as the compact JSON
+ * that jansson printed when it was built as json_t objects, byte for byte
+ * (tests/unit/test_match_golden.c holds that output).
+ */
 static void
 fill_hit(struct matcher *m, int id, struct match_hit *h)
 {
-	struct spans sp = {0};
-	json_t *clauses = json_array(), *byfield = json_object(), *arr;
-	size_t i, j;
-	char *surf;
-	int dup;
+	struct spans *sp = &m->sp;
+	struct buf *x = &m->xb, *tb = &m->tb;
+	size_t i, j, n, nterms = 0, at, tlen;
+	const char *text, *src;
+	char *blk, *p;
+	int field = -1;
 
-	collect(m, m->wl[id].q, 0, &sp, clauses);
-	if (sp.n > 0)
-		qsort(sp.v, sp.n, sizeof *sp.v, span_cmp);
+	sp->n = 0;
+	x->len = 0;
+	PUTS(x, "{\"clauses\":[");
+	src = m->ctext.s + m->wl[id].ctext;
+	collect(m, m->code + m->wl[id].code, 0, &src);
+	PUTS(x, "],\"spans\":{");
+	sort_spans(sp);
 	/* Keep the longest hit where hits nest ("North Korean" over "North Korea"). */
-	for (i = j = 0; i < sp.n; i++) {
-		if (j > 0 && sp.v[j - 1].field == sp.v[i].field &&
-		    sp.v[i].start < sp.v[j - 1].end) {
-			if (sp.v[i].end > sp.v[j - 1].end)
-				sp.v[j - 1].end = sp.v[i].end;
+	for (i = j = 0; i < sp->n; i++) {
+		if (j > 0 && sp->v[j - 1].field == sp->v[i].field &&
+		    sp->v[i].start < sp->v[j - 1].end) {
+			if (sp->v[i].end > sp->v[j - 1].end)
+				sp->v[j - 1].end = sp->v[i].end;
 			continue;
 		}
-		sp.v[j++] = sp.v[i];
+		sp->v[j++] = sp->v[i];
 	}
-	sp.n = j;
+	sp->n = j;
+	tb->len = 0;
+	PUTS(tb, "\0"); /* the terms start at 1 */
+	if (m->captoff < sp->n) {
+		m->captoff = sp->n;
+		m->toff = xreallocarray(m->toff, m->captoff, sizeof *m->toff);
+	}
+	for (i = 0; i < sp->n; i++) {
+		text = m->f[sp->v[i].field].text + sp->v[i].start;
+		tlen = sp->v[i].end - sp->v[i].start;
+		/* the term as the text has it, white space collapsed; once */
+		at = tb->len;
+		add_collapsed(tb, at, text, tlen);
+		PUTS(tb, "\0");
+		for (j = 0; j < nterms; j++)
+			if (strcmp(tb->s + m->toff[j], tb->s + at) == 0)
+				break;
+		if (j < nterms) {
+			tb->len = at;
+			tb->s[at] = '\0';
+		} else {
+			m->toff[nterms++] = at;
+		}
+		/* "field":[[start,end,"text"],...] grouped by field, in field order */
+		if (sp->v[i].field != field) {
+			if (field >= 0)
+				PUTS(x, "],");
+			field = sp->v[i].field;
+			PUTS(x, "\"");
+			put(x, query_field_name(1u << field), strlen(query_field_name(1u << field)));
+			PUTS(x, "\":[");
+		} else {
+			PUTS(x, ",");
+		}
+		PUTS(x, "[");
+		put_uint(x, sp->v[i].start);
+		PUTS(x, ",");
+		put_uint(x, sp->v[i].end);
+		if (util_utf8_valid(text, tlen)) { /* jansson refused the others */
+			end(x);
+			PUTS(x, ",");
+			text_json_string(x, text, tlen);
+		}
+		PUTS(x, "]");
+	}
+	if (field >= 0)
+		PUTS(x, "]}}");
+	else
+		PUTS(x, "}}");
+	end(x);
+	end(tb);
+	snippet(m, sp);
+	n = (nterms + 1) * sizeof *h->terms;
+	blk = xmalloc(n + tb->len + 1 + m->sb.len + 1 + x->len + 1);
+	h->terms = (char **)(void *)blk;
+	p = blk + n;
+	memcpy(p, tb->s, tb->len + 1);
+	for (i = 0; i < nterms; i++)
+		h->terms[i] = p + m->toff[i];
+	h->terms[nterms] = NULL;
+	h->nterms = nterms;
+	p += tb->len + 1;
+	memcpy(p, m->sb.len > 0 ? m->sb.s : "", m->sb.len + 1);
+	h->snippet = p;
+	p += m->sb.len + 1;
+	memcpy(p, x->s, x->len + 1);
+	h->explain = p;
 	h->watchlist = id;
 	h->name = m->wl[id].name;
-	h->terms = xcalloc(sp.n + 1, sizeof *h->terms);
-	for (i = 0; i < sp.n; i++) {
-		{
-			struct buf tb = {0};
-			add_collapsed(&tb, m->f[sp.v[i].field].text + sp.v[i].start,
-			    sp.v[i].end - sp.v[i].start);
-			surf = buf_steal(&tb);
-		}
-		for (j = 0, dup = 0; j < h->nterms && !dup; j++)
-			dup = strcmp(h->terms[j], surf) == 0;
-		if (dup)
-			free(surf);
-		else
-			h->terms[h->nterms++] = surf;
-		arr = json_object_get(byfield, query_field_name(1u << sp.v[i].field));
-		if (arr == NULL) {
-			arr = json_array();
-			json_object_set_new(byfield, query_field_name(1u << sp.v[i].field), arr);
-		}
-		{
-			json_t *t = json_array();
-			json_array_append_new(t, json_integer((json_int_t)sp.v[i].start));
-			json_array_append_new(t, json_integer((json_int_t)sp.v[i].end));
-			json_array_append_new(t, json_stringn(m->f[sp.v[i].field].text +
-			    sp.v[i].start, sp.v[i].end - sp.v[i].start));
-			json_array_append_new(arr, t);
-		}
-	}
-	h->snippet = snippet(m, &sp);
-	h->explain = json_pack("{s:o, s:o}", "clauses", clauses, "spans", byfield);
-	free(sp.v);
 }
-
 /* Did a pattern of the candidate's filter occur in this item? */
 static int
 present(const struct matcher *m, int id)
@@ -1739,6 +1875,15 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
 	if (m->cands.n > 0)
 		res->hits = xreallocarray(res->hits, res->nhits + m->cands.n, sizeof *res->hits);
+	/*
+	 * At 100,000 watchlists a hit's record and clause texts are cold:
+	 * fetch them for all the hits at once rather than one miss after
+	 * another.
+	 */
+	for (i = 0; i < m->cands.n; i++)
+		__builtin_prefetch(&m->wl[m->cands.v[i]]);
+	for (i = 0; i < m->cands.n; i++)
+		__builtin_prefetch(m->ctext.s + m->wl[m->cands.v[i]].ctext);
 	for (i = 0; i < m->cands.n; i++) {
 		memset(&res->hits[res->nhits], 0, sizeof *res->hits);
 		fill_hit(m, m->cands.v[i], &res->hits[res->nhits++]);
@@ -1749,15 +1894,10 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 void
 match_result_free(struct match_result *res)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < res->nhits; i++) {
-		for (j = 0; j < res->hits[i].nterms; j++)
-			free(res->hits[i].terms[j]);
-		free(res->hits[i].terms);
-		free(res->hits[i].snippet);
-		json_decref(res->hits[i].explain);
-	}
+	for (i = 0; i < res->nhits; i++)
+		free(res->hits[i].terms); /* with the strings: see fill_hit() */
 	free(res->hits);
 	res->hits = NULL;
 	res->nhits = 0;

@@ -586,7 +586,7 @@ record_item(struct poll *poll, size_t i)
 	struct recent_fields kept = {0};
 	size_t h, s, c, n = 0, cap = 0;
 	int grouped = 0;
-	json_t *alert;
+	json_error_t jerr;
 
 	r = xcalloc(1, sizeof *r);
 	r->poll = poll;
@@ -618,19 +618,15 @@ record_item(struct poll *poll, size_t i)
 				const char *sink = wl->sinks[s];
 
 				alert_make_id(poll->keys[i], wl->name, sink, ids[n]);
-				alert = alert_new(rt->cfg->name, e, poll->keys[i],
-				    &res.hits[h], ids[n]);
 				alerts[n].id = ids[n];
 				alerts[n].sink = sink;
 				alerts[n].watchlist = wl->name;
-				alerts[n].json = json_dumps(alert, JSON_COMPACT);
+				alerts[n].json = alert_render(rt->cfg->name, e, poll->keys[i],
+				    &res.hits[h], ids[n]);
 				salerts[n].id = ids[n];
 				salerts[n].sink = sink;
 				salerts[n].watchlist = wl->name;
 				salerts[n].group_items = wl->group_items;
-				salerts[n].alert = alert;
-				if (alerts[n].json == NULL)
-					fatal("alert: cannot serialize (out of memory)");
 				n++;
 			}
 		}
@@ -642,7 +638,11 @@ record_item(struct poll *poll, size_t i)
 		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->wl->by_index[res.hits[h].watchlist]->name);
 	if (p->cfg->keep_items > 0)
 		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
-	/* Items that match a grouped watchlist go through story grouping. */
+	/* Items that match a grouped watchlist go through story grouping,
+	   which adds the story to each alert: it takes them as objects. */
+	for (s = 0; grouped && s < n; s++)
+		if ((salerts[s].alert = json_loads(alerts[s].json, 0, &jerr)) == NULL)
+			fatal("alert: cannot read back its own JSON: %s", jerr.text);
 	if (n > 0 && grouped)
 		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
 		    salerts, n, (const char *const *)kept.v, kept.n, pipeline_recorded_cb, r);

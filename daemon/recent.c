@@ -448,7 +448,7 @@ test_hit(const struct recent_item *it, const struct match_hit *h)
 	json_object_set_new(o, "terms", terms);
 	json_object_set_new(o, "snippet", alert_json_string(h->snippet));
 	if (h->explain != NULL)
-		json_object_set(o, "explain", h->explain);
+		json_object_set_new(o, "explain", json_loads(h->explain, 0, NULL));
 	return o;
 }
 
@@ -492,7 +492,6 @@ backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
 	char (*ids)[ALERT_IDLEN] = xcalloc(w->nsinks + 1, sizeof *ids);
 	char **json = xcalloc(w->nsinks + 1, sizeof *json);
 	char ttl[32], *mark, *day;
-	json_t *alert;
 	size_t s;
 	int argc = 0;
 
@@ -509,10 +508,7 @@ backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
 	argv[4] = xasprintf("%soutbox", cfg->prefix);
 	for (s = 0; s < w->nsinks; s++) {
 		alert_make_id(it->key, w->name, w->sinks[s], ids[s]);
-		alert = alert_new(it->feed ? it->feed : "", &d->e, it->key, h, ids[s]);
-		if ((json[s] = json_dumps(alert, JSON_COMPACT)) == NULL)
-			fatal("alert: cannot serialize (out of memory)");
-		json_decref(alert);
+		json[s] = alert_render(it->feed ? it->feed : "", &d->e, it->key, h, ids[s]);
 		argv[argc++] = ids[s];
 		argv[argc++] = w->sinks[s];
 		argv[argc++] = w->name;

@@ -343,3 +343,37 @@ text_tokens_free(struct text_tokens *t)
 	buf_free(&t->arena);
 	memset(t, 0, sizeof *t);
 }
+
+void
+text_json_string(struct buf *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, run = 0;
+	unsigned char c;
+	char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+	buf_addc(out, '"');
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_add(out, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': buf_add(out, "\\\"", 2); break;
+		case '\\': buf_add(out, "\\\\", 2); break;
+		case '\b': buf_add(out, "\\b", 2); break;
+		case '\f': buf_add(out, "\\f", 2); break;
+		case '\n': buf_add(out, "\\n", 2); break;
+		case '\r': buf_add(out, "\\r", 2); break;
+		case '\t': buf_add(out, "\\t", 2); break;
+		default:
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			buf_add(out, esc, sizeof esc);
+			break;
+		}
+	}
+	buf_add(out, s + run, n - run);
+	buf_addc(out, '"');
+}

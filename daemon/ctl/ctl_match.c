@@ -66,10 +66,12 @@ static void
 print_hit(const char *file, long item, const char *title, const char *link,
     const struct match_hit *h, int as_json)
 {
-	json_t *o, *terms, *c;
+	json_t *o, *terms, *c, *x;
 	size_t i;
 	char *s;
 
+	if ((x = json_loads(h->explain, 0, NULL)) == NULL)
+		fatal("match: the matcher's explanation is not JSON");
 	if (as_json) {
 		terms = json_array();
 		for (i = 0; i < h->nterms; i++)
@@ -84,7 +86,7 @@ print_hit(const char *file, long item, const char *title, const char *link,
 		json_object_set_new(o, "watchlist", alert_json_string(h->name));
 		json_object_set_new(o, "terms", terms);
 		json_object_set_new(o, "snippet", alert_json_string(h->snippet));
-		json_object_set(o, "explain", h->explain);
+		json_object_set_new(o, "explain", x);
 		if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
 			fatal("match: cannot serialize a hit (out of memory)");
 		printf("%s\n", s);
@@ -100,12 +102,13 @@ print_hit(const char *file, long item, const char *title, const char *link,
 	for (i = 0; i < h->nterms; i++)
 		printf("%s %s", i ? "," : "", h->terms[i]);
 	printf("\n  clauses:");
-	json_array_foreach(json_object_get(h->explain, "clauses"), i, c)
+	json_array_foreach(json_object_get(x, "clauses"), i, c)
 		printf("%s %s%s %s", i ? "," : "",
 		    json_is_true(json_object_get(c, "negated")) ? "NOT " : "",
 		    json_string_value(json_object_get(c, "clause")),
 		    json_is_true(json_object_get(c, "matched")) ? "(hit)" : "(no hit)");
 	printf("\n  snippet: %s\n", h->snippet);
+	json_decref(x);
 }
 
 static size_t

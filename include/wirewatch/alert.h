@@ -35,6 +35,15 @@ void alert_make_id(const char *item_key, const char *watchlist,
 json_t *alert_new(const char *feed, const struct feed_entry *e,
     const char *item_key, const struct match_hit *hit, const char *alert_id);
 
+/*
+ * The same alert as compact JSON text, malloc'd: exactly
+ * json_dumps(alert_new(...), JSON_COMPACT), written directly, with the
+ * hit's explanation copied in as the matcher wrote it (what the daemon
+ * stores in the outbox, once per hit and sink).
+ */
+char *alert_render(const char *feed, const struct feed_entry *e,
+    const char *item_key, const struct match_hit *hit, const char *alert_id);
+
 /* A jansson string of s, repaired to valid UTF-8 first when it is not. */
 json_t *alert_json_string(const char *s);
 

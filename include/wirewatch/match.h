@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
+#include <jansson.h> /* no longer needed here; kept for the files that rely on it */
 
 struct entity_set;
 struct matcher;
@@ -49,13 +49,23 @@ struct match_doc {
 	const char *feed;     /* feed name */
 };
 
+/*
+ * One matching watchlist.  terms, the strings and snippet and explain are
+ * one allocation (at terms), freed by match_result_free().
+ */
 struct match_hit {
 	int watchlist;      /* index returned by matcher_add */
 	const char *name;   /* watchlist name (owned by the matcher) */
 	char **terms;       /* distinct matched surface strings, as in the text */
 	size_t nterms;
 	char *snippet;      /* ~200 chars around the first hit, hits in [[...]] */
-	json_t *explain;    /* {"clauses": [...], "spans": {field: [[start,end,term]...]}} */
+	/*
+	 * Compact JSON text, exactly what json_dumps(JSON_COMPACT) prints:
+	 * {"clauses":[{"clause":..,"matched":..,"negated":..,"hits":N}...],
+	 *  "spans":{field:[[start,end,"term"]...]...}}.  Alerts embed it as it
+	 * is (alert_render()); json_loads() it for an object.
+	 */
+	char *explain;
 };
 
 struct match_result {

@@ -50,6 +50,13 @@ text_token_norm(const struct text_tokens *t, size_t i)
 	return t->arena.s + t->v[i].norm;
 }
 
+/*
+ * Appends s[0..n) (valid UTF-8) as a JSON string, quotes included, escaped
+ * exactly as jansson's json_dumps() escapes it: '"', '\\' and the control
+ * characters (\b \f \n \r \t, the others as \u00XX), nothing else.
+ */
+void text_json_string(struct buf *out, const char *s, size_t n);
+
 /* The normal form of s[0..n): NFKC, case folded, accents stripped. */
 char *text_fold(const char *s, size_t n);
 

@@ -78,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct sinkfmt_opts opts;
 	json_t *alerts[4];
 	enum sinkfmt_type t;
-	char *body;
+	char *body, *rendered;
 	size_t i, n;
 
 	if (m == NULL)
@@ -114,6 +114,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		    &res.hits[i], id);
 		body = json_dumps(alerts[i], JSON_COMPACT);
 		check_body(body, body ? strlen(body) : 0, 1);
+		/*
+		 * What the daemon stores: the same bytes, written directly
+		 * (undated items say "now", which may tick between the two).
+		 */
+		rendered = alert_render("fuzz", &e, "0123456789abcdef0123456789abcdef",
+		    &res.hits[i], id);
+		if (body == NULL || (e.published != FEED_NO_TIME && strcmp(body, rendered) != 0)) {
+			fprintf(stderr, "fuzz_alert: alert_render differs:\n%s\n%s\n",
+			    body ? body : "(null)", rendered);
+			abort();
+		}
+		free(rendered);
 		free(body);
 	}
 	for (t = SINKFMT_CONSOLE; t <= SINKFMT_NTFY && i > 0; t++) {
