@@ -1256,7 +1256,8 @@ lane_hold(struct lane *l, long ms)
 
 	if (ms > RETRY_AFTER_MAX_MS)
 		ms = RETRY_AFTER_MAX_MS;
-	until = util_now_ms() + (uint64_t)ms;
+	/* +1: util_now_ms() truncates, and the reset must be behind us. */
+	until = util_now_ms() + (uint64_t)ms + 1;
 	if (until <= l->paused_until)
 		return;
 	l->paused_until = until;
