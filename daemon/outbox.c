@@ -436,8 +436,10 @@ static void outbox_lane_timer_cb(evutil_socket_t fd, short what, void *arg);
  *  - discord: 5 per 2 s per webhook, burst 5.  The per-route bucket
  *    webhooks announce in X-RateLimit-Limit/-Reset-After
  *    (discord.com/developers/docs/topics/rate-limits; the figure itself
- *    is what webhooks answer, not a documented constant).  A 429 with
- *    its JSON retry_after pauses the lane should Discord want less.
+ *    is what webhooks answer, not a documented constant).  Should
+ *    Discord want less, every answer's X-RateLimit-Remaining: 0 holds
+ *    the lane until the reset (lane_hold), and a 429 with its JSON
+ *    retry_after pauses it.
  *  - telegram: core.telegram.org/bots/faq, "avoid sending more than one
  *    message per second" in a chat, "not ... more than 20 messages per
  *    minute" in a group.  A private chat (a positive numeric chat-id):
