@@ -24,7 +24,8 @@
  * lane until the hint (the answered alerts themselves go to the retry
  * set as before).  Any answer whose rate-limit headers say the service's
  * bucket is used up (Discord's X-RateLimit-Remaining: 0) holds the lane
- * until its reset the same way, so the next message draws no 429.  When a token comes and more than digest-after alerts
+ * until its reset the same way, so the next message draws no 429.  When
+ * a token comes and more than digest-after alerts
  * wait, up to DIGEST_MAX of them go out as one digest, as many as the
  * format fits (and, until the lane has been idle for QUIET_MS, so does
  * whatever waits behind them, two alerts or more); a digest's outcome
