@@ -349,3 +349,40 @@ def discord_rate_limit_headers_hold_the_sink(ctx):
                 ctx.log("%s: %d messages over %.2fs" % (name, len(times),
                                                        times[-1] - times[0]))
             check(" 429" not in r.stderr, "a 429 is logged")
+
+
+@scenario("rate", "discord", "metrics")
+def discord_rate_limit_holds_counted_in_metrics(ctx):
+    """A running daemon, 10 alerts to a Discord sink whose webhook allows 2
+    requests a second: /metrics counts the holds the headers caused as
+    wirewatch_rate_limit_waits_total{reason="headers"} and no pause after
+    a 429 (reason="service"); the receiver answered no 429."""
+    from test_ops import free_port, scrape, value
+    n, port = 10, free_port()
+    with Env(ctx) as e:
+        e.http.routes["/f"] = flood_feed(n)
+        with timed(chat_receivers.Discord)(bucket=(2, 1.0)) as rx:
+            conf = e.conf(daemon={"startup-spread": "0", "metrics": "127.0.0.1:%d" % port},
+                          feeds=[("f", e.http.url("/f"), {"interval": "1h"})],
+                          watchlists=[("w", "sanctions", ["chat"])],
+                          sinks=[("chat", {"type": "discord", "url": rx.url(),
+                                           "digest-after": "0"})])
+            d = Daemon(ctx, conf, args=()).start()
+            try:
+                rx.wait(n, timeout=30)
+                _, samples = scrape(port)
+            finally:
+                r = stop_daemon(d)
+            check(r.rc == 0, "exit status %s" % r.rc)
+            holds = value(samples, "wirewatch_rate_limit_waits_total", sink="chat",
+                          reason="headers") or 0
+            paused = value(samples, "wirewatch_rate_limit_waits_total", sink="chat",
+                           reason="service") or 0
+            # 10 messages, 2 a window: the bucket ran out after the 2nd, 4th, ... 8th
+            # at least (the 10th's hold may still be counted or not).
+            check(holds >= 4, "rate_limit_waits_total{reason=\"headers\"} = %s, want >= 4"
+                  % holds)
+            check(paused == 0, "rate_limit_waits_total{reason=\"service\"} = %s: a 429 "
+                  "pause" % paused)
+            check(rx.too_many == 0, "the receiver answered 429 %d times" % rx.too_many)
+            ctx.log("holds counted: %d; pauses after a 429: %d" % (holds, paused))
