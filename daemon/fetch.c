@@ -736,6 +736,19 @@ header_value(CURL *easy, const char *name)
 	return xstrdup(h->value);
 }
 
+const char *
+fetch_header(const struct fetch_result *res, const char *name)
+{
+	struct curl_header *h;
+
+	if (res == NULL || res->xfer == NULL || res->xfer->easy == NULL)
+		return NULL;
+	if (curl_easy_header(res->xfer->easy, name, 0, CURLH_HEADER, -1,
+	    &h) != CURLHE_OK)
+		return NULL;
+	return h->value;
+}
+
 /* "ftp" for "ftp://user:pw@host/": a scheme that is safe to log. */
 static void
 url_scheme(const char *url, char *out, size_t outlen)
@@ -836,6 +849,7 @@ finish(struct fetch *t, CURLcode rc)
 		res.last_modified = header_value(t->easy, "Last-Modified");
 		curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry);
 		res.retry_after = (long)retry;
+		res.xfer = t;
 		if (t->redirects > 0 && t->all_permanent)
 			res.moved_to = t->url;
 		if (status >= 400 || (status >= 300 && status != 304))

@@ -22,7 +22,10 @@
  * flight at a time, so that a 429 stops the next message before it is
  * sent.  A 429, or any retryable answer with a retry hint, pauses the
  * lane until the hint (the answered alerts themselves go to the retry
- * set as before).  When a token comes and more than digest-after alerts
+ * set as before).  Any answer whose rate-limit headers say the service's
+ * bucket is used up (Discord's X-RateLimit-Remaining: 0) holds the lane
+ * until its reset the same way, so the next message draws no 429.  When
+ * a token comes and more than digest-after alerts
  * wait, up to DIGEST_MAX of them go out as one digest, as many as the
  * format fits (and, until the lane has been idle for QUIET_MS, so does
  * whatever waits behind them, two alerts or more); a digest's outcome
@@ -434,8 +437,10 @@ static void outbox_lane_timer_cb(evutil_socket_t fd, short what, void *arg);
  *  - discord: 5 per 2 s per webhook, burst 5.  The per-route bucket
  *    webhooks announce in X-RateLimit-Limit/-Reset-After
  *    (discord.com/developers/docs/topics/rate-limits; the figure itself
- *    is what webhooks answer, not a documented constant).  A 429 with
- *    its JSON retry_after pauses the lane should Discord want less.
+ *    is what webhooks answer, not a documented constant).  Should
+ *    Discord want less, every answer's X-RateLimit-Remaining: 0 holds
+ *    the lane until the reset (lane_hold), and a 429 with its JSON
+ *    retry_after pauses it.
  *  - telegram: core.telegram.org/bots/faq, "avoid sending more than one
  *    message per second" in a chat, "not ... more than 20 messages per
  *    minute" in a group.  A private chat (a positive numeric chat-id):
@@ -1239,6 +1244,39 @@ lane_episode(struct lane *l)
 		l->ep_alerts = l->ep_msgs = 0;
 }
 
+/*
+ * The service's rate-limit headers said, on any answer, that its bucket
+ * for this sink is used up for ms (sinkfmt_pause_after_ms): the next
+ * message waits that long rather than draw a 429.  The same hold as a
+ * pause, but the lane's own tokens keep accruing meanwhile (the
+ * service's bucket is full again when the hold ends), and it is normal
+ * operation: logged once per backlog, when alerts are held.
+ */
+static void
+lane_hold(struct lane *l, long ms)
+{
+	uint64_t until;
+
+	if (ms > RETRY_AFTER_MAX_MS)
+		ms = RETRY_AFTER_MAX_MS;
+	/* +1: util_now_ms() truncates, and the reset must be behind us. */
+	until = util_now_ms() + (uint64_t)ms + 1;
+	if (until <= l->paused_until)
+		return;
+	l->paused_until = until;
+	stats_inc(STATS_RATE_LIMIT_WAITS, l->sink->name, "headers");
+	if (l->nqueue + lane_nparked(l) > 0 && !l->limited) {
+		lane_episode(l);
+		l->limited = 1;
+		log_notice("sink \"%s\": its service says the rate limit is "
+		    "used up; nothing is sent to it for %.1fs and alerts wait "
+		    "their turn", l->sink->name, (double)ms / 1000);
+	} else {
+		log_debug("sink \"%s\": rate limit used up; next message in "
+		    "%.3fs", l->sink->name, (double)ms / 1000);
+	}
+}
+
 static void
 lane_push(struct lane *l, struct entry *e)
 {
@@ -1683,6 +1721,8 @@ outbox_sent_cb(const struct sink_result *r, void *arg)
 	res.retry_after_ms = hint;
 	if (r->outcome == SINK_RETRY && (r->status == 429 || hint > 0))
 		lane_pause(l, r->status, hint);
+	if (r->pause_ms > 0)
+		lane_hold(l, r->pause_ms);
 	if (s->n > 1 && (r->outcome == SINK_RETRY || r->outcome == SINK_FAILED))
 		log_warn("outbox: a digest of %zu alerts for sink \"%s\" failed: "
 		    "%s%s%.*s; %s", s->n, l->sink->name,

@@ -77,6 +77,13 @@ judge(const struct fetch_result *res)
 	return SINK_FAILED;
 }
 
+/* sinkfmt's view of the response headers. */
+static const char *
+response_header(const void *ctx, const char *name)
+{
+	return fetch_header(ctx, name);
+}
+
 static void
 sink_fetch_done_cb(const struct fetch_result *res, void *arg)
 {
@@ -97,6 +104,10 @@ sink_fetch_done_cb(const struct fetch_result *res, void *arg)
 		if (hint > r.retry_after_ms)
 			r.retry_after_ms = hint;
 	}
+	/* Discord announces a used-up bucket on successes too. */
+	if (res->ok)
+		r.pause_ms = sinkfmt_pause_after_ms(
+		    (enum sinkfmt_type)d->sink->format, response_header, res);
 	if (r.outcome != SINK_DELIVERED) {
 		if (res->ok && res->error[0] == '\0')
 			snprintf(reason, sizeof reason, "HTTP %ld", res->status);

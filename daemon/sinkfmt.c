@@ -136,6 +136,17 @@ sinkfmt_retry_after_ms(enum sinkfmt_type t, const char *body, size_t len)
 	return p->retry_after_ms(body, len);
 }
 
+long
+sinkfmt_pause_after_ms(enum sinkfmt_type t, sinkfmt_header_fn get,
+    const void *ctx)
+{
+	const struct sinkfmt_type_ops *p = ops(t);
+
+	if (p == NULL || p->pause_after_ms == NULL || get == NULL)
+		return 0;
+	return p->pause_after_ms(get, ctx);
+}
+
 int
 sinkfmt_gone(enum sinkfmt_type t, long status)
 {
@@ -163,6 +174,53 @@ seconds_ms(const json_t *v)
 	if (s * 1000.0 >= (double)RETRY_AFTER_MAX_MS)
 		return RETRY_AFTER_MAX_MS;
 	return (long)ceil(s * 1000.0);
+}
+
+long
+sinkfmt_hint_ms(long long ms)
+{
+	if (ms <= 0)
+		return 0;
+	return ms < RETRY_AFTER_MAX_MS ? (long)ms : RETRY_AFTER_MAX_MS;
+}
+
+/*
+ * Digit by digit rather than strtod(): exact (0.35 s is 350 ms, not
+ * 351 after a rounding error), no exponents, hex, "inf" or locale.
+ */
+long long
+sinkfmt_header_ms(const char *v)
+{
+	static const long long limit = 1000000000000000LL;	/* 10^15 */
+	static const int place[3] = { 100, 10, 1 };
+	long long ms = 0;
+	int digits = 0, frac = -1, d;
+
+	if (v == NULL)
+		return -1;
+	v += strspn(v, " \t");
+	for (; *v != '\0'; v++) {
+		if (*v == '.' && frac < 0) {
+			frac = 0;
+			continue;
+		}
+		if (*v < '0' || *v > '9')
+			break;
+		d = *v - '0';
+		digits++;
+		if (frac < 0) {
+			if (ms < limit)
+				ms = ms * 10 + d * 1000;
+		} else if (frac < 3) {
+			ms += d * place[frac++];
+		} else if (d > 0 && frac == 3) {
+			ms++;		/* below a millisecond: round up, once */
+			frac++;
+		}
+	}
+	if (digits == 0 || v[strspn(v, " \t")] != '\0')
+		return -1;
+	return ms < limit ? ms : limit;
 }
 
 long

@@ -17,6 +17,13 @@
  *    every mention, whatever the text holds.
  *  - topics/rate-limits#exceeding-a-rate-limit: a 429 body holds
  *    "retry_after", seconds as a float.
+ *  - topics/rate-limits#header-format: every answer, successes too,
+ *    carries X-RateLimit-Limit, -Remaining (requests left in the current
+ *    bucket), -Reset (Unix time, seconds with decimals), -Reset-After
+ *    (seconds with decimals) and -Bucket; apps are told to parse them
+ *    rather than hard-code limits.  Remaining 0 means the next request
+ *    before the reset draws a 429, so the sink holds it until then
+ *    (Reset-After first: it needs no agreement between the clocks).
  *  - topics/opcodes-and-status-codes#json: 400 with code 50035 "Invalid
  *    Form Body" and per-field errors such as BASE_TYPE_MAX_LENGTH
  *    ("Must be 2000 or fewer in length."); 404 with 10015 "Unknown
@@ -29,6 +36,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "wirewatch/sinkfmt.h"
 #include "wirewatch/util.h"
@@ -247,6 +255,30 @@ discord_retry_after(const char *body, size_t len)
 	return sinkfmt_json_seconds_ms(body, len, NULL, "retry_after");
 }
 
+/* Unix time in milliseconds, for X-RateLimit-Reset. */
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long
+discord_pause_after(sinkfmt_header_fn get, const void *ctx)
+{
+	long long ms;
+
+	if (sinkfmt_header_ms(get(ctx, "X-RateLimit-Remaining")) != 0)
+		return 0;
+	if ((ms = sinkfmt_header_ms(get(ctx, "X-RateLimit-Reset-After"))) >= 0)
+		return sinkfmt_hint_ms(ms);
+	if ((ms = sinkfmt_header_ms(get(ctx, "X-RateLimit-Reset"))) >= 0)
+		return sinkfmt_hint_ms(ms - wall_ms());
+	return 0;
+}
+
 const struct sinkfmt_type_ops sinkfmt_discord_ops = {
-	"discord", discord_render, discord_retry_after, 1
+	"discord", discord_render, discord_retry_after, 1, discord_pause_after
 };

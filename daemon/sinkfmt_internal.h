@@ -47,6 +47,11 @@ struct sinkfmt_type_ops {
 	/* NULL: the service has no retry hint in its bodies */
 	long (*retry_after_ms)(const char *body, size_t len);
 	int gone_on_404;
+	/*
+	 * NULL: the service announces no used-up rate limit in its
+	 * response headers (see sinkfmt_pause_after_ms)
+	 */
+	long (*pause_after_ms)(sinkfmt_header_fn get, const void *ctx);
 };
 
 extern const struct sinkfmt_type_ops sinkfmt_console_ops;
@@ -257,6 +262,17 @@ size_t sinkfmt_fit(int (*try)(void *, size_t, size_t, int), void *arg,
  */
 long sinkfmt_json_seconds_ms(const char *body, size_t len, const char *outer,
     const char *key);
+
+/*
+ * A header value that is a plain non-negative decimal number of seconds
+ * ("2", "0.350", "1470173023.123"; blanks around it allowed) in
+ * milliseconds, rounded up; -1 when v is NULL or not such a number.
+ * Values past 10^15 ms read as 10^15.
+ */
+long long sinkfmt_header_ms(const char *v);
+
+/* ms as a pause or retry hint: 0 when not positive, at most a day. */
+long sinkfmt_hint_ms(long long ms);
 
 /*
  * The largest snippet budget worth trying (sinkfmt_fit's maxbudget): the

@@ -254,5 +254,5 @@ out:
 }
 
 const struct sinkfmt_type_ops sinkfmt_ntfy_ops = {
-	"ntfy", ntfy_render, NULL, 0
+	"ntfy", ntfy_render, NULL, 0, NULL
 };

@@ -184,5 +184,5 @@ telegram_retry_after(const char *body, size_t len)
 }
 
 const struct sinkfmt_type_ops sinkfmt_telegram_ops = {
-	"telegram", telegram_render, telegram_retry_after, 0
+	"telegram", telegram_render, telegram_retry_after, 0, NULL
 };

@@ -66,8 +66,10 @@ static const struct family {
 	    "Alerts moved to the dead-letter stream, by sink.", "sink", NULL,
 	    NULL, 0 },
 	[STATS_RATE_LIMIT_WAITS] = { "wirewatch_rate_limit_waits_total", COUNTER,
-	    "Times a sink's alerts had to wait: reason pace (out of tokens) or "
-	    "service (a 429 or retry hint paused the sink).", "sink", "reason",
+	    "Times a sink's alerts had to wait: reason pace (out of tokens), "
+	    "service (a 429 or retry hint paused the sink) or headers (the "
+	    "service's rate-limit headers said its bucket is used up).", "sink",
+	    "reason",
 	    NULL, 0 },
 	[STATS_REDIS_SECONDS] = { "wirewatch_redis_command_duration_seconds",
 	    HISTOGRAM, "Time from sending a Redis command to its reply or "

@@ -70,6 +70,7 @@ struct fetch_result {
 	long retry_after;     /* seconds from Retry-After, or 0 */
 	double seconds;       /* wall time of the whole fetch */
 	char error[256];      /* when !ok, or a non-2xx/304 status: the reason */
+	struct fetch *xfer;   /* for fetch_header(); NULL without HTTP headers */
 };
 
 /*
@@ -92,6 +93,14 @@ struct fetch *fetch_start(struct fetcher *f, const struct fetch_req *req,
 
 /* Cancels one transfer: its callback is not called.  t may be NULL. */
 void fetch_cancel(struct fetch *t);
+
+/*
+ * The value of the response header name (case-insensitive; the first
+ * one when it is repeated) of an HTTP response, or NULL when there is
+ * none (and for file:// and failed transfers).  Only during the done
+ * callback, and valid until the next call.
+ */
+const char *fetch_header(const struct fetch_result *res, const char *name);
 
 /* Transfers queued, running or about to report. */
 size_t fetch_pending(const struct fetcher *f);

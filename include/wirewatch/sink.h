@@ -7,7 +7,8 @@
  * so that a retry survives a restart.  Judgement: 2xx delivered;
  * transport errors, 408, 429 and 5xx are worth a retry (with the
  * server's Retry-After as a hint); any other status is final.  Every
- * attempt ends in exactly one done callback.
+ * answer, a success included, is also read for the service's rate-limit
+ * headers (pause_ms).  Every attempt ends in exactly one done callback.
  */
 #ifndef WIREWATCH_SINK_H
 #define WIREWATCH_SINK_H
@@ -30,6 +31,12 @@ struct sink_result {
 	enum sink_outcome outcome;
 	long status;          /* HTTP status, 0 without a response */
 	long retry_after_ms;  /* the server's hint (Retry-After), or 0 */
+	/*
+	 * Any outcome: the service's rate-limit headers say its bucket for
+	 * this destination is used up for this long (sinkfmt_pause_after_ms),
+	 * or 0.
+	 */
+	long pause_ms;
 	const char *reason;   /* NULL when delivered */
 	const char *resp;     /* first bytes of the response body, may be NULL */
 	size_t resp_len;

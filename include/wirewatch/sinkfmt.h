@@ -113,6 +113,27 @@ void sinkfmt_request_free(struct sinkfmt_request *r);
 long sinkfmt_retry_after_ms(enum sinkfmt_type t, const char *body, size_t len);
 
 /*
+ * A response header's value by name (case-insensitive), NULL when the
+ * response has none; ctx is the caller's (sink.c passes the fetch
+ * result).  A value is valid until the next call.
+ */
+typedef const char *(*sinkfmt_header_fn)(const void *ctx, const char *name);
+
+/*
+ * How long nothing more should be sent to this sink after a response
+ * with these headers, whatever its status (a success included), in
+ * milliseconds (rounded up, at most one day); 0 when the service did
+ * not say so.  It is the service announcing that its rate-limit bucket
+ * for the destination is used up, so the next request waits for the
+ * bucket to reset instead of drawing a 429.  Discord:
+ * "X-RateLimit-Remaining: 0" with "X-RateLimit-Reset-After" (seconds, a
+ * float), else "X-RateLimit-Reset" (Unix time, a float) against the
+ * local clock.  Types whose services send no such headers: always 0.
+ */
+long sinkfmt_pause_after_ms(enum sinkfmt_type t, sinkfmt_header_fn get,
+    const void *ctx);
+
+/*
  * 1 when an answer with this HTTP status means the destination is gone
  * for good (disable the sink until reload): 410 for every type, and 404
  * from Discord (an unknown or deleted webhook).  0 otherwise.

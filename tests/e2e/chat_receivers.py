@@ -14,7 +14,8 @@ error shape too, its message starting "wirewatch rule:".
     with chat_receivers.Slack(allowed_links={url}) as rx:
         ... point a sink at rx.url() ...
         rx.messages        # accepted: dicts with path, query, headers, body,
-                           # json, text (what a reader sees), links, status
+                           # json, text (what a reader sees), links, status,
+                           # answer_headers
         rx.rejected        # refused: the same plus reason (forced answers
                            # too, with forced=True)
         rx.wait(3)         # until 3 messages were accepted
@@ -44,6 +45,7 @@ import hmac
 import http.server
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
@@ -295,12 +297,12 @@ class Receiver:
                     self.rejected.append(rec)
                 return self._send(h, status, fbody, fheaders, ctype)
             status, rbody, rheaders, ctype, info = self.handle(req)
-            rec.update(status=status, **info)
+            rec.update(status=status, answer_headers=dict(rheaders or {}), **info)
             with self.lock:
                 self.messages.append(rec)
             self._send(h, status, rbody, rheaders, ctype)
         except Reject as r:
-            rec.update(status=r.status, reason=r.reason)
+            rec.update(status=r.status, reason=r.reason, answer_headers=dict(r.headers))
             with self.lock:
                 self.rejected.append(rec)
             self._send(h, r.status, r.body, r.headers, r.ctype)
@@ -542,16 +544,59 @@ class Discord(Receiver):
       message", 50035 "Invalid Form Body" with per-field errors, 50109
       invalid JSON, 10015 "Unknown Webhook" (404).
     - topics/rate-limits: 429 {"message", "retry_after" (seconds, float),
-      "global"} and a Retry-After header.
+      "global"} and a Retry-After header.  Every answer carries
+      X-RateLimit-Limit, -Remaining, -Reset (Unix time, seconds with
+      decimals), -Reset-After (seconds with decimals) and -Bucket; a 429
+      adds X-RateLimit-Scope.
     Characters are code points.  wirewatch rules: allowed_mentions is
     {"parse": []}; no raw @everyone/@here/@user, no unescaped <@..>, <#..>,
-    <@&..>; links (embed url, masked [..](..)) only to the alert's link."""
+    <@&..>; links (embed url, masked [..](..)) only to the alert's link.
+
+    bucket=(limit, seconds) enforces a per-webhook bucket the way Discord
+    does: a window starts with the first request after the last one ended,
+    holds `limit` requests, and every answer says what is left in the
+    X-RateLimit-* headers; a request over the limit is answered 429 (in
+    rejected, and counted in too_many).  reset_after=False leaves
+    X-RateLimit-Reset-After out (only Reset says when)."""
     kind = "discord"
     default_path = "/api/webhooks/123456789012345678/tokentokentoken"
 
-    def __init__(self, **kw):
+    def __init__(self, bucket=None, reset_after=True, **kw):
         super().__init__(**kw)
         self.errors = {}
+        self.bucket = bucket
+        self.reset_after = reset_after
+        self.window_end = None
+        self.used = 0
+        self.too_many = 0
+
+    def _take(self):
+        """One request against the bucket: its X-RateLimit-* headers, or
+        Reject(429) when the window's requests are used up."""
+        if not self.bucket:
+            return {}
+        limit, seconds = self.bucket
+        with self.lock:
+            now = time.monotonic()
+            if self.window_end is None or now >= self.window_end:
+                self.window_end, self.used = now + seconds, 0
+            left = max(0.001, math.ceil((self.window_end - now) * 1000) / 1000)
+            h = {"X-RateLimit-Limit": str(limit),
+                 "X-RateLimit-Reset": "%.3f" % (time.time() + left),
+                 "X-RateLimit-Bucket": "a06de0de7a1ad2c1bca9b3d5c0a0c0de"}
+            if self.reset_after:
+                h["X-RateLimit-Reset-After"] = "%.3f" % left
+            if self.used >= limit:
+                self.too_many += 1
+                h.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Scope": "user",
+                          "Retry-After": str(math.ceil(left))})
+                raise Reject(429, {"message": "You are being rate limited.",
+                                   "retry_after": left, "global": False},
+                             "rate limited: more than %d requests in %gs" % (
+                                 limit, seconds), headers=h)
+            self.used += 1
+            h["X-RateLimit-Remaining"] = str(limit - self.used)
+            return h
 
     def error(self, status, msg):
         return Reject(status, {"message": msg, "code": 0}, msg)
@@ -595,6 +640,15 @@ class Discord(Receiver):
         return links
 
     def handle(self, req):
+        rl = self._take()
+        try:
+            status, body, headers, ctype, info = self.handle_message(req)
+        except Reject as r:
+            r.headers.update(rl)
+            raise
+        return status, body, dict(headers or {}, **rl), ctype, info
+
+    def handle_message(self, req):
         if req.ctype() != "application/json":
             raise Reject(400, {"message": "Cannot send an empty message", "code": 50006})
         try:
@@ -1576,6 +1630,20 @@ def self_test(verbose=False):
         say(st == 404 and json.loads(resp)["code"] == 10015, "discord: 404 Unknown Webhook")
         st, _ = post(rx.url(), {"content": "x", "allowed_mentions": {"parse": []}})
         say(st == 204, "discord: 204 without wait=true")
+    with Discord(bucket=(2, 0.5)) as rx:
+        ok = {"content": "x", "allowed_mentions": {"parse": []}}
+        st1, _ = post(rx.url() + "?wait=true", ok)
+        h1 = dict(rx.messages[-1]["answer_headers"])
+        st2, _ = post(rx.url() + "?wait=true", ok)
+        h2 = dict(rx.messages[-1]["answer_headers"])
+        st3, resp = post(rx.url() + "?wait=true", ok)
+        say(st1 == st2 == 200 and h1["X-RateLimit-Remaining"] == "1" and
+            h2["X-RateLimit-Remaining"] == "0" and 0 < float(h2["X-RateLimit-Reset-After"]) <= 0.5
+            and st3 == 429 and 0 < json.loads(resp)["retry_after"] <= 0.5 and rx.too_many == 1,
+            "discord: bucket of 2 per 0.5 s answers X-RateLimit-*, then 429")
+        time.sleep(float(h2["X-RateLimit-Reset-After"]))
+        st4, _ = post(rx.url() + "?wait=true", ok)
+        say(st4 == 200 and rx.too_many == 1, "discord: the bucket resets after Reset-After")
     with Telegram() as rx:
         rx.rate_limit(3)
         st, resp = post(rx.url(), {"chat_id": 1, "text": "x"})

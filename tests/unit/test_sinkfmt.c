@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -1382,6 +1384,90 @@ test_responses(void **state)
 	assert_int_equal(sinkfmt_gone(SINKFMT_DISCORD, 200), 0);
 }
 
+/* Response headers for sinkfmt_pause_after_ms: NULL-terminated pairs. */
+static const char *
+headers_get(const void *ctx, const char *name)
+{
+	const char *const *h = ctx;
+
+	for (; h[0] != NULL; h += 2)
+		if (strcasecmp(h[0], name) == 0)
+			return h[1];
+	return NULL;
+}
+
+static long
+pause_of(enum sinkfmt_type t, const char *const *h)
+{
+	return sinkfmt_pause_after_ms(t, headers_get, h);
+}
+
+static void
+test_rate_headers(void **state)
+{
+	/* What a Discord webhook answers (topics/rate-limits, header format). */
+	static const char *const used_up[] = { "X-RateLimit-Limit", "5",
+	    "X-RateLimit-Remaining", "0", "X-RateLimit-Reset",
+	    "1470173023.123", "X-RateLimit-Reset-After", "1.250",
+	    "X-RateLimit-Bucket", "abcd1234", NULL };
+	static const char *const left[] = { "x-ratelimit-limit", "5",
+	    "x-ratelimit-remaining", "3", "x-ratelimit-reset-after", "1.25",
+	    NULL };
+	static const char *const lower[] = { "x-ratelimit-remaining", " 0 ",
+	    "x-ratelimit-reset-after", "0.3501", NULL };
+	static const char *const no_reset[] = { "X-RateLimit-Remaining", "0",
+	    NULL };
+	static const char *const bad_after[] = { "X-RateLimit-Remaining", "0",
+	    "X-RateLimit-Reset-After", "1e3", NULL };
+	static const char *const huge[] = { "X-RateLimit-Remaining", "0",
+	    "X-RateLimit-Reset-After", "9999999999999999999999", NULL };
+	static const char *const none[] = { NULL };
+	const char *by_reset[] = { "X-RateLimit-Remaining", "0",
+	    "X-RateLimit-Reset", NULL, NULL };
+	char reset[64];
+	long ms;
+
+	(void)state;
+	/* Reset-After wins over Reset (a date long past here). */
+	assert_int_equal(pause_of(SINKFMT_DISCORD, used_up), 1250);
+	assert_int_equal(pause_of(SINKFMT_DISCORD, left), 0);
+	assert_int_equal(pause_of(SINKFMT_DISCORD, lower), 351);
+	assert_int_equal(pause_of(SINKFMT_DISCORD, no_reset), 0);
+	assert_int_equal(pause_of(SINKFMT_DISCORD, huge), 86400000);
+	assert_int_equal(pause_of(SINKFMT_DISCORD, none), 0);
+	/* Not a plain number of seconds, and no Reset either: no hold. */
+	assert_int_equal(pause_of(SINKFMT_DISCORD, bad_after), 0);
+	/* Without Reset-After: Reset, a Unix time, against the clock. */
+	snprintf(reset, sizeof reset, "%lld.500", (long long)time(NULL) + 3);
+	by_reset[3] = reset;
+	ms = pause_of(SINKFMT_DISCORD, by_reset);
+	assert_true(ms > 2400 && ms <= 3500);
+	snprintf(reset, sizeof reset, "%lld", (long long)time(NULL) - 10);
+	assert_int_equal(pause_of(SINKFMT_DISCORD, by_reset), 0);
+	/* Only types that read such headers. */
+	assert_int_equal(pause_of(SINKFMT_SLACK, used_up), 0);
+	assert_int_equal(pause_of(SINKFMT_WEBHOOK, used_up), 0);
+	assert_int_equal(sinkfmt_pause_after_ms(SINKFMT_DISCORD, NULL, NULL), 0);
+
+	assert_int_equal(sinkfmt_header_ms("2"), 2000);
+	assert_int_equal(sinkfmt_header_ms("0.35"), 350);
+	assert_int_equal(sinkfmt_header_ms("0.0001"), 1);
+	assert_int_equal(sinkfmt_header_ms(".5"), 500);
+	assert_int_equal(sinkfmt_header_ms("5."), 5000);
+	assert_int_equal(sinkfmt_header_ms("\t0\t"), 0);
+	assert_true(sinkfmt_header_ms("1470173023.123") == 1470173023123LL);
+	assert_int_equal(sinkfmt_header_ms(NULL), -1);
+	assert_int_equal(sinkfmt_header_ms(""), -1);
+	assert_int_equal(sinkfmt_header_ms("."), -1);
+	assert_int_equal(sinkfmt_header_ms("-1"), -1);
+	assert_int_equal(sinkfmt_header_ms("1.2.3"), -1);
+	assert_int_equal(sinkfmt_header_ms("0x10"), -1);
+	assert_int_equal(sinkfmt_header_ms("inf"), -1);
+	assert_int_equal(sinkfmt_header_ms("2 s"), -1);
+	assert_int_equal(sinkfmt_hint_ms(-5), 0);
+	assert_int_equal(sinkfmt_hint_ms(86400001), 86400000);
+}
+
 int
 main(void)
 {
@@ -1399,6 +1485,7 @@ main(void)
 		cmocka_unit_test(test_shown),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_responses),
+		cmocka_unit_test(test_rate_headers),
 	};
 
 	return cmocka_run_group_tests_name("sinkfmt", tests, NULL, NULL);
