@@ -87,11 +87,20 @@ static const char lua_library[] =
 "#!lua name=wirewatch\n"
 "-- ww_record: KEYS seen, outbox; ARGV ttl, then per alert:\n"
 "-- id, sink, watchlist, item, alert.  Seen and queued, or neither.\n"
+"-- Fenced (cluster.h): KEYS[3] the feed's lease, the last ARGV its token.\n"
 "redis.register_function('ww_record', function(keys, args)\n"
+"  local n = #args\n"
+"  if keys[3] then\n"
+"    if redis.call('HGET', keys[3], 'token') ~= args[n] then\n"
+"      return redis.error_reply('FENCED: the lease moved on (token ' ..\n"
+"        args[n] .. ' is stale)')\n"
+"    end\n"
+"    n = n - 1\n"
+"  end\n"
 "  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
 "    return 0\n"
 "  end\n"
-"  for i = 2, #args, 5 do\n"
+"  for i = 2, n, 5 do\n"
 "    redis.call('XADD', keys[2], '*', 'id', args[i], 'sink', args[i+1],\n"
 "      'watchlist', args[i+2], 'item', args[i+3], 'alert', args[i+4])\n"
 "  end\n"
@@ -236,6 +245,10 @@ struct outbox {
 	size_t nparked;         /* parked ids, all lanes */
 	int parked_full;        /* reads stopped at PARKED_MAX (logged) */
 	unsigned gen;           /* connection generation (outbox_setup) */
+	const char *fence_key;  /* outbox_fence(): for the next record only */
+	const char *fence_token;
+	long claim_idle_ms;     /* another consumer's entry idle this long is ours */
+	long maint_ms;          /* keep-alive, claim and trim period */
 	size_t acks;            /* XACK / dead-letter moves in flight */
 	int reading;            /* an XREADGROUP is outstanding */
 	int again;              /* a kick came during that read */
@@ -366,6 +379,14 @@ outbox_new(struct event_base *base, const struct config *cfg,
 		l->timer = evtimer_new(base, outbox_lane_timer_cb, l);
 	}
 	ob->next_retry_ms = -1;
+	/*
+	 * With leases, a dead instance's alerts are claimed after two leases
+	 * (the default 30s lease gives the historical 60s), checked every
+	 * lease: a failover takes as long for its alerts as for its feeds.
+	 */
+	ob->claim_idle_ms = cfg->lease > 0 ? cfg->lease * 2000 : OUTBOX_CLAIM_IDLE_MS;
+	ob->maint_ms = cfg->lease > 0 && cfg->lease * 1000 < OUTBOX_MAINT_MS ?
+	    cfg->lease * 1000 : OUTBOX_MAINT_MS;
 	LIST_INIT(&ob->held);
 	return ob;
 }
@@ -663,11 +684,18 @@ outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 }
 
 void
+outbox_fence(struct outbox *ob, const char *lease_key, const char *token)
+{
+	ob->fence_key = lease_key;
+	ob->fence_token = token;
+}
+
+void
 outbox_record(struct outbox *ob, const char *item_key,
     const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
     void *arg)
 {
-	const char **argv = xcalloc(6 + nalerts * 5, sizeof *argv);
+	const char **argv = xcalloc(8 + nalerts * 5, sizeof *argv);
 	struct record_req *r = xmalloc(sizeof *r);
 	char ttl[32], *seen;
 	size_t i;
@@ -681,9 +709,11 @@ outbox_record(struct outbox *ob, const char *item_key,
 	snprintf(ttl, sizeof ttl, "%lld", ob->cfg->seen_ttl);
 	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_record";
-	argv[argc++] = "2";
+	argv[argc++] = ob->fence_key != NULL ? "3" : "2";
 	argv[argc++] = seen;
 	argv[argc++] = ob->k_outbox;
+	if (ob->fence_key != NULL)
+		argv[argc++] = ob->fence_key;
 	argv[argc++] = ttl;
 	for (i = 0; i < nalerts; i++) {
 		argv[argc++] = alerts[i].id;
@@ -692,6 +722,9 @@ outbox_record(struct outbox *ob, const char *item_key,
 		argv[argc++] = item_key;
 		argv[argc++] = alerts[i].json;
 	}
+	if (ob->fence_key != NULL)
+		argv[argc++] = ob->fence_token;
+	ob->fence_key = ob->fence_token = NULL;
 	store_command(ob->store, outbox_recorded_cb, r, argc, argv);
 	free(seen);
 	free(argv);
@@ -1738,7 +1771,7 @@ outbox_claimed_cb(struct redisReply *reply, const char *error, void *arg)
 		if (n > 0)
 			log_notice("outbox: took over %zu alert%s left pending by "
 			    "another consumer for over %ds", n, n == 1 ? "" : "s",
-			    OUTBOX_CLAIM_IDLE_MS / 1000);
+			    (int)(ob->claim_idle_ms / 1000));
 	}
 }
 
@@ -1800,7 +1833,7 @@ maintain(struct outbox *ob)
 	if (n > 0)
 		keep_alive(ob, argv, n);
 	if (ob->nsending < OUTBOX_MAX_INFLIGHT / 2 && ob->nparked < PARKED_MAX) {
-		snprintf(idle, sizeof idle, "%d", OUTBOX_CLAIM_IDLE_MS);
+		snprintf(idle, sizeof idle, "%ld", ob->claim_idle_ms);
 		small[0] = "XAUTOCLAIM";
 		small[1] = ob->k_outbox;
 		small[2] = GROUP;
@@ -1891,7 +1924,7 @@ void
 outbox_start(struct outbox *ob)
 {
 	struct timeval poll = { OUTBOX_POLL_MS / 1000, (OUTBOX_POLL_MS % 1000) * 1000 };
-	struct timeval maint = { OUTBOX_MAINT_MS / 1000, 0 };
+	struct timeval maint = { ob->maint_ms / 1000, (ob->maint_ms % 1000) * 1000 };
 
 	if (ob->poll_timer == NULL) {
 		ob->poll_timer = event_new(ob->base, -1, EV_PERSIST, outbox_poll_cb, ob);

@@ -38,6 +38,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "wirewatch/alert.h"
+#include "wirewatch/cluster.h"
 #include "wirewatch/config.h"
 #include "wirewatch/dedup.h"
 #include "wirewatch/feed.h"
@@ -109,6 +110,7 @@ struct pipeline {
 	struct fetcher *fetcher;
 	struct sinks *sinks;
 	struct outbox *outbox;
+	struct cluster *cluster; /* feed leases; NULL with lease = off, --once */
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
 	struct feed_rt *feeds;
@@ -325,7 +327,11 @@ save_state(struct feed_rt *rt)
 	argv[argc++] = "configured-url";
 	argv[argc++] = rt->cfg->url;
 	rt->p->writes++;
-	store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
+	if (rt->p->cluster != NULL)
+		cluster_fenced_hset(rt->p->cluster, (size_t)(rt - rt->p->feeds), argc,
+		    argv, pipeline_state_saved_cb, rt);
+	else
+		store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
 	free(key);
 }
 
@@ -522,6 +528,9 @@ record_item(struct poll *poll, size_t i)
 	}
 	r->nalerts = n;
 	poll->pending++;
+	if (p->cluster != NULL)
+		outbox_fence(p->outbox, cluster_lease_key(p->cluster, (size_t)(rt - p->feeds)),
+		    cluster_token(p->cluster, (size_t)(rt - p->feeds)));
 	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
 	for (s = 0; s < n; s++)
 		free((char *)alerts[s].json);
@@ -776,6 +785,9 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 		rt->wait_store = 1;
 		return;
 	}
+	/* Another instance's feed, or ours again once a tick says so. */
+	if (p->cluster != NULL && !cluster_may_poll(p->cluster, (size_t)(rt - p->feeds)))
+		return;
 	p->polls_running++;
 	if (rt->state_loaded || !store_is_up(p->store)) {
 		poll_begin(rt);
@@ -803,7 +815,8 @@ start_polls(struct pipeline *p)
 	if (p->started)
 		return;
 	p->started = 1;
-	for (i = 0; i < p->nfeeds; i++) {
+	/* With leases, a feed is scheduled when its lease is acquired. */
+	for (i = 0; i < p->nfeeds && p->cluster == NULL; i++) {
 		if (p->once)
 			evtimer_add(p->feeds[i].timer, &now);
 		else
@@ -872,6 +885,35 @@ pipeline_store_setup_cb(void *arg)
 	struct pipeline *p = arg;
 
 	outbox_setup(p->outbox, pipeline_epoch_cb, p);
+	cluster_setup(p->cluster);
+}
+
+/*
+ * Feed i's lease was acquired (or is pollable again): poll when its last
+ * poll, by whichever instance, is an interval old (plus up to a tenth of
+ * it, the usual jitter), or as on startup when nobody polled it yet.
+ */
+static void
+pipeline_acquired_cb(size_t i, long long since_ms, void *arg)
+{
+	struct pipeline *p = arg;
+	struct feed_rt *rt = &p->feeds[i];
+	long long delay;
+
+	if (p->stopping)
+		return;
+	if (rt->poll == NULL)
+		rt->state_loaded = 0; /* another instance may have moved its validators */
+	if (since_ms < 0) {
+		delay = sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
+		    rt->sched.interval : p->cfg->startup_spread, rnd());
+	} else {
+		delay = (long long)rt->sched.current * 1000 - since_ms;
+		if (delay < 0)
+			delay = 0;
+		delay += (long long)(rnd() % (unsigned)(rt->sched.current * 100 + 1));
+	}
+	schedule(rt, (long)delay);
 }
 
 static void
@@ -883,6 +925,7 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 		log_notice("redis %s: up", store_addr(p->store));
 		sd_notify(0, "STATUS=polling");
 		outbox_start(p->outbox);
+		cluster_start(p->cluster);
 		resume_waiting(p);
 	} else {
 		log_err("%s", why);
@@ -948,6 +991,8 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	if (!once)
+		p->cluster = cluster_new(base, cfg, p->store, pipeline_acquired_cb, p);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
@@ -985,6 +1030,7 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 		return;
 	p->stopping = 1;
 	outbox_stop(p->outbox, pipeline_quiet_cb, p);
+	cluster_stop(p->cluster);
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i].timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {
@@ -1048,6 +1094,7 @@ pipeline_free(struct pipeline *p)
 	sinks_free(p->sinks);
 	store_free(p->store);
 	outbox_free(p->outbox);
+	cluster_free(p->cluster);
 	free(p->epoch);
 	fetch_free(p->fetcher);
 	for (i = 0; i < p->nfeeds; i++) {
@@ -1142,6 +1189,8 @@ pipeline_status_json(const struct pipeline *p)
 	    (p->outbox != NULL ? outbox_inflight(p->outbox) : 0)));
 	json_object_set_new(o, "dead_letters", json_integer((json_int_t)
 	    (p->outbox != NULL ? outbox_dead_count(p->outbox) : 0)));
+	json_object_set_new(o, "cluster", p->cluster != NULL ?
+	    cluster_status_json(p->cluster) : json_null());
 	return o;
 }
 

@@ -17,7 +17,7 @@
  * (shutdown, crash, lost connection) stays pending and is delivered again,
  * with the same alert id: delivery is at-least-once.  Entries left pending
  * by another consumer (a dead instance) are claimed with XAUTOCLAIM after
- * OUTBOX_CLAIM_IDLE_MS.  The stream is trimmed by MINID below the oldest
+ * two leases ([daemon] lease; OUTBOX_CLAIM_IDLE_MS with leases off).  The stream is trimmed by MINID below the oldest
  * pending entry, never by MAXLEN (which would drop pending entries).
  *
  * Pacing: each sink has a lane.  Chat services with a published rate
@@ -83,6 +83,12 @@ void outbox_start(struct outbox *ob);
 /* Look for new entries now (after a record queued alerts). */
 void outbox_kick(struct outbox *ob);
 
+/*
+ * Fences the next outbox_record() (only that one): ww_record then runs only
+ * while the hash lease_key still has this token (cluster.h), and answers
+ * "FENCED: ..." (an error) otherwise.  Both strings are borrowed until then.
+ */
+void outbox_fence(struct outbox *ob, const char *lease_key, const char *token);
 void outbox_record(struct outbox *ob, const char *item_key,
     const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
     void *arg);
