@@ -155,6 +155,8 @@ struct cluster {
 	size_t nmembers;
 	long long server_now;   /* at the last beat ... */
 	uint64_t local_at;      /* ... and util_now_ms() then */
+	char sig[20];           /* of the feed names: instances must agree */
+	int mismatch_logged;
 	size_t batches;         /* ww_lease calls in flight */
 	unsigned gen;           /* connection generation */
 	int started;
@@ -209,6 +211,7 @@ cluster_new(struct event_base *base, const struct config *cfg,
 {
 	struct cluster *c;
 	char host[256];
+	uint64_t sig = 0;
 	size_t i;
 
 	if (cfg->lease <= 0)
@@ -233,7 +236,9 @@ cluster_new(struct event_base *base, const struct config *cfg,
 		c->feeds[i].hash = util_hash64(cfg->feeds[i].name,
 		    strlen(cfg->feeds[i].name), 0x77697265);
 		snprintf(c->feeds[i].token, TOKEN_MAX, "0");
+		sig ^= mix(c->feeds[i].hash);
 	}
+	snprintf(c->sig, sizeof c->sig, "%016llx", (unsigned long long)sig);
 	return c;
 }
 
@@ -466,6 +471,32 @@ renew(struct cluster *c)
 
 /* --- membership ----------------------------------------------------------- */
 
+/*
+ * Placement assumes every instance has the same feeds: a feed placed on
+ * an instance that does not have it is polled by nobody.  Say so.
+ */
+static void
+check_feeds_agree(struct cluster *c)
+{
+	const char *other;
+	size_t i;
+
+	for (i = 0; i < c->nmembers; i++) {
+		other = json_string_value(json_object_get(c->members[i].info, "feeds_sig"));
+		if (other == NULL || strcmp(other, c->sig) == 0)
+			continue;
+		if (!c->mismatch_logged)
+			log_err("cluster: instance \"%s\" has other feeds than this one "
+			    "(%s); a feed is polled only by the instance it is placed "
+			    "on, so feeds one of them lacks may not be polled at all: "
+			    "give every instance the same feeds", c->members[i].name,
+			    c->cfg->path);
+		c->mismatch_logged = 1;
+		return;
+	}
+	c->mismatch_logged = 0;
+}
+
 static void
 cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 {
@@ -499,6 +530,7 @@ cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 		sp = strchr(v, ' ');
 		m->info = sp != NULL ? json_loads(sp + 1, 0, NULL) : NULL;
 	}
+	check_feeds_agree(c);
 	if (c->stopping)
 		return;
 	renew(c);
@@ -516,6 +548,7 @@ beat(struct cluster *c)
 	json_object_set_new(o, "feeds", json_integer((json_int_t)c->held));
 	json_object_set_new(o, "configured", json_integer((json_int_t)c->nfeeds));
 	json_object_set_new(o, "lease_ms", json_integer(c->lease_ms));
+	json_object_set_new(o, "feeds_sig", json_string(c->sig));
 	info = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (info == NULL)

@@ -456,7 +456,9 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 		 * Either the whole function ran (seen, alerts queued) or none
 		 * of it: the next poll, a full fetch, finds out which.
 		 */
-		if (poll->unknown++ < UNKNOWN_LOGGED)
+		if (strstr(error, "FENCED") != NULL)
+			; /* nothing was written (the lease moved on): said once below */
+		else if (poll->unknown++ < UNKNOWN_LOGGED)
 			log_warn("feed \"%s\": item %s \"%s\" not recorded (%s); "
 			    "outcome unknown, retried on the next poll", rt->cfg->name,
 			    poll->keys[r->index], e->title ? e->title : "(untitled)",
