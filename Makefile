@@ -10,7 +10,8 @@
 #                 feed conformance corpus (>= 97%, every date row), end-to-end
 #                 tests
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
-#   make conformance / bench-parse / bench-poll / bench-match / bench-deliver
+#   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
+#   bench-cluster
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
@@ -47,7 +48,7 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver install clean
+        conformance bench-parse bench-poll bench-match bench-deliver bench-cluster install clean
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
 
@@ -145,6 +146,9 @@ bench-poll: all
 
 bench-deliver: all
 	python3 tests/bench/bench_deliver.py
+
+bench-cluster: all
+	python3 tests/bench/bench_cluster.py
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match

@@ -46,6 +46,7 @@
 #include "wirewatch/util.h"
 
 #define TOKEN_MAX 24
+#define JOIN_MS 1000 /* first heartbeat to first claim: see cluster_tick_cb */
 
 static const char lua_library[] =
 "#!lua name=wirewatch_cluster\n"
@@ -161,6 +162,7 @@ struct cluster {
 	unsigned gen;           /* connection generation */
 	int started;
 	int stopping;
+	unsigned long beats;    /* heartbeats answered */
 };
 
 struct batch {
@@ -531,8 +533,8 @@ cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 		m->info = sp != NULL ? json_loads(sp + 1, 0, NULL) : NULL;
 	}
 	check_feeds_agree(c);
-	if (c->stopping)
-		return;
+	if (c->stopping || c->beats++ == 0)
+		return; /* the first beat only announces this instance */
 	renew(c);
 }
 
@@ -576,6 +578,14 @@ cluster_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->stopping)
 		return;
+	/*
+	 * Instances started together (a deploy, a reboot) would otherwise
+	 * each find itself alone at its first beat and claim every feed: the
+	 * first heartbeat only announces, the first claim follows JOIN_MS
+	 * later, once the others have announced themselves too.
+	 */
+	if (c->beats == 0 && ms > JOIN_MS)
+		ms = JOIN_MS;
 	/* A tick whose renewals are still out waits for them (slow Redis). */
 	if (store_is_up(c->store) && c->batches == 0)
 		beat(c);
