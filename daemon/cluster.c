@@ -130,6 +130,7 @@ struct cl_feed {
 	uint64_t valid_until;   /* util_now_ms(): held until then, locally */
 	long long polled;       /* server ms of a poll start to report; 0 */
 	uint64_t started_local; /* util_now_ms() of our last poll start; 0 */
+	int polling;            /* between cluster_may_poll and _poll_done */
 };
 
 struct member {
@@ -456,6 +457,10 @@ renew(struct cluster *c)
 	for (i = 0; i < c->nfeeds; i++) {
 		o = owner(c, &c->feeds[i]);
 		w = !c->stopping && o != NULL && strcmp(o->name, c->cfg->instance) == 0;
+		/* A poll in progress keeps its lease a tick longer: handed over
+		 * now, its results would be refused and wait an interval. */
+		if (!w && !c->stopping && c->feeds[i].polling && c->feeds[i].held)
+			w = 1;
 		if (!w && !c->feeds[i].held && c->feeds[i].polled == 0)
 			continue;
 		idx[n] = i;
@@ -650,9 +655,16 @@ cluster_may_poll(struct cluster *c, size_t feed)
 		return 0;
 	}
 	f->started_local = util_now_ms();
+	f->polling = 1;
 	now = server_now(c);
 	f->polled = now > 0 ? now : 0;
 	return 1;
+}
+
+void
+cluster_poll_done(struct cluster *c, size_t feed)
+{
+	c->feeds[feed].polling = 0;
 }
 
 const char *

@@ -240,6 +240,8 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
+	if (p->cluster != NULL)
+		cluster_poll_done(p->cluster, (size_t)(rt - p->feeds));
 	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
 		/*
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll

@@ -59,11 +59,14 @@ void cluster_start(struct cluster *c);
 /* Shutdown: leave the members and release every lease (best effort). */
 void cluster_stop(struct cluster *c);
 
-/* 1 when this instance may start a poll of feed now; 0 (and the feed
- * waits for cluster_acquired_cb) when not. */
+/*
+ * 1 when this instance may start a poll of feed now: the poll's start is
+ * then reported with the next renewal (a new holder waits an interval
+ * from it).  0 when not: the feed waits for cluster_acquired_cb.
+ */
 int cluster_may_poll(struct cluster *c, size_t feed);
-/* A poll of feed starts now: reported with the next renewal. */
-void cluster_polled(struct cluster *c, size_t feed);
+/* The poll started by cluster_may_poll ended (its lease may move now). */
+void cluster_poll_done(struct cluster *c, size_t feed);
 /* The lease key and the token to fence feed's writes with ("0" when not
  * held: such a write is refused). */
 const char *cluster_lease_key(const struct cluster *c, size_t feed);
