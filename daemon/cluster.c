@@ -164,10 +164,16 @@ struct cluster {
 	int started;
 	int stopping;
 	unsigned long beats;    /* heartbeats answered */
+	size_t logged_members;  /* as last logged, with ... */
+	size_t logged_held;
+	size_t leaving;         /* cluster_stop's calls not answered yet */
+	cluster_done_cb done_cb;
+	void *done_arg;
 };
 
 struct batch {
 	struct cluster *c;
+	int leaving;            /* sent by cluster_stop */
 	unsigned gen;
 	uint64_t sent;
 	size_t n;
@@ -326,7 +332,7 @@ lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
 	mine = (int)elem_int(e[2]);
 	if (strcmp(token, "0") == 0) {
 		if (f->held)
-			log_info("cluster: lease of feed \"%s\" %s",
+			log_debug("cluster: lease of feed \"%s\" %s",
 			    c->cfg->feeds[b->idx[k]].name,
 			    c->stopping ? "released" : "moved to another instance");
 		if (f->held)
@@ -364,6 +370,18 @@ lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
 	c->cb(b->idx[k], since, c->arg);
 }
 
+/* One of cluster_stop's calls was answered (or failed). */
+static void
+left(struct cluster *c)
+{
+	cluster_done_cb cb = c->done_cb;
+
+	if (c->leaving == 0 || --c->leaving > 0 || cb == NULL)
+		return;
+	c->done_cb = NULL;
+	cb(c->done_arg);
+}
+
 static void
 cluster_lease_cb(struct redisReply *reply, const char *error, void *arg)
 {
@@ -375,6 +393,8 @@ cluster_lease_cb(struct redisReply *reply, const char *error, void *arg)
 	if (b->gen != c->gen)
 		goto out;
 	c->batches--;
+	if (b->leaving)
+		left(c);
 	if (error != NULL) {
 		if (!c->stopping)
 			log_warn("cluster: lease renewal failed: %s", error);
@@ -401,6 +421,9 @@ send_batch(struct cluster *c, const size_t *idx, const int *want, size_t n)
 	int argc = 0;
 
 	b->c = c;
+	b->leaving = c->stopping;
+	if (b->leaving)
+		c->leaving++;
 	b->gen = c->gen;
 	b->sent = util_now_ms();
 	b->n = n;
@@ -538,6 +561,14 @@ cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 		m->info = sp != NULL ? json_loads(sp + 1, 0, NULL) : NULL;
 	}
 	check_feeds_agree(c);
+	if (c->nmembers != c->logged_members || c->held != c->logged_held) {
+		/* Once per change, not per feed: thousands of feeds move at once. */
+		log_info("cluster: %zu live instance%s; this one (%s) holds %zu of "
+		    "%zu feeds", c->nmembers, c->nmembers == 1 ? "" : "s",
+		    c->cfg->instance, c->held, c->nfeeds);
+		c->logged_members = c->nmembers;
+		c->logged_held = c->held;
+	}
 	if (c->stopping || c->beats++ == 0)
 		return; /* the first beat only announces this instance */
 	renew(c);
@@ -614,32 +645,40 @@ cluster_start(struct cluster *c)
 static void
 cluster_left_cb(struct redisReply *reply, const char *error, void *arg)
 {
+	struct cluster *c = arg;
+
 	(void)reply;
-	(void)arg;
 	if (error != NULL)
 		log_debug("cluster: leaving: %s", error);
+	left(c);
 }
 
-void
-cluster_stop(struct cluster *c)
+int
+cluster_stop(struct cluster *c, cluster_done_cb cb, void *arg)
 {
 	const char *argv[5];
 
 	if (c == NULL || c->stopping)
-		return;
+		return 0;
 	c->stopping = 1;
 	if (c->tick != NULL)
 		evtimer_del(c->tick);
 	if (!store_is_up(c->store))
-		return;
+		return 0;
 	/* Others take over at their next tick instead of after a lease. */
 	argv[0] = "FCALL";
 	argv[1] = "ww_leave";
 	argv[2] = "1";
 	argv[3] = c->k_members;
 	argv[4] = c->cfg->instance;
+	c->leaving++;
 	store_command(c->store, cluster_left_cb, c, 5, argv);
 	renew(c); /* wants nothing: releases every lease held */
+	if (c->leaving == 0)
+		return 0;
+	c->done_cb = cb;
+	c->done_arg = arg;
+	return 1;
 }
 
 /* --- hooks for the pipeline ----------------------------------------------- */

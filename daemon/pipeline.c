@@ -1019,6 +1019,15 @@ pipeline_grace_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+pipeline_left_cb(void *arg)
+{
+	struct pipeline *p = arg;
+
+	p->writes--;
+	maybe_done(p);
+}
+
+static void
 pipeline_quiet_cb(void *arg)
 {
 	maybe_done(arg);
@@ -1034,7 +1043,8 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 		return;
 	p->stopping = 1;
 	outbox_stop(p->outbox, pipeline_quiet_cb, p);
-	cluster_stop(p->cluster);
+	if (cluster_stop(p->cluster, pipeline_left_cb, p))
+		p->writes++; /* the lease releases: sent before the loop ends */
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i].timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {

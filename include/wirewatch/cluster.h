@@ -56,8 +56,14 @@ void cluster_free(struct cluster *c);
 void cluster_setup(struct cluster *c);
 /* The connection is up: heartbeat and leases now, then every tick. */
 void cluster_start(struct cluster *c);
-/* Shutdown: leave the members and release every lease (best effort). */
-void cluster_stop(struct cluster *c);
+typedef void (*cluster_done_cb)(void *arg);
+/*
+ * Shutdown: leaves the member list and releases every lease, so that the
+ * others take over at their next tick.  Returns 1 when it sent that, and
+ * calls cb once Redis answered it (or the commands failed); 0 when there
+ * was nothing to send (NULL, Redis down) and cb is not called.
+ */
+int cluster_stop(struct cluster *c, cluster_done_cb cb, void *arg);
 
 /*
  * 1 when this instance may start a poll of feed now: the poll's start is

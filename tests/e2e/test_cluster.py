@@ -405,3 +405,49 @@ def cluster_paused_is_fenced(ctx):
                 stop_daemon(d)
         titles = [a.get("title", "") for a in rcv.accepted]
         check(sum("fresh" in t for t in titles) == 1, "fresh alerted %r" % titles)
+
+
+@scenario("cluster", "issue14", "signal")
+def cluster_graceful_leave(ctx):
+    """SIGTERM one of two daemons: it releases its leases and leaves the
+    member list, so the other holds every lease within a lease (not after
+    the lease runs out), and polls the feeds an interval after their last
+    poll, not at once."""
+    n, interval = 60, 6
+    with Env(ctx) as e, Receiver() as rcv:
+        fx = Fetches(e.http)
+        feeds = feeds_for(fx, n, interval, 1000)
+        ds = {}
+        try:
+            for name in ("A", "B"):
+                ds[name] = start(ctx, conf_of(e, ctx, name, feeds, rcv.url("/hook"),
+                                              {"lease": "10s"}), name)
+            ok = wait_for(lambda: len({p for p, _, _ in fx.of()}) == n, interval + 5)
+            check(ok, "not every feed was fetched")
+            time.sleep(1)
+            mine = [i for i, o in owners(e.redis, n).items() if o == "A"]
+            check(len(mine) > 5, "A holds only %d leases" % len(mine))
+            r = stop_daemon(ds["A"])
+            check(r.rc == 0, "A exited %s" % r.rc)
+            ts = time.monotonic()
+            # The lease is 10s here: a takeover within 5s is the release's doing.
+            ok = wait_for(lambda: all(o == "B" for o in owners(e.redis, n).values()), 5,
+                          step=0.1)
+            check(ok, "B does not hold every lease %.1fs after A stopped (lease 10s): %r"
+                  % (time.monotonic() - ts, owners(e.redis, n)))
+            print("    leave: B holds all %d leases %.1fs after A's SIGTERM (lease 10s)"
+                  % (n, time.monotonic() - ts))
+            rc, out, err = harness_ctl("-s", ctx.path("ctl-B.sock"), "--json", "status")
+            st = json.loads(out)
+            check([m["name"] for m in st["cluster"]["instances"]] == ["B"],
+                  "B's status still lists %r" % st["cluster"]["instances"])
+            time.sleep(interval * 1.1 + 2)
+        finally:
+            for d in ds.values():
+                if d.result is None:
+                    stop_daemon(d)
+        for i in mine:
+            ts_ = [t for _, _, t in fx.of("/f/%d" % i)]
+            check(len(ts_) >= 2, "feed f%d not polled again after A left" % i)
+            check(min(gaps(ts_)) >= interval * 0.85, "feed f%d polled twice within %.1fs "
+                  "across the handover" % (i, min(gaps(ts_))))
