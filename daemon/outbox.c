@@ -163,6 +163,28 @@ static const char lua_library[] =
 "  end\n"
 "  return {#due, left, nxt}\n"
 "end)\n"
+"-- ww_take: KEYS a sink's bucket; ARGV per second, burst.  A token of\n"
+"-- the bucket every instance shares: 0 (taken) or ms until there is one.\n"
+"redis.register_function('ww_take', function(keys, args)\n"
+"  local t = redis.call('TIME')\n"
+"  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"  local rate, burst = tonumber(args[1]), tonumber(args[2])\n"
+"  local h = redis.call('HMGET', keys[1], 'tokens', 'at')\n"
+"  local tokens, at = tonumber(h[1]) or burst, tonumber(h[2]) or now\n"
+"  if now > at then\n"
+"    tokens = math.min(burst, tokens + (now - at) * rate / 1000)\n"
+"    at = now\n"
+"  end\n"
+"  local wait = 0\n"
+"  if tokens >= 1 then\n"
+"    tokens = tokens - 1\n"
+"  else\n"
+"    wait = math.ceil((1 - tokens) * 1000 / rate)\n"
+"  end\n"
+"  redis.call('HSET', keys[1], 'tokens', tostring(tokens), 'at', at)\n"
+"  redis.call('PEXPIRE', keys[1], math.ceil(burst * 1000 / rate) + 60000)\n"
+"  return wait\n"
+"end)\n"
 "-- ww_epoch: KEYS epoch; ARGV candidate.  The database's epoch.\n"
 "redis.register_function('ww_epoch', function(keys, args)\n"
 "  redis.call('SET', keys[1], args[1], 'NX')\n"
@@ -208,6 +230,9 @@ struct lane {
 	char (*parked)[SID_MAX];
 	size_t phead, ptail, pcap;
 	int fetching;           /* an XCLAIM of parked ids is outstanding */
+	char *k_pace;           /* shared bucket (leases on): <prefix>pace:<sink> */
+	int asking;             /* ww_take outstanding */
+	int granted;            /* ww_take gave a token not used yet */
 	int pumping;            /* lane_pump() is on the stack */
 	struct event *timer;    /* next token, end of a pause, quiet check */
 	int limited;            /* this backlog was logged: waited for tokens */
@@ -377,6 +402,12 @@ outbox_new(struct event_base *base, const struct config *cfg,
 		l->refilled = util_now_ms();
 		TAILQ_INIT(&l->queue);
 		l->timer = evtimer_new(base, outbox_lane_timer_cb, l);
+		/*
+		 * Instances sharing a Redis (leases on) also share the bucket:
+		 * a token of the local one and one of <prefix>pace:<sink>.
+		 */
+		if (l->per_s > 0 && cfg->lease > 0)
+			l->k_pace = xasprintf("%space:%s", cfg->prefix, l->sink->name);
 	}
 	ob->next_retry_ms = -1;
 	/*
@@ -458,6 +489,7 @@ outbox_free(struct outbox *ob)
 		if (ob->lanes[i].timer != NULL)
 			event_free(ob->lanes[i].timer);
 		free(ob->lanes[i].parked);
+		free(ob->lanes[i].k_pace);
 	}
 	while ((e = LIST_FIRST(&ob->held)) != NULL)
 		entry_release(e);
@@ -1325,6 +1357,64 @@ lane_fetch(struct lane *l)
 	free(argv);
 }
 
+static void lane_limited(struct lane *l);
+static void lane_settle(struct lane *l);
+
+struct take_req {
+	struct lane *lane;
+	unsigned gen;
+};
+
+static void
+outbox_taken_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct take_req *t = arg;
+	struct lane *l = t->lane;
+
+	l->asking = 0;
+	if (t->gen != l->ob->gen || error != NULL) {
+		/* Ask again in a second (Redis is away: nothing moves anyway). */
+		if (error != NULL)
+			log_debug("outbox: sink \"%s\": shared rate limit: %s",
+			    l->sink->name, error);
+		lane_arm(l, 1000);
+	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+		lane_limited(l);
+		lane_arm(l, (uint64_t)reply->integer);
+	} else {
+		l->granted = 1;
+		lane_pump(l);
+		lane_settle(l);
+		check_idle(l->ob);
+	}
+	free(t);
+}
+
+/* Asks the bucket shared by every instance for a token (ww_take). */
+static void
+lane_ask(struct lane *l)
+{
+	struct take_req *t;
+	const char *argv[6];
+	char rate[32], burst[32];
+
+	if (l->asking)
+		return;
+	t = xmalloc(sizeof *t);
+	t->lane = l;
+	t->gen = l->ob->gen;
+	snprintf(rate, sizeof rate, "%.6f", l->per_s);
+	snprintf(burst, sizeof burst, "%.6f", l->burst);
+	argv[0] = "FCALL";
+	argv[1] = "ww_take";
+	argv[2] = "1";
+	argv[3] = l->k_pace;
+	argv[4] = rate;
+	argv[5] = burst;
+	l->asking = 1;
+	store_command(l->ob->store, outbox_taken_cb, t, 6, argv);
+}
+
 /* Out of tokens: wait for the next one (logged once per backlog). */
 static void
 lane_limited(struct lane *l)
@@ -1384,6 +1474,11 @@ lane_pump(struct lane *l)
 				lane_limited(l);
 				break;
 			}
+			if (l->k_pace != NULL && !l->granted) {
+				lane_ask(l);
+				break;
+			}
+			l->granted = 0;
 			l->tokens -= 1;
 		}
 		/*

@@ -451,3 +451,45 @@ def cluster_graceful_leave(ctx):
             check(len(ts_) >= 2, "feed f%d not polled again after A left" % i)
             check(min(gaps(ts_)) >= interval * 0.85, "feed f%d polled twice within %.1fs "
                   "across the handover" % (i, min(gaps(ts_))))
+
+
+@scenario("cluster", "issue14", "rate")
+def cluster_shared_rate_limit(ctx):
+    """Two daemons deliver to one Slack webhook (1 message a second): the
+    token bucket is shared through Redis, so together they stay at one a
+    second (each alone would send one a second, two together); every alert
+    arrives once."""
+    import chat_receivers
+    from test_rate_digest import check_paced, timed
+    n = 16
+    with Env(ctx) as e, timed(chat_receivers.Slack)() as slack:
+        fx = Fetches(e.http)
+        now = int(time.time())
+        feeds = []
+        for i in range(n):
+            fx.route("/f/%d" % i, rss([("g-%d" % i, "%s %d" % (MATCH, i), now - 60)]))
+            feeds.append(("f%d" % i, e.http.url("/f/%d" % i), {"interval": "1h"}))
+        ds = {}
+        try:
+            for name in ("A", "B"):
+                c = e.conf(name="%s.conf" % name,
+                           daemon={"instance": name, "user-agent": "ww-" + name,
+                                   "lease": "%ds" % LEASE, "startup-spread": "0",
+                                   "control": ""},
+                           feeds=feeds, watchlists=[("treaty", '"defence treaty"', ["chat"])],
+                           sinks=[("chat", {"type": "slack", "url": slack.url(),
+                                            "digest-after": "0"})])
+                ds[name] = start(ctx, c, name)
+            ok = wait_for(lambda: len(slack.messages) >= n, n * 1.5 + 10, step=0.2)
+            check(ok, "%d of %d Slack messages" % (len(slack.messages), n))
+            time.sleep(1.5)
+        finally:
+            for d in ds.values():
+                stop_daemon(d)
+        polled = {ua for _, ua, _ in fx.of()}
+        check(polled == {"ww-A", "ww-B"}, "feeds polled by %r, want both" % polled)
+        check(len(slack.messages) == n, "%d messages for %d alerts" % (len(slack.messages), n))
+        check(not slack.rejected, "slack refused %d" % len(slack.rejected))
+        check_paced(slack)
+        limited = [name for name, d in ds.items() if "rate limit reached" in d.result.stderr]
+        check(len(limited) == 2, "only %r waited for the shared bucket" % limited)
