@@ -40,10 +40,10 @@
  * slowest.  The maintenance XCLAIM keeps parked ids, like held entries,
  * from looking idle to other instances.
  *
- * The buckets are per process: several instances sharing a Redis each
- * keep their own, so together they can exceed a service's rate.  A
- * cluster-wide bucket (in Redis) is a later issue; until then the 429
- * pause is what keeps them within it.
+ * Several instances sharing a Redis (leases on) also share each paced
+ * sink's bucket: a message takes a local token and then one from
+ * <prefix>pace:<sink> (ww_take, asked one message at a time), so that
+ * together they keep the service's rate.  A 429 pause stays local.
  */
 #include <ctype.h>
 #include <stdint.h>

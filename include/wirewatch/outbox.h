@@ -22,8 +22,9 @@
  *
  * Pacing: each sink has a lane.  Chat services with a published rate
  * (slack, discord, telegram, google-chat, teams) get a token bucket at
- * that rate, per process (instances sharing a Redis do not share
- * buckets yet); the others are not paced.  A 429, or a retry hint,
+ * that rate, per process and, with leases on, also in Redis
+ * (<prefix>pace:<sink>, shared by every instance); the others are not
+ * paced.  A 429, or a retry hint,
  * pauses the sink's lane until the hint.  Alerts that wait for a lane
  * stay pending in Redis.  When a message may go and more than the
  * sink's digest-after alerts wait, as many as its format shows (at most
