@@ -2,7 +2,7 @@
  * cluster.h - several daemons on one Redis: membership, feed leases with
  * fencing tokens, rendezvous placement.
  *
- * Every CLUSTER tick (a third of [daemon] lease) an instance sends one
+ * Every tick (a third of [daemon] lease) an instance sends one
  * heartbeat (ww_beat: its entry in <prefix>members, which lists the live
  * instances) and then, in calls of at most CLUSTER_BATCH feeds each, one
  * ww_lease call that acquires, renews or releases the leases of the feeds

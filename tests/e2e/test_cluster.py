@@ -233,6 +233,7 @@ def cluster_share_and_rebalance(ctx):
             for d in ds.values():
                 stop_daemon(d)
         t_end = time.monotonic()
+        check_exits(ds)
         # Never twice per interval (jitter is +-10%; a handover waits the interval).
         short = {}
         for i in range(n):
@@ -253,6 +254,12 @@ def cluster_share_and_rebalance(ctx):
               % (len(set(ids)), want))
         check(len(ids) == len(set(ids)), "%d alerts delivered twice"
               % (len(ids) - len(set(ids))))
+
+
+def check_exits(ds):
+    """Every daemon stopped by SIGTERM exited 0 (an ASAN build: no leak)."""
+    bad = {k: d.result.rc for k, d in ds.items() if d.result.rc != 0}
+    check(not bad, "exit status %r" % bad)
 
 
 def harness_ctl(*args):
@@ -331,6 +338,7 @@ def cluster_kill_one(ctx):
             for d in ds.values():
                 if d.result is None:
                     stop_daemon(d)
+        check_exits({k: d for k, d in ds.items() if k != "A"})
 
 
 @scenario("cluster", "issue14", "signal")
@@ -403,6 +411,7 @@ def cluster_paused_is_fenced(ctx):
             for d in ds.values():
                 d.signal(signal.SIGCONT)
                 stop_daemon(d)
+        check_exits(ds)
         titles = [a.get("title", "") for a in rcv.accepted]
         check(sum("fresh" in t for t in titles) == 1, "fresh alerted %r" % titles)
 
@@ -486,6 +495,7 @@ def cluster_shared_rate_limit(ctx):
         finally:
             for d in ds.values():
                 stop_daemon(d)
+        check_exits(ds)
         polled = {ua for _, ua, _ in fx.of()}
         check(polled == {"ww-A", "ww-B"}, "feeds polled by %r, want both" % polled)
         check(len(slack.messages) == n, "%d messages for %d alerts" % (len(slack.messages), n))
