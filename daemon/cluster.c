@@ -120,7 +120,11 @@ static const char lua_library[] =
 "  return redis.call('HSET', keys[1], unpack(f))\n"
 "end)\n";
 
-struct cl_feed {
+struct cluster_feed {
+	char *name;
+	void *arg;              /* the pipeline's, for cluster_acquired_cb */
+	int removed;            /* cluster_feed_remove(): freed once released */
+	size_t inflight;        /* ww_lease calls that name it */
 	char *key;              /* <prefix>lease:<name> */
 	uint64_t hash;          /* of the feed's name */
 	char token[TOKEN_MAX];  /* "0": not held */
@@ -150,8 +154,10 @@ struct cluster {
 	char *host;
 	long lease_ms;
 	struct event *tick;
-	struct cl_feed *feeds;
-	size_t nfeeds;
+	struct cluster_feed **feeds;
+	size_t nfeeds, capfeeds;
+	size_t configured;      /* feeds not removed */
+	uint64_t sigv;
 	size_t held;
 	struct member *members;
 	size_t nmembers;
@@ -177,7 +183,7 @@ struct batch {
 	unsigned gen;
 	uint64_t sent;
 	size_t n;
-	size_t idx[];
+	struct cluster_feed *f[];
 };
 
 static uint64_t
@@ -220,8 +226,6 @@ cluster_new(struct event_base *base, const struct config *cfg,
 {
 	struct cluster *c;
 	char host[256];
-	uint64_t sig = 0;
-	size_t i;
 
 	if (cfg->lease <= 0)
 		return NULL;
@@ -237,18 +241,74 @@ cluster_new(struct event_base *base, const struct config *cfg,
 		snprintf(host, sizeof host, "?");
 	host[sizeof host - 1] = '\0';
 	c->host = xstrdup(host);
-	c->nfeeds = cfg->nfeeds;
-	c->feeds = xcalloc(cfg->nfeeds + 1, sizeof *c->feeds);
-	for (i = 0; i < cfg->nfeeds; i++) {
-		c->feeds[i].key = xasprintf("%slease:%s", cfg->prefix,
-		    cfg->feeds[i].name);
-		c->feeds[i].hash = util_hash64(cfg->feeds[i].name,
-		    strlen(cfg->feeds[i].name), 0x77697265);
-		snprintf(c->feeds[i].token, TOKEN_MAX, "0");
-		sig ^= mix(c->feeds[i].hash);
-	}
-	snprintf(c->sig, sizeof c->sig, "%016llx", (unsigned long long)sig);
+	snprintf(c->sig, sizeof c->sig, "%016llx", 0ULL);
 	return c;
+}
+
+static void
+feed_free(struct cluster_feed *f)
+{
+	free(f->name);
+	free(f->key);
+	free(f);
+}
+
+static void
+set_sig(struct cluster *c, const struct cluster_feed *f)
+{
+	c->sigv ^= mix(f->hash);
+	snprintf(c->sig, sizeof c->sig, "%016llx", (unsigned long long)c->sigv);
+}
+
+struct cluster_feed *
+cluster_feed_add(struct cluster *c, const char *name, void *arg)
+{
+	struct cluster_feed *f;
+
+	if (c == NULL)
+		return NULL;
+	f = xcalloc(1, sizeof *f);
+	f->name = xstrdup(name);
+	f->arg = arg;
+	f->key = xasprintf("%slease:%s", c->cfg->prefix, name);
+	f->hash = util_hash64(name, strlen(name), 0x77697265);
+	snprintf(f->token, TOKEN_MAX, "0");
+	if (c->nfeeds == c->capfeeds) {
+		c->capfeeds = c->capfeeds ? c->capfeeds * 2 : 64;
+		c->feeds = xreallocarray(c->feeds, c->capfeeds, sizeof *c->feeds);
+	}
+	c->feeds[c->nfeeds++] = f;
+	c->configured++;
+	set_sig(c, f);
+	return f;
+}
+
+void
+cluster_feed_remove(struct cluster *c, struct cluster_feed *f)
+{
+	if (c == NULL || f == NULL || f->removed)
+		return;
+	/* Kept until its lease is released (next tick) and no call names it. */
+	f->removed = 1;
+	f->arg = NULL;
+	c->configured--;
+	set_sig(c, f);
+}
+
+/* Frees the removed feeds that hold nothing and that no call names. */
+static void
+sweep(struct cluster *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nfeeds; i++) {
+		if (c->feeds[i]->removed && !c->feeds[i]->held &&
+		    c->feeds[i]->inflight == 0)
+			feed_free(c->feeds[i]);
+		else
+			c->feeds[n++] = c->feeds[i];
+	}
+	c->nfeeds = n;
 }
 
 void
@@ -261,7 +321,7 @@ cluster_free(struct cluster *c)
 	if (c->tick != NULL)
 		event_free(c->tick);
 	for (i = 0; i < c->nfeeds; i++)
-		free(c->feeds[i].key);
+		feed_free(c->feeds[i]);
 	free(c->feeds);
 	members_clear(c);
 	free(c->k_members);
@@ -322,7 +382,7 @@ static void
 lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
     redisReply **e)
 {
-	struct cl_feed *f = &c->feeds[b->idx[k]];
+	struct cluster_feed *f = b->f[k];
 	char token[TOKEN_MAX];
 	long long polled, since;
 	int mine;
@@ -332,8 +392,7 @@ lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
 	mine = (int)elem_int(e[2]);
 	if (strcmp(token, "0") == 0) {
 		if (f->held)
-			log_debug("cluster: lease of feed \"%s\" %s",
-			    c->cfg->feeds[b->idx[k]].name,
+			log_debug("cluster: lease of feed \"%s\" %s", f->name,
 			    c->stopping ? "released" : "moved to another instance");
 		if (f->held)
 			c->held--;
@@ -346,11 +405,11 @@ lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
 		c->held++;
 	if (!f->held && strcmp(f->token, token) != 0)
 		log_debug("cluster: lease of feed \"%s\" acquired (token %s)",
-		    c->cfg->feeds[b->idx[k]].name, token);
+		    f->name, token);
 	f->held = 1;
 	snprintf(f->token, TOKEN_MAX, "%s", token);
 	f->valid_until = b->sent + (uint64_t)c->lease_ms * 9 / 10;
-	if (f->armed)
+	if (f->armed || f->removed)
 		return;
 	/*
 	 * Pollable again: when did its last poll start?  Redis knows unless
@@ -367,7 +426,7 @@ lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
 		since = 0;
 	f->armed = 1;
 	f->ever = 1;
-	c->cb(b->idx[k], since, c->arg);
+	c->cb(f->arg, since, c->arg);
 }
 
 /* One of cluster_stop's calls was answered (or failed). */
@@ -390,6 +449,8 @@ cluster_lease_cb(struct redisReply *reply, const char *error, void *arg)
 	long long now;
 	size_t k;
 
+	for (k = 0; k < b->n; k++)
+		b->f[k]->inflight--;
 	if (b->gen != c->gen)
 		goto out;
 	c->batches--;
@@ -409,12 +470,13 @@ cluster_lease_cb(struct redisReply *reply, const char *error, void *arg)
 		lease_answer(c, b, k, now, &reply->element[1 + 3 * k]);
 out:
 	free(b);
+	sweep(c);
 }
 
 static void
-send_batch(struct cluster *c, const size_t *idx, const int *want, size_t n)
+send_batch(struct cluster *c, struct cluster_feed **fs, const int *want, size_t n)
 {
-	struct batch *b = xmalloc(sizeof *b + n * sizeof b->idx[0]);
+	struct batch *b = xmalloc(sizeof *b + n * sizeof b->f[0]);
 	const char **argv = xcalloc(5 + 3 * n, sizeof *argv);
 	char (*nums)[24] = xcalloc(2 * n + 2, sizeof *nums);
 	size_t k;
@@ -427,21 +489,23 @@ send_batch(struct cluster *c, const size_t *idx, const int *want, size_t n)
 	b->gen = c->gen;
 	b->sent = util_now_ms();
 	b->n = n;
-	memcpy(b->idx, idx, n * sizeof *idx);
+	memcpy(b->f, fs, n * sizeof *fs);
 	snprintf(nums[0], sizeof nums[0], "%zu", n);
 	snprintf(nums[1], sizeof nums[1], "%ld", c->lease_ms);
 	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_lease";
 	argv[argc++] = nums[0];
-	for (k = 0; k < n; k++)
-		argv[argc++] = c->feeds[idx[k]].key;
+	for (k = 0; k < n; k++) {
+		argv[argc++] = fs[k]->key;
+		fs[k]->inflight++;
+	}
 	argv[argc++] = c->cfg->instance;
 	argv[argc++] = nums[1];
 	for (k = 0; k < n; k++) {
 		argv[argc++] = want[k] ? "1" : "0";
-		snprintf(nums[2 + k], sizeof nums[0], "%lld", c->feeds[idx[k]].polled);
+		snprintf(nums[2 + k], sizeof nums[0], "%lld", fs[k]->polled);
 		argv[argc++] = nums[2 + k];
-		c->feeds[idx[k]].polled = 0;
+		fs[k]->polled = 0;
 	}
 	c->batches++;
 	store_command(c->store, cluster_lease_cb, b, argc, argv);
@@ -451,7 +515,7 @@ send_batch(struct cluster *c, const size_t *idx, const int *want, size_t n)
 
 /* The live instance that owns feed f (rendezvous hashing); NULL: none. */
 static const struct member *
-owner(const struct cluster *c, const struct cl_feed *f)
+owner(const struct cluster *c, const struct cluster_feed *f)
 {
 	const struct member *best = NULL;
 	uint64_t w, bw = 0;
@@ -471,31 +535,34 @@ owner(const struct cluster *c, const struct cl_feed *f)
 static void
 renew(struct cluster *c)
 {
-	size_t *idx = xcalloc(CLUSTER_BATCH, sizeof *idx);
+	struct cluster_feed **fs = xcalloc(CLUSTER_BATCH, sizeof *fs), *f;
 	int *want = xcalloc(CLUSTER_BATCH, sizeof *want);
 	const struct member *o;
 	size_t i, n = 0;
 	int w;
 
+	sweep(c);
 	for (i = 0; i < c->nfeeds; i++) {
-		o = owner(c, &c->feeds[i]);
-		w = !c->stopping && o != NULL && strcmp(o->name, c->cfg->instance) == 0;
+		f = c->feeds[i];
+		o = owner(c, f);
+		w = !c->stopping && !f->removed && o != NULL &&
+		    strcmp(o->name, c->cfg->instance) == 0;
 		/* A poll in progress keeps its lease a tick longer: handed over
 		 * now, its results would be refused and wait an interval. */
-		if (!w && !c->stopping && c->feeds[i].polling && c->feeds[i].held)
+		if (!w && !c->stopping && !f->removed && f->polling && f->held)
 			w = 1;
-		if (!w && !c->feeds[i].held && c->feeds[i].polled == 0)
+		if (!w && !f->held && f->polled == 0)
 			continue;
-		idx[n] = i;
+		fs[n] = f;
 		want[n] = w;
 		if (++n == CLUSTER_BATCH) {
-			send_batch(c, idx, want, n);
+			send_batch(c, fs, want, n);
 			n = 0;
 		}
 	}
 	if (n > 0)
-		send_batch(c, idx, want, n);
-	free(idx);
+		send_batch(c, fs, want, n);
+	free(fs);
 	free(want);
 }
 
@@ -565,7 +632,7 @@ cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 		/* Once per change, not per feed: thousands of feeds move at once. */
 		log_info("cluster: %zu live instance%s; this one (%s) holds %zu of "
 		    "%zu feeds", c->nmembers, c->nmembers == 1 ? "" : "s",
-		    c->cfg->instance, c->held, c->nfeeds);
+		    c->cfg->instance, c->held, c->configured);
 		c->logged_members = c->nmembers;
 		c->logged_held = c->held;
 	}
@@ -584,7 +651,7 @@ beat(struct cluster *c)
 	json_object_set_new(o, "host", alert_json_string(c->host));
 	json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
 	json_object_set_new(o, "feeds", json_integer((json_int_t)c->held));
-	json_object_set_new(o, "configured", json_integer((json_int_t)c->nfeeds));
+	json_object_set_new(o, "configured", json_integer((json_int_t)c->configured));
 	json_object_set_new(o, "lease_ms", json_integer(c->lease_ms));
 	json_object_set_new(o, "feeds_sig", json_string(c->sig));
 	info = json_dumps(o, JSON_COMPACT);
@@ -684,9 +751,8 @@ cluster_stop(struct cluster *c, cluster_done_cb cb, void *arg)
 /* --- hooks for the pipeline ----------------------------------------------- */
 
 int
-cluster_may_poll(struct cluster *c, size_t feed)
+cluster_may_poll(struct cluster *c, struct cluster_feed *f)
 {
-	struct cl_feed *f = &c->feeds[feed];
 	long long now;
 
 	if (!f->held || util_now_ms() >= f->valid_until) {
@@ -701,25 +767,25 @@ cluster_may_poll(struct cluster *c, size_t feed)
 }
 
 void
-cluster_poll_done(struct cluster *c, size_t feed)
+cluster_poll_done(struct cluster_feed *f)
 {
-	c->feeds[feed].polling = 0;
+	f->polling = 0;
 }
 
 const char *
-cluster_lease_key(const struct cluster *c, size_t feed)
+cluster_lease_key(const struct cluster_feed *f)
 {
-	return c->feeds[feed].key;
+	return f->key;
 }
 
 const char *
-cluster_token(const struct cluster *c, size_t feed)
+cluster_token(const struct cluster_feed *f)
 {
-	return c->feeds[feed].held ? c->feeds[feed].token : "0";
+	return f->held ? f->token : "0";
 }
 
 void
-cluster_fenced_hset(struct cluster *c, size_t feed, int argc,
+cluster_fenced_hset(struct cluster *c, struct cluster_feed *f, int argc,
     const char **argv, cluster_reply_cb cb, void *arg)
 {
 	const char **v = xcalloc((size_t)argc + 4, sizeof *v);
@@ -730,8 +796,8 @@ cluster_fenced_hset(struct cluster *c, size_t feed, int argc,
 	v[n++] = "ww_fenced";
 	v[n++] = "2";
 	v[n++] = argv[1];
-	v[n++] = c->feeds[feed].key;
-	v[n++] = cluster_token(c, feed);
+	v[n++] = f->key;
+	v[n++] = cluster_token(f);
 	for (i = 2; i < argc; i++)
 		v[n++] = argv[i];
 	store_command(c->store, cb, arg, n, v);

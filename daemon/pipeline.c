@@ -66,6 +66,7 @@ struct feed_rt {
 	int bad_guids_logged;
 	struct event *timer;
 	struct poll *poll;    /* in progress, or NULL */
+	struct cluster_feed *lease; /* its lease (cluster.h), NULL without */
 	struct fetch *fetch;
 	struct sched_state sched;
 	/* health */
@@ -241,7 +242,7 @@ poll_end(struct poll *poll)
 
 	rt->poll = NULL;
 	if (p->cluster != NULL)
-		cluster_poll_done(p->cluster, (size_t)(rt - p->feeds));
+		cluster_poll_done(rt->lease);
 	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
 		/*
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll
@@ -330,8 +331,8 @@ save_state(struct feed_rt *rt)
 	argv[argc++] = rt->cfg->url;
 	rt->p->writes++;
 	if (rt->p->cluster != NULL)
-		cluster_fenced_hset(rt->p->cluster, (size_t)(rt - rt->p->feeds), argc,
-		    argv, pipeline_state_saved_cb, rt);
+		cluster_fenced_hset(rt->p->cluster, rt->lease, argc, argv,
+		    pipeline_state_saved_cb, rt);
 	else
 		store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
 	free(key);
@@ -533,8 +534,8 @@ record_item(struct poll *poll, size_t i)
 	r->nalerts = n;
 	poll->pending++;
 	if (p->cluster != NULL)
-		outbox_fence(p->outbox, cluster_lease_key(p->cluster, (size_t)(rt - p->feeds)),
-		    cluster_token(p->cluster, (size_t)(rt - p->feeds)));
+		outbox_fence(p->outbox, cluster_lease_key(rt->lease),
+		    cluster_token(rt->lease));
 	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
 	for (s = 0; s < n; s++)
 		free((char *)alerts[s].json);
@@ -790,7 +791,7 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* Another instance's feed, or ours again once a tick says so. */
-	if (p->cluster != NULL && !cluster_may_poll(p->cluster, (size_t)(rt - p->feeds)))
+	if (p->cluster != NULL && !cluster_may_poll(p->cluster, rt->lease))
 		return;
 	p->polls_running++;
 	if (rt->state_loaded || !store_is_up(p->store)) {
@@ -898,10 +899,10 @@ pipeline_store_setup_cb(void *arg)
  * it, the usual jitter), or as on startup when nobody polled it yet.
  */
 static void
-pipeline_acquired_cb(size_t i, long long since_ms, void *arg)
+pipeline_acquired_cb(void *feed_arg, long long since_ms, void *arg)
 {
 	struct pipeline *p = arg;
-	struct feed_rt *rt = &p->feeds[i];
+	struct feed_rt *rt = feed_arg;
 	long long delay;
 
 	if (p->stopping)
@@ -997,6 +998,9 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
 	if (!once)
 		p->cluster = cluster_new(base, cfg, p->store, pipeline_acquired_cb, p);
+	for (i = 0; i < p->nfeeds; i++)
+		p->feeds[i].lease = cluster_feed_add(p->cluster, p->feeds[i].cfg->name,
+		    &p->feeds[i]);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)

@@ -34,23 +34,36 @@ struct event_base;
 struct redisReply;
 struct store;
 struct cluster;
+struct cluster_feed;
 
 #define CLUSTER_BATCH 1000 /* feeds per ww_lease call */
 
 /*
  * A feed became pollable here (acquired, or renewed after its lease ran
- * out locally).  since_ms: how long ago its last poll started anywhere
- * (-1: never, or the last one was ours before a restart: poll as on
- * startup).  The pipeline (re)arms its timer.
+ * out locally); feed_arg is what cluster_feed_add was given.  since_ms:
+ * how long ago its last poll started anywhere (-1: never, or the last one
+ * was ours before a restart: poll as on startup).  The pipeline (re)arms
+ * its timer.
  */
-typedef void (*cluster_acquired_cb)(size_t feed, long long since_ms, void *arg);
+typedef void (*cluster_acquired_cb)(void *feed_arg, long long since_ms,
+    void *arg);
 typedef void (*cluster_reply_cb)(struct redisReply *reply, const char *error,
     void *arg);
 
-/* NULL when leases are off ([daemon] lease = 0). */
+/* NULL when leases are off ([daemon] lease = 0).  cfg is borrowed: its
+ * prefix, instance and lease are read (restart-only keys). */
 struct cluster *cluster_new(struct event_base *base, const struct config *cfg,
     struct store *store, cluster_acquired_cb cb, void *arg);
 void cluster_free(struct cluster *c);
+
+/*
+ * A feed (by name: the lease is <prefix>lease:<name>) joins the feeds this
+ * instance may poll; NULL when c is NULL.  Removing one (a reload dropped
+ * it) releases its lease at the next tick; cb is not called for it again.
+ */
+struct cluster_feed *cluster_feed_add(struct cluster *c, const char *name,
+    void *feed_arg);
+void cluster_feed_remove(struct cluster *c, struct cluster_feed *f);
 
 /* Every new connection: loads the function library (before other use). */
 void cluster_setup(struct cluster *c);
@@ -70,19 +83,19 @@ int cluster_stop(struct cluster *c, cluster_done_cb cb, void *arg);
  * then reported with the next renewal (a new holder waits an interval
  * from it).  0 when not: the feed waits for cluster_acquired_cb.
  */
-int cluster_may_poll(struct cluster *c, size_t feed);
+int cluster_may_poll(struct cluster *c, struct cluster_feed *f);
 /* The poll started by cluster_may_poll ended (its lease may move now). */
-void cluster_poll_done(struct cluster *c, size_t feed);
-/* The lease key and the token to fence feed's writes with ("0" when not
- * held: such a write is refused). */
-const char *cluster_lease_key(const struct cluster *c, size_t feed);
-const char *cluster_token(const struct cluster *c, size_t feed);
+void cluster_poll_done(struct cluster_feed *f);
+/* The lease key and the token to fence the feed's writes with ("0" when
+ * not held: such a write is refused). */
+const char *cluster_lease_key(const struct cluster_feed *f);
+const char *cluster_token(const struct cluster_feed *f);
 
 /*
  * argv is a whole "HSET key field value ..." command: it is run by the
  * function ww_fenced only while feed's lease still has its token.
  */
-void cluster_fenced_hset(struct cluster *c, size_t feed, int argc,
+void cluster_fenced_hset(struct cluster *c, struct cluster_feed *f, int argc,
     const char **argv, cluster_reply_cb cb, void *arg);
 
 /* Status: live instances (name, host, pid, feeds, last heartbeat) and
