@@ -5,19 +5,21 @@
 #   make deps     install the missing Debian packages (apt-get update first;
 #                 sudo unless root)
 #   make run      install what is missing, build, run the daemon on conf/demo
-#   make check    install what is missing, then unit tests, the same under
-#                 ASan+UBSan, every fuzz target for FUZZ_SMOKE_SECONDS, the
-#                 feed conformance corpus (>= 97%, every date row), end-to-end
-#                 tests
+#   make check    install what is missing, then the man pages' lint, the
+#                 systemd unit's verify and exposure (check-unit), unit
+#                 tests, the same under ASan+UBSan, every fuzz target for
+#                 FUZZ_SMOKE_SECONDS, the feed conformance corpus (>= 97%,
+#                 every date row), end-to-end tests (promtool fetched first)
+#   make install / uninstall   PREFIX, DESTDIR, SYSCONFDIR (see below)
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
-#   bench-cluster
+#   bench-cluster / bench-recent
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
        libhiredis-dev libutf8proc-dev libjansson-dev libsystemd-dev \
        libpcre2-dev libcmocka-dev libssl-dev redis-server python3 python3-feedparser curl \
-       nodejs
+       nodejs mandoc systemd util-linux python3-seccomp time
 # libFuzzer: clang and its runtime (Debian 12 ships clang 14).
 FUZZ_DEBS = clang libclang-rt-14-dev
 
@@ -48,7 +50,8 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver bench-cluster install clean
+        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-cluster \
+        install uninstall promtool lint-man check-unit clean FORCE
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
 
@@ -124,11 +127,14 @@ unit-asan: $(ASAN_UNIT_BINS)
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $$t || fail=1; done; exit $$fail
 
-e2e: all
+e2e: all $(PROMTOOL)
 	python3 tests/e2e/run.py
 
 check: fuzz-deps
 	$(MAKE) all
+	$(MAKE) promtool
+	$(MAKE) lint-man
+	$(MAKE) check-unit
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-smoke
@@ -149,6 +155,9 @@ bench-deliver: all
 
 bench-cluster: all
 	python3 tests/bench/bench_cluster.py
+
+bench-recent: all
+	python3 tests/bench/bench_recent.py
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match
@@ -213,15 +222,119 @@ clean:
 
 .SECONDARY:
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)
 
+# --- installation ------------------------------------------------------
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]
+#   make uninstall (same variables)
+#
+# PREFIX is fixed at build time too: the daemon's default entities
+# directory is $(PREFIX)/share/wirewatch/entities.  The unit goes to
+# /etc/systemd/system for a local install, /usr/lib/systemd/system with
+# PREFIX=/usr (a package's place).  The configuration is installed once,
+# 0640 root:wirewatch, and never overwritten; local entities go in
+# $(SYSCONFDIR)/wirewatch/entities.d, which upgrades never touch.  Without
+# DESTDIR, as root, install also creates the system user and group
+# wirewatch (a package's postinst does that with DESTDIR).
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
-install: all
-	install -D -m 755 $(B)/wirewatchd $(DESTDIR)$(PREFIX)/bin/wirewatchd
-	install -D -m 755 $(B)/wirewatchctl $(DESTDIR)$(PREFIX)/bin/wirewatchctl
-	install -d $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities
-	install -m 644 conf/entities/*.conf $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities/
-	[ -e $(DESTDIR)$(SYSCONFDIR)/wirewatch/wirewatch.conf ] || \
-	  install -m 644 conf/wirewatch.conf.example $(DESTDIR)$(SYSCONFDIR)/wirewatch/wirewatch.conf
-	install -D -m 644 systemd/wirewatchd.service $(DESTDIR)/lib/systemd/system/wirewatchd.service
+BINDIR = $(PREFIX)/bin
+DATADIR = $(PREFIX)/share
+MANDIR = $(DATADIR)/man
+BASHCOMPDIR = $(DATADIR)/bash-completion/completions
+ifeq ($(PREFIX),/usr)
+UNITDIR ?= /usr/lib/systemd/system
+else
+UNITDIR ?= /etc/systemd/system
+endif
+MANPAGES = man/wirewatchd.8 man/wirewatchctl.8 man/wirewatch.conf.5
+
+PATHS_DEFS = -DWW_ENTITIES_DIR='"$(DATADIR)/wirewatch/entities"' \
+             -DWW_LOCAL_ENTITIES_DIR='"$(SYSCONFDIR)/wirewatch/entities.d"'
+$(B)/obj/daemon/config.o $(B)/obj/daemon/ctl/ctl_match.o: CFLAGS_ALL += $(PATHS_DEFS)
+$(B)/obj/daemon/config.o $(B)/obj/daemon/ctl/ctl_match.o: $(B)/paths.stamp
+# Rewritten only when PREFIX or SYSCONFDIR change, so that those rebuild.
+$(B)/paths.stamp: FORCE
+	@mkdir -p $(B); echo '$(PATHS_DEFS)' | cmp -s - $@ || echo '$(PATHS_DEFS)' > $@
+FORCE:
+
+$(B)/wirewatchd.service: systemd/wirewatchd.service.in $(B)/paths.stamp
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DATADIR@|$(DATADIR)|g' $< > $@
+
+install: all $(B)/wirewatchd.service
+	install -D -m 755 $(B)/wirewatchd $(DESTDIR)$(BINDIR)/wirewatchd
+	install -D -m 755 $(B)/wirewatchctl $(DESTDIR)$(BINDIR)/wirewatchctl
+	install -d $(DESTDIR)$(DATADIR)/wirewatch/entities
+	install -m 644 conf/entities/*.conf $(DESTDIR)$(DATADIR)/wirewatch/entities/
+	install -D -m 644 conf/wirewatch.conf.example $(DESTDIR)$(DATADIR)/wirewatch/wirewatch.conf.example
+	install -D -m 644 systemd/redis-local.conf $(DESTDIR)$(DATADIR)/wirewatch/systemd/redis-local.conf
+	install -d -m 755 $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities.d
+	install -D -m 644 $(B)/wirewatchd.service $(DESTDIR)$(UNITDIR)/wirewatchd.service
+	install -D -m 644 man/wirewatchd.8 $(DESTDIR)$(MANDIR)/man8/wirewatchd.8
+	install -D -m 644 man/wirewatchctl.8 $(DESTDIR)$(MANDIR)/man8/wirewatchctl.8
+	install -D -m 644 man/wirewatch.conf.5 $(DESTDIR)$(MANDIR)/man5/wirewatch.conf.5
+	install -D -m 644 conf/wirewatchctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/wirewatchctl
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! getent group wirewatch >/dev/null; then \
+	  echo "creating the system user and group wirewatch"; \
+	  if command -v adduser >/dev/null 2>&1; then \
+	    adduser --system --group --no-create-home --home /nonexistent wirewatch; \
+	  else useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin wirewatch; fi; fi
+	@conf=$(DESTDIR)$(SYSCONFDIR)/wirewatch/wirewatch.conf; \
+	if [ -e "$$conf" ]; then echo "kept $$conf (never overwritten)"; \
+	else install -m 640 conf/wirewatch.conf.example "$$conf" && \
+	  { [ -n "$(DESTDIR)" ] || [ "$$(id -u)" != 0 ] || chown root:wirewatch "$$conf"; } && \
+	  echo "installed $$conf (0640; root:wirewatch on a live system)"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/wirewatchd $(DESTDIR)$(BINDIR)/wirewatchctl
+	rm -rf $(DESTDIR)$(DATADIR)/wirewatch
+	rm -f $(DESTDIR)$(UNITDIR)/wirewatchd.service
+	rm -f $(DESTDIR)$(MANDIR)/man8/wirewatchd.8 $(DESTDIR)$(MANDIR)/man8/wirewatchctl.8
+	rm -f $(DESTDIR)$(MANDIR)/man5/wirewatch.conf.5
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/wirewatchctl
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities.d 2>/dev/null
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/wirewatch (configuration, local entities) and the wirewatch user"
+
+# --- operating checks (make check) -------------------------------------
+#
+# promtool checks the live /metrics scrape in the e2e tests.  Only the
+# binary of Debian's prometheus package is needed, not the server or its
+# service: the .deb is downloaded and unpacked, never installed (apt-get
+# update first when the package lists are missing).
+PROMTOOL = $(B)/tools/promtool
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	@rm -rf $(B)/tools/deb && mkdir -p $(B)/tools/deb
+	@cd $(B)/tools/deb && { apt-get download prometheus 2>/dev/null || { \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update && \
+	  apt-get download prometheus; }; }
+	dpkg -x $(B)/tools/deb/prometheus_*.deb $(B)/tools/deb/root
+	cp $(B)/tools/deb/root/usr/bin/promtool $@
+	rm -rf $(B)/tools/deb
+	$@ --version | head -1
+
+# The man pages lint clean; the unit, installed with PREFIX=/usr into a
+# staging tree, verifies clean and scores at most UNIT_MAX_EXPOSURE in
+# `systemd-analyze security --offline=true` (both work without systemd
+# as PID 1).
+UNIT_MAX_EXPOSURE = 2.0
+lint-man:
+	mandoc -Tlint -Wwarning $(MANPAGES)
+
+check-unit: all
+	./tests/install_check.sh $(CURDIR)/$(B)/install-check
+	rm -rf $(B)/stage $(B)/verify && $(MAKE) --no-print-directory install PREFIX=/usr \
+	  DESTDIR=$(CURDIR)/$(B)/stage >/dev/null
+	@# verify runs on the host: the same template, pointing at the staged binary
+	@mkdir -p $(B)/verify && sed -e 's|@BINDIR@|$(CURDIR)/$(B)/stage/usr/bin|g' \
+	  -e 's|@SYSCONFDIR@|/etc|g' -e 's|@DATADIR@|/usr/share|g' \
+	  systemd/wirewatchd.service.in > $(B)/verify/wirewatchd.service
+	MANPATH=$(CURDIR)/$(B)/stage/usr/share/man systemd-analyze verify $(B)/verify/wirewatchd.service
+	@score=$$(systemd-analyze security --offline=true --root=$(CURDIR)/$(B)/stage \
+	  wirewatchd.service 2>&1 | \
+	  sed -n 's/.*Overall exposure level for wirewatchd.service: \([0-9.]*\).*/\1/p'); \
+	echo "wirewatchd.service: exposure $$score (at most $(UNIT_MAX_EXPOSURE))"; \
+	[ -n "$$score" ] && awk "BEGIN { exit !($$score <= $(UNIT_MAX_EXPOSURE)) }"

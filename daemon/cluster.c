@@ -146,7 +146,7 @@ struct member {
 
 struct cluster {
 	struct event_base *base;
-	const struct config *cfg;
+	char *instance, *prefix, *path;
 	struct store *store;
 	cluster_acquired_cb cb;
 	void *arg;
@@ -231,7 +231,10 @@ cluster_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	c = xcalloc(1, sizeof *c);
 	c->base = base;
-	c->cfg = cfg;
+	/* Copies: a reload replaces the config (these keys need a restart). */
+	c->instance = xstrdup(cfg->instance);
+	c->prefix = xstrdup(cfg->prefix);
+	c->path = xstrdup(cfg->path);
 	c->store = store;
 	c->cb = cb;
 	c->arg = arg;
@@ -270,7 +273,7 @@ cluster_feed_add(struct cluster *c, const char *name, void *arg)
 	f = xcalloc(1, sizeof *f);
 	f->name = xstrdup(name);
 	f->arg = arg;
-	f->key = xasprintf("%slease:%s", c->cfg->prefix, name);
+	f->key = xasprintf("%slease:%s", c->prefix, name);
 	f->hash = util_hash64(name, strlen(name), 0x77697265);
 	snprintf(f->token, TOKEN_MAX, "0");
 	if (c->nfeeds == c->capfeeds) {
@@ -326,6 +329,9 @@ cluster_free(struct cluster *c)
 	members_clear(c);
 	free(c->k_members);
 	free(c->host);
+	free(c->instance);
+	free(c->prefix);
+	free(c->path);
 	free(c);
 }
 
@@ -499,7 +505,7 @@ send_batch(struct cluster *c, struct cluster_feed **fs, const int *want, size_t 
 		argv[argc++] = fs[k]->key;
 		fs[k]->inflight++;
 	}
-	argv[argc++] = c->cfg->instance;
+	argv[argc++] = c->instance;
 	argv[argc++] = nums[1];
 	for (k = 0; k < n; k++) {
 		argv[argc++] = want[k] ? "1" : "0";
@@ -546,7 +552,7 @@ renew(struct cluster *c)
 		f = c->feeds[i];
 		o = owner(c, f);
 		w = !c->stopping && !f->removed && o != NULL &&
-		    strcmp(o->name, c->cfg->instance) == 0;
+		    strcmp(o->name, c->instance) == 0;
 		/* A poll in progress keeps its lease a tick longer: handed over
 		 * now, its results would be refused and wait an interval. */
 		if (!w && !c->stopping && !f->removed && f->polling && f->held)
@@ -587,7 +593,7 @@ check_feeds_agree(struct cluster *c)
 			    "(%s); a feed is polled only by the instance it is placed "
 			    "on, so feeds one of them lacks may not be polled at all: "
 			    "give every instance the same feeds", c->members[i].name,
-			    c->cfg->path);
+			    c->path);
 		c->mismatch_logged = 1;
 		return;
 	}
@@ -632,7 +638,7 @@ cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 		/* Once per change, not per feed: thousands of feeds move at once. */
 		log_info("cluster: %zu live instance%s; this one (%s) holds %zu of "
 		    "%zu feeds", c->nmembers, c->nmembers == 1 ? "" : "s",
-		    c->cfg->instance, c->held, c->configured);
+		    c->instance, c->held, c->configured);
 		c->logged_members = c->nmembers;
 		c->logged_held = c->held;
 	}
@@ -663,7 +669,7 @@ beat(struct cluster *c)
 	argv[1] = "ww_beat";
 	argv[2] = "1";
 	argv[3] = c->k_members;
-	argv[4] = c->cfg->instance;
+	argv[4] = c->instance;
 	argv[5] = info;
 	argv[6] = ttl;
 	store_command(c->store, cluster_beat_cb, c, 7, argv);
@@ -737,7 +743,7 @@ cluster_stop(struct cluster *c, cluster_done_cb cb, void *arg)
 	argv[1] = "ww_leave";
 	argv[2] = "1";
 	argv[3] = c->k_members;
-	argv[4] = c->cfg->instance;
+	argv[4] = c->instance;
 	c->leaving++;
 	store_command(c->store, cluster_left_cb, c, 5, argv);
 	renew(c); /* wants nothing: releases every lease held */
@@ -755,6 +761,8 @@ cluster_may_poll(struct cluster *c, struct cluster_feed *f)
 {
 	long long now;
 
+	if (f == NULL)
+		return 0; /* removed by a reload */
 	if (!f->held || util_now_ms() >= f->valid_until) {
 		f->armed = 0;
 		return 0;
@@ -769,19 +777,22 @@ cluster_may_poll(struct cluster *c, struct cluster_feed *f)
 void
 cluster_poll_done(struct cluster_feed *f)
 {
-	f->polling = 0;
+	if (f != NULL)
+		f->polling = 0;
 }
 
+/* A feed removed by a reload (NULL) has no lease: its late writes are
+ * fenced with a key that holds no token, and refused. */
 const char *
 cluster_lease_key(const struct cluster_feed *f)
 {
-	return f->key;
+	return f != NULL ? f->key : "";
 }
 
 const char *
 cluster_token(const struct cluster_feed *f)
 {
-	return f->held ? f->token : "0";
+	return f != NULL && f->held ? f->token : "0";
 }
 
 void
@@ -796,7 +807,7 @@ cluster_fenced_hset(struct cluster *c, struct cluster_feed *f, int argc,
 	v[n++] = "ww_fenced";
 	v[n++] = "2";
 	v[n++] = argv[1];
-	v[n++] = f->key;
+	v[n++] = cluster_lease_key(f);
 	v[n++] = cluster_token(f);
 	for (i = 2; i < argc; i++)
 		v[n++] = argv[i];
@@ -825,7 +836,7 @@ cluster_status_json(const struct cluster *c)
 		    (json_int_t)(now - (mb->until - lease))));
 		json_array_append_new(a, m);
 	}
-	json_object_set_new(o, "lease_s", json_integer(c->cfg->lease));
+	json_object_set_new(o, "lease_s", json_integer(c->lease_ms / 1000));
 	json_object_set_new(o, "leases_held", json_integer((json_int_t)c->held));
 	json_object_set_new(o, "instances", a);
 	return o;

@@ -33,8 +33,10 @@
 
 #include "config_internal.h"
 #include "wirewatch/config.h"
+#include "wirewatch/entity.h"
 #include "wirewatch/ini.h"
 #include "wirewatch/match.h"
+#include "wirewatch/metrics.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -79,8 +81,8 @@ names_slot(const struct names *t, const char *name)
 	return &t->slots[i];
 }
 
-static int
-names_get(const struct names *t, const char *name, size_t *index)
+int
+config_names_get(const struct names *t, const char *name, size_t *index)
 {
 	struct name_slot *s;
 
@@ -91,8 +93,8 @@ names_get(const struct names *t, const char *name, size_t *index)
 }
 
 /* name must outlive the table and not be in it yet. */
-static void
-names_add(struct names *t, const char *name, size_t index)
+void
+config_names_add(struct names *t, const char *name, size_t index)
 {
 	struct name_slot *old = t->slots, *s;
 	size_t i, oldcap = t->cap;
@@ -358,7 +360,7 @@ new_section(struct loader *l, const char *sec)
 	}
 	t = l->kind == SEC_FEED ? &l->feed_names :
 	    l->kind == SEC_WATCHLIST ? &l->watchlist_names : &l->sink_names;
-	if (names_get(t, name, &first) == 0) {
+	if (config_names_get(t, name, &first) == 0) {
 		first_line = l->kind == SEC_FEED ? cfg->feeds[first].line :
 		    l->kind == SEC_WATCHLIST ? cfg->watchlists[first].line :
 		    cfg->sinks[first].line;
@@ -405,7 +407,7 @@ new_section(struct loader *l, const char *sec)
 		l->cur = cfg->nsinks++;
 		break;
 	}
-	names_add(t, name, l->cur);
+	config_names_add(t, name, l->cur);
 }
 
 /* --- keys ---------------------------------------------------------------- */
@@ -471,6 +473,61 @@ control_key(struct loader *l, const char *name, const char *v, char **dst)
 	config_set_str(dst, v);
 }
 
+/* metrics: host:port as metrics.c would listen on it, or "" (off). */
+static void
+metrics_key(struct loader *l, const char *v)
+{
+	const char *why;
+
+	if (v[0] != '\0' && (why = metrics_addr_parse(v, NULL, NULL)) != NULL)
+		config_fail(l, l->line, "bad value '%s' for 'metrics' (%s; nothing "
+		    "for no metrics endpoint)", v, why);
+	config_set_str(&l->cfg->metrics, v);
+}
+
+/*
+ * redis-user, redis-password, redis-password-file, redis-db.  The
+ * password file is read like a sink's secret-file (config_read_credential:
+ * a relative path in $CREDENTIALS_DIRECTORY when set, else next to the
+ * config; a regular file, not readable by others); its first line is the
+ * password.
+ */
+static void
+redis_key(struct loader *l, const char *name, const char *v)
+{
+	struct config *cfg = l->cfg;
+	char *path = NULL, *text, *nl;
+	long n;
+
+	if (!strcmp(name, "redis-user")) {
+		if (strcspn(v, " \t\r\n") != strlen(v))
+			config_fail(l, l->line, "bad value for 'redis-user' (no spaces)");
+		config_set_str(&cfg->redis_user, v);
+	} else if (!strcmp(name, "redis-password")) {
+		config_set_str(&cfg->redis_password, v);
+	} else if (!strcmp(name, "redis-password-file")) {
+		if ((text = config_read_credential(l, "", name, v, &path)) != NULL) {
+			if ((nl = strpbrk(text, "\r\n")) != NULL)
+				*nl = '\0';
+			if (text[0] == '\0')
+				config_fail(l, l->line, "redis-password-file %s: the first "
+				    "line is empty", path);
+			config_set_str(&cfg->redis_password, text);
+			explicit_bzero(text, strlen(text));
+			free(text);
+		}
+		free(path);
+	} else if (!strcmp(name, "redis-db")) {
+		if (config_parse_int(v, 0, 100000, &n) == -1)
+			config_fail(l, l->line, "bad value '%s' for 'redis-db' (a database "
+			    "number, 0 to 100000; Redis has 16 unless configured)", v);
+		else
+			cfg->redis_db = n;
+	} else {
+		config_unknown_key(l, name);
+	}
+}
+
 static void
 daemon_key(struct loader *l, const char *name, const char *v)
 {
@@ -495,9 +552,14 @@ daemon_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "seen-ttl")) {
 		if (config_duration(l, name, v, 1, &n) == 0)
 			cfg->seen_ttl = n;
+	} else if (!strcmp(name, "keep-items")) {
+		if (config_duration(l, name, v, 0, &n) == 0)
+			cfg->keep_items = n;
 	} else if (!strcmp(name, "entities")) {
 		config_set_str(&cfg->entities, v);
 		l->entities_line = l->line;
+	} else if (!strcmp(name, "local-entities")) {
+		config_set_str(&cfg->local_entities, v);
 	} else if (!strcmp(name, "user-agent")) {
 		config_set_str(&cfg->user_agent, v);
 	} else if (!strcmp(name, "max-body")) {
@@ -527,6 +589,10 @@ daemon_key(struct loader *l, const char *name, const char *v)
 		control_key(l, name, v, &cfg->control_group);
 	} else if (!strcmp(name, "control-read-group")) {
 		control_key(l, name, v, &cfg->control_read_group);
+	} else if (!strcmp(name, "metrics")) {
+		metrics_key(l, v);
+	} else if (!strncmp(name, "redis-", 6)) {
+		redis_key(l, name, v);
 	} else if (!strcmp(name, "max-connections")) {
 		if (config_parse_int(v, 1, 100000, &n) == -1)
 			config_fail(l, l->line, "bad value '%s' for 'max-connections' (1 to 100000)",
@@ -582,6 +648,11 @@ watchlist_key(struct loader *l, const char *name, const char *v)
 	} else if (!strcmp(name, "sinks")) {
 		config_set_str(&x->sinks_raw, v);
 		x->sinks_line = l->line;
+	} else if (!strcmp(name, "backfill")) {
+		long d;
+
+		if (config_duration(l, name, v, 0, &d) == 0)
+			w->backfill = d;
 	} else {
 		config_unknown_key(l, name);
 	}
@@ -596,8 +667,9 @@ handle_key(struct loader *l, const char *name, const char *value)
 		config_fail(l, l->line, "'%s' outside any section", name);
 		return;
 	}
-	/* [daemon] control is the one key whose empty value means something: off. */
-	if (*value == '\0' && !(l->kind == SEC_DAEMON && !strcmp(name, "control"))) {
+	/* [daemon] control, metrics, local-entities: an empty value means off. */
+	if (*value == '\0' && !(l->kind == SEC_DAEMON && (!strcmp(name, "control") ||
+	    !strcmp(name, "metrics") || !strcmp(name, "local-entities")))) {
 		config_fail(l, l->line, "missing value for '%s'", name);
 		return;
 	}
@@ -721,7 +793,7 @@ resolve_sinks(struct loader *l, size_t wi)
 
 	for (tok = strtok_r(list, ", \t", &save); tok != NULL && l->err[0] == '\0';
 	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (names_get(&l->sink_names, tok, &j) == -1) {
+		if (config_names_get(&l->sink_names, tok, &j) == -1) {
 			config_fail(l, l->wlx[wi].sinks_line, "watchlist \"%s\": unknown sink '%s'",
 			    w->name, tok);
 			break;
@@ -814,6 +886,14 @@ compile_watchlists(struct loader *l)
 		snprintf(l->err, sizeof l->err, "%s", err);
 		return;
 	}
+	dir = cfg->local_entities ? cfg->local_entities : WW_LOCAL_ENTITIES_DIR;
+	dir = dir[0] != '\0' ? config_resolve_path(cfg->path, dir) : xstrdup("");
+	free(cfg->local_entities);
+	cfg->local_entities = dir;
+	if (dir[0] != '\0' && entity_set_load_local(cfg->ents, dir, err, sizeof err) == -1) {
+		snprintf(l->err, sizeof l->err, "%s", err);
+		return;
+	}
 	cfg->matcher = matcher_new(cfg->ents);
 	for (i = 0; i < cfg->nwatchlists && l->err[0] == '\0'; i++) {
 		w = &cfg->watchlists[i];
@@ -845,10 +925,12 @@ config_load(const char *path, char *err, size_t errlen)
 
 	memset(&l, 0, sizeof l);
 	l.cfg = cfg;
+	cfg->refs = 1;
 	cfg->path = xstrdup(path);
 	cfg->prefix = xstrdup("ww:");
 	cfg->seen_ttl = 30 * 86400;
 	cfg->lease = 30;
+	cfg->keep_items = 2 * 86400;
 	cfg->user_agent = xstrdup("wirewatch/" WW_VERSION " (+https://wirewatch.invalid/)");
 	cfg->max_body = 8 * 1024 * 1024;
 	cfg->connect_timeout = 10;
@@ -891,13 +973,20 @@ config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
+struct config *
+config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
 void
 config_free(struct config *cfg)
 {
 	struct cfg_sink *s;
 	size_t i, j;
 
-	if (cfg == NULL)
+	if (cfg == NULL || --cfg->refs > 0)
 		return;
 	for (i = 0; i < cfg->nfeeds; i++) {
 		free(cfg->feeds[i].name);
@@ -933,6 +1022,12 @@ config_free(struct config *cfg)
 	free(cfg->control);
 	free(cfg->control_group);
 	free(cfg->control_read_group);
+	free(cfg->metrics);
+	free(cfg->local_entities);
+	free(cfg->redis_user);
+	if (cfg->redis_password != NULL)
+		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
+	free(cfg->redis_password);
 	free(cfg->entities);
 	free(cfg->user_agent);
 	free(cfg);

@@ -39,6 +39,11 @@ struct names {
 	size_t n;
 };
 
+/* 0 with *index when name is in t, else -1. */
+int config_names_get(const struct names *t, const char *name, size_t *index);
+/* name must outlive the table and not be in it yet. */
+void config_names_add(struct names *t, const char *name, size_t index);
+
 struct wl_extra;
 
 struct loader {
@@ -88,5 +93,10 @@ char *config_resolve_path(const char *cfgpath, const char *p);
 void config_sink_key(struct loader *l, const char *name, const char *v);
 /* What each sink's type allows and needs, and its retry schedule resolved. */
 void config_check_sinks(struct loader *l);
+
+/* config_sink.c: a credential file (url-file, secret-file,
+ * redis-password-file), NULL after config_fail(); see there. */
+char *config_read_credential(struct loader *l, const char *what, const char *key,
+    const char *v, char **where);
 
 #endif

@@ -74,10 +74,11 @@ type_name(const struct cfg_sink *s)
  * when it is set (systemd's LoadCredential= puts the files there), else
  * next to the configuration file.  Only a regular file (not a FIFO that would
  * block the load), of at most CRED_MAX bytes of UTF-8, that other users
- * can neither read nor write.
+ * can neither read nor write.  what names the owner in messages
+ * ("sink \"x\""), or is "".
  */
-static char *
-read_credential(struct loader *l, const struct cfg_sink *s, const char *key,
+char *
+config_read_credential(struct loader *l, const char *what, const char *key,
     const char *v, char **where)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
@@ -121,11 +122,23 @@ read_credential(struct loader *l, const struct cfg_sink *s, const char *key,
 	if (fd != -1)
 		close(fd);
 	if (why[0] != '\0') {
-		config_fail(l, l->line, "sink \"%s\": %s %s: %s", s->name, key, *where, why);
+		config_fail(l, l->line, "%s%s%s %s: %s", what, what[0] ? ": " : "", key,
+		    *where, why);
 		buf_free(&b);
 		return NULL;
 	}
 	return buf_steal(&b);
+}
+
+static char *
+read_credential(struct loader *l, const struct cfg_sink *s, const char *key,
+    const char *v, char **where)
+{
+	char *what = xasprintf("sink \"%s\"", s->name), *text;
+
+	text = config_read_credential(l, what, key, v, where);
+	free(what);
+	return text;
 }
 
 /* A URL libcurl will take; from: the url-file it came from, or NULL. */

@@ -44,11 +44,15 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "control_internal.h"
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/recent.h"
+#include "wirewatch/registry.h"
+#include "wirewatch/reload.h"
 #include "wirewatch/util.h"
 
 #define CONTROL_LINGER_S 5      /* waiting for a closed client's end of file */
@@ -71,6 +75,15 @@ struct control_conn {
 	int throttled;         /* not reading: too many unread replies */
 	size_t scanned;        /* input bytes known to hold no '\n' */
 	struct event *more;    /* the next batch of buffered requests */
+	struct control_later *later; /* a reply to come: requests wait for it */
+	int dispatching;       /* a command function is running */
+	int deferred;          /* ... and it called control_later() */
+};
+
+/* A reply that a command gives later (control_later()). */
+struct control_later {
+	struct control_conn *cl;  /* NULL once the connection is gone */
+	json_t *id;
 };
 
 struct control {
@@ -216,7 +229,6 @@ verb_status(struct control_conn *cl, const struct control_request *req,
 	json_t *o = json_object(), *view;
 	char started[32];
 
-	(void)req;
 	(void)err;
 	(void)errlen;
 	util_format_time(c->started, started, sizeof started);
@@ -229,7 +241,7 @@ verb_status(struct control_conn *cl, const struct control_request *req,
 	json_object_update(o, view);
 	json_decref(view);
 	json_object_set_new(o, "control_clients", json_integer((json_int_t)c->nconns));
-	return o;
+	return control_status_redis(cl, req, o);
 }
 
 /* The reply {"NAME": view}: feeds, watchlists, sinks. */
@@ -272,6 +284,305 @@ verb_sinks(struct control_conn *cl, const struct control_request *req,
 	return wrap("sinks", pipeline_sinks_json(cl->c->p));
 }
 
+static json_t *
+verb_reload(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	(void)req;
+	return reload_run(cl->c->p, err, errlen);
+}
+
+static void
+control_registry_done_cb(json_t *fields, const char *error, void *arg)
+{
+	control_later_reply(arg, fields, error);
+}
+
+/*
+ * watchlist.add with a backfill: once the watchlist is in effect, its
+ * query runs over the recent items of the window (recent.h) and the
+ * answer waits for that walk.
+ */
+struct add_backfill {
+	struct control_later *later;
+	struct pipeline *p;
+	char *name, *query;
+	char **sinks;
+	size_t nsinks;
+	long long since;
+	json_t *fields;
+};
+
+static void
+add_backfill_free(struct add_backfill *b)
+{
+	size_t i;
+
+	free(b->name);
+	free(b->query);
+	for (i = 0; i < b->nsinks; i++)
+		free(b->sinks[i]);
+	free(b->sinks);
+	free(b);
+}
+
+static void
+control_backfilled_cb(const struct recent_backfill_stats *st, const char *error,
+    void *arg)
+{
+	struct add_backfill *b = arg;
+	json_t *o = json_object();
+	char msg[WW_ERRLEN];
+
+	json_object_set_new(o, "items", json_integer((json_int_t)st->items));
+	json_object_set_new(o, "matched", json_integer((json_int_t)st->matched));
+	json_object_set_new(o, "queued", json_integer((json_int_t)st->queued));
+	json_object_set_new(o, "skipped", json_integer((json_int_t)st->skipped));
+	json_object_set_new(o, "alerts", json_integer((json_int_t)st->alerts));
+	log_notice("watchlist \"%s\": backfill of %llds: %zu kept items, %zu "
+	    "matching, %zu alerted now, %zu had alerted before%s%s", b->name,
+	    b->since, st->items, st->matched, st->queued, st->skipped,
+	    error ? "; stopped: " : "", error ? error : "");
+	if (error != NULL) {
+		json_decref(o);
+		json_decref(b->fields);
+		snprintf(msg, sizeof msg, "watchlist \"%s\" added, but its backfill "
+		    "stopped after %zu kept items (%zu alerted): %s; add it again with "
+		    "--replace --backfill to finish (nothing alerts twice)", b->name,
+		    st->items, st->queued, error);
+		control_later_reply(b->later, NULL, msg);
+	} else {
+		json_object_set_new(b->fields, "backfill", o);
+		control_later_reply(b->later, b->fields, NULL);
+	}
+	add_backfill_free(b);
+}
+
+static void
+control_added_cb(json_t *fields, const char *error, void *arg)
+{
+	struct add_backfill *b = arg;
+	char err[WW_ERRLEN];
+
+	if (error != NULL) {
+		control_later_reply(b->later, NULL, error);
+		add_backfill_free(b);
+		return;
+	}
+	b->fields = fields;
+	if (recent_backfill(pipeline_recent(b->p), b->name, b->query,
+	    (const char *const *)b->sinks, b->nsinks, b->since,
+	    control_backfilled_cb, b, err, sizeof err) == -1) {
+		json_decref(fields);
+		control_later_reply(b->later, NULL, err);
+		add_backfill_free(b);
+	}
+}
+
+/* --- run-time watchlists and feeds (registry.c) ---------------------------- */
+
+/* A string argument, required. */
+static const char *
+arg_str(const struct control_request *req, const char *key, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(req->req, key);
+
+	if (v == NULL || !json_is_string(v)) {
+		snprintf(err, errlen, "'%s' needs \"%s\": a string", req->cmd, key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int
+arg_bool(const struct control_request *req, const char *key, int *out, char *err,
+    size_t errlen)
+{
+	const json_t *v = json_object_get(req->req, key);
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		snprintf(err, errlen, "\"%s\" must be true or false", key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+static struct registry_peer
+peer(const struct control_conn *cl)
+{
+	struct registry_peer pr = { cl->uid, cl->pid };
+
+	return pr;
+}
+
+static json_t *
+verb_watchlist_add(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	const char *name, *query;
+	const json_t *sv, *x;
+	struct registry_peer pr = peer(cl);
+	char **sinks = NULL, *list = NULL, *tok, *save = NULL;
+	size_t n = 0, i;
+	const json_t *bv = json_object_get(req->req, "backfill");
+	struct add_backfill *b;
+	long long backfill = 0;
+	int replace;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL ||
+	    (query = arg_str(req, "query", err, errlen)) == NULL ||
+	    arg_bool(req, "replace", &replace, err, errlen) == -1)
+		return NULL;
+	if (json_is_integer(bv))
+		backfill = json_integer_value(bv);
+	else if (json_is_string(bv))
+		backfill = util_parse_duration(json_string_value(bv));
+	else if (bv != NULL)
+		backfill = -1;
+	if (backfill < 0 || (bv != NULL && backfill == 0)) {
+		snprintf(err, errlen, "bad \"backfill\" (a duration such as 6h, or "
+		    "seconds; at least 1s)");
+		return NULL;
+	}
+	sv = json_object_get(req->req, "sinks");
+	if (json_is_string(sv)) {
+		list = xstrdup(json_string_value(sv));
+		sinks = xcalloc(strlen(list) + 1, sizeof *sinks);
+		for (tok = strtok_r(list, ", \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", \t", &save))
+			sinks[n++] = tok;
+	} else if (json_is_array(sv)) {
+		sinks = xcalloc(json_array_size(sv) + 1, sizeof *sinks);
+		json_array_foreach(sv, i, x) {
+			if (!json_is_string(x)) {
+				free(sinks);
+				snprintf(err, errlen, "\"sinks\" must be sink names");
+				return NULL;
+			}
+			sinks[n++] = (char *)json_string_value(x);
+		}
+	} else {
+		snprintf(err, errlen, "'watchlist.add' needs \"sinks\": a list of sink "
+		    "names");
+		return NULL;
+	}
+	if (backfill == 0) {
+		registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query,
+		    sinks, n, replace, 0, control_registry_done_cb,
+		    control_later(cl, req));
+	} else {
+		b = xcalloc(1, sizeof *b);
+		b->p = cl->c->p;
+		b->name = xstrdup(name);
+		b->query = xstrdup(query);
+		b->sinks = xcalloc(n + 1, sizeof *b->sinks);
+		for (i = 0; i < n; i++)
+			b->sinks[i] = xstrdup(sinks[i]);
+		b->nsinks = n;
+		b->since = backfill;
+		b->later = control_later(cl, req);
+		registry_watchlist_add(pipeline_registry(cl->c->p), &pr, name, query,
+		    sinks, n, replace, backfill, control_added_cb, b);
+	}
+	free(sinks);
+	free(list);
+	return NULL;
+}
+
+static json_t *
+verb_watchlist_remove(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	struct registry_peer pr = peer(cl);
+	const char *name;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL)
+		return NULL;
+	registry_watchlist_remove(pipeline_registry(cl->c->p), &pr, name,
+	    control_registry_done_cb, control_later(cl, req));
+	return NULL;
+}
+
+static json_t *
+verb_watchlist_show(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	const char *name;
+	json_t *w;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL)
+		return NULL;
+	if ((w = pipeline_watchlist_json(cl->c->p, name)) == NULL) {
+		snprintf(err, errlen, "no watchlist \"%.200s\" (wirewatchctl watchlists "
+		    "lists them)", name);
+		return NULL;
+	}
+	return wrap("watchlist", w);
+}
+
+static json_t *
+verb_watchlist_export(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	char *text = pipeline_watchlists_export(cl->c->p);
+	json_t *o;
+
+	(void)req;
+	(void)err;
+	(void)errlen;
+	o = wrap("text", alert_json_string(text));
+	free(text);
+	return o;
+}
+
+static json_t *
+verb_feed_add(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	struct registry_peer pr = peer(cl);
+	const char *name, *url;
+	const json_t *iv = json_object_get(req->req, "interval");
+	long long interval = 300;
+	int replace;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL ||
+	    (url = arg_str(req, "url", err, errlen)) == NULL ||
+	    arg_bool(req, "replace", &replace, err, errlen) == -1)
+		return NULL;
+	if (json_is_integer(iv))
+		interval = json_integer_value(iv);
+	else if (json_is_string(iv))
+		interval = util_parse_duration(json_string_value(iv));
+	else if (iv != NULL)
+		interval = -1;
+	if (interval < 1 || interval > 365 * 86400LL) {
+		snprintf(err, errlen, "bad \"interval\" (seconds, or a duration such "
+		    "as 5m; at least 1s)");
+		return NULL;
+	}
+	registry_feed_add(pipeline_registry(cl->c->p), &pr, name, url, (long)interval,
+	    replace, control_registry_done_cb, control_later(cl, req));
+	return NULL;
+}
+
+static json_t *
+verb_feed_remove(struct control_conn *cl, const struct control_request *req,
+    char *err, size_t errlen)
+{
+	struct registry_peer pr = peer(cl);
+	const char *name;
+
+	if ((name = arg_str(req, "name", err, errlen)) == NULL)
+		return NULL;
+	registry_feed_remove(pipeline_registry(cl->c->p), &pr, name,
+	    control_registry_done_cb, control_later(cl, req));
+	return NULL;
+}
+
 /*
  * The commands.  A new one is a row here and its function: write when it
  * changes the daemon (control-group and the daemon's own user only),
@@ -291,6 +602,26 @@ static const struct verb {
 	{ "feeds", 0, "", verb_feeds, "every feed: state, last success, last error" },
 	{ "watchlists", 0, "", verb_watchlists, "every watchlist: query and sinks" },
 	{ "sinks", 0, "", verb_sinks, "every sink: type and masked URL" },
+	{ "reload", 1, "", verb_reload, "read the config file again and apply it "
+	    "(all of it valid, or nothing changes)" },
+	{ "watchlist.add", 1, "name query sinks replace backfill", verb_watchlist_add,
+	    "add a run-time watchlist (kept in Redis, shared by every daemon on it); "
+	    "backfill: alert on the recent items of that window too" },
+	{ "watchlist.remove", 1, "name", verb_watchlist_remove,
+	    "remove a run-time watchlist" },
+	{ "watchlist.show", 0, "name", verb_watchlist_show,
+	    "one watchlist: query, sinks, origin, alerts sent, last alert" },
+	{ "watchlist.export", 0, "", verb_watchlist_export,
+	    "the run-time watchlists as config text" },
+	{ "feed.add", 1, "name url interval replace", verb_feed_add,
+	    "add a run-time feed (kept in Redis, shared by every daemon on it)" },
+	{ "feed.remove", 1, "name", verb_feed_remove, "remove a run-time feed" },
+	{ "watchlist.test", 0, "query since", control_watchlist_test,
+	  "a query over the recent items: the hits, explained; sends nothing" },
+	{ "deliveries", 0, "failed", control_deliveries,
+	  "alerts queued, being delivered, waiting for a retry; or the dead letters" },
+	{ "replay", 1, "ids failed sink", control_replay,
+	  "dead letters (or waiting retries, by id) back into the outbox" },
 };
 
 static json_t *
@@ -412,7 +743,16 @@ conn_request(struct control_conn *cl, const char *line, size_t len)
 		    "(control-read-group)", (unsigned)cl->uid, (int)cl->pid, v->name);
 		snprintf(err, sizeof err, "permission denied");
 	} else if (check_args(v, &req, err, sizeof err) == 0) {
+		cl->dispatching = 1;
+		cl->deferred = 0;
 		fields = v->fn(cl, &req, err, sizeof err);
+		cl->dispatching = 0;
+		if (cl->deferred) {
+			/* Answered by control_later_reply(), maybe already. */
+			json_decref(fields);
+			control_request_clear(&req);
+			return;
+		}
 	}
 	conn_reply(cl, req.id, fields, fields != NULL ? NULL : err);
 	control_request_clear(&req);
@@ -436,6 +776,8 @@ conn_kill(struct control_conn *cl)
 static void
 conn_free(struct control_conn *cl)
 {
+	if (cl->later != NULL)
+		cl->later->cl = NULL;
 	TAILQ_REMOVE(&cl->c->conns, cl, entry);
 	cl->c->nconns--;
 	event_free(cl->more);
@@ -531,6 +873,8 @@ conn_process(struct control_conn *cl)
 		return;
 	}
 	while (cl->state == CONN_OPEN) {
+		if (cl->later != NULL)
+			return; /* control_later_reply() goes on */
 		if (evbuffer_get_length(out) >= CONTROL_OUT_HIGH) {
 			cl->throttled = 1;
 			bufferevent_disable(cl->bev, EV_READ);
@@ -613,6 +957,10 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_notice("control: dropping uid %u pid %d: it has read none of its "
 		    "replies for %d s", (unsigned)cl->uid, (int)cl->pid, CONTROL_STALL_S);
 		conn_kill(cl);
+	} else if ((what & BEV_EVENT_TIMEOUT) && cl->later != NULL &&
+	    cl->state == CONN_OPEN) {
+		/* Not idle: waiting for its reply. */
+		bufferevent_enable(cl->bev, EV_READ);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		if (cl->state == CONN_OPEN) {
 			log_debug("control: uid %u pid %d: idle for %d s, closing",
@@ -1015,4 +1363,45 @@ control_free(struct control *c)
 	event_free(c->reaper);
 	free(c->path);
 	free(c);
+}
+
+/* --- replies given later ------------------------------------------------- */
+
+struct control_later *
+control_later(struct control_conn *cl, const struct control_request *req)
+{
+	struct control_later *l = xcalloc(1, sizeof *l);
+
+	l->cl = cl;
+	l->id = req->id != NULL ? json_incref(req->id) : NULL;
+	cl->later = l;
+	cl->deferred = 1;
+	return l;
+}
+
+void
+control_later_reply(struct control_later *l, json_t *fields, const char *error)
+{
+	struct control_conn *cl = l->cl;
+
+	if (cl != NULL) {
+		cl->later = NULL;
+		if (cl->state == CONN_OPEN)
+			conn_reply(cl, l->id, fields, fields != NULL ? NULL : error);
+		else
+			json_decref(fields);
+		/* Inside the command (Redis failed at once) its loop goes on. */
+		if (!cl->dispatching)
+			conn_process(cl);
+	} else {
+		json_decref(fields);
+	}
+	json_decref(l->id);
+	free(l);
+}
+
+struct pipeline *
+control_pipeline(const struct control_conn *cl)
+{
+	return cl->c->p;
 }

@@ -3,7 +3,11 @@
  *
  * Files are read in name order so that the set, and every error, is the
  * same on every machine.  A later file may not redefine an entity: two
- * definitions of "DPRK" are a mistake worth stopping for.
+ * definitions of "DPRK" are a mistake worth stopping for.  The one
+ * exception is the local directory (entities.d), read after the shipped
+ * set: an entity named there again extends the shipped one, or replaces
+ * its aliases and excludes with "replace = yes", so that local edits live
+ * apart from the files an upgrade replaces.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -11,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "wirewatch/entity.h"
 #include "wirewatch/match.h"
@@ -70,12 +75,36 @@ entity_find(const struct entity_set *set, const char *name)
 	return NULL;
 }
 
+/* Drops the first n aliases and m excludes of e (replace = yes). */
+static void
+drop_shipped(struct entity *e, size_t n, size_t m)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(e->aliases[i].text);
+	if (n > 0)
+		memmove(e->aliases, e->aliases + n, (e->naliases - n) * sizeof *e->aliases);
+	e->naliases -= n;
+	for (i = 0; i < m; i++)
+		free(e->excludes[i]);
+	if (m > 0)
+		memmove(e->excludes, e->excludes + m, (e->nexcludes - m) * sizeof *e->excludes);
+	e->nexcludes -= m;
+}
+
+/*
+ * Entities at indexes below shipped come from the shipped directory: a
+ * local file (entities.d) may name one again, which extends it (its
+ * aliases and excludes are added), or with "replace = yes" replaces them.
+ */
 static int
-load_file(struct entity_set *set, const char *path, char *err, size_t errlen)
+load_file(struct entity_set *set, const char *path, size_t shipped, char *err,
+    size_t errlen)
 {
 	struct entity *cur = NULL;
 	char *line = NULL, *s, *eq, *key, *val, *semi;
-	size_t cap = 0;
+	size_t cap = 0, base_alias = 0, base_excl = 0;
 	int lineno = 0, rc = -1;
 	FILE *f;
 
@@ -107,11 +136,24 @@ load_file(struct entity_set *set, const char *path, char *err, size_t errlen)
 				    "@NAME (no spaces, parentheses or quotes)", path, lineno, q1 + 1);
 				goto out;
 			}
-			if ((prev = entity_find(set, q1 + 1)) != NULL) {
+			if ((prev = entity_find(set, q1 + 1)) != NULL &&
+			    (size_t)(prev - set->v) < shipped && !prev->extended) {
+				/* A local file takes a shipped entity over. */
+				cur = &set->v[prev - set->v];
+				cur->extended = 1;
+				free(cur->file);
+				cur->file = xstrdup(path);
+				cur->line = lineno;
+				base_alias = cur->naliases;
+				base_excl = cur->nexcludes;
+				continue;
+			}
+			if (prev != NULL) {
 				snprintf(err, errlen, "%s:%d: entity \"%s\" is defined twice (first at "
 				    "%s:%d)", path, lineno, q1 + 1, prev->file, prev->line);
 				goto out;
 			}
+			base_alias = base_excl = 0;
 			set->v = xreallocarray(set->v, set->n + 1, sizeof *set->v);
 			cur = &set->v[set->n++];
 			memset(cur, 0, sizeof *cur);
@@ -155,6 +197,16 @@ load_file(struct entity_set *set, const char *path, char *err, size_t errlen)
 			cur->excludes = xreallocarray(cur->excludes, cur->nexcludes + 1,
 			    sizeof *cur->excludes);
 			cur->excludes[cur->nexcludes++] = xstrdup(val);
+		} else if (!strcmp(key, "replace") && cur->extended &&
+		    (!strcmp(val, "yes") || !strcmp(val, "no"))) {
+			if (val[0] == 'y')
+				drop_shipped(cur, base_alias, base_excl);
+			base_alias = base_excl = 0;
+		} else if (!strcmp(key, "replace")) {
+			snprintf(err, errlen, "%s:%d: 'replace' is for an entity of the shipped "
+			    "set named again in a local directory (replace = yes or no)",
+			    path, lineno);
+			goto out;
 		} else {
 			snprintf(err, errlen, "%s:%d: unknown key '%s' (alias, case-alias or exclude)",
 			    path, lineno, key);
@@ -179,10 +231,11 @@ by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-struct entity_set *
-entity_set_load(const char *dir, char *err, size_t errlen)
+/* Every *.conf of dir, in name order; -1 with err set. */
+static int
+load_dir(struct entity_set *set, const char *dir, size_t shipped, char *err,
+    size_t errlen)
 {
-	struct entity_set *set = xcalloc(1, sizeof *set);
 	char **names = NULL, *path;
 	size_t n = 0, i, len;
 	struct dirent *de;
@@ -191,8 +244,7 @@ entity_set_load(const char *dir, char *err, size_t errlen)
 
 	if ((d = opendir(dir)) == NULL) {
 		snprintf(err, errlen, "entities directory %s: %s", dir, strerror(errno));
-		free(set);
-		return NULL;
+		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
 		len = strlen(de->d_name);
@@ -207,16 +259,35 @@ entity_set_load(const char *dir, char *err, size_t errlen)
 	for (i = 0; i < n; i++) {
 		path = xasprintf("%s/%s", dir, names[i]);
 		if (rc == 0)
-			rc = load_file(set, path, err, errlen);
+			rc = load_file(set, path, shipped, err, errlen);
 		free(path);
 		free(names[i]);
 	}
 	free(names);
-	if (rc != 0) {
+	return rc;
+}
+
+struct entity_set *
+entity_set_load(const char *dir, char *err, size_t errlen)
+{
+	struct entity_set *set = xcalloc(1, sizeof *set);
+
+	if (load_dir(set, dir, 0, err, errlen) != 0) {
 		entity_set_free(set);
 		return NULL;
 	}
 	return set;
+}
+
+int
+entity_set_load_local(struct entity_set *set, const char *dir, char *err,
+    size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == -1 && errno == ENOENT)
+		return 0;
+	return load_dir(set, dir, set->n, err, errlen);
 }
 
 void

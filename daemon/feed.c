@@ -603,7 +603,9 @@ parse_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr item)
 	const char *summary_elem = NULL;
 	xmlNodePtr k;
 
-	d->entries = xreallocarray(d->entries, d->nentries + 1, sizeof *d->entries);
+	if ((d->nentries & (d->nentries - 1)) == 0) /* 0, 1, 2, 4 ...: double */
+		d->entries = xreallocarray(d->entries, d->nentries ? d->nentries * 2 : 1,
+		    sizeof *d->entries);
 	e = &d->entries[d->nentries++];
 	memset(e, 0, sizeof *e);
 	e->published = e->updated = FEED_NO_TIME;
@@ -665,13 +667,17 @@ parse_channel(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr ch)
 {
 	struct feed_entry *f = &d->feed;
 	char *guid_link = NULL;
-	xmlNodePtr k;
+	xmlNodePtr k, next;
 
-	for (k = ch->children; k != NULL; k = k->next) {
-		if (k->type != XML_ELEMENT_NODE)
+	for (k = ch->children; k != NULL; k = next) {
+		next = k->next;
+		if (k->type != XML_ELEMENT_NODE || k->_private == (void *)feed_taken)
 			continue;
 		if (rss(k, "item") || atom(c, k, "entry")) {
 			parse_entry(c, d, k);
+			/* done with it: its nodes' memory serves the entries that follow */
+			xmlUnlinkNode(k);
+			xmlFreeNode(k);
 			continue;
 		}
 		if (common_element(c, f, k, 1, &guid_link))
@@ -687,6 +693,41 @@ parse_channel(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr ch)
 					*u = '-';
 	}
 	free(guid_link);
+}
+
+/*
+ * Called while the document is parsed, as each element closes: when n is
+ * an entry that feed_walk() would read where it stands (an RSS item of the
+ * channel or of the root, an Atom entry of the feed), reads it now and
+ * returns 1, so that the caller can free it before the rest is parsed.
+ * RSS 1.0 and a root <channel> are left to the walk.
+ */
+const char feed_taken[] = "taken";
+
+int
+feed_take_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr n)
+{
+	xmlNodePtr parent = n->parent, root = xmlDocGetRootElement(c->doc);
+
+	if (n->type != XML_ELEMENT_NODE || parent == NULL || root == NULL ||
+	    parent->type != XML_ELEMENT_NODE)
+		return 0;
+	if (c->kind == FEED_ATOM) {
+		if (parent != root || !(rss(n, "item") || atom(c, n, "entry")))
+			return 0;
+	} else if (c->kind == FEED_RSS && strcmp((const char *)root->name, "channel") != 0) {
+		if (parent == root) {
+			if (!rss(n, "item"))
+				return 0;
+		} else if (parent->parent != root || !rss(parent, "channel") ||
+		    !(rss(n, "item") || atom(c, n, "entry"))) {
+			return 0;
+		}
+	} else {
+		return 0;
+	}
+	parse_entry(c, d, n);
+	return 1;
 }
 
 /* --- the feed element ---------------------------------------------------- */
@@ -781,6 +822,8 @@ feed_walk(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root)
 		parse_channel(c, d, root);
 	} else {
 		for (k = root->children; k != NULL; k = k->next) {
+			if (k->_private == (void *)feed_taken)
+				continue;
 			if (rss(k, "channel"))
 				parse_channel(c, d, k);
 			else if (rss(k, "item"))

@@ -29,6 +29,13 @@ struct feed_ctx {
 /* Sets c->kind (and d->version) from the root, or -1: not a feed. */
 int feed_root_kind(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root, char *err,
     size_t errlen);
+/*
+ * During the parse: reads n now if it is an entry the walk would read (1);
+ * the caller then empties n and sets n->_private to feed_taken, which the
+ * walk skips.
+ */
+extern const char feed_taken[];
+int feed_take_entry(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr n);
 /* Fills d from the tree under the root element. */
 void feed_walk(struct feed_ctx *c, struct feed_doc *d, xmlNodePtr root);
 

@@ -138,6 +138,13 @@ static _Thread_local struct {
 	int too_deep;
 	xmlNodePtr open;       /* the innermost element open at the limit */
 	int line;
+	/*
+	 * Entries read as they close (take_entry()): 0 not decided yet, 1 on,
+	 * -1 off (a document declaring entities, RSS 1.0, not a feed).
+	 */
+	int inc;
+	struct feed_ctx *c;
+	struct feed_doc *d;
 } hook;
 
 static void
@@ -168,16 +175,67 @@ feed_start_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix
 		    nb_attributes, nb_defaulted, attributes);
 }
 
+/*
+ * An item or entry that has just closed is read into the document and its
+ * subtree freed, so that the tree of a large document never holds more
+ * than one item: the walk after the parse finds only the feed-level
+ * elements.  Decided at the first candidate: off when the document
+ * declares entities (the expansion check needs the whole tree first) or
+ * is not RSS 2.0 or Atom.
+ */
+static void
+take_entry(xmlParserCtxtPtr ctxt, xmlNodePtr n)
+{
+	xmlDocPtr doc = ctxt->myDoc;
+	xmlNodePtr root;
+	char err[8];
+
+	if (doc == NULL || n->doc != doc)
+		return;
+	if (hook.inc == 0) {
+		root = xmlDocGetRootElement(doc);
+		hook.inc = -1;
+		hook.c->doc = doc;
+		if (root != NULL && (doc->intSubset == NULL || doc->intSubset->entities == NULL) &&
+		    (!strcmp((const char *)root->name, "rss") ||
+		    !strcmp((const char *)root->name, "feed")) &&
+		    feed_root_kind(hook.c, hook.d, root, err, sizeof err) == 0)
+			hook.inc = 1;
+	}
+	if (hook.inc != 1)
+		return;
+	hook.c->xml_base = hook.xml_base;
+	if (feed_take_entry(hook.c, hook.d, n)) {
+		/*
+		 * Its content goes; the empty element stays, marked, so that the
+		 * parser's bookkeeping (it appends the next text to its parent's
+		 * last child when that is text) sees what it left.
+		 */
+		xmlFreeNodeList(n->children);
+		n->children = n->last = NULL;
+		xmlFreePropList(n->properties);
+		n->properties = NULL;
+		n->_private = (void *)feed_taken;
+	}
+}
+
 static void
 feed_end_element_cb(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     const xmlChar *uri)
 {
 	xmlParserCtxtPtr ctxt = ctx;
+	xmlNodePtr n = NULL;
 
 	if (ctxt == hook.ctxt && ctxt->nameNr <= 1)
 		hook.root_closed = 1;
+	if (ctxt == hook.ctxt && hook.inc >= 0 && hook.c != NULL && ctxt->node != NULL &&
+	    ctxt->node->type == XML_ELEMENT_NODE &&
+	    (!strcmp((const char *)localname, "item") || !strcmp((const char *)localname, "entry")))
+		n = ctxt->node;
 	if (hook.orig_end != NULL)
 		hook.orig_end(ctx, localname, prefix, uri);
+	if (n != NULL && ctxt->node != n)
+		take_entry(ctxt, n);
 }
 
 static void
@@ -272,14 +330,24 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 	hook.ctxt = ctxt;
 	hook.root_closed = hook.xml_base = hook.too_deep = hook.line = 0;
 	hook.open = NULL;
+	hook.inc = 0;
+	hook.c = &c;
+	hook.d = d;
 	ctxt->sax->startElementNs = feed_start_element_cb;
 	ctxt->sax->endElementNs = feed_end_element_cb;
+	/*
+	 * The bytes are UTF-8 already (feed_charset.c): no encoding is named,
+	 * since naming one makes libxml2 2.9 convert the whole document into
+	 * a second buffer (17 MB more at the peak for a 17 MB document).
+	 */
 	c.doc = xmlCtxtReadMemory(ctxt, fixed ? fixed : data, (int)(fixed ? fixed_len : len),
-	    base_url && *base_url ? base_url : NULL, "UTF-8",
+	    base_url && *base_url ? base_url : NULL, NULL,
 	    XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
 	    XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	hook.ctxt = NULL;
+	hook.c = NULL;
+	hook.d = NULL;
 	free(fixed);
 	free(utf8);
 	if (c.doc != NULL && hook.too_deep)
@@ -289,7 +357,7 @@ feed_parse_xml(const char *data, size_t len, const char *base_url,
 		    "document is neither XML nor JSON");
 		goto fail;
 	}
-	if (feed_root_kind(&c, d, root, err, errlen) == -1)
+	if (hook.inc != 1 && feed_root_kind(&c, d, root, err, errlen) == -1)
 		goto fail;
 	if (too_amplified(c.doc)) {
 		snprintf(err, errlen, "entity references would expand past %u bytes",

@@ -4,7 +4,11 @@
  * The configuration is validated completely before anything starts; a bad
  * line stops the daemon with "FILE:LINE: message" and exit status 1.
  * SIGTERM/SIGINT stop scheduling polls and give in-flight work a grace
- * period; what is still undelivered then is logged as not sent.
+ * period; what is still undelivered then is logged as not sent.  SIGHUP
+ * reloads the config file (reload.c): all of it valid, or nothing
+ * changes.  The config loaded at start stays referenced here until exit
+ * (the control server reads its [daemon] socket settings, which a reload
+ * does not change).
  *
  * The control socket (control.c) is served on the same loop from start
  * to exit, also while stopping; --once runs without one, as a single pass
@@ -22,23 +26,33 @@
 #include "wirewatch/config.h"
 #include "wirewatch/control.h"
 #include "wirewatch/log.h"
+#include "wirewatch/metrics.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/reload.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/util.h"
+#include "wirewatch/watchdog.h"
 
 #define STOP_GRACE_MS 10000
 
 static struct pipeline *the_pipeline;
 static struct control *the_control;
+static struct metrics *the_metrics;
+static struct watchdog *the_watchdog;
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: wirewatchd -c FILE [-t] [--once] [-v]\n"
+	    "       wirewatchd -h | -V\n"
 	    "  -c, --config FILE  configuration file\n"
 	    "  -t, --test         check the configuration and exit\n"
 	    "      --once         poll every feed once, deliver alerts, exit\n"
 	    "  -v, --verbose      debug logging\n"
-	    "  -V, --version      print the version\n");
+	    "  -V, --version      print the version\n"
+	    "  -h, --help         this help\n"
+	    "Exit status: 0 ok, 1 a bad configuration or a failed start (--once:\n"
+	    "a failed feed or delivery), 2 bad arguments.  See wirewatchd(8).\n");
 }
 
 static void
@@ -51,8 +65,11 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		log_notice("SIGHUP: configuration reload is not supported yet; "
-		    "restart the daemon to apply changes");
+		char err[WW_ERRLEN];
+		json_t *summary;
+
+		if ((summary = reload_run(the_pipeline, err, sizeof err)) != NULL)
+			json_decref(summary);
 		return;
 	}
 	log_notice("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -119,12 +136,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", path, err);
 		goto out;
 	}
-	if (!once && (the_control = control_new(base, cfg, the_pipeline, err,
+	if (!once && (the_metrics = metrics_new(base, cfg, the_pipeline, err,
 	    sizeof err)) == NULL && err[0] != '\0') {
 		fprintf(stderr, "%s: %s\n", path, err);
 		pipeline_free(the_pipeline);
 		goto out;
 	}
+	if (!once && (the_control = control_new(base, cfg, the_pipeline, err,
+	    sizeof err)) == NULL && err[0] != '\0') {
+		fprintf(stderr, "%s: %s\n", path, err);
+		metrics_free(the_metrics);
+		pipeline_free(the_pipeline);
+		goto out;
+	}
+	stats_config_loaded();
+	the_watchdog = watchdog_new(base);
 	sigs[0] = evsignal_new(base, SIGTERM, main_signal_cb, NULL);
 	sigs[1] = evsignal_new(base, SIGINT, main_signal_cb, NULL);
 	sigs[2] = evsignal_new(base, SIGHUP, main_signal_cb, NULL);
@@ -138,6 +164,8 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 	rc = once && pipeline_failed(the_pipeline) ? 1 : 0;
 	control_free(the_control);
+	metrics_free(the_metrics);
+	watchdog_free(the_watchdog);
 	pipeline_free(the_pipeline);
 	if (once)
 		log_notice("--once: done, %s", rc ? "with failures" : "all feeds ok");

@@ -19,7 +19,9 @@
  * 3. Candidates.  Each watchlist is indexed under the patterns of one
  *    required clause -- for AND and NEAR the rarest child, for OR the
  *    union -- so a watchlist becomes a candidate only when something it
- *    cannot match without occurred.  "Rarest" starts as "fewest patterns"
+ *    cannot match without occurred.  Its next rarest required clause is
+ *    its filter: a candidate none of whose filter patterns occurred (a
+ *    bitmap per item) is dropped before its query is read.  "Rarest" starts as "fewest patterns"
  *    and becomes "patterns seen in the fewest items": every pattern counts
  *    the items it occurred in, and the watchlists are re-filed after 1k,
  *    4k, 16k ... items (then every 1M).  Watchlists with no such clause
@@ -97,6 +99,13 @@ struct prun {
 	int pad;
 };
 
+struct occs {
+	struct occ *v;
+	size_t n, cap;
+};
+
+#define SCRATCH_MAX 32
+
 struct rawocc {
 	int id;
 	struct occ o;
@@ -137,6 +146,16 @@ struct watchlist {
 	char *name;
 	struct qnode *q;
 	size_t code;       /* offset of its flat form in matcher.code */
+	int filt;          /* -1, a pattern id, or -2 - offset of (n, ids...) in fsets */
+	int filt2;         /* a second pattern id of a two-pattern filter, or -1 */
+};
+
+/* A watcher as the candidate loop reads it (one array for all patterns). */
+struct wentry {
+	int wl;
+	int filt;          /* as watchlist.filt */
+	int filt2;         /* as watchlist.filt2 */
+	uint32_t code;     /* watchlist.code, so that a candidate reads one line */
 };
 
 /*
@@ -155,27 +174,31 @@ struct inst {
 };
 
 struct field_text {
-	char *text;
+	const char *text;  /* b.s, or NULL when the item has no such field */
+	struct buf b;
 	struct text_tokens tok;
 };
 
 struct matcher {
 	const struct entity_set *ents;
 	struct watchlist *wl;
-	size_t nwl;
+	size_t nwl, capwl;
 	struct pattern *pats;
-	size_t npats;
+	size_t npats, cappats;
 	struct table exact;     /* first token -> patterns */
 	struct table prefix;    /* first 2-8 bytes -> single-word wildcards */
 	unsigned prefix_lens;   /* bit k: some key in prefix is k bytes long */
 	struct table keys;      /* pattern identity -> pattern id */
+	struct buf keybuf;      /* intern()'s scratch */
 	struct entity_pats *epats;
 	struct ivec always;
 	struct inst *code;      /* every watchlist's flat form */
 	size_t ncode, capcode;
 	const struct qnode **slow; /* regex nodes (I_SLOW) */
 	size_t nslow;
-	int *wlist;             /* watchers as one array (CSR), rebuilt after adds */
+	struct wentry *wlist;   /* watchers as one array (CSR), rebuilt after adds */
+	struct ivec fsets;      /* filters of several patterns: n, gen, answer, ids... */
+	struct table fkeys;     /* a filter's ids -> 1 + its offset in fsets */
 	int wbuilt;
 	int wdirty;
 	uint64_t *hbuf;         /* per token of a field: hashes of it and its prefixes */
@@ -186,6 +209,7 @@ struct matcher {
 	/* per run */
 	unsigned gen;
 	struct prun *run;       /* npats */
+	uint64_t *present;      /* a bit per pattern: occurred in this item */
 	struct rawocc *raw;
 	size_t nraw, capraw;
 	struct occ *occ;        /* grouped by pattern */
@@ -194,6 +218,10 @@ struct matcher {
 	unsigned *cand_gen;
 	struct ivec cands;
 	struct field_text f[QF_COUNT];
+	struct occs scratch[SCRATCH_MAX]; /* for NEAR, see scratch_take() */
+	size_t nscratch;
+	utf8proc_int32_t *cps;  /* code points, for NFC */
+	size_t capcps;
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 };
@@ -297,23 +325,30 @@ has_h2(const struct pattern *p)
 static int
 intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, int cs)
 {
-	struct buf key = {0};
+	struct buf key = m->keybuf;
 	struct pattern *p;
 	struct slot *s;
 	size_t i;
 	int id;
 
+	buf_reset(&key);
 	buf_addf(&key, "%d%d", prefix, cs);
 	for (i = 0; i < n; i++)
 		buf_addf(&key, "\x1f%s", cs ? surface[i] : words[i]);
 	s = table_find(&m->keys, key.s, key.len, 1);
-	buf_free(&key);
+	m->keybuf = key;
 	if (s->pats.n > 0)
 		return s->pats.v[0];
 	id = (int)m->npats;
 	ivec_push(&s->pats, id);
-	m->pats = xreallocarray(m->pats, m->npats + 1, sizeof *m->pats);
-	m->run = xreallocarray(m->run, m->npats + 1, sizeof *m->run);
+	if (m->npats == m->cappats) {
+		m->cappats = m->cappats ? m->cappats * 2 : 64;
+		m->pats = xreallocarray(m->pats, m->cappats, sizeof *m->pats);
+		m->run = xreallocarray(m->run, m->cappats, sizeof *m->run);
+		m->present = xreallocarray(m->present, m->cappats / 64, sizeof *m->present);
+		memset(m->present + m->npats / 64, 0,
+		    (m->cappats - m->npats) / 64 * sizeof *m->present);
+	}
 	memset(&m->run[m->npats], 0, sizeof *m->run);
 	p = &m->pats[m->npats++];
 	memset(p, 0, sizeof *p);
@@ -322,11 +357,12 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 	p->cs = cs;
 	p->words = xcalloc(n, sizeof *p->words);
 	p->lens = xcalloc(n, sizeof *p->lens);
-	p->surface = xcalloc(n, sizeof *p->surface);
+	p->surface = cs ? xcalloc(n, sizeof *p->surface) : NULL;
 	for (i = 0; i < n; i++) {
 		p->words[i] = xstrdup(words[i]);
 		p->lens[i] = strlen(words[i]);
-		p->surface[i] = xstrdup(surface[i]);
+		if (cs)
+			p->surface[i] = xstrdup(surface[i]);
 	}
 	if (has_h2(p))
 		p->h2 = util_hash64(words[1], strlen(words[1]), 0);
@@ -334,12 +370,25 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		size_t klen = prefix_key_len(strlen(words[0]));
 		s = table_find(&m->prefix, words[0], klen, 1);
 		m->prefix_lens |= 1u << klen;
+		if (klen == strlen(words[0]) && !cs) {
+			/* every token starting with the key matches: no compare */
+			s->simple1 = id + 1;
+			return id;
+		}
 	} else {
 		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
 		if (n == 1 && !cs) {
 			s->simple1 = id + 1;
 			return id;
 		}
+		/*
+		 * In the exact table a bucket holds pairs: the id (-1 - id when
+		 * there is no second-word hash to check) and the low 32 bits of
+		 * h2, so that the scan rejects a phrase without reading it.
+		 */
+		ivec_push(&s->pats, has_h2(p) ? id : -1 - id);
+		ivec_push(&s->pats, (int)(uint32_t)p->h2);
+		return id;
 	}
 	ivec_push(&s->pats, id);
 	return id;
@@ -520,7 +569,8 @@ flatten(struct matcher *m, const struct qnode *n)
 			flatten(m, n->kids[i]);
 		break;
 	default:
-		m->slow = xreallocarray(m->slow, m->nslow + 1, sizeof *m->slow);
+		if ((m->nslow & (m->nslow - 1)) == 0) /* 0, 1, 2, 4 ...: double */
+			m->slow = xreallocarray(m->slow, m->nslow ? m->nslow * 2 : 1, sizeof *m->slow);
 		m->slow[m->nslow] = n;
 		m->code[at].op = I_SLOW;
 		m->code[at].arg = (int32_t)m->nslow++;
@@ -530,25 +580,112 @@ flatten(struct matcher *m, const struct qnode *n)
 	return at;
 }
 
-/* Files watchlist id under its triggers, or in the always-evaluated bucket. */
+/*
+ * The required clauses of n: each a set of patterns of which at least one
+ * must occur for n to match, appended to out as (count, ids...).  An AND
+ * or NEAR contributes its children's, an OR one set (the union) if every
+ * child has one, a NOT or regex none.
+ */
+static void
+required_sets(struct matcher *m, const struct qnode *n, struct ivec *out)
+{
+	struct ivec u = {0};
+	size_t i;
+
+	switch (n->kind) {
+	case Q_TERM:
+	case Q_ENTITY:
+	case Q_OR:
+		if (triggers(m, n, &u) && u.n > 0) {
+			ivec_push(out, (int)u.n);
+			for (i = 0; i < u.n; i++)
+				ivec_push(out, u.v[i]);
+		}
+		free(u.v);
+		break;
+	case Q_AND:
+	case Q_NEAR:
+		for (i = 0; i < n->nkids; i++)
+			required_sets(m, n->kids[i], out);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * A filter of several patterns (an entity's aliases, an OR), stored once
+ * however many watchlists use it as (n, gen, answer, ids...) in fsets, so
+ * that the answer is computed once per item.  Returns its offset.
+ */
+static int
+filter_set(struct matcher *m, const int *ids, size_t n)
+{
+	struct slot *s;
+	size_t i;
+	int off;
+
+	s = table_find(&m->fkeys, (const char *)ids, n * sizeof *ids, 1);
+	if (s->simple1)
+		return s->simple1 - 1;
+	off = (int)m->fsets.n;
+	ivec_push(&m->fsets, (int)n);
+	ivec_push(&m->fsets, 0);
+	ivec_push(&m->fsets, 0);
+	for (i = 0; i < n; i++)
+		ivec_push(&m->fsets, ids[i]);
+	s->simple1 = off + 1;
+	return off;
+}
+
+/*
+ * Files watchlist id under the patterns of its rarest required clause (its
+ * triggers), or in the always-evaluated bucket, and keeps the next rarest
+ * clause as its filter: a candidate none of whose filter patterns occurred
+ * in the item is dropped before its query is read.
+ */
 static void
 index_watchlist(struct matcher *m, int id)
 {
-	struct ivec trig = {0};
+	struct ivec sets = {0}, tmp;
 	struct ivec *w;
-	size_t i;
+	size_t i, k, best = SIZE_MAX, second = SIZE_MAX;
+	uint64_t c, cbest = UINT64_MAX, csecond = UINT64_MAX;
 
-	if (triggers(m, m->wl[id].q, &trig)) {
-		for (i = 0; i < trig.n; i++) {
-			w = &m->pats[trig.v[i]].watchers;
+	required_sets(m, m->wl[id].q, &sets);
+	for (i = 0; i < sets.n; i += 1 + (size_t)sets.v[i]) {
+		tmp.v = sets.v + i + 1;
+		tmp.n = (size_t)sets.v[i];
+		c = trigger_cost(m, &tmp);
+		if (c < cbest) {
+			second = best;
+			csecond = cbest;
+			best = i;
+			cbest = c;
+		} else if (c < csecond) {
+			second = i;
+			csecond = c;
+		}
+	}
+	m->wl[id].filt = m->wl[id].filt2 = -1;
+	if (best == SIZE_MAX) {
+		ivec_push(&m->always, id);
+	} else {
+		for (k = 0; k < (size_t)sets.v[best]; k++) {
+			w = &m->pats[sets.v[best + 1 + k]].watchers;
 			if (w->n == 0 || w->v[w->n - 1] != id)
 				ivec_push(w, id);
 		}
-	} else {
-		ivec_push(&m->always, id);
+		if (second != SIZE_MAX && sets.v[second] <= 2) {
+			m->wl[id].filt = sets.v[second + 1];
+			if (sets.v[second] == 2)
+				m->wl[id].filt2 = sets.v[second + 2];
+		} else if (second != SIZE_MAX)
+			m->wl[id].filt = -2 - filter_set(m, sets.v + second + 1,
+			    (size_t)sets.v[second]);
 	}
 	m->wdirty = 1;
-	free(trig.v);
+	free(sets.v);
 }
 
 int
@@ -562,13 +699,16 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 		return -1;
 	compile_leaves(m, q);
 	id = (int)m->nwl;
-	m->wl = xreallocarray(m->wl, m->nwl + 1, sizeof *m->wl);
+	if (m->nwl == m->capwl) {
+		m->capwl = m->capwl ? m->capwl * 2 : 16;
+		m->wl = xreallocarray(m->wl, m->capwl, sizeof *m->wl);
+		m->cand_gen = xreallocarray(m->cand_gen, m->capwl, sizeof *m->cand_gen);
+	}
 	m->wl[m->nwl].name = xstrdup(name);
 	m->wl[m->nwl].q = q;
 	m->wl[m->nwl].code = m->ncode;
 	flatten(m, q);
 	m->nwl++;
-	m->cand_gen = xreallocarray(m->cand_gen, m->nwl, sizeof *m->cand_gen);
 	m->cand_gen[id] = 0;
 	index_watchlist(m, id);
 	return id;
@@ -582,6 +722,9 @@ matcher_reindex(struct matcher *m)
 	for (i = 0; i < m->npats; i++)
 		m->pats[i].watchers.n = 0;
 	m->always.n = 0;
+	m->fsets.n = 0;
+	table_free(&m->fkeys);
+	memset(&m->fkeys, 0, sizeof m->fkeys);
 	for (i = 0; i < m->nwl; i++)
 		index_watchlist(m, (int)i);
 	m->wdirty = 1;
@@ -601,7 +744,8 @@ matcher_free(struct matcher *m)
 	for (i = 0; i < m->npats; i++) {
 		for (j = 0; j < m->pats[i].nwords; j++) {
 			free(m->pats[i].words[j]);
-			free(m->pats[i].surface[j]);
+			if (m->pats[i].surface != NULL)
+				free(m->pats[i].surface[j]);
 		}
 		free(m->pats[i].words);
 		free(m->pats[i].lens);
@@ -609,6 +753,7 @@ matcher_free(struct matcher *m)
 		free(m->pats[i].watchers.v);
 	}
 	free(m->run);
+	free(m->present);
 	free(m->code);
 	free(m->slow);
 	free(m->hbuf);
@@ -616,15 +761,20 @@ matcher_free(struct matcher *m)
 	free(m->raw);
 	free(m->occ);
 	free(m->wlist);
+	free(m->fsets.v);
 	for (i = 0; m->ents && i < m->ents->n; i++) {
 		free(m->epats[i].aliases.v);
 		free(m->epats[i].excludes.v);
 		free(m->epats[i].occ);
 	}
 	for (i = 0; i < QF_COUNT; i++) {
-		free(m->f[i].text);
+		buf_free(&m->f[i].b);
 		text_tokens_free(&m->f[i].tok);
 	}
+	free(m->cps);
+	buf_free(&m->keybuf);
+	for (i = 0; i < SCRATCH_MAX; i++)
+		free(m->scratch[i].v);
 	free(m->epats);
 	free(m->pats);
 	free(m->wl);
@@ -635,6 +785,7 @@ matcher_free(struct matcher *m)
 	table_free(&m->exact);
 	table_free(&m->prefix);
 	table_free(&m->keys);
+	table_free(&m->fkeys);
 	pcre2_match_data_free(m->md);
 	pcre2_match_context_free(m->mctx);
 	free(m);
@@ -652,6 +803,7 @@ record(struct matcher *m, int id, int field, size_t first, size_t last)
 		r->gen = m->gen;
 		r->n = 0;
 		ivec_push(&m->touched, id);
+		m->present[id >> 6] |= 1ull << (id & 63);
 	}
 	r->n++;
 	if (m->nraw == m->capraw) {
@@ -839,20 +991,27 @@ scan_field(struct matcher *m, int field)
 		if ((s = m->sbuf[i]) != NULL) {
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
-			for (j = 0; j < s->pats.n; j++) {
-				const struct pattern *p = &m->pats[s->pats.v[j]];
+			for (j = 0; j < s->pats.n; j += 2) {
+				int id = s->pats.v[j];
+				const struct pattern *p;
 				/* the next token's hash rejects most phrases cheaply */
-				if (has_h2(p) && (i + 1 >= f->tok.n ||
-				    m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] != p->h2))
+				if (id >= 0 && (i + 1 >= f->tok.n ||
+				    (uint32_t)m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] !=
+				    (uint32_t)s->pats.v[j + 1]))
 					continue;
+				if (id < 0)
+					id = -1 - id;
+				p = &m->pats[id];
 				if (pattern_at(p, f, i, 1))
-					record(m, s->pats.v[j], field, i, i + p->nwords - 1);
+					record(m, id, field, i, i + p->nwords - 1);
 			}
 		}
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k <= len; k++) {
 			if (!(m->prefix_lens & (1u << k)) ||
 			    (s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
 				continue;
+			if (s->simple1)
+				record(m, s->simple1 - 1, field, i, i);
 			for (j = 0; j < s->pats.n; j++)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 0))
 					record(m, s->pats.v[j], field, i, i);
@@ -860,21 +1019,35 @@ scan_field(struct matcher *m, int field)
 	}
 }
 
-static char *
-nfc(char *s)
+/*
+ * The field's text in NFC, in place: ASCII text is left as it is, other
+ * text is decomposed into m's reused code point buffer and re-encoded.
+ */
+static void
+nfc(struct matcher *m, struct buf *b)
 {
-	utf8proc_uint8_t *out = NULL;
+	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+	utf8proc_ssize_t n;
 	const char *p;
 
-	for (p = s; *p && (unsigned char)*p < 0x80; p++)
+	for (p = b->s; *p && (unsigned char)*p < 0x80; p++)
 		;
 	if (*p == '\0')
-		return s;
-	if (utf8proc_map((utf8proc_uint8_t *)s, 0, &out,
-	    UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE) < 0)
-		return s;
-	free(s);
-	return (char *)out;
+		return;
+	for (;;) {
+		n = utf8proc_decompose((const utf8proc_uint8_t *)b->s, (utf8proc_ssize_t)b->len,
+		    m->cps, (utf8proc_ssize_t)m->capcps, opt);
+		if (n < 0)
+			return; /* invalid UTF-8: matched as it is */
+		if ((size_t)n <= m->capcps)
+			break;
+		m->capcps = (size_t)n * 2;
+		m->cps = xreallocarray(m->cps, m->capcps, sizeof *m->cps);
+	}
+	if ((n = utf8proc_reencode(m->cps, n, opt)) < 0)
+		return;
+	buf_reset(b);
+	buf_add(b, m->cps, (size_t)n);
 }
 
 static void
@@ -882,16 +1055,23 @@ load_fields(struct matcher *m, const struct match_doc *d)
 {
 	const char *raw[QF_COUNT] = { d->title, d->summary, d->content, d->author,
 		d->category, d->feed };
+	struct field_text *f;
 	int i;
 
 	for (i = 0; i < QF_COUNT; i++) {
-		free(m->f[i].text);
-		text_tokens_reset(&m->f[i].tok);
-		m->f[i].text = NULL;
+		f = &m->f[i];
+		text_tokens_reset(&f->tok);
+		f->text = NULL;
 		if (raw[i] == NULL)
 			continue;
-		m->f[i].text = nfc(i < 3 ? text_html_to_plain(raw[i]) : xstrdup(raw[i]));
-		text_tokenize(m->f[i].text, strlen(m->f[i].text), &m->f[i].tok);
+		buf_reset(&f->b);
+		if (i < 3)
+			text_html_to_plain_buf(raw[i], &f->b);
+		else
+			buf_adds(&f->b, raw[i]);
+		nfc(m, &f->b);
+		f->text = f->b.s;
+		text_tokenize(f->text, f->b.len, &f->tok);
 	}
 }
 
@@ -904,11 +1084,6 @@ struct span {
 
 struct spans {
 	struct span *v;
-	size_t n, cap;
-};
-
-struct occs {
-	struct occ *v;
 	size_t n, cap;
 };
 
@@ -1031,12 +1206,41 @@ node_occs(struct matcher *m, const struct qnode *n, struct occs *out, int split)
 	}
 }
 
+/*
+ * Scratch occurrence lists for evaluating NEAR, reused from item to item:
+ * taken and given back in stack order; a query nested deeper than the pool
+ * gets a fresh list.
+ */
+static struct occs *
+scratch_take(struct matcher *m)
+{
+	struct occs *o;
+
+	if (m->nscratch < SCRATCH_MAX) {
+		o = &m->scratch[m->nscratch++];
+		o->n = 0;
+		return o;
+	}
+	return xcalloc(1, sizeof *o);
+}
+
+static void
+scratch_give(struct matcher *m, struct occs *o)
+{
+	if (o >= m->scratch && o < m->scratch + SCRATCH_MAX) {
+		m->nscratch--;
+		return;
+	}
+	free(o->v);
+	free(o);
+}
+
 /* node_occs() over the flat form, without split (for evaluation). */
 static void
 code_occs(struct matcher *m, const struct inst *c, struct occs *out)
 {
 	const struct inst *k, *end = c + c->size;
-	struct occs a = {0}, b = {0};
+	struct occs *a, *b;
 
 	switch (c->op) {
 	case I_TERM:
@@ -1051,11 +1255,13 @@ code_occs(struct matcher *m, const struct inst *c, struct occs *out)
 		break;
 	case I_NEAR:
 		k = c + 1;
-		code_occs(m, k, &a);
-		code_occs(m, k + k->size, &b);
-		near_merge(&a, &b, c->arg, 0, out);
-		free(a.v);
-		free(b.v);
+		a = scratch_take(m);
+		b = scratch_take(m);
+		code_occs(m, k, a);
+		code_occs(m, k + k->size, b);
+		near_merge(a, b, c->arg, 0, out);
+		scratch_give(m, b);
+		scratch_give(m, a);
 		break;
 	default:
 		break;
@@ -1145,14 +1351,15 @@ eval_code(struct matcher *m, const struct inst *c)
 		return !eval_code(m, c + 1);
 	case I_NEAR: {
 		/* both sides present at all before any position merging */
-		struct occs o = {0};
+		struct occs *o;
 		int r;
 		for (k = c + 1; k < end; k += k->size)
 			if (!eval_code(m, k))
 				return 0;
-		code_occs(m, c, &o);
-		r = o.n > 0;
-		free(o.v);
+		o = scratch_take(m);
+		code_occs(m, c, o);
+		r = o->n > 0;
+		scratch_give(m, o);
 		return r;
 	}
 	default:
@@ -1412,6 +1619,33 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 	free(sp.v);
 }
 
+/* Did a pattern of the candidate's filter occur in this item? */
+static int
+present(const struct matcher *m, int id)
+{
+	return (m->present[id >> 6] >> (id & 63)) & 1;
+}
+
+static int
+filter_passes(struct matcher *m, const struct wentry *e)
+{
+	int *f;
+	int i;
+
+	if (e->filt == -1)
+		return 1;
+	if (e->filt >= 0)
+		return present(m, e->filt) || (e->filt2 >= 0 && present(m, e->filt2));
+	f = m->fsets.v + (-2 - e->filt);
+	if ((unsigned)f[1] != m->gen) {
+		f[1] = (int)m->gen;
+		f[2] = 0;
+		for (i = 0; i < f[0] && !f[2]; i++)
+			f[2] = present(m, f[3 + i]);
+	}
+	return f[2];
+}
+
 static int
 int_cmp(const void *a, const void *b)
 {
@@ -1430,8 +1664,13 @@ build_watchers(struct matcher *m)
 	for (i = n = 0; i < m->npats; i++) {
 		m->run[i].wstart = (int)n;
 		m->run[i].wn = (int)m->pats[i].watchers.n;
-		for (j = 0; j < m->pats[i].watchers.n; j++)
-			m->wlist[n++] = m->pats[i].watchers.v[j];
+		for (j = 0; j < m->pats[i].watchers.n; j++) {
+			m->wlist[n].wl = m->pats[i].watchers.v[j];
+			m->wlist[n].filt = m->wl[m->wlist[n].wl].filt;
+			m->wlist[n].filt2 = m->wl[m->wlist[n].wl].filt2;
+			m->wlist[n].code = (uint32_t)m->wl[m->wlist[n].wl].code;
+			n++;
+		}
 	}
 	m->wbuilt = 1;
 	m->wdirty = 0;
@@ -1465,8 +1704,12 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 			m->cand_gen[i] = 0;
 		for (i = 0; m->ents != NULL && i < m->ents->n; i++)
 			m->epats[i].gen = 0;
+		for (i = 0; i < m->fsets.n; i += 3 + (size_t)m->fsets.v[i])
+			m->fsets.v[i + 1] = 0;
 		m->gen = 1;
 	}
+	for (i = 0; i < m->touched.n; i++)
+		m->present[m->touched.v[i] >> 6] = 0;
 	m->touched.n = 0;
 	m->cands.n = 0;
 	m->nraw = 0;
@@ -1478,20 +1721,20 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	for (i = 0; i < m->touched.n; i++) {
 		id = m->touched.v[i];
 		for (j = m->run[id].wstart; j < m->run[id].wstart + m->run[id].wn; j++) {
-			w = m->wlist[j];
-			if (m->cand_gen[w] != m->gen) {
-				m->cand_gen[w] = m->gen;
+			w = m->wlist[j].wl;
+			if (!filter_passes(m, &m->wlist[j]) || m->cand_gen[w] == m->gen)
+				continue;
+			m->cand_gen[w] = m->gen;
+			if (eval_code(m, m->code + m->wlist[j].code))
 				ivec_push(&m->cands, w);
-			}
 		}
 	}
 	for (i = 0; i < m->always.n; i++)
-		ivec_push(&m->cands, m->always.v[i]);
-	/* The candidates that match, then the hits in watchlist order. */
-	for (i = j = 0; i < m->cands.n; i++)
-		if (eval_code(m, m->code + m->wl[m->cands.v[i]].code))
-			m->cands.v[j++] = m->cands.v[i];
-	m->cands.n = (size_t)j;
+		if (eval_code(m, m->code + m->wl[m->always.v[i]].code))
+			ivec_push(&m->cands, m->always.v[i]);
+	if (res == NULL)
+		return m->cands.n;
+	/* The hits in watchlist order. */
 	if (m->cands.n > 1)
 		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
 	if (m->cands.n > 0)

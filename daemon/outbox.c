@@ -65,6 +65,7 @@
 #include "wirewatch/sign.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/sinkfmt.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -85,25 +86,70 @@
 
 static const char lua_library[] =
 "#!lua name=wirewatch\n"
+"-- Queues the alerts args[from..] (id, sink, watchlist, item, alert\n"
+"-- each) in the outbox stream; returns how many.\n"
+"local function queue(outbox, args, from)\n"
+"  local n = 0\n"
+"  for i = from, #args, 5 do\n"
+"    redis.call('XADD', outbox, '*', 'id', args[i], 'sink', args[i+1],\n"
+"      'watchlist', args[i+2], 'item', args[i+3], 'alert', args[i+4])\n"
+"    n = n + 1\n"
+"  end\n"
+"  return n\n"
+"end\n"
+"-- Counts n alerts on the day's counter (kept 8 days).\n"
+"local function count(day, n)\n"
+"  if n > 0 then\n"
+"    redis.call('INCRBY', day, n)\n"
+"    redis.call('EXPIRE', day, 691200)\n"
+"  end\n"
+"end\n"
 "-- ww_record: KEYS seen, outbox; ARGV ttl, then per alert:\n"
 "-- id, sink, watchlist, item, alert.  Seen and queued, or neither.\n"
-"-- Fenced (cluster.h): KEYS[3] the feed's lease, the last ARGV its token.\n"
+"-- (What daemons before ww_record_item call; kept for them.)\n"
 "redis.register_function('ww_record', function(keys, args)\n"
-"  local n = #args\n"
-"  if keys[3] then\n"
-"    if redis.call('HGET', keys[3], 'token') ~= args[n] then\n"
+"  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
+"    return 0\n"
+"  end\n"
+"  queue(keys[2], args, 2)\n"
+"  return 1\n"
+"end)\n"
+"-- ww_record_item: KEYS seen, outbox, recent, day; ARGV ttl, keep ms,\n"
+"-- n, the kept item (n strings: field, value, ...), then the alerts as\n"
+"-- for ww_record.  Seen, kept, queued and counted, or none of it.  The\n"
+"-- recent stream is trimmed to the last keep ms (exact MINID) and\n"
+"-- expires keep ms after its last entry.  Fenced (cluster.h): KEYS[5]\n"
+"-- the feed's lease and the last ARGV its token, refused when stale.\n"
+"redis.register_function('ww_record_item', function(keys, args)\n"
+"  if keys[5] then\n"
+"    local token = table.remove(args)\n"
+"    if redis.call('HGET', keys[5], 'token') ~= token then\n"
 "      return redis.error_reply('FENCED: the lease moved on (token ' ..\n"
-"        args[n] .. ' is stale)')\n"
+"        token .. ' is stale)')\n"
 "    end\n"
-"    n = n - 1\n"
 "  end\n"
 "  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
 "    return 0\n"
 "  end\n"
-"  for i = 2, n, 5 do\n"
-"    redis.call('XADD', keys[2], '*', 'id', args[i], 'sink', args[i+1],\n"
-"      'watchlist', args[i+2], 'item', args[i+3], 'alert', args[i+4])\n"
+"  local keep, nf = tonumber(args[2]), tonumber(args[3])\n"
+"  if keep > 0 and nf > 0 then\n"
+"    local t = redis.call('TIME')\n"
+"    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"    redis.call('XADD', keys[3], 'MINID', string.format('%d', now - keep),\n"
+"      '*', unpack(args, 4, 3 + nf))\n"
+"    redis.call('PEXPIRE', keys[3], keep)\n"
 "  end\n"
+"  count(keys[4], queue(keys[2], args, 4 + nf))\n"
+"  return 1\n"
+"end)\n"
+"-- ww_backfill: KEYS mark, outbox, day; ARGV ttl, then the alerts as\n"
+"-- for ww_record.  The mark (one per watchlist and item) is set and\n"
+"-- the alerts queued, or neither when the mark was there: 1 or 0.\n"
+"redis.register_function('ww_backfill', function(keys, args)\n"
+"  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
+"    return 0\n"
+"  end\n"
+"  count(keys[3], queue(keys[2], args, 2))\n"
 "  return 1\n"
 "end)\n"
 "-- ww_dead: KEYS outbox, dead; ARGV group, entry id, then field pairs.\n"
@@ -185,11 +231,111 @@ static const char lua_library[] =
 "  redis.call('PEXPIRE', keys[1], math.ceil(burst * 1000 / rate) + 60000)\n"
 "  return wait\n"
 "end)\n"
+"-- ww_deliveries: KEYS outbox, retry, dead; ARGV 'failed' or 'pending',\n"
+"-- limit.  failed: {dead letters, newest first}; pending: {outbox\n"
+"-- entries, the group's pending entries, the retry set WITHSCORES, the\n"
+"-- groups} (deliveries.c makes the rows of either).\n"
+"redis.register_function{function_name='ww_deliveries', flags={'no-writes'},\n"
+"  callback=function(keys, args)\n"
+"  if args[1] == 'failed' then\n"
+"    return {redis.call('XREVRANGE', keys[3], '+', '-', 'COUNT', args[2])}\n"
+"  end\n"
+"  local entries, pel, groups = {}, {}, {}\n"
+"  if redis.call('EXISTS', keys[1]) == 1 then\n"
+"    entries = redis.call('XRANGE', keys[1], '-', '+', 'COUNT', args[2])\n"
+"    groups = redis.call('XINFO', 'GROUPS', keys[1])\n"
+"    for _, g in ipairs(groups) do\n"
+"      for j = 1, #g, 2 do\n"
+"        if g[j] == 'name' and g[j+1] == 'dispatch' then\n"
+"          pel = redis.call('XPENDING', keys[1], 'dispatch', '-', '+', args[2])\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  return {entries, pel, redis.call('ZRANGE', keys[2], 0, -1, 'WITHSCORES'), groups}\n"
+"end}\n"
+"-- ww_replay: KEYS outbox, dead, retry; ARGV limit, sink ('' any), then\n"
+"-- alert ids.  No ids: every dead letter (of that sink) goes back into\n"
+"-- the outbox as a first attempt; ids: those dead letters and waiting\n"
+"-- retries.  Each move is one XADD and one XDEL/ZREM in this call, so an\n"
+"-- alert is never in both places nor in neither.  Returns {{id, sink,\n"
+"-- ...} requeued, {ids not found}}.\n"
+"redis.register_function('ww_replay', function(keys, args)\n"
+"  local want, all, done = {}, #args < 3, {}\n"
+"  for i = 3, #args do want[args[i]] = false end\n"
+"  local function requeue(f)\n"
+"    redis.call('XADD', keys[1], '*', 'id', f.id, 'sink', f.sink,\n"
+"      'watchlist', f.watchlist or '', 'item', f.item or '', 'alert', f.alert,\n"
+"      'attempt', '0')\n"
+"    done[#done+1] = f.id\n"
+"    done[#done+1] = f.sink\n"
+"    if not all then want[f.id] = true end\n"
+"  end\n"
+"  for _, e in ipairs(redis.call('XRANGE', keys[2], '-', '+', 'COUNT', args[1])) do\n"
+"    local f = {}\n"
+"    for j = 1, #e[2], 2 do f[e[2][j]] = e[2][j+1] end\n"
+"    local hit\n"
+"    if all then hit = args[2] == '' or f.sink == args[2]\n"
+"    else hit = f.id ~= nil and want[f.id] ~= nil end\n"
+"    if hit and f.id and f.sink and f.alert then\n"
+"      requeue(f)\n"
+"      redis.call('XDEL', keys[2], e[1])\n"
+"    end\n"
+"  end\n"
+"  if not all then\n"
+"    for _, m in ipairs(redis.call('ZRANGE', keys[3], 0, -1)) do\n"
+"      local ok, f = pcall(cjson.decode, m)\n"
+"      if ok and type(f) == 'table' and type(f.id) == 'string' and\n"
+"          want[f.id] ~= nil and type(f.sink) == 'string' and\n"
+"          type(f.alert) == 'string' then\n"
+"        if type(f.watchlist) ~= 'string' then f.watchlist = '' end\n"
+"        if type(f.item) ~= 'string' then f.item = '' end\n"
+"        requeue(f)\n"
+"        redis.call('ZREM', keys[3], m)\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  local missing = {}\n"
+"  for i = 3, #args do\n"
+"    if not want[args[i]] then missing[#missing+1] = args[i] end\n"
+"  end\n"
+"  return {done, missing}\n"
+"end)\n"
+"-- ww_stats: KEYS outbox, dead, retry, day, recent; ARGV group.\n"
+"-- {queued (not read yet), pending (read, not acknowledged), waiting\n"
+"-- for a retry, dead letters, alerts today, kept items}.\n"
+"redis.register_function{function_name='ww_stats', flags={'no-writes'},\n"
+"  callback=function(keys, args)\n"
+"  local queued, pending = 0, 0\n"
+"  if redis.call('EXISTS', keys[1]) == 1 then\n"
+"    for _, g in ipairs(redis.call('XINFO', 'GROUPS', keys[1])) do\n"
+"      local f = {}\n"
+"      for j = 1, #g, 2 do f[g[j]] = g[j+1] end\n"
+"      if f['name'] == args[1] then\n"
+"        pending = f['pending'] or 0\n"
+"        queued = f['lag']\n"
+"        if not queued then\n"
+"          queued = #redis.call('XRANGE', keys[1], '(' .. f['last-delivered-id'],\n"
+"            '+', 'COUNT', 100000)\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  return {queued, pending, redis.call('ZCARD', keys[3]),\n"
+"    redis.call('XLEN', keys[2]), tonumber(redis.call('GET', keys[4]) or '0'),\n"
+"    redis.call('XLEN', keys[5])}\n"
+"end}\n"
 "-- ww_epoch: KEYS epoch; ARGV candidate.  The database's epoch.\n"
 "redis.register_function('ww_epoch', function(keys, args)\n"
 "  redis.call('SET', keys[1], args[1], 'NX')\n"
 "  return redis.call('GET', keys[1])\n"
 "end)\n";
+
+const char *
+outbox_functions(void)
+{
+	return lua_library;
+}
 
 struct outbox;
 struct lane;
@@ -239,11 +385,15 @@ struct lane {
 	int digesting;          /* ... sent digests */
 	uint64_t idle_since;    /* empty since then (0: busy) */
 	unsigned long ep_alerts, ep_msgs;   /* sent in this backlog */
+	int disabled;           /* its destination is gone (410), until reload */
+	int retired;            /* its sink was removed by a reload */
+	LIST_ENTRY(lane) retired_link; /* ob->retired, while retired */
 };
 
 /* One attempt: an alert (n == 1) or a digest of n alerts. */
 struct send {
 	struct lane *lane;
+	struct config *owner;   /* holds the config lane->sink was in */
 	size_t n;
 	struct entry *v[];
 };
@@ -255,8 +405,9 @@ struct outbox {
 	struct sinks *sinks;
 	char *consumer;
 	char *k_outbox, *k_dead, *k_epoch, *k_retry;
-	char *disabled;         /* per sink index: gone (410), until reload */
-	struct lane *lanes;     /* per sink index */
+	struct lane **lanes;    /* per sink index of cfg */
+	size_t nlanes;
+	LIST_HEAD(, lane) retired; /* lanes of removed sinks, until idle */
 	long retries_left;      /* in the retry set, at the last look */
 	long next_retry_ms;     /* until the first of those is due, or -1 */
 	int due_checked;        /* --once: the retry set was looked at */
@@ -296,6 +447,9 @@ struct outbox {
 
 static void read_more(struct outbox *ob);
 static void lane_pump(struct lane *l);
+static void lane_retire_done(struct lane *l);
+static void lane_free(struct lane *l);
+static void lanes_fetch(struct outbox *ob);
 static const struct cfg_sink *find_sink(const struct config *cfg,
     const char *name);
 static void outbox_acked_cb(struct redisReply *reply, const char *error,
@@ -373,12 +527,33 @@ lane_pace(const struct cfg_sink *s, double *per_s, double *burst)
 
 /* --- lifetime ------------------------------------------------------------ */
 
+static struct lane *
+lane_new(struct outbox *ob, const struct cfg_sink *sink, size_t index)
+{
+	struct lane *l = xcalloc(1, sizeof *l);
+
+	l->ob = ob;
+	l->sink = sink;
+	l->index = index;
+	lane_pace(l->sink, &l->per_s, &l->burst);
+	l->tokens = l->burst;
+	l->refilled = util_now_ms();
+	TAILQ_INIT(&l->queue);
+	l->timer = evtimer_new(ob->base, outbox_lane_timer_cb, l);
+	/*
+	 * Instances sharing a Redis (leases on) also share the bucket: a
+	 * token of the local one and one of <prefix>pace:<sink>.
+	 */
+	if (l->per_s > 0 && ob->cfg->lease > 0)
+		l->k_pace = xasprintf("%space:%s", ob->cfg->prefix, l->sink->name);
+	return l;
+}
+
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
     struct store *store, struct sinks *sinks, const char *consumer)
 {
 	struct outbox *ob = xcalloc(1, sizeof *ob);
-	struct lane *l;
 	size_t i;
 
 	ob->base = base;
@@ -390,25 +565,11 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->k_dead = xasprintf("%sdead", cfg->prefix);
 	ob->k_epoch = xasprintf("%sepoch", cfg->prefix);
 	ob->k_retry = xasprintf("%sretry", cfg->prefix);
-	ob->disabled = xcalloc(cfg->nsinks + 1, 1);
 	ob->lanes = xcalloc(cfg->nsinks + 1, sizeof *ob->lanes);
-	for (i = 0; i < cfg->nsinks; i++) {
-		l = &ob->lanes[i];
-		l->ob = ob;
-		l->sink = &cfg->sinks[i];
-		l->index = i;
-		lane_pace(l->sink, &l->per_s, &l->burst);
-		l->tokens = l->burst;
-		l->refilled = util_now_ms();
-		TAILQ_INIT(&l->queue);
-		l->timer = evtimer_new(base, outbox_lane_timer_cb, l);
-		/*
-		 * Instances sharing a Redis (leases on) also share the bucket:
-		 * a token of the local one and one of <prefix>pace:<sink>.
-		 */
-		if (l->per_s > 0 && cfg->lease > 0)
-			l->k_pace = xasprintf("%space:%s", cfg->prefix, l->sink->name);
-	}
+	ob->nlanes = cfg->nsinks;
+	for (i = 0; i < cfg->nsinks; i++)
+		ob->lanes[i] = lane_new(ob, &cfg->sinks[i], i);
+	LIST_INIT(&ob->retired);
 	ob->next_retry_ms = -1;
 	/*
 	 * With leases, a dead instance's alerts are claimed after two leases
@@ -476,20 +637,31 @@ lane_drop(struct lane *l)
 		evtimer_del(l->timer);
 }
 
+static void
+lane_free(struct lane *l)
+{
+	lane_drop(l);
+	if (l->timer != NULL)
+		event_free(l->timer);
+	free(l->parked);
+	free(l->k_pace);
+	free(l);
+}
+
 void
 outbox_free(struct outbox *ob)
 {
 	struct entry *e;
+	struct lane *l;
 	size_t i;
 
 	if (ob == NULL)
 		return;
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		lane_drop(&ob->lanes[i]);
-		if (ob->lanes[i].timer != NULL)
-			event_free(ob->lanes[i].timer);
-		free(ob->lanes[i].parked);
-		free(ob->lanes[i].k_pace);
+	for (i = 0; i < ob->nlanes; i++)
+		lane_free(ob->lanes[i]);
+	while ((l = LIST_FIRST(&ob->retired)) != NULL) {
+		LIST_REMOVE(l, retired_link);
+		lane_free(l);
 	}
 	while ((e = LIST_FIRST(&ob->held)) != NULL)
 		entry_release(e);
@@ -502,7 +674,6 @@ outbox_free(struct outbox *ob)
 	free(ob->k_dead);
 	free(ob->k_epoch);
 	free(ob->k_retry);
-	free(ob->disabled);
 	free(ob->lanes);
 	free(ob);
 }
@@ -518,8 +689,8 @@ outbox_waiting(const struct outbox *ob)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < ob->cfg->nsinks; i++)
-		n += ob->lanes[i].nqueue + lane_nparked(&ob->lanes[i]);
+	for (i = 0; i < ob->nlanes; i++)
+		n += ob->lanes[i]->nqueue + lane_nparked(ob->lanes[i]);
 	return n;
 }
 
@@ -556,8 +727,8 @@ lanes_keep_waiting(struct outbox *ob)
 	struct lane *l;
 	size_t i, n, left = 0;
 
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		l = &ob->lanes[i];
+	for (i = 0; i < ob->nlanes; i++) {
+		l = ob->lanes[i];
 		if (l->sending > 0 || l->fetching ||
 		    (l->paused_until <= now + ONCE_RETRY_WAIT_MS &&
 		    (l->nqueue > 0 || (lane_nparked(l) > 0 && up))))
@@ -565,8 +736,8 @@ lanes_keep_waiting(struct outbox *ob)
 	}
 	if (wait)
 		return 1;
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		l = &ob->lanes[i];
+	for (i = 0; i < ob->nlanes; i++) {
+		l = ob->lanes[i];
 		if ((n = l->nqueue + lane_nparked(l)) == 0)
 			continue;
 		left += n;
@@ -663,9 +834,9 @@ outbox_setup(struct outbox *ob, outbox_epoch_cb cb, void *arg)
 	 * answered by the old connection is ignored).
 	 */
 	ob->gen++;
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		lane_forget_parked(&ob->lanes[i]);
-		ob->lanes[i].fetching = 0;
+	for (i = 0; i < ob->nlanes; i++) {
+		lane_forget_parked(ob->lanes[i]);
+		ob->lanes[i]->fetching = 0;
 	}
 	argv[0] = "FUNCTION";
 	argv[1] = "LOAD";
@@ -697,6 +868,7 @@ struct record_req {
 	void *arg;
 	struct outbox *ob;
 	int queued;
+	struct stats_hold *stats;
 };
 
 static void
@@ -709,10 +881,23 @@ outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 		result = -1;
 	else
 		result = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+	stats_hold_done(r->stats, result == 1);
 	if (result == 1 && r->queued)
 		outbox_kick(r->ob);
 	r->cb(result, error, r->arg);
 	free(r);
+}
+
+/* <prefix>alerts:YYYY-MM-DD, the day (UTC) of now: the alerts-today counter. */
+char *
+outbox_day_key(const struct config *cfg, time_t now)
+{
+	struct tm tm;
+	char day[16];
+
+	gmtime_r(&now, &tm);
+	strftime(day, sizeof day, "%Y-%m-%d", &tm);
+	return xasprintf("%salerts:%s", cfg->prefix, day);
 }
 
 void
@@ -724,12 +909,12 @@ outbox_fence(struct outbox *ob, const char *lease_key, const char *token)
 
 void
 outbox_record(struct outbox *ob, const char *item_key,
-    const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
-    void *arg)
+    const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
+    size_t nkept, outbox_record_cb cb, void *arg)
 {
-	const char **argv = xcalloc(8 + nalerts * 5, sizeof *argv);
+	const char **argv = xcalloc(12 + nkept + nalerts * 5, sizeof *argv);
 	struct record_req *r = xmalloc(sizeof *r);
-	char ttl[32], *seen;
+	char ttl[32], keep[32], nk[32], *seen, *recent, *day;
 	size_t i;
 	int argc = 0;
 
@@ -737,16 +922,27 @@ outbox_record(struct outbox *ob, const char *item_key,
 	r->arg = arg;
 	r->ob = ob;
 	r->queued = nalerts > 0;
+	r->stats = stats_hold(alerts, nalerts);
 	seen = xasprintf("%sseen:%s", ob->cfg->prefix, item_key);
+	recent = xasprintf("%srecent", ob->cfg->prefix);
+	day = outbox_day_key(ob->cfg, time(NULL));
 	snprintf(ttl, sizeof ttl, "%lld", ob->cfg->seen_ttl);
+	snprintf(keep, sizeof keep, "%lld", ob->cfg->keep_items * 1000);
+	snprintf(nk, sizeof nk, "%zu", nkept);
 	argv[argc++] = "FCALL";
-	argv[argc++] = "ww_record";
-	argv[argc++] = ob->fence_key != NULL ? "3" : "2";
+	argv[argc++] = "ww_record_item";
+	argv[argc++] = ob->fence_key != NULL ? "5" : "4";
 	argv[argc++] = seen;
 	argv[argc++] = ob->k_outbox;
+	argv[argc++] = recent;
+	argv[argc++] = day;
 	if (ob->fence_key != NULL)
 		argv[argc++] = ob->fence_key;
 	argv[argc++] = ttl;
+	argv[argc++] = keep;
+	argv[argc++] = nk;
+	for (i = 0; i < nkept; i++)
+		argv[argc++] = kept[i];
 	for (i = 0; i < nalerts; i++) {
 		argv[argc++] = alerts[i].id;
 		argv[argc++] = alerts[i].sink;
@@ -759,6 +955,8 @@ outbox_record(struct outbox *ob, const char *item_key,
 	ob->fence_key = ob->fence_token = NULL;
 	store_command(ob->store, outbox_recorded_cb, r, argc, argv);
 	free(seen);
+	free(recent);
+	free(day);
 	free(argv);
 }
 
@@ -855,6 +1053,7 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 	snprintf(natt, sizeof natt, "%d", attempts);
 	util_format_time(time(NULL), when, sizeof when);
 	argv[argc++] = "FCALL";
+	stats_inc(STATS_DEAD_LETTERS, e->sink_name, NULL);
 	argv[argc++] = "ww_dead";
 	argv[argc++] = "2";
 	argv[argc++] = ob->k_outbox;
@@ -927,6 +1126,7 @@ retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
 	json_object_set_new(m, "attempt", json_integer(e->attempt + 1));
 	json_object_set_new(m, "last_error", alert_json_string(r->reason ?
 	    r->reason : "failed"));
+	stats_inc(STATS_RETRIES, e->sink_name, NULL);
 	ob->due_checked = 0; /* --once waits for this retry */
 	ob->retries_left++;
 	if ((member = json_dumps(m, JSON_COMPACT)) == NULL)
@@ -964,6 +1164,7 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 	char why[400];
 	long delay;
 
+	stats_delivery(sink, r->outcome);
 	switch (r->outcome) {
 	case SINK_DELIVERED:
 		if (e->attempt > 0)
@@ -977,6 +1178,14 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 			retry_later(ob, e, r, delay, quiet);
 			break;
 		}
+		if (sink == NULL) {
+			snprintf(why, sizeof why, "%s; sink \"%s\" was removed from "
+			    "the configuration, no retry", r->reason ? r->reason :
+			    "failed", e->sink_name);
+			dead_letter(ob, e, why, r->resp, r->resp_len, e->attempt + 1,
+			    quiet);
+			break;
+		}
 		snprintf(why, sizeof why, "%s (gave up after %d attempt%s)",
 		    r->reason ? r->reason : "failed", e->attempt + 1,
 		    e->attempt == 0 ? "" : "s");
@@ -984,9 +1193,9 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 		    quiet);
 		break;
 	case SINK_FAILED:
-		if (sink != NULL && !ob->disabled[sink - ob->cfg->sinks] &&
+		if (sink != NULL && !ob->lanes[sink - ob->cfg->sinks]->disabled &&
 		    sinkfmt_gone((enum sinkfmt_type)sink->format, r->status)) {
-			ob->disabled[sink - ob->cfg->sinks] = 1;
+			ob->lanes[sink - ob->cfg->sinks]->disabled = 1;
 			log_crit("sink \"%s\": the destination answered %ld: it is "
 			    "gone; the sink is disabled until the configuration is "
 			    "reloaded, its alerts go to the dead letters",
@@ -1059,6 +1268,7 @@ lane_pause(struct lane *l, long status, long hint_ms)
 		log_notice("sink \"%s\": the service answered %ld%s; nothing is "
 		    "sent to it for %.1fs", l->sink->name, status,
 		    hint_ms > 0 ? " with a retry hint" : "", (double)ms / 1000);
+	stats_inc(STATS_RATE_LIMIT_WAITS, l->sink->name, "service");
 	l->paused_until = until;
 	l->tokens = 0;
 	l->refilled = until;
@@ -1192,6 +1402,7 @@ attempt(struct outbox *ob, struct send *s, const struct sinkfmt_request *req,
 	pl.nheaders = n;
 	pl.url_query = req->url_query;
 	s->lane->sending++;
+	s->owner = config_ref((struct config *)ob->cfg);
 	ob->nsending += s->n;
 	/* s may be gone when this returns (the console answers at once). */
 	sinks_deliver(ob->sinks, sink, &pl, label, outbox_sent_cb, s);
@@ -1315,6 +1526,12 @@ outbox_fetched_cb(struct redisReply *reply, const char *error, void *arg)
 		for (i = 0; i < reply->elements; i++)
 			take_entry(ob, reply->element[i], 1);
 	free(f);
+	if (l->retired) {
+		/* take_entry dead-lettered them: the sink is not configured. */
+		lane_retire_done(l);
+		check_idle(ob);
+		return;
+	}
 	lane_pump(l);
 	check_idle(ob);
 }
@@ -1335,7 +1552,8 @@ lane_fetch(struct lane *l)
 	int argc = 0;
 
 	if (l->fetching || lane_nparked(l) == 0 || ob->stopping ||
-	    l->nqueue + DIGEST_MAX > LANE_HOLD || !store_is_up(ob->store))
+	    (!l->retired && l->nqueue + DIGEST_MAX > LANE_HOLD) ||
+	    !store_is_up(ob->store))
 		return;
 	n = LANE_HOLD - l->nqueue;
 	if (n > lane_nparked(l))
@@ -1427,6 +1645,7 @@ lane_limited(struct lane *l)
 		    l->per_s, l->burst, l->sink->digest_after > 0 ?
 		    " and go out as digests when many wait" : "");
 	}
+	stats_inc(STATS_RATE_LIMIT_WAITS, l->sink->name, "pace");
 	lane_arm(l, (uint64_t)((1 - l->tokens) / l->per_s * 1000) + 1);
 }
 
@@ -1451,7 +1670,7 @@ lane_pump(struct lane *l)
 		return;
 	l->pumping = 1;
 	while (!ob->stopping && !TAILQ_EMPTY(&l->queue)) {
-		if (ob->disabled[l->index]) {
+		if (l->disabled) {
 			snprintf(why, sizeof why, "sink \"%s\" is disabled (its "
 			    "destination is gone) until the configuration is "
 			    "reloaded", l->sink->name);
@@ -1582,13 +1801,113 @@ outbox_sent_cb(const struct sink_result *r, void *arg)
 		    "each alert goes to the dead letters");
 	for (i = 0; i < s->n; i++)
 		finish(ob, s->v[i], &res, s->n > 1);
+	config_free(s->owner);
 	free(s);
+	if (l->retired) {
+		lane_retire_done(l);
+		check_idle(ob);
+		return;
+	}
 	if (r->outcome != SINK_ABORTED) {
 		lane_pump(l);
 		lane_settle(l);
 		if (!ob->stopping)
 			read_more(ob);
 	}
+	check_idle(ob);
+}
+
+/* --- reload: lanes kept, made, retired ------------------------------------ */
+
+/*
+ * A retired lane (its sink removed by a reload) lives until its last
+ * attempt answered and its parked ids were fetched back (and, since the
+ * sink is not configured any more, dead-lettered by take_entry).
+ */
+static void
+lane_retire_done(struct lane *l)
+{
+	if (l->sending > 0 || l->fetching)
+		return;
+	if (lane_nparked(l) > 0 && !l->ob->stopping && store_is_up(l->ob->store)) {
+		lane_fetch(l);
+		return;
+	}
+	if (lane_nparked(l) > 0)
+		return; /* Redis is away: outbox_poll_cb fetches them later */
+	LIST_REMOVE(l, retired_link);
+	lane_free(l);
+}
+
+/* Every lane's parked ids, retired lanes' included. */
+static void
+lanes_fetch(struct outbox *ob)
+{
+	struct lane *l, *next;
+	size_t i;
+
+	for (i = 0; i < ob->nlanes; i++)
+		lane_fetch(ob->lanes[i]);
+	for (l = LIST_FIRST(&ob->retired); l != NULL; l = next) {
+		next = LIST_NEXT(l, retired_link);
+		lane_retire_done(l);
+	}
+}
+
+void
+outbox_reconfigure(struct outbox *ob, const struct config *cfg)
+{
+	struct lane **lanes = xcalloc(cfg->nsinks + 1, sizeof *lanes), *l;
+	char *taken = xcalloc(ob->nlanes + 1, 1), why[300];
+	struct entry *e;
+	size_t i, j;
+
+	for (i = 0; i < cfg->nsinks; i++) {
+		for (j = 0; j < ob->nlanes; j++)
+			if (!taken[j] && strcmp(ob->lanes[j]->sink->name,
+			    cfg->sinks[i].name) == 0)
+				break;
+		if (j == ob->nlanes) {
+			lanes[i] = lane_new(ob, &cfg->sinks[i], i);
+			continue;
+		}
+		/* Kept: its queue, parked ids and pause carry over. */
+		taken[j] = 1;
+		l = lanes[i] = ob->lanes[j];
+		l->sink = &cfg->sinks[i];
+		l->index = i;
+		l->disabled = 0;
+		lane_pace(l->sink, &l->per_s, &l->burst);
+		if (l->tokens > l->burst)
+			l->tokens = l->burst;
+	}
+	ob->cfg = cfg;
+	for (j = 0; j < ob->nlanes; j++) {
+		if (taken[j])
+			continue;
+		l = ob->lanes[j];
+		l->retired = 1;
+		evtimer_del(l->timer);
+		LIST_INSERT_HEAD(&ob->retired, l, retired_link);
+		snprintf(why, sizeof why, "sink \"%s\" was removed from the "
+		    "configuration by a reload", l->sink->name);
+		if (l->nqueue + lane_nparked(l) > 0 || l->sending > 0)
+			log_warn("outbox: %s: %zu waiting alert%s go to the dead "
+			    "letters, %zu attempt%s in flight finish", why,
+			    l->nqueue + lane_nparked(l),
+			    l->nqueue + lane_nparked(l) == 1 ? "" : "s", l->sending,
+			    l->sending == 1 ? "" : "s");
+		while ((e = TAILQ_FIRST(&l->queue)) != NULL) {
+			TAILQ_REMOVE(&l->queue, e, wait);
+			l->nqueue--;
+			refuse(ob, e, why);
+		}
+		lane_retire_done(l);
+	}
+	free(ob->lanes);
+	ob->lanes = lanes;
+	ob->nlanes = cfg->nsinks;
+	free(taken);
 	check_idle(ob);
 }
 
@@ -1691,12 +2010,13 @@ take_entry(struct outbox *ob, const redisReply *r, int fetched)
 	e->label = xasprintf("alert %s (watchlist \"%s\" item %s) for sink \"%s\"",
 	    e->alert_id, e->watchlist, e->item, e->sink_name);
 	if ((sink = find_sink(ob->cfg, e->sink_name)) == NULL) {
-		snprintf(err, sizeof err, "sink \"%s\" is not configured",
+		snprintf(err, sizeof err, "sink \"%s\" is not configured (not in "
+		    "this daemon's configuration, or removed by a reload)",
 		    e->sink_name);
 		refuse(ob, e, err);
 		return;
 	}
-	if (ob->disabled[sink - ob->cfg->sinks]) {
+	if (ob->lanes[sink - ob->cfg->sinks]->disabled) {
 		snprintf(err, sizeof err, "sink \"%s\" is disabled (its "
 		    "destination is gone) until the configuration is reloaded",
 		    sink->name);
@@ -1712,7 +2032,7 @@ take_entry(struct outbox *ob, const redisReply *r, int fetched)
 		return;
 	}
 	json_decref(alert);
-	l = &ob->lanes[sink - ob->cfg->sinks];
+	l = ob->lanes[sink - ob->cfg->sinks];
 	if (!fetched && (l->nqueue >= LANE_HOLD || lane_nparked(l) > 0 ||
 	    l->fetching)) {
 		lane_park(l, e->sid);
@@ -1780,12 +2100,8 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 		read_more(ob);
 	}
 	/* Entries parked by this read (or again, after a reconnect). */
-	if (n > 0 && !ob->stopping) {
-		size_t i;
-
-		for (i = 0; i < ob->cfg->nsinks; i++)
-			lane_fetch(&ob->lanes[i]);
-	}
+	if (n > 0 && !ob->stopping)
+		lanes_fetch(ob);
 	check_idle(ob);
 }
 
@@ -1915,8 +2231,8 @@ maintain(struct outbox *ob)
 			n = 0;
 		}
 	}
-	for (i = 0; i < ob->cfg->nsinks; i++) {
-		l = &ob->lanes[i];
+	for (i = 0; i < ob->nlanes; i++) {
+		l = ob->lanes[i];
 		for (j = l->phead; j < l->ptail; j++) {
 			argv[5 + n++] = l->parked[j];
 			if (n == KEEPALIVE_BATCH) {
@@ -1996,15 +2312,13 @@ static void
 outbox_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct outbox *ob = arg;
-	size_t i;
 
 	(void)fd;
 	(void)what;
 	move_due(ob);
 	read_more(ob);
 	/* A fetch that failed (Redis was away) is tried again here. */
-	for (i = 0; i < ob->cfg->nsinks; i++)
-		lane_fetch(&ob->lanes[i]);
+	lanes_fetch(ob);
 }
 
 static void
@@ -2052,8 +2366,8 @@ outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg)
 	if (waiting > 0)
 		log_notice("outbox: %zu alert%s waiting for rate-limited sinks "
 		    "stay in the outbox", waiting, waiting == 1 ? "" : "s");
-	for (i = 0; i < ob->cfg->nsinks; i++)
-		lane_drop(&ob->lanes[i]);
+	for (i = 0; i < ob->nlanes; i++)
+		lane_drop(ob->lanes[i]);
 }
 
 void

@@ -8,8 +8,9 @@
  *
  * Per item: MGET tells which items are new (in slices, so a huge document
  * never holds the loop), each new item is matched, then ONE Redis function
- * call marks it seen and queues its alerts in the outbox (outbox.c), so an
- * item is never "seen but not alerted", whatever fails when.  Delivery is
+ * call marks it seen, keeps it in the recent items (recent.h) and queues
+ * its alerts in the outbox (outbox.c), so an item is never "seen but not
+ * alerted" nor "seen but not kept", whatever fails when.  Delivery is
  * the outbox's business, not the poll's.
  *
  * Redis holds, besides the seen set, each feed's conditional-GET
@@ -26,6 +27,7 @@
  * few seconds, as soon as it is back.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +49,11 @@
 #include "wirewatch/match.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/registry.h"
+#include "wirewatch/recent.h"
 #include "wirewatch/scheduler.h"
 #include "wirewatch/sink.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -57,6 +62,12 @@ struct pipeline;
 struct feed_rt {
 	struct pipeline *p;
 	const struct cfg_feed *cfg;
+	struct config *owner; /* the config cfg points into (a reference) */
+	int refs;             /* the pipeline's list, the poll, Redis commands */
+	int removed;          /* dropped by a reload: freed at the last ref */
+	int runtime;          /* added at run time (registry.c) */
+	unsigned gen;         /* bumped when a reload changes the URL */
+	uint64_t due_ms;      /* util_now_ms() of the next poll, when armed */
 	char *url;            /* effective URL (after a permanent move) */
 	char *etag;
 	char *last_modified;
@@ -72,7 +83,7 @@ struct feed_rt {
 	/* health */
 	time_t last_ok;
 	time_t failing_since;
-	char last_error[300];
+	char *last_error;     /* malloc'd while failing, else NULL */
 	unsigned long items_seen;
 	double response_s;
 };
@@ -89,12 +100,13 @@ struct poll {
 	size_t slice_from, slice_to;
 	struct event *slice_ev;
 	int first_poll;
+	unsigned gen;         /* rt->gen when the poll began */
 	time_t started;
 	int failed;
 	int store_failed;     /* failed because of Redis, not the feed */
 	size_t unknown;       /* records whose outcome is unknown */
 	int quiet;            /* stopped by shutdown: not a feed failure */
-	char error[300];
+	char *error;          /* malloc'd by poll_fail(), else NULL */
 	char *etag;
 	char *last_modified;
 	long retry_after;
@@ -102,7 +114,8 @@ struct poll {
 
 struct pipeline {
 	struct event_base *base;
-	const struct config *cfg;
+	struct config *cfg;     /* the running config (a reference) */
+	unsigned long revision; /* 1 at start, +1 per successful reload */
 	int once;
 	int stopping;
 	int dying;
@@ -112,11 +125,15 @@ struct pipeline {
 	struct sinks *sinks;
 	struct outbox *outbox;
 	struct cluster *cluster; /* feed leases; NULL with lease = off, --once */
+	struct recent *recent;  /* the kept items (recent.h) */
+	int backfilled;         /* [watchlist] backfill ran (first connect) */
 	char *epoch;            /* of the Redis database, from the first connect */
 	int draining;           /* --once: polls done, waiting for the outbox */
-	struct feed_rt *feeds;
+	struct feed_rt **feeds; /* in config order */
 	size_t nfeeds;
-	const struct cfg_watchlist **by_index; /* matcher index -> watchlist */
+	struct registry *reg;   /* run-time watchlists and feeds */
+	struct wl_snapshot *wl; /* the watchlists in effect, compiled */
+	json_t *wl_stats;       /* name -> [alerts queued, last time] */
 	size_t polls_running;   /* polls in progress */
 	size_t polls_left;      /* --once: feeds not yet done */
 	size_t writes;          /* feed-state saves in flight */
@@ -127,6 +144,7 @@ struct pipeline {
 #define UNKNOWN_LOGGED 5 /* items named per poll when Redis fails; then a count */
 
 static void poll_begin(struct feed_rt *rt);
+static void pipeline_rt_changed_cb(void *arg);
 
 static time_t
 entry_time(const struct feed_entry *e)
@@ -184,9 +202,37 @@ schedule(struct feed_rt *rt, long delay_ms)
 
 	if (rt->p->once || rt->p->stopping)
 		return;
+	if (rt->removed)
+		return;
 	tv.tv_sec = delay_ms / 1000;
 	tv.tv_usec = (delay_ms % 1000) * 1000;
+	rt->due_ms = util_now_ms() + (uint64_t)delay_ms;
 	evtimer_add(rt->timer, &tv);
+}
+
+/*
+ * A feed's run-time state lives while anything refers to it: the
+ * pipeline's list (until a reload removes the feed), its poll, and every
+ * Redis command whose callback gets it.
+ */
+static void
+rt_hold(struct feed_rt *rt)
+{
+	rt->refs++;
+}
+
+static void
+rt_release(struct feed_rt *rt)
+{
+	if (--rt->refs > 0)
+		return;
+	event_free(rt->timer);
+	free(rt->url);
+	free(rt->etag);
+	free(rt->last_modified);
+	free(rt->last_error);
+	config_free(rt->owner);
+	free(rt);
 }
 
 static void
@@ -198,16 +244,19 @@ feed_health_ok(struct feed_rt *rt)
 		    rt->sched.failures == 1 ? "" : "s");
 	rt->failing_since = 0;
 	rt->last_ok = time(NULL);
-	rt->last_error[0] = '\0';
+	stats_set(STATS_FEED_LAST_OK, rt->cfg->name, NULL, (double)rt->last_ok);
+	free(rt->last_error);
+	rt->last_error = NULL;
 }
 
 static void
 feed_health_fail(struct feed_rt *rt, const char *why)
 {
-	char *url;
+	char *url, *copy;
 
 	/* Log when a feed starts failing or fails differently; not per poll. */
-	if (rt->failing_since == 0 || strcmp(rt->last_error, why) != 0) {
+	if (rt->failing_since == 0 || rt->last_error == NULL ||
+	    strcmp(rt->last_error, why) != 0) {
 		url = util_url_mask(rt->url, 0);
 		log_err("feed \"%s\": %s (%s)", rt->cfg->name, why, url);
 		free(url);
@@ -215,7 +264,9 @@ feed_health_fail(struct feed_rt *rt, const char *why)
 		log_debug("feed \"%s\": still failing: %s", rt->cfg->name, why);
 	if (rt->failing_since == 0)
 		rt->failing_since = time(NULL);
-	snprintf(rt->last_error, sizeof rt->last_error, "%s", why);
+	copy = xstrdup(why); /* before the free: why may be the old text */
+	free(rt->last_error);
+	rt->last_error = copy;
 	rt->p->failed = 1;
 }
 
@@ -229,6 +280,7 @@ poll_free(struct poll *poll)
 		event_free(poll->slice_ev);
 	free(poll->etag);
 	free(poll->last_modified);
+	free(poll->error);
 	free(poll);
 }
 
@@ -243,7 +295,11 @@ poll_end(struct poll *poll)
 	rt->poll = NULL;
 	if (p->cluster != NULL)
 		cluster_poll_done(rt->lease);
-	if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
+	stats_inc(STATS_POLLS, stats_poll_outcome(poll->failed, poll->store_failed, poll->quiet, poll->doc == NULL), NULL);
+	if (rt->removed) {
+		log_info("feed \"%s\": its last poll is over (removed by a reload)",
+		    rt->cfg->name);
+	} else if (!p->dying && (poll->store_failed || poll->quiet) && !p->once) {
 		/*
 		 * Redis failed, not the feed: no backoff, no feed error.  Poll
 		 * again soon when Redis is up, else when it comes back.
@@ -252,14 +308,14 @@ poll_end(struct poll *poll)
 			log_warn("feed \"%s\": %zu more items whose outcome is unknown",
 			    rt->cfg->name, poll->unknown - UNKNOWN_LOGGED);
 		log_warn("feed \"%s\": %s; what was not recorded is retried on the "
-		    "next poll", rt->cfg->name, poll->error);
+		    "next poll", rt->cfg->name, poll->error ? poll->error : "stopped");
 		if (store_is_up(p->store))
 			schedule(rt, 1000 + (long)(rnd() % 4000));
 		else
 			rt->wait_store = 1;
 	} else if (!p->dying) {
 		if (poll->failed)
-			feed_health_fail(rt, poll->error);
+			feed_health_fail(rt, poll->error ? poll->error : "failed");
 		else
 			feed_health_ok(rt);
 		delay = sched_after_poll_ms(&rt->sched, !poll->failed,
@@ -274,6 +330,7 @@ poll_end(struct poll *poll)
 	p->polls_running--;
 	if (p->once)
 		p->polls_left--;
+	rt_release(rt);
 	maybe_done(p);
 }
 
@@ -285,11 +342,15 @@ static void
 poll_fail(struct poll *poll, const char *fmt, ...)
 {
 	va_list ap;
+	char *e;
 
 	poll->failed = 1;
 	va_start(ap, fmt);
-	vsnprintf(poll->error, sizeof poll->error, fmt, ap);
+	if (vasprintf(&e, fmt, ap) < 0)
+		e = NULL;
 	va_end(ap);
+	free(poll->error);
+	poll->error = e;
 }
 
 /* --- Redis feed state ------------------------------------------------- */
@@ -305,11 +366,14 @@ pipeline_state_saved_cb(struct redisReply *reply, const char *error, void *arg)
 {
 	struct feed_rt *rt = arg;
 
+	struct pipeline *p = rt->p;
+
 	(void)reply;
-	rt->p->writes--;
+	p->writes--;
 	if (error != NULL)
 		log_warn("feed \"%s\": could not save feed state: %s", rt->cfg->name, error);
-	maybe_done(rt->p);
+	rt_release(rt);
+	maybe_done(p);
 }
 
 static void
@@ -330,6 +394,7 @@ save_state(struct feed_rt *rt)
 	argv[argc++] = "configured-url";
 	argv[argc++] = rt->cfg->url;
 	rt->p->writes++;
+	rt_hold(rt);
 	if (rt->p->cluster != NULL)
 		cluster_fenced_hset(rt->p->cluster, rt->lease, argc, argv,
 		    pipeline_state_saved_cb, rt);
@@ -352,8 +417,10 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 	struct feed_rt *rt = arg;
 	char *moved, *from;
 
-	if (rt->p->dying)
+	if (rt->p->dying) {
+		rt_release(rt);
 		return;
+	}
 	if (error == NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
 		from = reply_str(reply->element[3]);
 		/* A stored move applies only while the config names the same URL. */
@@ -372,6 +439,7 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 	}
 	/* Without Redis we still fetch: errors surface at the seen filter. */
 	poll_begin(rt);
+	rt_release(rt);
 }
 
 /* --- the seen filter, matching and recording --------------------------- */
@@ -389,6 +457,8 @@ struct record_req {
 	struct poll *poll;
 	size_t index;
 	size_t nalerts;
+	char **hits;          /* names of the watchlists that alerted */
+	size_t nhits;
 };
 
 static int
@@ -438,6 +508,24 @@ before_backfill(const struct poll *poll, const struct feed_entry *e)
 static void poll_maybe_finish(struct poll *poll);
 static void next_slice(struct poll *poll);
 
+/* Per watchlist: alerts queued by this daemon since start, and when. */
+static void
+count_alerts(struct pipeline *p, const struct record_req *r)
+{
+	json_t *st;
+	size_t i;
+
+	for (i = 0; i < r->nhits; i++) {
+		if ((st = json_object_get(p->wl_stats, r->hits[i])) == NULL) {
+			st = json_pack("[II]", (json_int_t)0, (json_int_t)0);
+			json_object_set_new(p->wl_stats, r->hits[i], st);
+		}
+		json_array_set_new(st, 0, json_integer(json_integer_value(
+		    json_array_get(st, 0)) + 1));
+		json_array_set_new(st, 1, json_integer((json_int_t)time(NULL)));
+	}
+}
+
 static void
 pipeline_recorded_cb(int result, const char *error, void *arg)
 {
@@ -445,10 +533,13 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 	struct poll *poll = r->poll;
 	struct feed_rt *rt = poll->rt;
 	const struct feed_entry *e = &poll->doc->entries[r->index];
+	size_t i;
 
 	if (result == 1) {
+		stats_inc(STATS_ITEMS_NEW, NULL, NULL);
 		poll->new_items++;
 		rt->items_seen++;
+		count_alerts(rt->p, r);
 		if (r->nalerts > 0)
 			log_info("feed \"%s\": item %s \"%s\": %zu alert%s queued",
 			    rt->cfg->name, poll->keys[r->index],
@@ -470,6 +561,9 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 			poll_fail(poll, "items not recorded: %s", error);
 		poll->store_failed = 1;
 	}
+	for (i = 0; i < r->nhits; i++)
+		free(r->hits[i]);
+	free(r->hits);
 	free(r);
 	poll->pending--;
 	poll_maybe_finish(poll);
@@ -482,13 +576,14 @@ record_item(struct poll *poll, size_t i)
 	struct feed_rt *rt = poll->rt;
 	struct pipeline *p = rt->p;
 	const struct feed_entry *e = &poll->doc->entries[i];
-	const struct cfg_watchlist *wl;
+	const struct wl_entry *wl;
 	struct match_result res = {0};
 	struct outbox_alert *alerts = NULL;
 	char (*ids)[ALERT_IDLEN] = NULL;
 	struct record_req *r;
 	struct match_doc md;
-	struct buf cats = {0};
+	struct buf cats = {0}, alerted = {0};
+	struct recent_fields kept = {0};
 	size_t h, s, c, n = 0, cap = 0;
 	json_t *alert;
 
@@ -507,21 +602,23 @@ record_item(struct poll *poll, size_t i)
 		md.author = e->author;
 		md.category = cats.s;
 		md.feed = rt->cfg->name;
-		matcher_run(p->cfg->matcher, &md, &res);
+		matcher_run(p->wl->matcher, &md, &res);
 		for (h = 0; h < res.nhits; h++)
-			cap += p->by_index[res.hits[h].watchlist]->nsinks;
+			cap += p->wl->by_index[res.hits[h].watchlist]->nsinks;
 		alerts = xcalloc(cap + 1, sizeof *alerts);
 		ids = xcalloc(cap + 1, sizeof *ids);
+		r->hits = xcalloc(res.nhits + 1, sizeof *r->hits);
 		for (h = 0; h < res.nhits; h++) {
-			wl = p->by_index[res.hits[h].watchlist];
+			wl = p->wl->by_index[res.hits[h].watchlist];
+			r->hits[r->nhits++] = xstrdup(wl->name);
 			for (s = 0; s < wl->nsinks; s++) {
-				const struct cfg_sink *sink = &p->cfg->sinks[wl->sinks[s]];
+				const char *sink = wl->sinks[s];
 
-				alert_make_id(poll->keys[i], wl->name, sink->name, ids[n]);
+				alert_make_id(poll->keys[i], wl->name, sink, ids[n]);
 				alert = alert_new(rt->cfg->name, e, poll->keys[i],
 				    &res.hits[h], ids[n]);
 				alerts[n].id = ids[n];
-				alerts[n].sink = sink->name;
+				alerts[n].sink = sink;
 				alerts[n].watchlist = wl->name;
 				alerts[n].json = json_dumps(alert, JSON_COMPACT);
 				json_decref(alert);
@@ -533,10 +630,18 @@ record_item(struct poll *poll, size_t i)
 	}
 	r->nalerts = n;
 	poll->pending++;
+	/* Kept for `watchlist test` and backfills, in the same call (recent.h). */
+	for (h = 0; h < res.nhits; h++)
+		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->wl->by_index[res.hits[h].watchlist]->name);
+	if (p->cfg->keep_items > 0)
+		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
 	if (p->cluster != NULL)
 		outbox_fence(p->outbox, cluster_lease_key(rt->lease),
 		    cluster_token(rt->lease));
-	outbox_record(p->outbox, poll->keys[i], alerts, n, pipeline_recorded_cb, r);
+	outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
+	    kept.n, pipeline_recorded_cb, r);
+	recent_fields_free(&kept);
+	buf_free(&alerted);
 	for (s = 0; s < n; s++)
 		free((char *)alerts[s].json);
 	free(alerts);
@@ -623,7 +728,7 @@ poll_finish_items(struct poll *poll)
 {
 	struct feed_rt *rt = poll->rt;
 
-	if (!poll->failed && !rt->p->dying) {
+	if (!poll->failed && !rt->p->dying && !rt->removed && poll->gen == rt->gen) {
 		/* Every item is recorded: the validators may now move on. */
 		free(rt->etag);
 		free(rt->last_modified);
@@ -668,6 +773,7 @@ check_items(struct poll *poll)
 		rt->bad_guids_logged = 1;
 	}
 	choose_items(poll);
+	stats_add(STATS_ITEMS_PARSED, NULL, NULL, (double)poll->norder);
 	poll->first_poll = rt->first_poll;
 	poll->started = time(NULL);
 	if (poll->first_poll && rt->cfg->backfill >= 0)
@@ -761,7 +867,16 @@ poll_begin(struct feed_rt *rt)
 
 	poll = xcalloc(1, sizeof *poll);
 	poll->rt = rt;
+	poll->gen = rt->gen;
 	rt->poll = poll;
+	rt_hold(rt);
+	if (rt->removed) {
+		/* Removed by a reload while its state was being read. */
+		poll_fail(poll, "removed");
+		poll->quiet = 1;
+		poll_end(poll);
+		return;
+	}
 	memset(&req, 0, sizeof req);
 	req.url = rt->url;
 	req.etag = rt->etag;
@@ -783,7 +898,7 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (rt->poll != NULL || p->stopping)
+	if (rt->poll != NULL || p->stopping || rt->removed)
 		return;
 	if (!store_is_up(p->store) && !p->once) {
 		/* Nothing could be recorded: wait for Redis, fetch nothing. */
@@ -805,11 +920,22 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 	argv[3] = "last-modified";
 	argv[4] = "url";
 	argv[5] = "configured-url";
+	rt_hold(rt);
 	store_command(p->store, pipeline_state_loaded_cb, rt, 6, argv);
 	free(key);
 }
 
 /* --- public ------------------------------------------------------------- */
+
+/* The first poll: spread over the interval (or startup-spread). */
+static void
+schedule_first(struct pipeline *p, struct feed_rt *rt)
+{
+	if (p->cluster != NULL)
+		return; /* with leases: when its lease is acquired (cluster.h) */
+	schedule(rt, sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
+	    rt->sched.interval : p->cfg->startup_spread, rnd()));
+}
 
 static void
 start_polls(struct pipeline *p)
@@ -820,14 +946,11 @@ start_polls(struct pipeline *p)
 	if (p->started)
 		return;
 	p->started = 1;
-	/* With leases, a feed is scheduled when its lease is acquired. */
-	for (i = 0; i < p->nfeeds && p->cluster == NULL; i++) {
+	for (i = 0; i < p->nfeeds; i++) {
 		if (p->once)
-			evtimer_add(p->feeds[i].timer, &now);
+			evtimer_add(p->feeds[i]->timer, &now);
 		else
-			schedule(&p->feeds[i], sched_first_delay_ms(&p->feeds[i].sched,
-			    p->cfg->startup_spread < 0 ? p->feeds[i].sched.interval :
-			    p->cfg->startup_spread, rnd()));
+			schedule_first(p, p->feeds[i]);
 	}
 	if (p->nfeeds == 0)
 		maybe_done(p);
@@ -844,17 +967,17 @@ resume_waiting(struct pipeline *p)
 	long spread;
 
 	for (i = 0; i < p->nfeeds; i++)
-		n += p->feeds[i].wait_store;
+		n += p->feeds[i]->wait_store;
 	if (n == 0)
 		return;
 	spread = n < 500 ? 2000 : 10000;
 	log_notice("redis is back: polling %zu feed%s that waited for it", n,
 	    n == 1 ? "" : "s");
 	for (i = 0; i < p->nfeeds; i++) {
-		if (!p->feeds[i].wait_store)
+		if (!p->feeds[i]->wait_store)
 			continue;
-		p->feeds[i].wait_store = 0;
-		schedule(&p->feeds[i], (long)(rnd() % (unsigned long)spread));
+		p->feeds[i]->wait_store = 0;
+		schedule(p->feeds[i], (long)(rnd() % (unsigned long)spread));
 	}
 }
 
@@ -876,8 +999,8 @@ pipeline_epoch_cb(const char *epoch, void *arg)
 		    "poll (backfill decides what alerts)", store_addr(p->store),
 		    p->epoch, epoch);
 		for (i = 0; i < p->nfeeds; i++) {
-			p->feeds[i].first_poll = 1;
-			p->feeds[i].state_loaded = 0;
+			p->feeds[i]->first_poll = 1;
+			p->feeds[i]->state_loaded = 0;
 		}
 	}
 	free(p->epoch);
@@ -891,12 +1014,14 @@ pipeline_store_setup_cb(void *arg)
 
 	outbox_setup(p->outbox, pipeline_epoch_cb, p);
 	cluster_setup(p->cluster);
+	/* Before any poll's command: the first items see run-time watchlists. */
+	registry_setup(p->reg);
 }
 
 /*
- * Feed i's lease was acquired (or is pollable again): poll when its last
- * poll, by whichever instance, is an interval old (plus up to a tenth of
- * it, the usual jitter), or as on startup when nobody polled it yet.
+ * A feed's lease was acquired (or it is pollable again): poll when its
+ * last poll, by whichever instance, is an interval old (plus up to a
+ * tenth of it, the usual jitter), or as on startup when nobody polled it.
  */
 static void
 pipeline_acquired_cb(void *feed_arg, long long since_ms, void *arg)
@@ -905,7 +1030,7 @@ pipeline_acquired_cb(void *feed_arg, long long since_ms, void *arg)
 	struct feed_rt *rt = feed_arg;
 	long long delay;
 
-	if (p->stopping)
+	if (p->stopping || rt->removed)
 		return;
 	if (rt->poll == NULL)
 		rt->state_loaded = 0; /* another instance may have moved its validators */
@@ -932,6 +1057,10 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 		outbox_start(p->outbox);
 		cluster_start(p->cluster);
 		resume_waiting(p);
+		if (!p->backfilled && !p->once) {
+			p->backfilled = 1;
+			recent_backfill_config(p->recent);
+		}
 	} else {
 		log_err("%s", why);
 		sd_notifyf(0, "STATUS=redis unavailable: %s", why);
@@ -950,17 +1079,35 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 	}
 }
 
+/* The run-time state of cfg's feed i, held by the pipeline's list. */
+static struct feed_rt *
+rt_new(struct pipeline *p, struct config *cfg, size_t i)
+{
+	struct feed_rt *rt = xcalloc(1, sizeof *rt);
+
+	rt->p = p;
+	rt->cfg = &cfg->feeds[i];
+	rt->owner = config_ref(cfg);
+	rt->refs = 1;
+	rt->url = xstrdup(rt->cfg->url);
+	rt->timer = evtimer_new(p->base, pipeline_due_cb, rt);
+	sched_init(&rt->sched, rt->cfg->interval, rt->cfg->adaptive,
+	    rt->cfg->min_interval, rt->cfg->max_interval);
+	rt->lease = cluster_feed_add(p->cluster, rt->cfg->name, rt);
+	return rt;
+}
+
 struct pipeline *
-pipeline_new(struct event_base *base, const struct config *cfg, int once,
+pipeline_new(struct event_base *base, struct config *cfg, int once,
     char *err, size_t errlen)
 {
 	struct pipeline *p = xcalloc(1, sizeof *p);
 	struct fetch_opts fo;
-	struct feed_rt *rt;
 	size_t i;
 
 	p->base = base;
-	p->cfg = cfg;
+	p->cfg = config_ref(cfg);
+	p->revision = 1;
 	p->once = once;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	memset(&fo, 0, sizeof fo);
@@ -974,21 +1121,13 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	p->fetcher = fetch_new(base, &fo);
 	p->sinks = sinks_new(base, p->fetcher);
 
-	p->by_index = xcalloc(cfg->nwatchlists + 1, sizeof *p->by_index);
-	for (i = 0; i < cfg->nwatchlists; i++)
-		p->by_index[cfg->watchlists[i].index] = &cfg->watchlists[i];
+	p->wl = registry_snapshot(NULL, cfg);
+	p->wl_stats = json_object();
 	p->nfeeds = cfg->nfeeds;
 	p->polls_left = once ? cfg->nfeeds : 0;
 	p->feeds = xcalloc(cfg->nfeeds + 1, sizeof *p->feeds);
-	for (i = 0; i < cfg->nfeeds; i++) {
-		rt = &p->feeds[i];
-		rt->p = p;
-		rt->cfg = &cfg->feeds[i];
-		rt->url = xstrdup(rt->cfg->url);
-		rt->timer = evtimer_new(base, pipeline_due_cb, rt);
-		sched_init(&rt->sched, rt->cfg->interval, rt->cfg->adaptive,
-		    rt->cfg->min_interval, rt->cfg->max_interval);
-	}
+	for (i = 0; i < cfg->nfeeds; i++)
+		p->feeds[i] = rt_new(p, cfg, i);
 	p->store = store_new(base, cfg->redis, 5000, !once, pipeline_store_state_cb,
 	    p, err, errlen);
 	if (p->store == NULL) {
@@ -999,13 +1138,265 @@ pipeline_new(struct event_base *base, const struct config *cfg, int once,
 	if (!once)
 		p->cluster = cluster_new(base, cfg, p->store, pipeline_acquired_cb, p);
 	for (i = 0; i < p->nfeeds; i++)
-		p->feeds[i].lease = cluster_feed_add(p->cluster, p->feeds[i].cfg->name,
-		    &p->feeds[i]);
+		p->feeds[i]->lease = cluster_feed_add(p->cluster, p->feeds[i]->cfg->name,
+		    p->feeds[i]);
+	store_set_auth(p->store, cfg->redis_user, cfg->redis_password, cfg->redis_db);
+	p->reg = registry_new(base, cfg, p->store, pipeline_rt_changed_cb, p);
+	if (!once)
+		registry_subscribe(p->reg);
+	p->recent = recent_new(cfg, p->store, p->outbox);
 	store_set_setup(p->store, pipeline_store_setup_cb, p);
 	store_connect_now(p->store);
 	if (!once)
 		start_polls(p);
 	return p;
+}
+
+/* --- reload ----------------------------------------------------------- */
+
+/* Points rt at cfg's feed i (holding cfg), applying what changed. */
+static void
+rt_update(struct pipeline *p, struct feed_rt *rt, struct config *cfg, size_t i)
+{
+	const struct cfg_feed *o = rt->cfg, *n = &cfg->feeds[i];
+	uint64_t now = util_now_ms();
+	long left;
+	int failures;
+
+	if (strcmp(o->url, n->url) != 0) {
+		/* A new URL: new validators, new moved-URL check (state reload). */
+		free(rt->url);
+		rt->url = xstrdup(n->url);
+		free(rt->etag);
+		free(rt->last_modified);
+		rt->etag = rt->last_modified = NULL;
+		rt->state_loaded = 0;
+		rt->gen++;
+	}
+	if (o->interval != n->interval || o->adaptive != n->adaptive ||
+	    o->min_interval != n->min_interval || o->max_interval != n->max_interval) {
+		failures = rt->sched.failures;
+		sched_init(&rt->sched, n->interval, n->adaptive, n->min_interval,
+		    n->max_interval);
+		rt->sched.failures = failures;
+		/* A shorter interval brings the next poll forward; a longer
+		 * one applies from the next poll on. */
+		if (rt->poll == NULL && evtimer_pending(rt->timer, NULL) &&
+		    failures == 0) {
+			left = rt->due_ms > now ? (long)(rt->due_ms - now) : 0;
+			if (left > n->interval * 1000) {
+				evtimer_del(rt->timer);
+				schedule(rt, (long)(rnd() % (unsigned long)(n->interval * 1000)));
+			}
+		}
+		log_info("feed \"%s\": interval now %lds", n->name, n->interval);
+	}
+	(void)p;
+	rt->cfg = n;
+	config_free(rt->owner);
+	rt->owner = config_ref(cfg);
+}
+
+/*
+ * A feed the new config does not have: no more polls.  A fetch in
+ * flight is cancelled (nothing of it was recorded); a poll already
+ * recording its items finishes them, so that no item is half-applied.
+ */
+static void
+rt_remove(struct feed_rt *rt)
+{
+	struct poll *poll = rt->poll;
+
+	rt->removed = 1;
+	rt->wait_store = 0;
+	cluster_feed_remove(rt->p->cluster, rt->lease); /* released next tick */
+	rt->lease = NULL;
+	evtimer_del(rt->timer);
+	if (poll != NULL && rt->fetch != NULL) {
+		fetch_cancel(rt->fetch);
+		rt->fetch = NULL;
+		poll_fail(poll, "removed by a reload");
+		poll->quiet = 1;
+		poll_end(poll);
+	}
+	rt_release(rt);
+}
+
+static json_t *
+name_list(void)
+{
+	return json_array();
+}
+
+static void
+diff_json(json_t *o, const char *kind, const struct cfg_diff_kind *k,
+    const char *(*name)(const struct config *, size_t), const struct config *old,
+    const struct config *cfg, size_t n)
+{
+	json_t *d = json_object(), *added = name_list(), *removed = name_list(),
+	    *changed = name_list();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (k->change[i] == CFG_ADDED)
+			json_array_append_new(added, alert_json_string(name(cfg, i)));
+		else if (k->change[i] == CFG_CHANGED)
+			json_array_append_new(changed, alert_json_string(name(cfg, i)));
+	}
+	for (i = 0; i < k->nremoved; i++)
+		json_array_append_new(removed, alert_json_string(name(old, k->removed[i])));
+	json_object_set_new(d, "added", added);
+	json_object_set_new(d, "removed", removed);
+	json_object_set_new(d, "changed", changed);
+	json_object_set_new(o, kind, d);
+}
+
+static const char *
+nth_feed(const struct config *c, size_t i)
+{
+	return c->feeds[i].name;
+}
+
+static const char *
+nth_watchlist(const struct config *c, size_t i)
+{
+	return c->watchlists[i].name;
+}
+
+static const char *
+nth_sink(const struct config *c, size_t i)
+{
+	return c->sinks[i].name;
+}
+
+/*
+ * Makes the running feeds those of the config plus the run-time ones
+ * (a run-time feed whose name the config has is hidden by it), by name:
+ * kept ones take their (new) settings, new ones start, spread as at
+ * start, the others stop (rt_remove).
+ */
+static void
+sync_feeds(struct pipeline *p)
+{
+	struct config *rtc = registry_feeds(p->reg), *c;
+	size_t i, k, n = 0, cap = p->cfg->nfeeds + (rtc ? rtc->nfeeds : 0);
+	struct feed_rt **feeds = xcalloc(cap + 1, sizeof *feeds), *rt;
+	json_t *have = json_object(), *want = json_object(), *j;
+	char *taken = xcalloc(p->nfeeds + 1, 1);
+
+	for (i = 0; i < p->nfeeds; i++)
+		json_object_set_new(have, p->feeds[i]->cfg->name, json_integer((json_int_t)i));
+	/* --once polls the config file's feeds: it counts them at start. */
+	for (k = 0; k < (p->once ? 1u : 2u); k++) {
+		c = k == 0 ? p->cfg : rtc;
+		for (i = 0; c != NULL && i < c->nfeeds; i++) {
+			if (json_object_get(want, c->feeds[i].name) != NULL) {
+				log_warn("registry: run-time feed \"%s\" is hidden by the "
+				    "config file's feed of that name", c->feeds[i].name);
+				continue;
+			}
+			json_object_set_new(want, c->feeds[i].name, json_true());
+			if ((j = json_object_get(have, c->feeds[i].name)) != NULL) {
+				rt = p->feeds[json_integer_value(j)];
+				taken[json_integer_value(j)] = 1;
+				rt_update(p, rt, c, i);
+			} else {
+				rt = rt_new(p, c, i);
+				if (p->started && !p->stopping) {
+					schedule_first(p, rt);
+					log_info("feed \"%s\": added%s", c->feeds[i].name,
+					    k ? " at run time" : " by a reload");
+				}
+			}
+			rt->runtime = k;
+			feeds[n++] = rt;
+		}
+	}
+	for (i = 0; i < p->nfeeds; i++) {
+		if (taken[i])
+			continue;
+		log_info("feed \"%s\": removed%s", p->feeds[i]->cfg->name,
+		    p->feeds[i]->runtime ? " at run time" : " by a reload");
+		rt_remove(p->feeds[i]);
+	}
+	free(p->feeds);
+	p->feeds = feeds;
+	p->nfeeds = n;
+	free(taken);
+	json_decref(have);
+	json_decref(want);
+}
+
+/* A new snapshot of the watchlists in effect; the old one goes. */
+static void
+rebuild_watchlists(struct pipeline *p)
+{
+	struct wl_snapshot *old = p->wl;
+
+	p->wl = registry_snapshot(p->reg, p->cfg);
+	wl_snapshot_free(old);
+}
+
+/* The run-time state changed (this daemon's command, or another's). */
+static void
+pipeline_rt_changed_cb(void *arg)
+{
+	struct pipeline *p = arg;
+
+	if (p->dying)
+		return;
+	sync_feeds(p);
+	rebuild_watchlists(p);
+}
+
+json_t *
+pipeline_reload(struct pipeline *p, struct config *cfg)
+{
+	struct config *old = p->cfg;
+	struct config_diff *d = config_diff(old, cfg);
+	json_t *summary = json_object();
+
+	/* Sinks: lanes kept, made or retired (outbox.c). */
+	outbox_reconfigure(p->outbox, cfg);
+	p->cfg = cfg;
+	p->revision++;
+	stats_config_loaded();
+	registry_set_config(p->reg, cfg);
+	recent_set_config(p->recent, cfg);
+	/* Feeds started, stopped, retimed; watchlists from the next item on. */
+	sync_feeds(p);
+	rebuild_watchlists(p);
+
+	json_object_set_new(summary, "revision", json_integer((json_int_t)p->revision));
+	diff_json(summary, "feeds", &d->feeds, nth_feed, old, cfg, cfg->nfeeds);
+	diff_json(summary, "watchlists", &d->watchlists, nth_watchlist, old, cfg,
+	    cfg->nwatchlists);
+	diff_json(summary, "sinks", &d->sinks, nth_sink, old, cfg, cfg->nsinks);
+	json_object_set_new(summary, "needs_restart", d->restart[0] != '\0' ?
+	    json_string(d->restart) : json_null());
+	if (d->restart[0] != '\0')
+		log_warn("reload: [daemon] %s changed: that takes a restart; the "
+		    "running values are kept", d->restart);
+	log_notice("reload: configuration revision %lu: feeds +%zu -%zu ~%zu, "
+	    "watchlists +%zu -%zu ~%zu, sinks +%zu -%zu ~%zu", p->revision,
+	    d->feeds.nadded, d->feeds.nremoved, d->feeds.nchanged,
+	    d->watchlists.nadded, d->watchlists.nremoved, d->watchlists.nchanged,
+	    d->sinks.nadded, d->sinks.nremoved, d->sinks.nchanged);
+	config_diff_free(d);
+	config_free(old);
+	return summary;
+}
+
+unsigned long
+pipeline_revision(const struct pipeline *p)
+{
+	return p->revision;
+}
+
+const char *
+pipeline_config_path(const struct pipeline *p)
+{
+	return p->cfg->path;
 }
 
 static void
@@ -1050,7 +1441,7 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 	if (cluster_stop(p->cluster, pipeline_left_cb, p))
 		p->writes++; /* the lease releases: sent before the loop ends */
 	for (i = 0; i < p->nfeeds; i++)
-		evtimer_del(p->feeds[i].timer);
+		evtimer_del(p->feeds[i]->timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {
 		maybe_done(p);
 		return;
@@ -1072,7 +1463,7 @@ pipeline_log_health(const struct pipeline *p)
 	size_t i;
 
 	for (i = 0; i < p->nfeeds; i++) {
-		rt = &p->feeds[i];
+		rt = p->feeds[i];
 		if (rt->last_ok)
 			util_format_time(rt->last_ok, ok, sizeof ok);
 		else
@@ -1087,7 +1478,7 @@ pipeline_log_health(const struct pipeline *p)
 		    rt->items_seen, rt->response_s,
 		    rt->sched.current, url = util_url_mask(rt->url, 0));
 		free(url);
-		if (rt->last_error[0])
+		if (rt->last_error != NULL)
 			log_notice("feed \"%s\": last error: %s", rt->cfg->name, rt->last_error);
 	}
 }
@@ -1111,21 +1502,40 @@ pipeline_free(struct pipeline *p)
 	 * (pending replies end their polls), then transfers. */
 	sinks_free(p->sinks);
 	store_free(p->store);
+	registry_free(p->reg);
 	outbox_free(p->outbox);
+	recent_free(p->recent);
 	cluster_free(p->cluster);
 	free(p->epoch);
 	fetch_free(p->fetcher);
-	for (i = 0; i < p->nfeeds; i++) {
-		event_free(p->feeds[i].timer);
-		free(p->feeds[i].url);
-		free(p->feeds[i].etag);
-		free(p->feeds[i].last_modified);
-	}
+	/* Polls and Redis commands ended above; what is left is the list's. */
+	for (i = 0; i < p->nfeeds; i++)
+		rt_release(p->feeds[i]);
 	free(p->feeds);
-	free(p->by_index);
+	wl_snapshot_free(p->wl);
+	json_decref(p->wl_stats);
 	if (p->grace_timer != NULL)
 		event_free(p->grace_timer);
+	config_free(p->cfg);
 	free(p);
+}
+
+struct store *
+pipeline_store(const struct pipeline *p)
+{
+	return p->store;
+}
+
+struct recent *
+pipeline_recent(const struct pipeline *p)
+{
+	return p->recent;
+}
+
+const struct config *
+pipeline_config(const struct pipeline *p)
+{
+	return p->cfg;
 }
 
 /* --- read-only views for the control socket --- */
@@ -1183,7 +1593,7 @@ pipeline_status_json(const struct pipeline *p)
 	const char *state;
 
 	for (i = 0; i < p->nfeeds; i++) {
-		state = feed_state(&p->feeds[i]);
+		state = feed_state(p->feeds[i]);
 		if (state[0] == 'o')
 			ok++;
 		else if (state[0] == 'f')
@@ -1192,6 +1602,7 @@ pipeline_status_json(const struct pipeline *p)
 			never++;
 	}
 	json_object_set_new(o, "config", alert_json_string(p->cfg->path));
+	json_object_set_new(o, "config_revision", json_integer((json_int_t)p->revision));
 	json_object_set_new(o, "instance", alert_json_string(p->cfg->instance));
 	json_object_set_new(o, "redis", json_string(store_is_up(p->store) ? "up" : "down"));
 	json_object_set_new(o, "redis_address", alert_json_string(store_addr(p->store)));
@@ -1201,7 +1612,9 @@ pipeline_status_json(const struct pipeline *p)
 	json_object_set_new(o, "feeds_failing", json_integer((json_int_t)failing));
 	json_object_set_new(o, "feeds_never", json_integer((json_int_t)never));
 	json_object_set_new(o, "polls_running", json_integer((json_int_t)p->polls_running));
-	json_object_set_new(o, "watchlists", json_integer((json_int_t)p->cfg->nwatchlists));
+	json_object_set_new(o, "watchlists", json_integer((json_int_t)p->wl->n));
+	json_object_set_new(o, "runtime_revision",
+	    json_integer((json_int_t)registry_revision(p->reg)));
 	json_object_set_new(o, "sinks", json_integer((json_int_t)p->cfg->nsinks));
 	json_object_set_new(o, "outbox_in_flight", json_integer((json_int_t)
 	    (p->outbox != NULL ? outbox_inflight(p->outbox) : 0)));
@@ -1220,9 +1633,10 @@ pipeline_feeds_json(const struct pipeline *p)
 	size_t i;
 
 	for (i = 0; i < p->nfeeds; i++) {
-		rt = &p->feeds[i];
+		rt = p->feeds[i];
 		o = json_object();
 		json_object_set_new(o, "name", alert_json_string(rt->cfg->name));
+		json_object_set_new(o, "origin", json_string(rt->runtime ? "runtime" : "config"));
 		json_object_set_new(o, "url", view_url(rt->url, 0));
 		json_object_set_new(o, "state", json_string(feed_state(rt)));
 		json_object_set_new(o, "interval", json_integer(rt->cfg->interval));
@@ -1230,7 +1644,7 @@ pipeline_feeds_json(const struct pipeline *p)
 		json_object_set_new(o, "last_success", view_time(rt->last_ok));
 		json_object_set_new(o, "failing_since", view_time(rt->failing_since));
 		json_object_set_new(o, "consecutive_failures", json_integer(rt->sched.failures));
-		json_object_set_new(o, "last_error", rt->last_error[0] != '\0' ?
+		json_object_set_new(o, "last_error", rt->last_error != NULL ?
 		    alert_json_string(rt->last_error) : json_null());
 		json_object_set_new(o, "items_seen", json_integer((json_int_t)rt->items_seen));
 		json_object_set_new(o, "last_response_s", json_real(rt->response_s));
@@ -1241,27 +1655,91 @@ pipeline_feeds_json(const struct pipeline *p)
 	return a;
 }
 
+static json_t *
+watchlist_json(const struct pipeline *p, const struct wl_entry *wl, int stats)
+{
+	json_t *o = json_object(), *sinks = json_array(), *st;
+	size_t s;
+	time_t last;
+
+	for (s = 0; s < wl->nsinks; s++)
+		json_array_append_new(sinks, alert_json_string(wl->sinks[s]));
+	json_object_set_new(o, "name", alert_json_string(wl->name));
+	json_object_set_new(o, "query", alert_json_string(wl->query));
+	json_object_set_new(o, "sinks", sinks);
+	json_object_set_new(o, "origin", json_string(wl->rt ? "runtime" : "config"));
+	if (wl->rt != NULL) {
+		json_object_set_new(o, "added", wl->rt->added ?
+		    alert_json_string(wl->rt->added) : json_null());
+		json_object_set_new(o, "added_by", wl->rt->by ?
+		    alert_json_string(wl->rt->by) : json_null());
+	}
+	if (stats) {
+		st = json_object_get(p->wl_stats, wl->name);
+		last = st ? (time_t)json_integer_value(json_array_get(st, 1)) : 0;
+		json_object_set_new(o, "alerts", json_integer(st ?
+		    json_integer_value(json_array_get(st, 0)) : 0));
+		json_object_set_new(o, "last_alert", view_time(last));
+	}
+	return o;
+}
+
 json_t *
 pipeline_watchlists_json(const struct pipeline *p)
 {
-	const struct cfg_watchlist *wl;
-	json_t *a = json_array(), *o, *sinks;
-	size_t i, s;
+	json_t *a = json_array();
+	size_t i;
 
-	for (i = 0; i < p->cfg->nwatchlists; i++) {
-		wl = &p->cfg->watchlists[i];
-		o = json_object();
-		sinks = json_array();
-		for (s = 0; s < wl->nsinks; s++)
-			json_array_append_new(sinks,
-			    alert_json_string(p->cfg->sinks[wl->sinks[s]].name));
-		json_object_set_new(o, "name", alert_json_string(wl->name));
-		json_object_set_new(o, "query", alert_json_string(wl->query));
-		json_object_set_new(o, "sinks", sinks);
-		json_object_set_new(o, "origin", json_string("config"));
-		json_array_append_new(a, o);
-	}
+	for (i = 0; i < p->wl->n; i++)
+		json_array_append_new(a, watchlist_json(p, &p->wl->v[i], 0));
 	return a;
+}
+
+json_t *
+pipeline_watchlist_json(const struct pipeline *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->wl->n; i++)
+		if (strcmp(p->wl->v[i].name, name) == 0)
+			return watchlist_json(p, &p->wl->v[i], 1);
+	return NULL;
+}
+
+char *
+pipeline_watchlists_export(const struct pipeline *p)
+{
+	const struct wl_entry *wl;
+	struct buf b = {0};
+	size_t i, s, n = 0;
+
+	buf_addf(&b, "# run-time watchlists of wirewatchd instance %s, run-time "
+	    "revision %lld\n# (wirewatchctl watchlist export; the config file's "
+	    "own watchlists are not included)\n", p->cfg->instance,
+	    registry_revision(p->reg));
+	for (i = 0; i < p->wl->n; i++) {
+		wl = &p->wl->v[i];
+		if (wl->rt == NULL)
+			continue;
+		n++;
+		buf_addf(&b, "\n[watchlist \"%s\"]\n", wl->name);
+		if (wl->rt->added != NULL)
+			buf_addf(&b, "# added %s by %s\n", wl->rt->added,
+			    wl->rt->by ? wl->rt->by : "?");
+		buf_addf(&b, "query = %s\nsinks = ", wl->query);
+		for (s = 0; s < wl->nsinks; s++)
+			buf_addf(&b, "%s%s", s ? ", " : "", wl->sinks[s]);
+		buf_addc(&b, '\n');
+	}
+	if (n == 0)
+		buf_adds(&b, "# (none)\n");
+	return buf_steal(&b);
+}
+
+struct registry *
+pipeline_registry(const struct pipeline *p)
+{
+	return p->reg;
 }
 
 json_t *

@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "wirewatch/log.h"
+#include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
@@ -37,6 +38,12 @@ struct store {
 	store_setup_cb setup_cb;
 	void *setup_arg;
 
+	char *user;     /* AUTH user (ACL), or NULL */
+	char *password; /* AUTH password, or NULL: no AUTH */
+	long db;        /* SELECT db when not 0 */
+	int handshake;  /* AUTH/SELECT replies still awaited on this connection */
+	int refused;    /* AUTH or SELECT failed: keep that reason */
+
 	redisAsyncContext *ctx;
 	int up;         /* -1 until the first connect attempt ends */
 	int dying;
@@ -48,6 +55,7 @@ struct store {
 
 struct store_cmd {
 	struct store *s;
+	uint64_t sent_ms;
 	store_reply_cb cb;
 	void *arg;
 	struct event *timer;
@@ -61,6 +69,7 @@ set_state(struct store *s, int up, const char *why)
 {
 	if (why != NULL)
 		snprintf(s->why, sizeof s->why, "redis %s: %s", s->addr, why);
+	stats_redis_state(up, s->why);
 	if (s->up == up)
 		return; /* report state changes only */
 	s->up = up;
@@ -105,9 +114,66 @@ store_connect_cb(const redisAsyncContext *c, int status)
 		schedule_reconnect(s);
 		return;
 	}
+	if (s->handshake > 0)
+		return; /* up when AUTH, SELECT and PING said OK */
 	s->backoff_ms = 0;
 	log_info("redis %s: connected", s->addr);
 	set_state(s, 1, NULL);
+}
+
+/* AUTH or SELECT answered: up after the last one, dropped on a refusal. */
+static void
+store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct store *s = arg;
+	struct timeval now = { 0, 0 };
+
+	if (s->dying)
+		return;
+	if (reply == NULL) {
+		if (!s->refused && s->ctx != NULL && strstr(error, "timed out") == NULL &&
+		    strstr(error, "connection lost") == NULL) {
+			s->refused = 1;
+			/* error is "redis ADDR: WRONGPASS ..."; keep it as the reason. */
+			snprintf(s->why, sizeof s->why, "%s (check redis-user, "
+			    "redis-password, redis-db)", error);
+			set_state(s, 0, NULL);
+			evtimer_add(s->drop_timer, &now);
+		}
+		return;
+	}
+	if (--s->handshake > 0 || s->ctx == NULL)
+		return;
+	s->backoff_ms = 0;
+	log_info("redis %s: connected%s%s", s->addr,
+	    s->password ? ", authenticated" : "", s->db ? ", database selected" : "");
+	set_state(s, 1, NULL);
+}
+
+/* First on every new connection: AUTH [user] password, SELECT db, PING. */
+static void
+handshake(struct store *s)
+{
+	char db[32];
+	const char *argv[3];
+
+	s->handshake = (s->password != NULL) + (s->db != 0) + 1;
+	s->refused = 0;
+	if (s->password != NULL) {
+		argv[0] = "AUTH";
+		argv[1] = s->user ? s->user : s->password;
+		argv[2] = s->password;
+		store_command(s, store_handshake_cb, s, s->user ? 3 : 2, argv);
+	}
+	if (s->db != 0) {
+		snprintf(db, sizeof db, "%ld", s->db);
+		argv[0] = "SELECT";
+		argv[1] = db;
+		store_command(s, store_handshake_cb, s, 2, argv);
+	}
+	/* A Redis that wants a password says NOAUTH here, not later. */
+	argv[0] = "PING";
+	store_command(s, store_handshake_cb, s, 1, argv);
 }
 
 static void
@@ -118,7 +184,8 @@ store_disconnect_cb(const redisAsyncContext *c, int status)
 	s->ctx = NULL;
 	if (s->dying)
 		return;
-	set_state(s, 0, status == REDIS_OK ? "disconnected" : c->errstr);
+	set_state(s, 0, s->refused ? NULL : status == REDIS_OK ? "disconnected" :
+	    c->errstr);
 	schedule_reconnect(s);
 }
 
@@ -165,6 +232,7 @@ store_connect(struct store *s)
 	redisAsyncSetConnectCallback(c, store_connect_cb);
 	redisAsyncSetDisconnectCallback(c, store_disconnect_cb);
 	/* First on the wire, before anything a caller queues. */
+	handshake(s);
 	if (s->setup_cb != NULL)
 		s->setup_cb(s->setup_arg);
 }
@@ -174,6 +242,16 @@ store_set_setup(struct store *s, store_setup_cb cb, void *arg)
 {
 	s->setup_cb = cb;
 	s->setup_arg = arg;
+}
+
+void
+store_set_auth(struct store *s, const char *user, const char *password, long db)
+{
+	free(s->user);
+	free(s->password);
+	s->user = user && password ? xstrdup(user) : NULL;
+	s->password = password ? xstrdup(password) : NULL;
+	s->db = db;
 }
 
 void
@@ -257,6 +335,10 @@ store_free(struct store *s)
 	free(s->addr);
 	free(s->unix_path);
 	free(s->host);
+	free(s->user);
+	if (s->password != NULL)
+		explicit_bzero(s->password, strlen(s->password));
+	free(s->password);
 	free(s);
 }
 
@@ -288,6 +370,7 @@ store_reply_cb_(redisAsyncContext *c, void *r, void *privdata)
 
 	if (!cmd->answered) {
 		cmd->answered = 1;
+		stats_observe(STATS_REDIS_SECONDS, NULL, (double)(util_now_ms() - cmd->sent_ms) / 1000);
 		if (reply == NULL) {
 			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr,
 			    c->errstr[0] ? c->errstr : "connection lost");
@@ -313,6 +396,7 @@ store_cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	cmd->answered = 1;
+	stats_observe(STATS_REDIS_SECONDS, NULL, (double)(util_now_ms() - cmd->sent_ms) / 1000);
 	snprintf(why, sizeof why, "redis %s: command timed out after %ldms",
 	    s->addr, s->timeout_ms);
 	cmd->cb(NULL, why, cmd->arg);
@@ -341,6 +425,7 @@ store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
 	cmd->s = s;
 	cmd->cb = cb;
 	cmd->arg = arg;
+	cmd->sent_ms = util_now_ms();
 	cmd->timer = evtimer_new(s->base, store_cmd_timeout_cb, cmd);
 	rc = redisAsyncCommandArgv(s->ctx, store_reply_cb_, cmd, argc, argv, lens);
 	if (lens != stack_lens)

@@ -73,11 +73,21 @@ char *
 text_html_to_plain(const char *html)
 {
 	struct buf b = {0};
-	const char *p = html, *q, *name;
-	size_t n, skip;
 
 	if (html == NULL)
 		return xstrdup("");
+	text_html_to_plain_buf(html, &b);
+	return buf_steal(&b);
+}
+
+void
+text_html_to_plain_buf(const char *html, struct buf *b)
+{
+	const char *p = html, *q, *name;
+	size_t n, skip;
+
+	if (b->s == NULL)
+		buf_add(b, "", 0);
 	while (*p != '\0') {
 		if (*p == '<' && (isalpha((unsigned char)p[1]) || p[1] == '/' || p[1] == '!')) {
 			if (strncmp(p, "<!--", 4) == 0) {
@@ -98,17 +108,16 @@ text_html_to_plain(const char *html)
 					break;
 			}
 			if (!inline_tag(name, n))
-				buf_addc(&b, ' ');
+				buf_addc(b, ' ');
 			p = q + 1;
-		} else if (*p == '&' && (skip = entity(p, &b)) > 0) {
+		} else if (*p == '&' && (skip = entity(p, b)) > 0) {
 			p += skip;
 		} else {
 			n = strcspn(p + 1, "<&") + 1;
-			buf_add(&b, p, n);
+			buf_add(b, p, n);
 			p += n;
 		}
 	}
-	return buf_steal(&b);
 }
 
 /* Latin, Greek and Cyrillic: the scripts whose accents are folded away. */

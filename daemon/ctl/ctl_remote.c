@@ -1,9 +1,11 @@
 /*
  * ctl_remote.c - the wirewatchctl verbs that ask the running daemon, over
  * its control socket (docs/control.md): ping, status, feeds, watchlists,
- * sinks.
+ * sinks, reload, watchlist add|remove|show|export, feed add|remove.  The
+ * table remote[] is the one list of them: wirewatchctl's usage and each
+ * verb's --help come from it.
  *
- *   wirewatchctl [-s SOCKET] [--json] VERB
+ *   wirewatchctl [-s SOCKET] [--json] VERB [SUBVERB] [ARGS] [OPTIONS]
  *
  * One request line, one reply line.  People get a table (status: one
  * "name value" line each); --json prints the reply object as it came, for
@@ -42,17 +44,37 @@ enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 /* --- talking to the daemon ---------------------------------------------- */
 
 /*
- * Sends {"v":1,"cmd":verb} on a new connection to path and reads one
+ * Sends the request object on a new connection to path and reads one
  * reply line into *reply (malloc'd).  Returns 0, or an exit status with
  * the reason printed.
  */
+static int ask_line(const char *path, const char *line, char **reply);
+
 static int
-ask(const char *path, const char *verb, char **reply)
+ask(const char *path, const json_t *request, char **reply)
+{
+	char *body = json_dumps(request, JSON_COMPACT), *req;
+	int rc;
+
+	if (body == NULL) {
+		fprintf(stderr, "wirewatchctl: cannot encode the request\n");
+		return EXIT_USAGE;
+	}
+	req = xasprintf("%s\n", body);
+	rc = ask_line(path, req, reply);
+	free(req);
+	free(body);
+	return rc;
+}
+
+/* Sends the request line req ('\n'-terminated), as ask() does. */
+static int
+ask_line(const char *path, const char *req, char **reply)
 {
 	struct timeval tv = { CTL_TIMEOUT_S, 0 };
 	struct sockaddr_un sun;
 	struct buf in = {0};
-	char *req, chunk[65536], *nl = NULL;
+	char chunk[65536], *nl = NULL;
 	ssize_t n;
 	int fd, rc = EXIT_UNREACHABLE;
 
@@ -83,10 +105,8 @@ ask(const char *path, const char *verb, char **reply)
 		}
 		goto out;
 	}
-	req = xasprintf("{\"v\":%d,\"cmd\":\"%s\"}\n", CONTROL_VERSION, verb);
 	/* A refused client is answered without being read: read the answer. */
 	(void)send(fd, req, strlen(req), MSG_NOSIGNAL);
-	free(req);
 	while (nl == NULL) {
 		n = recv(fd, chunk, sizeof chunk, 0);
 		if (n == -1 && errno == EINTR)
@@ -287,7 +307,8 @@ print_status(const json_t *r)
 	printf("instance      %s\n", v = clean(str(r, "instance")));
 	free(v);
 	printf("uptime        %s (since %s)\n", up, str(r, "started"));
-	printf("config        %s\n", v = clean(str(r, "config")));
+	printf("config        %s (revision %lld)\n", v = clean(str(r, "config")),
+	    num(r, "config_revision"));
 	free(v);
 	printf("redis         %s (%s)\n", str(r, "redis"), v = clean(str(r, "redis_address")));
 	free(v);
@@ -296,8 +317,27 @@ print_status(const json_t *r)
 	    num(r, "feeds_never"));
 	printf("watchlists    %lld\n", num(r, "watchlists"));
 	printf("sinks         %lld\n", num(r, "sinks"));
-	printf("outbox        %lld in flight\n", num(r, "outbox_in_flight"));
-	printf("dead letters  %lld since start\n", num(r, "dead_letters"));
+	printf("outbox        %lld in flight", num(r, "outbox_in_flight"));
+	if (json_is_integer(json_object_get(r, "outbox_depth")))
+		printf(", %lld waiting (%lld queued, %lld being delivered, %lld for a "
+		    "retry)", num(r, "outbox_depth"), num(r, "outbox_queued"),
+		    num(r, "outbox_pending"), num(r, "outbox_retry"));
+	printf("\n");
+	printf("dead letters  %lld since start", num(r, "dead_letters"));
+	if (json_is_integer(json_object_get(r, "dead_letters_total")))
+		printf(", %lld kept in all", num(r, "dead_letters_total"));
+	printf("\n");
+	if (json_is_integer(json_object_get(r, "alerts_today")))
+		printf("alerts today  %lld (UTC day, every instance)\n", num(r, "alerts_today"));
+	if (json_is_integer(json_object_get(r, "recent_items"))) {
+		duration(num(r, "keep_items"), up, sizeof up);
+		printf("recent items  %lld kept (keep-items %s)\n", num(r, "recent_items"), up);
+	}
+	if (json_string_value(json_object_get(r, "redis_error")) != NULL) {
+		v = clean(str(r, "redis_error"));
+		printf("redis error   %s\n", v);
+		free(v);
+	}
 	print_cluster(json_object_get(r, "cluster"));
 	if (json_is_true(json_object_get(r, "stopping")))
 		printf("state         stopping\n");
@@ -327,12 +367,12 @@ print_feeds(const json_t *r)
 static void
 print_watchlists(const json_t *r)
 {
-	struct table t = { 3, NULL, 0 };
+	struct table t = { 4, NULL, 0 };
 	struct buf sinks = {0};
 	const json_t *w, *s;
 	size_t i, j;
 
-	table_row(&t, "NAME", "SINKS", "QUERY");
+	table_row(&t, "NAME", "ORIGIN", "SINKS", "QUERY");
 	json_array_foreach(json_object_get(r, "watchlists"), i, w) {
 		buf_reset(&sinks);
 		json_array_foreach(json_object_get(w, "sinks"), j, s) {
@@ -340,7 +380,8 @@ print_watchlists(const json_t *r)
 				buf_addc(&sinks, ',');
 			buf_adds(&sinks, json_string_value(s) ? json_string_value(s) : "?");
 		}
-		table_row(&t, str(w, "name"), sinks.s ? sinks.s : "", str(w, "query"));
+		table_row(&t, str(w, "name"), str(w, "origin"), sinks.s ? sinks.s : "",
+		    str(w, "query"));
 	}
 	buf_free(&sinks);
 	table_print(&t);
@@ -359,6 +400,120 @@ print_sinks(const json_t *r)
 	table_print(&t);
 }
 
+/* "+2 -1 ~0 (added: a, b; removed: c; changed: -)" for one kind. */
+static void
+print_change(const char *kind, const json_t *d)
+{
+	static const char *const parts[] = { "added", "removed", "changed" };
+	const json_t *a, *v;
+	char *c;
+	size_t i, j;
+
+	printf("%-11s", kind);
+	for (i = 0; i < 3; i++) {
+		a = json_object_get(d, parts[i]);
+		printf("  %s %zu", parts[i], json_array_size(a));
+		json_array_foreach(a, j, v) {
+			c = clean(json_string_value(v) ? json_string_value(v) : "?");
+			printf("%s%s", j == 0 ? " (" : ", ", c);
+			free(c);
+		}
+		if (json_array_size(a) > 0)
+			putchar(')');
+	}
+	putchar('\n');
+}
+
+static void
+print_reload(const json_t *r)
+{
+	const char *restart = json_string_value(json_object_get(r, "needs_restart"));
+
+	printf("reloaded: configuration revision %lld\n", num(r, "revision"));
+	print_change("feeds", json_object_get(r, "feeds"));
+	print_change("watchlists", json_object_get(r, "watchlists"));
+	print_change("sinks", json_object_get(r, "sinks"));
+	if (restart != NULL)
+		printf("not applied, needs a restart: [daemon] %s\n", restart);
+}
+
+/* 'watchlist "NAME" added (run-time revision N)' */
+static void
+print_changed(const json_t *r, const char *kind, const char *done)
+{
+	char *n = clean(str(r, "name"));
+
+	printf("%s \"%s\" %s (run-time revision %lld)\n", kind, n, done,
+	    num(r, "revision"));
+	free(n);
+}
+
+static void
+print_watchlist_add(const json_t *r)
+{
+	const json_t *b = json_object_get(r, "backfill");
+
+	print_changed(r, "watchlist", "added");
+	if (b != NULL)
+		printf("backfill: %lld kept items, %lld matching, %lld alerted now "
+		    "(%lld alerts), %lld had alerted before\n", num(b, "items"),
+		    num(b, "matched"), num(b, "queued"), num(b, "alerts"),
+		    num(b, "skipped"));
+}
+
+static void
+print_watchlist_remove(const json_t *r)
+{
+	print_changed(r, "watchlist", "removed");
+}
+
+static void
+print_feed_add(const json_t *r)
+{
+	print_changed(r, "feed", "added");
+}
+
+static void
+print_feed_remove(const json_t *r)
+{
+	print_changed(r, "feed", "removed");
+}
+
+static void
+print_watchlist_show(const json_t *r)
+{
+	const json_t *w = json_object_get(r, "watchlist"), *s;
+	struct buf sinks = {0};
+	char *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(w, "sinks"), i, s) {
+		if (i > 0)
+			buf_addc(&sinks, ',');
+		buf_adds(&sinks, json_string_value(s) ? json_string_value(s) : "?");
+	}
+	printf("name        %s\n", v = clean(str(w, "name")));
+	free(v);
+	printf("query       %s\n", v = clean(str(w, "query")));
+	free(v);
+	printf("sinks       %s\n", v = clean(sinks.s ? sinks.s : ""));
+	free(v);
+	printf("origin      %s\n", str(w, "origin"));
+	if (json_object_get(w, "added") != NULL) {
+		printf("added       %s by %s\n", str(w, "added"), v = clean(str(w, "added_by")));
+		free(v);
+	}
+	printf("alerts      %lld since the daemon started\n", num(w, "alerts"));
+	printf("last alert  %s\n", str(w, "last_alert"));
+	buf_free(&sinks);
+}
+
+static void
+print_watchlist_export(const json_t *r)
+{
+	fputs(str(r, "text"), stdout);
+}
+
 static void
 print_ping(const json_t *r)
 {
@@ -368,16 +523,91 @@ print_ping(const json_t *r)
 	free(v);
 }
 
-static const struct {
+/*
+ * The daemon's verbs: the words on the command line, the command sent,
+ * the printer, the usage (also --help) and the positional arguments it
+ * takes (names of request members, in order).  wirewatchctl.c's verb
+ * list points here for its usage lines.
+ */
+static const struct remote {
 	const char *verb;
+	const char *sub;        /* second word, or NULL */
+	const char *cmd;
 	void (*print)(const json_t *);
+	const char *usage;
+	const char *args[3];
+	const char *help;
 } remote[] = {
-	{ "ping", print_ping },
-	{ "status", print_status },
-	{ "feeds", print_feeds },
-	{ "watchlists", print_watchlists },
-	{ "sinks", print_sinks },
+	{ "ping", NULL, "ping", print_ping, "ping", { NULL },
+	  "is the daemon there" },
+	{ "status", NULL, "status", print_status, "status", { NULL },
+	  "version, uptime, config revision, Redis, feed health, outbox" },
+	{ "feeds", NULL, "feeds", print_feeds, "feeds", { NULL },
+	  "every feed (config and run-time): state, last success, last error" },
+	{ "watchlists", NULL, "watchlists", print_watchlists, "watchlists", { NULL },
+	  "every watchlist: origin (config or runtime), sinks, query" },
+	{ "sinks", NULL, "sinks", print_sinks, "sinks", { NULL },
+	  "every sink: type and masked URL" },
+	{ "reload", NULL, "reload", print_reload, "reload", { NULL },
+	  "read the config file again and apply it; on any error the running "
+	  "config stays and the error is printed (exit 1)" },
+	{ "watchlist", "add", "watchlist.add", print_watchlist_add,
+	  "watchlist add NAME QUERY --sinks SINK[,SINK...] [--replace] [--backfill D]",
+	  { "name", "query", NULL },
+	  "add a run-time watchlist: kept in Redis, applied by every daemon on "
+	  "it, kept across restarts; an existing name needs --replace; "
+	  "--backfill D also alerts on the recent items of the last D that "
+	  "match (each item once per watchlist name, also when added again)" },
+	{ "watchlist", "remove", "watchlist.remove", print_watchlist_remove,
+	  "watchlist remove NAME", { "name", NULL },
+	  "remove a run-time watchlist (config file entries: edit and reload)" },
+	{ "watchlist", "show", "watchlist.show", print_watchlist_show,
+	  "watchlist show NAME", { "name", NULL },
+	  "one watchlist: query, sinks, origin, alerts sent, last alert" },
+	{ "watchlist", "export", "watchlist.export", print_watchlist_export,
+	  "watchlist export", { NULL },
+	  "the run-time watchlists as config text, for version control" },
+	/* Listed here for help; run by ctl_items.c (ctl_watchlist_main). */
+	{ "watchlist", "test", NULL, NULL, "watchlist test QUERY [--since D]",
+	  { "query", NULL },
+	  "run a query over the recent items the daemon keeps: the hits, "
+	  "explained; sends nothing" },
+	{ "feed", "add", "feed.add", print_feed_add,
+	  "feed add NAME URL [--interval D] [--replace]", { "name", "url", NULL },
+	  "add a run-time feed (http or https; interval default 5m): kept in "
+	  "Redis, polled by every daemon on it" },
+	{ "feed", "remove", "feed.remove", print_feed_remove,
+	  "feed remove NAME", { "name", NULL },
+	  "remove a run-time feed (its poll in flight is cancelled)" },
 };
+
+#define NREMOTE (sizeof remote / sizeof remote[0])
+
+void
+ctl_remote_usage(FILE *f, const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < NREMOTE; i++)
+		if (verb == NULL || strcmp(remote[i].verb, verb) == 0)
+			fprintf(f, "       wirewatchctl [-s SOCKET] [--json] %s\n",
+			    remote[i].usage);
+}
+
+static void
+verb_help(const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < NREMOTE; i++)
+		if (strcmp(remote[i].verb, verb) == 0)
+			printf("usage: wirewatchctl [-s SOCKET] [--json] %s\n    %s\n",
+			    remote[i].usage, remote[i].help);
+	printf("\n  -s, --socket PATH  the control socket (default %s)\n"
+	    "      --json         print the daemon's reply object as it came\n"
+	    "exit: 0 ok, 1 the daemon refused or failed, 2 usage, 3 no daemon\n",
+	    CONTROL_DEFAULT_PATH);
+}
 
 /* --- the verbs ------------------------------------------------------------------ */
 
@@ -388,33 +618,73 @@ ctl_remote_main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "sinks", required_argument, NULL, 'S' },
+		{ "replace", no_argument, NULL, 'r' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "backfill", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = CONTROL_DEFAULT_PATH, *verb = argv[0];
-	void (*print)(const json_t *) = NULL;
+	const char *path = CONTROL_DEFAULT_PATH, *verb = argv[0], *sinks = NULL,
+	    *interval = NULL, *backfill = NULL;
+	const struct remote *rv = NULL;
 	char *text, *msg;
 	json_error_t jerr;
-	json_t *r;
-	int ch, json = 0, rc;
+	json_t *r, *req;
+	int ch, json = 0, rc, replace = 0, npos, k;
 	size_t i;
 
-	for (i = 0; i < sizeof remote / sizeof remote[0]; i++)
-		if (strcmp(remote[i].verb, verb) == 0)
-			print = remote[i].print;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's': path = optarg; break;
 		case 'j': json = 1; break;
+		case 'S': sinks = optarg; break;
+		case 'r': replace = 1; break;
+		case 'i': interval = optarg; break;
+		case 'b': backfill = optarg; break;
 		case 'h':
-			printf("usage: wirewatchctl [-s SOCKET] [--json] %s\n", verb);
+			verb_help(verb);
 			return 0;
 		default: goto usage;
 		}
 	}
-	if (print == NULL || optind != argc)
+	for (i = 0; i < NREMOTE && rv == NULL; i++) {
+		if (strcmp(remote[i].verb, verb) != 0)
+			continue;
+		if (remote[i].cmd != NULL && (remote[i].sub == NULL ||
+		    (optind < argc && strcmp(remote[i].sub, argv[optind]) == 0)))
+			rv = &remote[i];
+	}
+	if (rv == NULL)
 		goto usage;
-	if ((rc = ask(path, verb, &text)) != 0)
+	if (rv->sub != NULL)
+		optind++;
+	for (npos = 0; rv->args[npos] != NULL; npos++)
+		;
+	if (argc - optind != npos)
+		goto usage;
+	if ((sinks != NULL) != (strcmp(rv->cmd, "watchlist.add") == 0) ||
+	    (backfill != NULL && strcmp(rv->cmd, "watchlist.add") != 0) ||
+	    (interval != NULL && strcmp(rv->cmd, "feed.add") != 0) ||
+	    (replace && strcmp(rv->cmd, "watchlist.add") != 0 &&
+	    strcmp(rv->cmd, "feed.add") != 0))
+		goto usage;
+	req = json_object();
+	json_object_set_new(req, "v", json_integer(CONTROL_VERSION));
+	json_object_set_new(req, "cmd", json_string(rv->cmd));
+	for (k = 0; k < npos; k++)
+		json_object_set_new(req, rv->args[k], json_string(argv[optind + k]));
+	if (sinks != NULL)
+		json_object_set_new(req, "sinks", json_string(sinks));
+	if (interval != NULL)
+		json_object_set_new(req, "interval", json_string(interval));
+	if (backfill != NULL)
+		json_object_set_new(req, "backfill", json_string(backfill));
+	if (replace)
+		json_object_set_new(req, "replace", json_true());
+	rc = ask(path, req, &text);
+	json_decref(req);
+	if (rc != 0)
 		return rc;
 	if ((r = json_loads(text, 0, &jerr)) == NULL || !json_is_object(r)) {
 		fprintf(stderr, "wirewatchctl: %s: not a reply: %s\n", path,
@@ -427,16 +697,58 @@ ctl_remote_main(int argc, char **argv)
 	if (json)
 		printf("%s\n", text);
 	else if (rc == 0)
-		print(r);
+		rv->print(r);
 	if (rc != 0) {
 		msg = clean(str(r, "error"));
-		fprintf(stderr, "wirewatchctl: %s: %s\n", verb, msg);
+		fprintf(stderr, "wirewatchctl: %s%s%s: %s\n", verb, rv->sub ? " " : "",
+		    rv->sub ? rv->sub : "", msg);
 		free(msg);
 	}
 	json_decref(r);
 	free(text);
 	return rc;
 usage:
-	fprintf(stderr, "usage: wirewatchctl [-s SOCKET] [--json] %s\n", verb);
+	fprintf(stderr, "usage:\n");
+	ctl_remote_usage(stderr, verb);
 	return EXIT_USAGE;
+}
+
+/* --- for the other remote verbs (ctl_items.c) ------------------------------ */
+
+int
+ctl_remote_ask(const char *path, json_t *req, json_t **reply, char **text)
+{
+	json_error_t jerr;
+	char *line, *body;
+	int rc;
+
+	*reply = NULL;
+	*text = NULL;
+	json_object_set_new(req, "v", json_integer(CONTROL_VERSION));
+	if ((body = json_dumps(req, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "wirewatchctl: cannot encode the request\n");
+		return EXIT_USAGE;
+	}
+	line = xasprintf("%s\n", body);
+	free(body);
+	rc = ask_line(path, line, text);
+	free(line);
+	if (rc != 0)
+		return rc;
+	if ((*reply = json_loads(*text, 0, &jerr)) == NULL || !json_is_object(*reply)) {
+		fprintf(stderr, "wirewatchctl: %s: not a reply: %s\n", path,
+		    *reply == NULL ? jerr.text : "not a JSON object");
+		json_decref(*reply);
+		*reply = NULL;
+		free(*text);
+		*text = NULL;
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
+char *
+ctl_clean(const char *s)
+{
+	return clean(s);
 }

@@ -20,13 +20,17 @@ static const struct {
 	{ "match", ctl_match_main, "match (-q QUERY | -c CONF) [-e DIR] [--json] [FILE...]" },
 	{ "check", ctl_check_main, "check -c CONF" },
 	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]" },
-	{ "deliveries", ctl_deliveries_main, "[-c CONF] deliveries [--failed] [--json]" },
-	{ "replay", ctl_replay_main, "[-c CONF] replay (ID... | --failed [--sink NAME])" },
-	{ "ping", ctl_remote_main, "[-s SOCKET] [--json] ping" },
-	{ "status", ctl_remote_main, "[-s SOCKET] [--json] status" },
-	{ "feeds", ctl_remote_main, "[-s SOCKET] [--json] feeds" },
-	{ "watchlists", ctl_remote_main, "[-s SOCKET] [--json] watchlists" },
-	{ "sinks", ctl_remote_main, "[-s SOCKET] [--json] sinks" },
+	{ "deliveries", ctl_deliveries_main, "[-s SOCKET | -c CONF] [--json] deliveries [--failed]" },
+	{ "replay", ctl_replay_main, "[-s SOCKET | -c CONF] replay (ID... | --failed [--sink NAME])" },
+	/* The daemon's verbs: their usage lines come from ctl_remote.c. */
+	{ "ping", ctl_remote_main, NULL },
+	{ "status", ctl_remote_main, NULL },
+	{ "feeds", ctl_remote_main, NULL },
+	{ "feed", ctl_remote_main, NULL },
+	{ "watchlists", ctl_remote_main, NULL },
+	{ "watchlist", ctl_watchlist_main, NULL },
+	{ "sinks", ctl_remote_main, NULL },
+	{ "reload", ctl_remote_main, NULL },
 };
 
 static int
@@ -35,8 +39,13 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: wirewatchctl VERB ...\n");
+	fprintf(f, "offline verbs (no daemon needed):\n");
 	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		fprintf(f, "       wirewatchctl %s\n", verbs[i].usage);
+		if (verbs[i].usage != NULL)
+			fprintf(f, "       wirewatchctl %s\n", verbs[i].usage);
+	fprintf(f, "the running daemon's verbs (over its control socket):\n");
+	ctl_remote_usage(f, NULL);
+	fprintf(f, "wirewatchctl VERB --help says more about one verb.\n");
 	return 2;
 }
 
@@ -82,7 +91,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("wirewatchctl %s\n", WW_VERSION);
 		return 0;
 	}

@@ -13,7 +13,7 @@
  *
  * A feed is polled only while this instance holds its lease (and, by its
  * own clock, the lease has not run out).  Every write a poll makes (seen
- * marks and alerts through ww_record, validators through ww_fenced) names
+ * marks and alerts through ww_record_item, validators through ww_fenced) names
  * the lease and the token it was given: Redis refuses it when the token
  * changed, so an instance that was paused past its lease, and whose feed
  * another took over, cannot write stale state.
@@ -50,8 +50,8 @@ typedef void (*cluster_acquired_cb)(void *feed_arg, long long since_ms,
 typedef void (*cluster_reply_cb)(struct redisReply *reply, const char *error,
     void *arg);
 
-/* NULL when leases are off ([daemon] lease = 0).  cfg is borrowed: its
- * prefix, instance and lease are read (restart-only keys). */
+/* NULL when leases are off ([daemon] lease = 0).  Takes copies of cfg's
+ * prefix, instance and lease (keys a reload does not change). */
 struct cluster *cluster_new(struct event_base *base, const struct config *cfg,
     struct store *store, cluster_acquired_cb cb, void *arg);
 void cluster_free(struct cluster *c);
@@ -87,7 +87,8 @@ int cluster_may_poll(struct cluster *c, struct cluster_feed *f);
 /* The poll started by cluster_may_poll ended (its lease may move now). */
 void cluster_poll_done(struct cluster_feed *f);
 /* The lease key and the token to fence the feed's writes with ("0" when
- * not held: such a write is refused). */
+ * not held, "" and "0" for a feed removed by a reload (NULL): such a write
+ * is refused). */
 const char *cluster_lease_key(const struct cluster_feed *f);
 const char *cluster_token(const struct cluster_feed *f);
 

@@ -78,9 +78,13 @@ struct cfg_watchlist {
 	size_t *sinks;       /* indexes into config.sinks */
 	size_t nsinks;
 	int index;           /* index in config.matcher */
+	long long backfill;  /* "backfill": when the daemon starts, alert on the
+	                        kept items (recent.h) of this many seconds back,
+	                        each item once per watchlist; 0 (default) none */
 };
 
 struct config {
+	int refs;             /* config_ref / config_free: freed at 0 */
 	char *path;
 	/* [daemon] */
 	char *redis;          /* "unix:/path" or "host:port" (required, never NULL) */
@@ -92,7 +96,10 @@ struct config {
 	long lease;           /* "lease", seconds, default 30: a feed's lease
 	                         among instances sharing a Redis (cluster.h);
 	                         0 "off": no leases, every instance polls all */
-	char *entities;       /* directory, default WW_ENTITIES_DIR */
+	char *entities;       /* directory, default WW_ENTITIES_DIR (shipped) */
+	char *local_entities; /* "local-entities": read after entities, may
+	                         extend or replace them (entity.h); default
+	                         WW_LOCAL_ENTITIES_DIR, "" none */
 	char *user_agent;     /* default "wirewatch/VERSION (+https://wirewatch.invalid)" */
 	long long max_body;   /* bytes, "max-body", default 8 MiB; accepts k/M suffix */
 	long connect_timeout; /* seconds, default 10 */
@@ -108,11 +115,20 @@ struct config {
 	                         items published longer ago than this many seconds
 	                         are only marked seen (undated ones count as new);
 	                         -1 "all": none is, 0 "none": every dated one is */
+	long long keep_items; /* "keep-items", default 2d: recent items are kept
+	                         this many seconds in Redis for `watchlist test`
+	                         and backfills (recent.h); 0 keeps none */
 	char *control;        /* "control": the control socket's path (control.h);
 	                         NULL when not set (the default path), "" off */
 	char *control_group;  /* "control-group": a group (name or gid) whose
 	                         members may use every control command; NULL */
 	char *control_read_group; /* "control-read-group": the read commands */
+	char *metrics;        /* "metrics": host:port of /metrics and /healthz
+	                         (metrics.h); NULL or "" when off (default) */
+	char *redis_user;     /* "redis-user": ACL user for AUTH, or NULL */
+	char *redis_password; /* "redis-password" or the first line of
+	                         "redis-password-file", or NULL */
+	long redis_db;        /* "redis-db": SELECTed database, default 0 */
 
 	struct cfg_feed *feeds;
 	size_t nfeeds;
@@ -125,12 +141,50 @@ struct config {
 	struct matcher *matcher;  /* every watchlist compiled, in config order */
 };
 
+/* The Makefile sets both from PREFIX and SYSCONFDIR. */
 #ifndef WW_ENTITIES_DIR
-#define WW_ENTITIES_DIR "/etc/wirewatch/entities"
+#define WW_ENTITIES_DIR "/usr/local/share/wirewatch/entities"
+#endif
+#ifndef WW_LOCAL_ENTITIES_DIR
+#define WW_LOCAL_ENTITIES_DIR "/etc/wirewatch/entities.d"
 #endif
 
-/* NULL on error with "FILE:LINE: message" in err. */
+/* NULL on error with "FILE:LINE: message" in err.  One reference. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/*
+ * Reference counting: a reload makes a new config while deliveries, polls
+ * and views may still point into the old one.  config_ref() returns cfg;
+ * config_free() drops a reference and frees at the last (NULL: no-op).
+ */
+struct config *config_ref(struct config *cfg);
 void config_free(struct config *cfg);
+
+/*
+ * config_diff(old, new): what a reload changes, by name (hashed: linear in
+ * the sizes).  For each kind, the entries of new with the index of the
+ * entry of the same name in old (or -1: added), and the names of old that
+ * new has not (removed).  changed: same name, different settings.
+ * restart: the [daemon] keys that differ but take effect only at a
+ * restart (the connections and sockets made at start); config_diff
+ * copies old's values of those into new, so that new describes what
+ * runs, and names them here.
+ */
+enum cfg_change { CFG_SAME, CFG_ADDED, CFG_CHANGED };
+
+struct cfg_diff_kind {
+	long *old_index;        /* per entry of new: index in old, or -1 */
+	enum cfg_change *change;/* per entry of new */
+	size_t *removed;        /* indexes in old of the entries new has not */
+	size_t nremoved;
+	size_t nadded, nchanged;
+};
+
+struct config_diff {
+	struct cfg_diff_kind feeds, watchlists, sinks;
+	char restart[256];      /* "redis, prefix" or "" */
+};
+
+struct config_diff *config_diff(const struct config *old, struct config *cfg);
+void config_diff_free(struct config_diff *d);
 
 #endif

@@ -72,6 +72,25 @@ int control_decode(const char *line, size_t len, struct control_request *out,
 void control_request_clear(struct control_request *r);
 
 /*
+ * Commands whose answer needs a round trip (to Redis) answer later: the
+ * command function calls control_later(cl, req), starts its work and
+ * returns NULL; the work ends with control_later_reply(), exactly once
+ * (fields taken, or the error), also when it fails at once, inside the
+ * command.  Meanwhile the connection's later requests wait, so replies
+ * stay in order, and it is not closed as idle.  A connection that goes
+ * away first is detached: the reply is then dropped.  Commands live in
+ * control.c (the table) and control_items.c; control_pipeline() gives
+ * them the daemon's pipeline.
+ */
+struct control_conn;
+struct control_later;
+struct control_later *control_later(struct control_conn *cl,
+    const struct control_request *req);
+void control_later_reply(struct control_later *l, json_t *fields,
+    const char *error);
+struct pipeline *control_pipeline(const struct control_conn *cl);
+
+/*
  * Creates the socket named by cfg->control (CONTROL_DEFAULT_PATH when the
  * key is not set; "" disables it) and serves it on base.  A stale socket
  * file is replaced; a live one (another daemon answers on it) or a file

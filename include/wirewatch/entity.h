@@ -8,6 +8,7 @@
  *   alias = 북한
  *   case-alias = KCNA            ; matched case-sensitively
  *   exclude = South Korea        ; an alias hit inside this does not count
+ *   replace = yes                ; entities.d only: see entity_set_load_local
  */
 #ifndef WIREWATCH_ENTITY_H
 #define WIREWATCH_ENTITY_H
@@ -27,12 +28,24 @@ struct entity {
 	size_t naliases;
 	char **excludes;
 	size_t nexcludes;
+	int extended;    /* a local file (entities.d) extended or replaced it */
 };
 
 struct entity_set {
 	struct entity *v;
 	size_t n;
 };
+
+/*
+ * Reads the local entities directory (entities.d) into set, loaded with
+ * entity_set_load() from the shipped one: new entities are added, one
+ * named again extends the shipped entity (its aliases and excludes are
+ * added) or, with "replace = yes" in its section, replaces what the
+ * shipped file gave it.  A directory that does not exist is no error.
+ * -1 with "FILE:LINE: message" in err.
+ */
+int entity_set_load_local(struct entity_set *set, const char *dir, char *err,
+    size_t errlen);
 
 /* Case-insensitive lookup by name; NULL when unknown. */
 const struct entity *entity_find(const struct entity_set *set, const char *name);

@@ -70,7 +70,10 @@ struct match_result {
  */
 void matcher_reindex(struct matcher *m);
 
-/* Fills res (caller zero-initialises); returns the number of hits. */
+/*
+ * Fills res (caller zero-initialises); returns the number of hits.  With
+ * res NULL only counts the matching watchlists (no explanations built).
+ */
 size_t matcher_run(struct matcher *m, const struct match_doc *doc,
     struct match_result *res);
 void match_result_free(struct match_result *res);

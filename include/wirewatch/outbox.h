@@ -37,12 +37,15 @@
  * that a slow sink never stops the reads other sinks' alerts depend on.
  *
  * Keys: <prefix>outbox (stream, group "dispatch"), <prefix>dead (stream,
- * capped near 100,000 entries), <prefix>epoch (see outbox_epoch).
+ * capped near 100,000 entries), <prefix>epoch (see outbox_epoch),
+ * <prefix>recent (the kept items, recent.h), <prefix>alerts:DAY (alerts
+ * queued that UTC day, kept 8 days).
  */
 #ifndef WIREWATCH_OUTBOX_H
 #define WIREWATCH_OUTBOX_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct config;
 struct event_base;
@@ -85,14 +88,35 @@ void outbox_start(struct outbox *ob);
 void outbox_kick(struct outbox *ob);
 
 /*
- * Fences the next outbox_record() (only that one): ww_record then runs only
- * while the hash lease_key still has this token (cluster.h), and answers
- * "FENCED: ..." (an error) otherwise.  Both strings are borrowed until then.
+ * Fences the next outbox_record() (only that one): ww_record_item then
+ * runs only while the hash lease_key still has this token (cluster.h), and
+ * answers "FENCED: ..." (an error) otherwise.  Both strings are borrowed
+ * until then.
  */
 void outbox_fence(struct outbox *ob, const char *lease_key, const char *token);
+
+/*
+ * Marks item_key seen, keeps the item in the recent-items stream
+ * (<prefix>recent, recent.h) and queues its alerts, in one call of the
+ * Redis function ww_record_item: all of it or nothing.  kept is the kept
+ * item as nkept strings (field, value, ...), made by recent_fields(); 0
+ * or [daemon] keep-items = 0 keeps nothing.  The alerts are counted on
+ * the day's counter (outbox_day_key).
+ */
 void outbox_record(struct outbox *ob, const char *item_key,
-    const struct outbox_alert *alerts, size_t nalerts, outbox_record_cb cb,
-    void *arg);
+    const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
+    size_t nkept, outbox_record_cb cb, void *arg);
+
+/*
+ * The Redis function library "wirewatch" (Lua source) the daemon loads
+ * with FUNCTION LOAD REPLACE on every connection; wirewatchctl's offline
+ * verbs load it too when a database has none yet.
+ */
+const char *outbox_functions(void);
+
+/* "<prefix>alerts:YYYY-MM-DD" for now's UTC day (malloc'd): the number of
+ * alerts queued that day, over every instance. */
+char *outbox_day_key(const struct config *cfg, time_t now);
 
 /*
  * Stops taking new entries; deliveries in flight finish or stay pending,
@@ -106,6 +130,16 @@ void outbox_stop(struct outbox *ob, outbox_idle_cb cb, void *arg);
  * stay pending for the next run, and outbox_unfinished() says so).
  */
 void outbox_drain(struct outbox *ob, outbox_idle_cb cb, void *arg);
+
+/*
+ * A reload: from now on cfg's sinks (cfg must outlive the outbox or the
+ * next reconfigure).  A sink kept by name keeps its lane (waiting
+ * alerts, pause, tokens) with its new settings, and is enabled again if
+ * a 410 had disabled it; a new sink gets a lane; a removed sink's
+ * waiting and parked alerts go to the dead letters with the reason, and
+ * its attempts in flight finish (each holds the config its sink is in).
+ */
+void outbox_reconfigure(struct outbox *ob, const struct config *cfg);
 
 /* Alerts in delivery attempts, plus acknowledgements in flight. */
 size_t outbox_inflight(const struct outbox *ob);

@@ -49,6 +49,16 @@ struct store *store_new(struct event_base *base, const char *addr,
 void store_free(struct store *s);
 /* Sets the setup callback; call before store_connect_now. */
 void store_set_setup(struct store *s, store_setup_cb cb, void *arg);
+/*
+ * Sends AUTH (with user: ACL AUTH user password), SELECT db and PING
+ * first on every new connection; the connection counts as up only when
+ * each said OK (so a Redis that wants a password is refused, NOAUTH,
+ * before anything else is sent).  A refusal (WRONGPASS, NOAUTH, a bad db) is the state's reason, and
+ * the connection is retried with backoff.  password NULL: no AUTH (user
+ * is then ignored); db 0: no SELECT.  Call before store_connect_now.
+ */
+void store_set_auth(struct store *s, const char *user, const char *password,
+    long db);
 /* Connects (the first time), or retries at once when disconnected. */
 void store_connect_now(struct store *s);
 int store_is_up(const struct store *s);

@@ -36,6 +36,8 @@ struct text_tokens {
 /* HTML (or plain text) to plain text: tags dropped, script/style skipped,
  * entities and character references decoded.  Malloc'd, never NULL. */
 char *text_html_to_plain(const char *html);
+/* The same appended to out (whose storage is reused from item to item). */
+void text_html_to_plain_buf(const char *html, struct buf *out);
 
 /* Appends the tokens of text[0..len) to out. */
 void text_tokenize(const char *text, size_t len, struct text_tokens *out);

@@ -11,6 +11,7 @@
  * For profiling: BENCH_ITEMS=N uses fewer items, BENCH_ONLY=0|1|2 times
  * only the 10, 1,000 or 10,000 watchlist matcher.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,14 +93,15 @@ gen_query(struct buf *pat)
 int
 main(int argc, char **argv)
 {
-	static const size_t sizes[] = { 10, 1000, 10000 };
+	static const size_t sizes[] = { 10, 1000, 10000, 100000 };
+#define NSIZES 4
 	static char *titles[NITEMS_MAX], *contents[NITEMS_MAX];
 	const char *aliases[] = { "North Korea", "Pyongyang", "Kim Jong Un", "Moscow" };
 	struct entity_set *ents;
 	char err[WW_ERRLEN];
-	double base_rate = 0, rate[3], t0, el;
-	struct matcher *ms[3];
-	size_t i, j, s, hits, nhits[3];
+	double base_rate = 0, rate[NSIZES], srate[NSIZES], mem[NSIZES], t0, el;
+	struct matcher *ms[NSIZES];
+	size_t i, j, s, hits, nhits[NSIZES];
 	int round, only = -1;
 	struct buf b = {0}, pat = {0};
 
@@ -132,9 +134,12 @@ main(int argc, char **argv)
 		contents[i] = xstrdup(b.s);
 	}
 	printf("bench-match: %zu items (8-word title, ~70-word HTML content)\n", NITEMS);
-	printf("%-12s %12s %12s %10s   (best of %d interleaved rounds, thread CPU time)\n",
-	    "watchlists", "items/s", "us/item", "hits", ROUNDS);
-	for (s = 0; s < 3; s++) {
+	printf("best of %d interleaved rounds, thread CPU time; \"select\" = without building\n"
+	    "the hits' explanations (candidate selection and evaluation only)\n", ROUNDS);
+	printf("%-12s %12s %12s %10s %9s %14s %12s\n", "watchlists", "items/s", "us/item", "hits",
+	    "hits/item", "select us/item", "bytes/wl");
+	for (s = 0; s < NSIZES; s++) {
+		struct mallinfo2 mi0 = mallinfo2(), mi1;
 		ms[s] = matcher_new(ents);
 		for (i = 0; i < sizes[s]; i++) {
 			char *q = gen_query(&pat);
@@ -144,14 +149,23 @@ main(int argc, char **argv)
 			}
 			free(q);
 		}
-		rate[s] = 0;
+		/* one item sizes the per-run state (one record per pattern) */
+		{
+			struct match_result r = {0};
+			struct match_doc d = { .title = titles[0], .content = contents[0] };
+			matcher_run(ms[s], &d, &r);
+			match_result_free(&r);
+		}
+		mi1 = mallinfo2();
+		mem[s] = (double)(mi1.uordblks + mi1.hblkhd - mi0.uordblks - mi0.hblkhd);
+		rate[s] = srate[s] = 0;
 	}
 	/*
 	 * The machine may be shared: rounds interleave the three sizes and the
 	 * best round of each counts, in thread CPU time.
 	 */
 	for (round = 0; round < ROUNDS; round++) {
-		for (s = 0; s < 3; s++) {
+		for (s = 0; s < NSIZES; s++) {
 			if (only >= 0 && (size_t)only != s)
 				continue;
 			hits = 0;
@@ -166,25 +180,38 @@ main(int argc, char **argv)
 			if ((double)NITEMS / el > rate[s])
 				rate[s] = (double)NITEMS / el;
 			nhits[s] = hits;
+			/* the same without building the hits' explanations */
+			t0 = cputime();
+			for (i = 0; i < NITEMS; i++) {
+				struct match_doc d = { .title = titles[i], .content = contents[i] };
+				matcher_run(ms[s], &d, NULL);
+			}
+			el = cputime() - t0;
+			if ((double)NITEMS / el > srate[s])
+				srate[s] = (double)NITEMS / el;
 		}
 	}
 	base_rate = rate[0];
-	for (s = 0; s < 3; s++) {
+	for (s = 0; s < NSIZES; s++) {
 		if (only < 0 || (size_t)only == s)
-			printf("%-12zu %12.0f %12.2f %10zu\n", sizes[s], rate[s], 1e6 / rate[s],
-			    nhits[s]);
+			printf("%-12zu %12.0f %12.2f %10zu %9.3f %14.2f %12.0f\n", sizes[s], rate[s],
+			    1e6 / rate[s], nhits[s], (double)nhits[s] / (double)NITEMS, 1e6 / srate[s],
+			    mem[s] / (double)sizes[s]);
 		matcher_free(ms[s]);
 	}
 	if (only >= 0)
 		goto out;
 	printf("cost ratio 10,000 vs 10 watchlists: %.2fx (goal <= 3x)\n", base_rate / rate[2]);
+	printf("cost ratio 100,000 vs 10 watchlists: %.2fx (goal <= 4x); selection alone %.2fx\n",
+	    base_rate / rate[3], srate[0] / srate[3]);
 
 	if (argc > 1 && strcmp(argv[1], "--engine-only") == 0)
 		goto out;
 	/* Baseline: one PCRE2 (JIT) search per watchlist per item. */
 	printf("naive loop, one PCRE2 JIT search per watchlist (fewer items, same data):\n");
-	for (s = 0; s < 3; s++) {
-		size_t n = sizes[s], nitems = s == 0 ? NITEMS : s == 1 ? NITEMS / 20 : NITEMS / 200;
+	for (s = 0; s < NSIZES; s++) {
+		size_t n = sizes[s], nitems = s == 0 ? NITEMS : s == 1 ? NITEMS / 20 : s == 2 ? NITEMS / 200 :
+		    NITEMS / 2000;
 		pcre2_code **re = xcalloc(n, sizeof *re);
 		pcre2_match_data *md = pcre2_match_data_create(4, NULL);
 		int rc;

@@ -356,8 +356,9 @@ def config(redis=None, daemon=None, feeds=(), watchlists=(), sinks=(), extra="")
     out = ["[daemon]"]
     # backfill = all: the seed story is from 2025, and most scenarios want
     # a first poll to alert like any other (backfill has its own tests).
-    d = {"entities": ENTITIES, "prefix": "ww:", "seen-ttl": "1d", "backfill": "all",
-         "fetch-timeout": "10s", "connect-timeout": "5s"}
+    # local-entities off: a host's /etc/wirewatch/entities.d stays out.
+    d = {"entities": ENTITIES, "local-entities": "", "prefix": "ww:", "seen-ttl": "1d",
+         "backfill": "all", "fetch-timeout": "10s", "connect-timeout": "5s"}
     if redis is not None:
         d["redis"] = redis
     d.update(daemon or {})

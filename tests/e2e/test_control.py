@@ -181,7 +181,7 @@ def control_read_verbs(ctx):
                   [("treaty", harness.Q_TREATY, ["out", "chat"]),
                    ("ukraine", harness.Q_UKRAINE, ["out"])], "watchlists: %r" % wl)
             rc, out, _ = ctl("-s", sock, "watchlists")
-            check(rc == 0 and any(r.split()[:2] == ["treaty", "out,chat"] and
+            check(rc == 0 and any(r.split()[:3] == ["treaty", "config", "out,chat"] and
                                   r.endswith(harness.Q_TREATY) for r in out.splitlines()),
                   "watchlists table:\n%s" % out)
 

@@ -250,9 +250,34 @@ test_errors(void **state)
 	expect_error(HEAD "[sink \"c\"]\ntype = webhook\n", 4,
 	    "sink \"c\": type webhook needs 'url' or 'url-file'");
 	expect_error(HEAD "[daemon]\nmax-body = lots\n", 5, "bad size 'lots' for 'max-body'");
+	expect_error(HEAD "keep-items = two days\n", 4, "bad duration 'two days' for 'keep-items'");
+	expect_error(HEAD "[watchlist \"w\"]\nquery = treaty\nsinks = c\nbackfill = all\n"
+	    "[sink \"c\"]\ntype = console\n", 7, "bad duration 'all' for 'backfill'");
 	expect_error(HEAD "this line has no equals sign\n", 4, "syntax error");
 	expect_error("[daemon]\nredis = localhost:6379\nentities = /nonexistent/dir\n", 3,
 	    "entities directory /nonexistent/dir: No such file or directory");
+}
+
+/* keep-items: 2d by default, 0 turns it off; [watchlist] backfill: none by default. */
+static void
+test_keep_items_and_backfill(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(HEAD "[watchlist \"a\"]\nquery = treaty\nsinks = c\n"
+	    "[watchlist \"b\"]\nquery = pact\nsinks = c\nbackfill = 6h\n"
+	    "[sink \"c\"]\ntype = console\n");
+	assert_int_equal(cfg->keep_items, 2 * 86400);
+	assert_int_equal(cfg->watchlists[0].backfill, 0);
+	assert_int_equal(cfg->watchlists[1].backfill, 6 * 3600);
+	config_free(cfg);
+	cfg = load_ok(HEAD "keep-items = 0\n");
+	assert_int_equal(cfg->keep_items, 0);
+	config_free(cfg);
+	cfg = load_ok(HEAD "keep-items = 90m\n");
+	assert_int_equal(cfg->keep_items, 5400);
+	config_free(cfg);
 }
 
 /* Debian's libinih refused any line over 198 characters. */
@@ -1165,6 +1190,7 @@ main(void)
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults_and_relative_entities),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_keep_items_and_backfill),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_continued_lines),

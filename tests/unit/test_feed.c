@@ -988,6 +988,53 @@ test_too_deep(void **state)
 	feed_doc_free(d);
 }
 
+/*
+ * Items and entries are read while the document is parsed and their nodes
+ * freed (feed_xml.c take_entry()); a document that declares an entity is
+ * read by the walk after the parse instead.  Both must give the same
+ * result: items between and after channel elements, text and comments
+ * around them, attributes, xml:base, nested namespaces, an item at the
+ * root, an Atom feed.
+ */
+static void
+test_entries_read_during_parse(void **state)
+{
+	static const char *const docs[] = {
+		"<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"
+		"<channel><title>T</title>\n<item><title>one</title><guid>g1</guid>"
+		"<dc:creator>A</dc:creator></item> text <!-- c -->\n"
+		"<link>http://example.com/</link>"
+		"<item xml:base=\"http://example.com/sub/\"><title>two &amp; more</title>"
+		"<link>rel/2</link><description><![CDATA[<p>x</p>]]></description></item>"
+		"<description>after items</description>"
+		"<item><title>three</title><category>c1</category><category>c2</category>"
+		"<enclosure url=\"http://e/x.mp3\" type=\"audio/mpeg\" length=\"1\"/></item>"
+		"</channel><item><title>root item</title></item></rss>",
+		"<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\"><title>F</title>"
+		"<entry><id>e1</id><title type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\">"
+		"<b>bold</b> t</div></title><link href=\"/a\"/></entry>\n"
+		"<subtitle>s</subtitle><entry><id>e2</id><title>two</title>"
+		"<author><name>N</name></author></entry></feed>",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		char *withdtd = xasprintf("<!DOCTYPE x [<!ENTITY unused \"u\">]>%s", docs[i]);
+		struct feed_doc *a = parse(docs[i], "http://example.com/feed", NULL);
+		struct feed_doc *b = parse(withdtd, "http://example.com/feed", NULL);
+		char *ja = feed_doc_to_json(a), *jb = feed_doc_to_json(b);
+
+		assert_int_equal(a->nentries, i == 0 ? 4 : 2);
+		assert_string_equal(ja, jb);
+		free(ja);
+		free(jb);
+		free(withdtd);
+		feed_doc_free(a);
+		feed_doc_free(b);
+	}
+}
+
 int
 main(void)
 {
@@ -1008,6 +1055,7 @@ main(void)
 		cmocka_unit_test(test_error_messages_utf8),
 		cmocka_unit_test(test_hostile_fixtures),
 		cmocka_unit_test(test_too_deep),
+		cmocka_unit_test(test_entries_read_during_parse),
 	};
 
 	return cmocka_run_group_tests_name("feed", tests, NULL, NULL);

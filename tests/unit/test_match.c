@@ -547,6 +547,38 @@ test_property_engine_equals_naive(void **state)
 	buf_free(&src);
 }
 
+/*
+ * Text is matched in NFC, item after item through the same buffers: a
+ * decomposed "é" is reported as the composed one, and a shorter ASCII item
+ * after it sees none of it.
+ */
+static void
+test_nfc_reused_buffers(void **state)
+{
+	struct matcher *m = matcher_new(ents);
+	struct match_result r = {0};
+	struct match_doc d = { .title = "Caf\x65\xcc\x81 Flore opens", .content =
+		"<p>The Cafe\xcc\x81 de Flore &amp; its terrace</p>" };
+	char err[WW_ERRLEN];
+
+	(void)state;
+	if (matcher_add(m, "w", "caf\xc3\xa9 AND terrace", err, sizeof err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(matcher_run(m, &d, &r), 1);
+	assert_int_equal(r.hits[0].nterms, 2);
+	assert_string_equal(r.hits[0].terms[0], "Caf\xc3\xa9");
+	assert_string_equal(r.hits[0].terms[1], "terrace");
+	match_result_free(&r);
+	d.title = "cafe";
+	d.content = "terr";
+	assert_int_equal(matcher_run(m, &d, &r), 0);
+	match_result_free(&r);
+	d.content = "a terrace";
+	assert_int_equal(matcher_run(m, &d, &r), 1);
+	match_result_free(&r);
+	matcher_free(m);
+}
+
 int
 main(void)
 {
@@ -562,6 +594,7 @@ main(void)
 		cmocka_unit_test(test_wildcard_case_regex_not),
 		cmocka_unit_test(test_explanation),
 		cmocka_unit_test(test_property_engine_equals_naive),
+		cmocka_unit_test(test_nfc_reused_buffers),
 	};
 	int rc;
 
