@@ -503,3 +503,49 @@ def cluster_shared_rate_limit(ctx):
         check_paced(slack)
         limited = [name for name, d in ds.items() if "rate limit reached" in d.result.stderr]
         check(len(limited) == 2, "only %r waited for the shared bucket" % limited)
+
+
+@scenario("cluster", "issue14", "reload")
+def cluster_reload_moves_leases(ctx):
+    """A reload that removes one feed and adds another, on two daemons:
+    the removed feed's lease is released and it is polled no more; the new
+    one gets a lease and is polled by exactly one of them."""
+    interval = 4
+    with Env(ctx) as e, Receiver() as rcv:
+        fx = Fetches(e.http)
+        now = int(time.time())
+        for name in ("keep", "gone", "new"):
+            fx.route("/" + name, rss([("g-" + name, "Weather " + name, now - 60)]))
+        before = [(n, e.http.url("/" + n), {"interval": "%ds" % interval})
+                  for n in ("keep", "gone")]
+        after = [(n, e.http.url("/" + n), {"interval": "%ds" % interval})
+                 for n in ("keep", "new")]
+        ds = {}
+        try:
+            for name in ("A", "B"):
+                ds[name] = start(ctx, conf_of(e, ctx, name, before, rcv.url("/hook"),
+                                              {"startup-spread": "0"}), name)
+            ok = wait_for(lambda: fx.of("/keep") and fx.of("/gone"), 10)
+            check(ok, "keep and gone not polled")
+            for name in ("A", "B"):
+                conf_of(e, ctx, name, after, rcv.url("/hook"), {"startup-spread": "0"})
+                ds[name].signal(signal.SIGHUP)
+            tr = time.monotonic()
+            ok = wait_for(lambda: fx.of("/new"), 2 * LEASE + 3, step=0.1)
+            check(ok, "the added feed was not polled within %ds of the reload" % (2 * LEASE + 3))
+            ok = wait_for(lambda: e.redis.cmd("HGET", "ww:lease:gone", "until") == "0",
+                          2 * LEASE + 2, step=0.1)
+            check(ok, "the removed feed's lease was not released: %r"
+                  % e.redis.cmd("HGETALL", "ww:lease:gone"))
+            time.sleep(interval * 2)
+            check(not fx.of("/gone", since=tr + 1), "the removed feed was polled after the "
+                  "reload: %r" % fx.of("/gone", since=tr + 1))
+            polls = fx.of("/new")
+            check(len({ua for _, ua, _ in polls}) == 1, "the new feed was polled by %r"
+                  % {ua for _, ua, _ in polls})
+            check(min(gaps([t for _, _, t in polls]) or [interval]) >= interval * 0.85,
+                  "the new feed was polled twice within its interval")
+        finally:
+            for d in ds.values():
+                stop_daemon(d)
+        check_exits(ds)
