@@ -13,7 +13,7 @@
 #   make install / uninstall   PREFIX, DESTDIR, SYSCONFDIR (see below)
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
-#   bench-cluster / bench-recent
+#                 bench-recent / bench-metrics / bench-reload / bench-cluster
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
 DEBS = build-essential pkg-config libevent-dev libcurl4-openssl-dev libxml2-dev \
@@ -50,8 +50,8 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-cluster \
-        install uninstall promtool lint-man check-unit clean FORCE
+        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics bench-reload \
+        bench-cluster install uninstall promtool lint-man check-unit clean FORCE
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
 
@@ -158,6 +158,12 @@ bench-cluster: all
 
 bench-recent: all
 	python3 tests/bench/bench_recent.py
+
+bench-metrics: all
+	python3 tests/bench/bench_metrics.py
+
+bench-reload: all
+	python3 tests/bench/bench_reload.py
 
 bench-match: all $(B)/bench_match
 	$(B)/bench_match
@@ -295,7 +301,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/wirewatchd.8 $(DESTDIR)$(MANDIR)/man8/wirewatchctl.8
 	rm -f $(DESTDIR)$(MANDIR)/man5/wirewatch.conf.5
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/wirewatchctl
-	-rmdir $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities.d 2>/dev/null
+	rmdir $(DESTDIR)$(SYSCONFDIR)/wirewatch/entities.d 2>/dev/null || true
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/wirewatch (configuration, local entities) and the wirewatch user"
 
 # --- operating checks (make check) -------------------------------------

@@ -335,7 +335,8 @@ new_section(struct loader *l, const char *sec)
 {
 	struct config *cfg = l->cfg;
 	struct names *t;
-	size_t first, cap;
+	size_t first, cap, word, len;
+	const char *rest;
 	char *name;
 	int first_line;
 
@@ -354,8 +355,14 @@ new_section(struct loader *l, const char *sec)
 		return;
 	}
 	if (name == NULL) {
-		config_fail(l, l->line, "section [%s] needs a quoted name, like [%s \"name\"]",
-		    sec, sec);
+		/* [feed example] -> [feed "example"]; [sink] -> [sink "NAME"]. */
+		word = strcspn(sec, " \t");
+		rest = sec + word + strspn(sec + word, " \t\"");
+		len = strlen(rest);
+		while (len > 0 && rest[len - 1] == '"')
+			len--;
+		config_fail(l, l->line, "section [%s] needs a quoted name: [%.*s \"%.*s\"]",
+		    sec, (int)word, sec, len > 0 ? (int)len : 4, len > 0 ? rest : "NAME");
 		return;
 	}
 	t = l->kind == SEC_FEED ? &l->feed_names :

@@ -288,8 +288,14 @@ static json_t *
 verb_reload(struct control_conn *cl, const struct control_request *req,
     char *err, size_t errlen)
 {
+	struct registry_peer pr = { cl->uid, cl->pid };
+	json_t *summary;
+
 	(void)req;
-	return reload_run(cl->c->p, err, errlen);
+	summary = reload_run(cl->c->p, err, errlen);
+	registry_audit(pipeline_registry(cl->c->p), &pr, "reload", NULL,
+	    summary != NULL ? NULL : err);
+	return summary;
 }
 
 static void

@@ -39,6 +39,7 @@ static struct pipeline *the_pipeline;
 static struct control *the_control;
 static struct metrics *the_metrics;
 static struct watchdog *the_watchdog;
+static int the_once;
 
 static void
 usage(FILE *f)
@@ -68,6 +69,11 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		char err[WW_ERRLEN];
 		json_t *summary;
 
+		if (the_once) {
+			/* One pass counts its feeds at start: nothing to reload. */
+			log_notice("SIGHUP: ignored with --once");
+			return;
+		}
 		if ((summary = reload_run(the_pipeline, err, sizeof err)) != NULL)
 			json_decref(summary);
 		return;
@@ -131,6 +137,7 @@ main(int argc, char **argv)
 	base = event_base_new();
 	if (base == NULL)
 		fatal("event_base_new failed");
+	the_once = once;
 	the_pipeline = pipeline_new(base, cfg, once, err, sizeof err);
 	if (the_pipeline == NULL) {
 		fprintf(stderr, "%s: %s\n", path, err);
@@ -167,6 +174,7 @@ main(int argc, char **argv)
 	metrics_free(the_metrics);
 	watchdog_free(the_watchdog);
 	pipeline_free(the_pipeline);
+	stats_reset();
 	if (once)
 		log_notice("--once: done, %s", rc ? "with failures" : "all feeds ok");
 	else

@@ -29,6 +29,7 @@
 #include "wirewatch/log.h"
 #include "wirewatch/metrics.h"
 #include "wirewatch/pipeline.h"
+#include "wirewatch/sink.h"
 #include "wirewatch/stats.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
@@ -41,7 +42,7 @@ struct refresh {
 
 struct metrics {
 	struct event_base *base;
-	const struct config *cfg;
+	char *prefix;             /* the config's, copied: a reload may free it */
 	struct pipeline *p;
 	struct evhttp *http;
 	struct event *timer;
@@ -227,9 +228,9 @@ metrics_timer_cb(evutil_socket_t fd, short what, void *arg)
 	m->r_pending = m->r_lag = 0;
 	m->r_retry = m->r_dead = -1;
 	m->r_lag_known = m->r_failed = 0;
-	k_outbox = xasprintf("%soutbox", m->cfg->prefix);
-	k_retry = xasprintf("%sretry", m->cfg->prefix);
-	k_dead = xasprintf("%sdead", m->cfg->prefix);
+	k_outbox = xasprintf("%soutbox", m->prefix);
+	k_retry = xasprintf("%sretry", m->prefix);
+	k_dead = xasprintf("%sdead", m->prefix);
 	send_refresh(m, R_GROUPS, "XINFO", "GROUPS", k_outbox);
 	send_refresh(m, R_RETRY, "ZCARD", NULL, k_retry);
 	send_refresh(m, R_DEAD, "XLEN", NULL, k_dead);
@@ -403,6 +404,8 @@ touch(const struct config *cfg)
 			stats_add(STATS_ALERTS, cfg->watchlists[i].name,
 			    cfg->sinks[cfg->watchlists[i].sinks[j]].name, 0);
 	for (i = 0; i < cfg->nsinks; i++) {
+		for (j = SINK_DELIVERED; j <= SINK_FAILED; j++)
+			stats_delivery_add(&cfg->sinks[i], (int)j, 0);
 		stats_add(STATS_RETRIES, cfg->sinks[i].name, NULL, 0);
 		stats_add(STATS_DEAD_LETTERS, cfg->sinks[i].name, NULL, 0);
 	}
@@ -427,7 +430,7 @@ metrics_new(struct event_base *base, const struct config *cfg,
 	}
 	m = xcalloc(1, sizeof *m);
 	m->base = base;
-	m->cfg = cfg;
+	m->prefix = xstrdup(cfg->prefix);
 	m->p = p;
 	m->started = time(NULL);
 	if ((m->http = evhttp_new(base)) == NULL)
@@ -462,7 +465,8 @@ metrics_set_pipeline(struct metrics *m, const struct config *cfg,
 {
 	if (m == NULL)
 		return;
-	m->cfg = cfg;
+	free(m->prefix);
+	m->prefix = xstrdup(cfg->prefix);
 	m->p = p;
 	touch(cfg);
 }
@@ -476,5 +480,6 @@ metrics_free(struct metrics *m)
 		m->refresh->m = NULL; /* its last reply frees it */
 	event_free(m->timer);
 	evhttp_free(m->http);
+	free(m->prefix);
 	free(m);
 }

@@ -1052,8 +1052,8 @@ dead_letter(struct outbox *ob, struct entry *e, const char *reason,
 	body = resp != NULL ? util_utf8_repair(resp, resp_len, NULL) : xstrdup("");
 	snprintf(natt, sizeof natt, "%d", attempts);
 	util_format_time(time(NULL), when, sizeof when);
-	argv[argc++] = "FCALL";
 	stats_inc(STATS_DEAD_LETTERS, e->sink_name, NULL);
+	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_dead";
 	argv[argc++] = "2";
 	argv[argc++] = ob->k_outbox;
@@ -1104,12 +1104,31 @@ schedule_ms(const struct cfg_sink *sink, int attempt)
 	return sink->schedule_ms[attempt];
 }
 
+/*
+ * The start of a service's answer for a log line: at most 200 bytes,
+ * valid UTF-8, control characters (newlines) as spaces.
+ */
+static char *
+response_excerpt(const char *resp, size_t len)
+{
+	char *s;
+	size_t i;
+
+	if (resp == NULL)
+		return xstrdup("");
+	s = util_utf8_repair(resp, len < 200 ? len : 200, NULL);
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = ' ';
+	return s;
+}
+
 static void
 retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
     long delay, int quiet)
 {
 	const char *argv[9];
-	char ms[32], *member;
+	char ms[32], *member, *excerpt;
 	json_t *m;
 
 	/* +-20% so that the retries of many alerts do not march in step. */
@@ -1133,10 +1152,12 @@ retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
 		fatal("outbox: cannot serialize a retry (out of memory)");
 	json_decref(m);
 	snprintf(ms, sizeof ms, "%ld", delay);
+	excerpt = response_excerpt(r->resp, r->resp_len);
 	log_msg(quiet ? LOG_LVL_DEBUG : LOG_LVL_WARN,
-	    "outbox: %s attempt %d failed: %s; next attempt in %.1fs",
+	    "outbox: %s attempt %d failed: %s%s%s; next attempt in %.1fs",
 	    e->label, e->attempt + 1, r->reason ? r->reason : "failed",
-	    (double)delay / 1000);
+	    excerpt[0] ? "; response: " : "", excerpt, (double)delay / 1000);
+	free(excerpt);
 	argv[0] = "FCALL";
 	argv[1] = "ww_retry";
 	argv[2] = "2";

@@ -25,6 +25,14 @@
  * A Redis outage is not a feed failure: polls that fall due while Redis
  * is down wait for it (nothing could be recorded), and run, spread over a
  * few seconds, as soon as it is back.
+ *
+ * Reload and run-time changes: the feeds are the config's plus the
+ * run-time ones (registry.h), synced by name (sync_feeds): a feed_rt is
+ * reference-counted by the list, its poll and its Redis commands, and
+ * holds the config its cfg points into, so a removed feed's last poll
+ * finishes (or its download is cancelled) on the settings it began with.
+ * Items are matched against the watchlist snapshot of the moment
+ * (p->wl), swapped between two items.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -1156,7 +1164,7 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 
 /* Points rt at cfg's feed i (holding cfg), applying what changed. */
 static void
-rt_update(struct pipeline *p, struct feed_rt *rt, struct config *cfg, size_t i)
+rt_update(struct feed_rt *rt, struct config *cfg, size_t i)
 {
 	const struct cfg_feed *o = rt->cfg, *n = &cfg->feeds[i];
 	uint64_t now = util_now_ms();
@@ -1191,7 +1199,6 @@ rt_update(struct pipeline *p, struct feed_rt *rt, struct config *cfg, size_t i)
 		}
 		log_info("feed \"%s\": interval now %lds", n->name, n->interval);
 	}
-	(void)p;
 	rt->cfg = n;
 	config_free(rt->owner);
 	rt->owner = config_ref(cfg);
@@ -1222,19 +1229,13 @@ rt_remove(struct feed_rt *rt)
 	rt_release(rt);
 }
 
-static json_t *
-name_list(void)
-{
-	return json_array();
-}
-
 static void
 diff_json(json_t *o, const char *kind, const struct cfg_diff_kind *k,
     const char *(*name)(const struct config *, size_t), const struct config *old,
     const struct config *cfg, size_t n)
 {
-	json_t *d = json_object(), *added = name_list(), *removed = name_list(),
-	    *changed = name_list();
+	json_t *d = json_object(), *added = json_array(), *removed = json_array(),
+	    *changed = json_array();
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -1299,7 +1300,7 @@ sync_feeds(struct pipeline *p)
 			if ((j = json_object_get(have, c->feeds[i].name)) != NULL) {
 				rt = p->feeds[json_integer_value(j)];
 				taken[json_integer_value(j)] = 1;
-				rt_update(p, rt, c, i);
+				rt_update(rt, c, i);
 			} else {
 				rt = rt_new(p, c, i);
 				if (p->started && !p->stopping) {

@@ -391,6 +391,21 @@ op_fail(struct op *op, const char *fmt, ...)
 	op_finish(op, NULL, msg);
 }
 
+void
+registry_audit(struct registry *r, const struct registry_peer *peer,
+    const char *cmd, json_t *args, const char *error)
+{
+	struct op op;
+
+	memset(&op, 0, sizeof op);
+	op.r = r;
+	op.peer = *peer;
+	op.cmd = (char *)cmd;
+	op.args = args != NULL ? args : json_object();
+	audit(&op, error);
+	json_decref(op.args);
+}
+
 /* --- reading the state back --------------------------------------------- */
 
 struct read_req {

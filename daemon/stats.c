@@ -224,6 +224,12 @@ stats_fetched(int delivery, double seconds, size_t bytes)
 void
 stats_delivery(const struct cfg_sink *sink, int outcome)
 {
+	stats_delivery_add(sink, outcome, 1);
+}
+
+void
+stats_delivery_add(const struct cfg_sink *sink, int outcome, double n)
+{
 	static const char *const words[] = {
 		[SINK_DELIVERED] = "delivered", [SINK_RETRY] = "retry",
 		[SINK_FAILED] = "failed", [SINK_ABORTED] = "aborted",
@@ -232,7 +238,7 @@ stats_delivery(const struct cfg_sink *sink, int outcome)
 	    "console" : sinkfmt_type_name((enum sinkfmt_type)sink->format);
 
 	if (outcome >= 0 && (size_t)outcome < sizeof words / sizeof *words)
-		stats_inc(STATS_DELIVERIES, type, words[outcome]);
+		stats_add(STATS_DELIVERIES, type, words[outcome], n);
 }
 
 struct stats_hold {

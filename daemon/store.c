@@ -41,8 +41,9 @@ struct store {
 	char *user;     /* AUTH user (ACL), or NULL */
 	char *password; /* AUTH password, or NULL: no AUTH */
 	long db;        /* SELECT db when not 0 */
-	int handshake;  /* AUTH/SELECT replies still awaited on this connection */
-	int refused;    /* AUTH or SELECT failed: keep that reason */
+	int handshake;  /* AUTH/SELECT/PING replies awaited on this connection */
+	int refused;    /* Redis refused one of them: keep that reason */
+	int server_error; /* the reply being handed out is Redis's error reply */
 
 	redisAsyncContext *ctx;
 	int up;         /* -1 until the first connect attempt ends */
@@ -121,7 +122,7 @@ store_connect_cb(const redisAsyncContext *c, int status)
 	set_state(s, 1, NULL);
 }
 
-/* AUTH or SELECT answered: up after the last one, dropped on a refusal. */
+/* AUTH, SELECT or PING answered: up after the last, dropped on a refusal. */
 static void
 store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
 {
@@ -131,8 +132,8 @@ store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
 	if (s->dying)
 		return;
 	if (reply == NULL) {
-		if (!s->refused && s->ctx != NULL && strstr(error, "timed out") == NULL &&
-		    strstr(error, "connection lost") == NULL) {
+		/* Redis said no (not: the connection failed, which says itself). */
+		if (!s->refused && s->ctx != NULL && s->server_error) {
 			s->refused = 1;
 			/* error is "redis ADDR: WRONGPASS ..."; keep it as the reason. */
 			snprintf(s->why, sizeof s->why, "%s (check redis-user, "
@@ -377,7 +378,9 @@ store_reply_cb_(redisAsyncContext *c, void *r, void *privdata)
 			cmd->cb(NULL, why, cmd->arg);
 		} else if (reply->type == REDIS_REPLY_ERROR) {
 			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr, reply->str);
+			cmd->s->server_error = 1;
 			cmd->cb(NULL, why, cmd->arg);
+			cmd->s->server_error = 0;
 		} else {
 			cmd->cb(reply, NULL, cmd->arg);
 		}

@@ -42,6 +42,11 @@ for f in man8/wirewatchd.8 man8/wirewatchctl.8 man5/wirewatch.conf.5; do
 	[ "$(mode "$r/usr/share/man/$f")" = 644 ] || fail "no $f"
 done
 [ -f "$r/usr/share/bash-completion/completions/wirewatchctl" ] || fail "no bash completion"
+comp=$(bash -c '. "$1"; COMP_WORDS=(wirewatchctl d); COMP_CWORD=1; _wirewatchctl;
+	echo "${COMPREPLY[*]}"; COMP_WORDS=(wirewatchctl deliveries --f); COMP_CWORD=2;
+	_wirewatchctl; echo "${COMPREPLY[*]}"' _ "$r/usr/share/bash-completion/completions/wirewatchctl")
+[ "$comp" = "date deliveries
+--failed" ] || fail "bash completion: $comp"
 strings "$r/usr/bin/wirewatchd" | grep -qx '/usr/share/wirewatch/entities' ||
 	fail "the daemon's default entities directory does not follow PREFIX"
 

@@ -28,6 +28,25 @@ default_entities(void)
 	return "conf/entities";
 }
 
+/*
+ * -e DIR alone, else the shipped set and, like the daemon, the local
+ * directory (entities.d) over it.
+ */
+static struct entity_set *
+load_entities(const char *edir, char *err, size_t errlen)
+{
+	struct entity_set *set;
+
+	if ((set = entity_set_load(edir ? edir : default_entities(), err, errlen)) == NULL ||
+	    edir != NULL)
+		return set;
+	if (entity_set_load_local(set, WW_LOCAL_ENTITIES_DIR, err, errlen) == -1) {
+		entity_set_free(set);
+		return NULL;
+	}
+	return set;
+}
+
 static char *
 read_input(const char *path, size_t *len, char *err, size_t errlen)
 {
@@ -180,7 +199,7 @@ ctl_match_main(int argc, char **argv)
 		}
 		m = cfg->matcher;
 	} else {
-		if ((ents = entity_set_load(edir ? edir : default_entities(), err, sizeof err)) == NULL) {
+		if ((ents = load_entities(edir, err, sizeof err)) == NULL) {
 			fprintf(stderr, "wirewatchctl match: %s\n", err);
 			return 2;
 		}
@@ -232,7 +251,7 @@ ctl_entities_main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		goto usage;
-	if ((set = entity_set_load(edir ? edir : default_entities(), err, sizeof err)) == NULL) {
+	if ((set = load_entities(edir, err, sizeof err)) == NULL) {
 		fprintf(stderr, "wirewatchctl entities: %s\n", err);
 		return 2;
 	}

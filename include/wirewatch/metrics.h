@@ -31,8 +31,11 @@ struct pipeline;
 
 /*
  * Listens on cfg->metrics.  NULL with the reason in err when it cannot;
- * NULL with err empty when metrics are off.  p is read at each request
- * and must outlive the endpoint (metrics_set_pipeline() replaces it).
+ * NULL with err empty when metrics are off.  cfg is not kept (its prefix
+ * is copied); p is read at each request and must outlive the endpoint.
+ * After a reload, metrics_set_pipeline() takes the new prefix and
+ * pipeline and adds zero series for new names; the address is not
+ * rebound (a changed 'metrics' needs a restart).
  */
 struct metrics *metrics_new(struct event_base *base, const struct config *cfg,
     struct pipeline *p, char *err, size_t errlen);

@@ -98,6 +98,11 @@ void registry_feed_add(struct registry *r, const struct registry_peer *peer,
 void registry_feed_remove(struct registry *r, const struct registry_peer *peer,
     const char *name, registry_done_cb done, void *arg);
 
+/* Audits another mutating command (reload, ...): args taken, may be NULL;
+ * error NULL for success. */
+void registry_audit(struct registry *r, const struct registry_peer *peer,
+    const char *cmd, json_t *args, const char *error);
+
 /*
  * A query as a watchlist of the running config would compile it: 0, or
  * -1 with "watchlist \"NAME\": query: column N: message" in err.

@@ -62,6 +62,7 @@ void stats_fetched(int delivery, double seconds, size_t bytes);
 /* One delivery attempt's outcome (enum sink_outcome) for a sink (may be NULL). */
 struct cfg_sink;
 void stats_delivery(const struct cfg_sink *sink, int outcome);
+void stats_delivery_add(const struct cfg_sink *sink, int outcome, double n);
 
 /*
  * Alerts are counted once Redis says they were queued: stats_hold()

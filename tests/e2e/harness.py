@@ -42,6 +42,22 @@ class TestFailure(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """The machine cannot run this scenario (a missing kernel permission,
+    not a daemon fault): reported as SKIP with the reason, never as PASS."""
+
+
+def need_mount_namespace():
+    """Scenarios that rebuild the unit's sandbox need root and unshare -m
+    (CAP_SYS_ADMIN); a container without it skips them, loudly."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (unshare -m, setpriv --reuid)")
+    r = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Skip("unshare -m is refused here (%s): no CAP_SYS_ADMIN"
+                   % (r.stderr.strip() or "exit %d" % r.returncode))
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)

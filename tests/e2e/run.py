@@ -54,7 +54,7 @@ def main():
     if not os.access(harness.DAEMON, os.X_OK):
         print("note: %s is missing; run `make all` first" % harness.DAEMON, flush=True)
 
-    passed = failed = 0
+    passed = failed = skipped = 0
     for name, tags, fn in tests:
         ctx = harness.Context(a.verbose)
         t0 = time.monotonic()
@@ -62,6 +62,11 @@ def main():
         try:
             fn(ctx)
             ok = True
+        except harness.Skip as e:
+            skipped += 1
+            print("SKIP %s: %s" % (name, e), flush=True)
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+            continue
         except harness.TestFailure as e:
             reason = str(e)
         except Exception as e:  # a harness bug or an unexpected daemon behaviour
@@ -87,7 +92,8 @@ def main():
         if ok or not a.keep:
             shutil.rmtree(ctx.tmp, ignore_errors=True)
 
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed%s" % (passed, failed,
+                                      ", %d skipped" % skipped if skipped else ""))
     return 1 if failed else 0
 
 

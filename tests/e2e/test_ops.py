@@ -187,6 +187,12 @@ def metrics_address_checked_by_t(ctx):
         check(r.rc == 1 and re.search(r"bad\.conf:\d+: bad value '%s' for 'metrics'" %
                                       re.escape(bad), r.stderr) and why in r.stderr,
               "-t with metrics = %s: rc %s, %r" % (bad, r.rc, r.stderr))
+    # A section name without quotes: the hint is the fixed header.
+    conf = write(ctx.path("sec.conf"), harness.config(redis="127.0.0.1:6379") +
+                 "\n[feed example]\nurl = http://127.0.0.1:1/\n")
+    r = run_daemon(ctx, conf, args=("-t",))
+    check(r.rc == 1 and r.stderr.strip().endswith(
+        "needs a quoted name: [feed \"example\"]"), "[feed example]: %r" % r.stderr)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
@@ -333,10 +339,12 @@ def daemon_works_under_the_units_restrictions(ctx):
     the daemon as an unprivileged uid (like User=wirewatch), with
     no_new_privs (NoNewPrivileges=), no capabilities (CapabilityBoundingSet=),
     a read-only root (ProtectSystem=strict) and only its runtime directory
-    writable (RuntimeDirectory=): it polls, alerts to a webhook, serves
-    /metrics and its control socket there, and stops cleanly."""
-    if os.geteuid() != 0:
-        raise harness.TestFailure("needs root (unshare -m, setpriv --reuid)")
+    writable (RuntimeDirectory=), an empty private /tmp (PrivateTmp=), empty
+    /home and /root (ProtectHome=), a /dev with only null, zero, full,
+    random and urandom (PrivateDevices=), a /proc of processes only, others
+    hidden (ProcSubset=pid, ProtectProc=invisible): it polls, alerts to a webhook,
+    serves /metrics and its control socket, and stops cleanly."""
+    harness.need_mount_namespace()
     port = free_port()
     with Env(ctx, webhook=True) as e:
         rport = free_port()
@@ -348,9 +356,11 @@ def daemon_works_under_the_units_restrictions(ctx):
             os.mkdir(run)
             os.chown(run, 65534, 65534)
             os.chmod(ctx.tmp, 0o755)
+            # Inside, the scenario's directory is /srv (/tmp is private).
+            shutil.copy(harness.DAEMON, ctx.path("wirewatchd"))
             conf = e.conf(redis="127.0.0.1:%d" % rport,
                           daemon={"metrics": "127.0.0.1:%d" % port,
-                                  "control": os.path.join(run, "control.sock"),
+                                  "control": "/srv/run/control.sock",
                                   "startup-spread": "0"},
                           feeds=[("seeds", e.http.url("/seeds.rss"))],
                           watchlists=[("treaty", harness.Q_TREATY, ["hook"])],
@@ -359,11 +369,22 @@ def daemon_works_under_the_units_restrictions(ctx):
             check(wait_for(lambda: subprocess.run(["redis-cli", "-p", str(rport), "ping"],
                                                   capture_output=True).stdout.strip() == b"PONG",
                            10), "TCP redis did not start")
-            inner = ("mount --make-rprivate / && mount --bind %s %s && "
-                     "mount -o remount,bind,ro / && "
+            devs = "null zero full random urandom"
+            inner = ("set -e; mount --make-rprivate /; mount --bind %s /srv; "
+                     "mount --bind /srv/run /srv/run; "
+                     "mount -t tmpfs -o mode=1777 tmpfs /tmp; "
+                     "mkdir /tmp/host-dev; mount --rbind /dev /tmp/host-dev; "
+                     "mount -t tmpfs -o mode=755 tmpfs /dev; "
+                     "for n in %s; do touch /dev/$n; mount --bind /tmp/host-dev/$n /dev/$n; "
+                     "done; umount -l /tmp/host-dev; rmdir /tmp/host-dev; "
+                     "mount -t tmpfs -o mode=755 tmpfs /home; "
+                     "mount -t tmpfs -o mode=700 tmpfs /root; "
+                     "mount -t proc -o subset=pid,hidepid=invisible proc /proc; "
+                     "mount -o remount,bind,ro /; "
                      "exec setpriv --reuid=65534 --regid=65534 --clear-groups "
-                     "--no-new-privs --inh-caps=-all --bounding-set=-all %s -c %s"
-                     % (run, run, harness.DAEMON, conf))
+                     "--no-new-privs --inh-caps=-all --bounding-set=-all "
+                     "/srv/wirewatchd -c /srv/%s"
+                     % (ctx.tmp, devs, os.path.basename(conf)))
             d = Daemon(ctx, conf, args=())
             d.args = ["unshare", "-m", "sh", "-c", inner]
             d.start()
@@ -381,6 +402,16 @@ def daemon_works_under_the_units_restrictions(ctx):
                 check(re.search(r"^NoNewPrivs:\s+1", st, re.M), "no_new_privs not set")
                 check(re.search(r"^CapBnd:\s+0+$", st, re.M), "capabilities left in the "
                       "bounding set")
+                # The daemon's own view of the file system.
+                root = "/proc/%d/root" % d.proc.pid
+                check(os.listdir(root + "/tmp") == [], "its /tmp is not private and empty")
+                check(sorted(os.listdir(root + "/dev")) == sorted(devs.split()),
+                      "its /dev: %r" % sorted(os.listdir(root + "/dev")))
+                check(os.listdir(root + "/root") == [] and os.listdir(root + "/home") == [],
+                      "/root or /home visible")
+                check(not os.path.exists(root + "/proc/sys") and
+                      "process_resident_memory_bytes" in text and "process_open_fds" in text,
+                      "/proc is not pids only, or the process figures are missing")
             finally:
                 r = stop_daemon(d)
             check(r.rc == 0, "exit status %s under the restrictions: %s" % (r.rc, r.tail()))
@@ -459,10 +490,9 @@ def journal_gets_feed_sink_watchlist_and_alert_fields(ctx):
     """Under systemd (JOURNAL_STREAM names stderr) every line goes to the
     journal with its PRIORITY, and FEED=, SINK=, WATCHLIST=, ALERT_ID= when
     it is about one: a failing feed, a queued alert, a delivery attempt that
-    failed.  The daemon runs in a mount namespace whose /run holds a
+    failed (with the status and the start of the answer).  The daemon runs in a mount namespace whose /run holds a
     datagram socket standing in for journald's."""
-    if os.geteuid() != 0:
-        raise harness.TestFailure("needs root (unshare -m)")
+    harness.need_mount_namespace()
     jroot = ctx.path("jrun")
     os.makedirs(os.path.join(jroot, "systemd", "journal"))
     js = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -522,6 +552,9 @@ def journal_gets_feed_sink_watchlist_and_alert_fields(ctx):
                   failed[0].get("ALERT_ID", "").startswith("al_") and
                   failed[0]["ALERT_ID"] in failed[0]["MESSAGE"],
                   "the failed attempt's fields: %r" % failed[:1])
+            check("failed: HTTP 500; response: {\"ok\":false}" in failed[0]["MESSAGE"],
+                  "the failed attempt does not show the status and the answer: %r"
+                  % failed[0]["MESSAGE"])
             check(failed[0]["ALERT_ID"] == e.hook.accepted()[0]["alert_id"],
                   "ALERT_ID is not the delivered alert's id")
             check(r.stderr.strip() == "", "lines went to stderr too: %r" % r.stderr[:300])

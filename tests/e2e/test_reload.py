@@ -104,6 +104,12 @@ def reload_applies_diff(ctx):
             check(wait_for(lambda: "reload: %s:%d:" % (conf, bad_line) in d.read_stderr(), 5),
                   "the refused reload is not logged with FILE:LINE")
             check(status(sock)["config_revision"] == 2, "a refused reload moved the revision")
+            au = [dict(zip(*[iter([x.decode() if isinstance(x, bytes) else x
+                                   for x in f])] * 2))
+                  for _id, f in e.redis.cmd("XRANGE", "ww:audit", "-", "+")]
+            check([x["cmd"] for x in au] == ["reload", "reload"] and au[0]["result"] == "ok" and
+                  "%s:%d:" % (conf, bad_line) in au[1]["result"],
+                  "reloads not audited: %r" % au)
             hits = len(e.http.hits("/a"))
             check(wait_for(lambda: len(e.http.hits("/a")) >= hits + 2, 10),
                   "the old config stopped polling after a refused reload")
@@ -273,6 +279,85 @@ def reload_removed_sink_dead_letters(ctx):
             check(len(e.hook.posts) <= posted + 1, "the removed sink kept receiving")
             check(e.redis.cmd("XPENDING", "ww:outbox", "dispatch")[0] == 0,
                   "alerts still pending in the outbox")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("control", "issue10", "reload")
+def reload_removes_feed_mid_download(ctx):
+    """A feed whose download is in flight (the server trickles it over
+    ~6 s) is removed by a reload: the download is cancelled, none of its
+    items is recorded or alerted, the daemon keeps polling the others and
+    stops cleanly."""
+    now = time.time()
+    slow = rss([("s%d" % i, "sanctions slow %d" % i, now - i) for i in range(5)])
+    with Env(ctx) as e:
+        e.http.routes["/slow"] = Response(200, slow, {"Content-Type": "application/rss+xml"},
+                                          trickle=(max(1, len(slow) // 20), 0.3))
+        e.http.routes["/quick"] = rss([("q1", "sanctions quick", now)])
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        quick = ("quick", e.http.url("/quick"), {"interval": "1s"})
+        d, conf = start(ctx, e, sock, feeds=[("slow", e.http.url("/slow"), {"interval": "1h"}),
+                                             quick],
+                        watchlists=[("w", "sanctions", ["out"])])
+        try:
+            check(wait_for(lambda: len(e.http.hits("/slow")) == 1, 5), "slow feed not requested")
+            check(wait_for(lambda: ctl_json(sock, "feeds")["feeds"][0]["polling"], 5),
+                  "the slow poll is not in progress")
+            e.conf(daemon={"control": sock, "startup-spread": "0", "instance": "ctl-test"},
+                   feeds=[quick], watchlists=[("w", "sanctions", ["out"])], sinks=CONSOLE)
+            rc, out, err = ctl("-s", sock, "--json", "reload")
+            check(rc == 0 and json.loads(out)["feeds"]["removed"] == ["slow"],
+                  "reload: %s %r %r" % (rc, out, err))
+            hits = len(e.http.hits("/quick"))
+            time.sleep(7)   # past the end of the trickled body
+            check(len(e.http.hits("/quick")) >= hits + 3, "the other feed stopped polling")
+            got = [a.get("title") for a in console_alerts(d)]
+            check(got == ["sanctions quick"], "alerts: %r" % got)
+            check(status(sock)["polls_running"] <= 1, "a poll is left running")
+            check(e.redis.cmd("EXISTS", "ww:feed:slow") == 0,
+                  "the removed feed's poll saved state")
+        finally:
+            r = stop_daemon(d)
+        check(r.rc == 0, "exit status %s" % r.rc)
+
+
+@scenario("control", "issue10", "reload")
+def reload_changes_sink(ctx):
+    """A webhook sink's URL changed by a reload: the next alert goes to the
+    new URL, none to the old one; a sink added by the same reload and named
+    by a changed watchlist gets its alerts too."""
+    now = time.time()
+    st = {"items": [("a1", "sanctions one", now - 10)]}
+    with Env(ctx, webhook=True) as e:
+        e.http.routes["/f"] = lambda req: Response(200, rss(st["items"]),
+                                                   {"Content-Type": "application/rss+xml"})
+        sock = os.path.join(run_dir(ctx), "ctl.sock")
+        feeds = [("f", e.http.url("/f"), {"interval": "1s"})]
+        d, conf = start(ctx, e, sock, feeds=feeds,
+                        sinks=[("hook", {"type": "webhook", "url": e.hook.url("/old")})],
+                        watchlists=[("w", "sanctions", ["hook"])])
+        try:
+            check(wait_for(lambda: len(e.hook.accepted("/old")) == 1, 10), "first alert missing")
+            e.conf(daemon={"control": sock, "startup-spread": "0", "instance": "ctl-test"},
+                   feeds=feeds,
+                   sinks=[("hook", {"type": "webhook", "url": e.hook.url("/new")}),
+                          ("more", {"type": "webhook", "url": e.hook.url("/more")})],
+                   watchlists=[("w", "sanctions", ["hook", "more"])])
+            rc, out, err = ctl("-s", sock, "--json", "reload")
+            r = json.loads(out) if rc == 0 else {}
+            check(rc == 0 and r["sinks"] == {"added": ["more"], "removed": [], "changed": ["hook"]}
+                  and r["watchlists"]["changed"] == ["w"], "reload: %s %r %r" % (rc, out, err))
+            st["items"].insert(0, ("a2", "sanctions two", time.time()))
+            check(wait_for(lambda: len(e.hook.accepted("/new")) == 1 and
+                           len(e.hook.accepted("/more")) == 1, 10),
+                  "the changed/added sinks got no alert: new %d more %d" %
+                  (len(e.hook.accepted("/new")), len(e.hook.accepted("/more"))))
+            time.sleep(1)
+            check(len(e.hook.accepted("/old")) == 1, "the old URL still receives alerts")
+            check([a["title"] for a in e.hook.accepted("/new")] == ["sanctions two"],
+                  "new URL got %r" % e.hook.accepted("/new"))
         finally:
             r = stop_daemon(d)
         check(r.rc == 0, "exit status %s" % r.rc)
