@@ -13,7 +13,7 @@
 #   make install / uninstall   PREFIX, DESTDIR, SYSCONFDIR (see below)
 #   make fuzz     every fuzz target for FUZZ_SECONDS (default 60)
 #   make conformance / bench-parse / bench-poll / bench-match / bench-deliver /
-#                 bench-recent / bench-metrics / bench-reload
+#                 bench-recent / bench-metrics / bench-reload / bench-cluster
 #   make eval-stories / bench-stories   story grouping quality and cost
 
 PKGS = libevent libcurl libxml-2.0 hiredis libutf8proc jansson libsystemd libpcre2-8 libcrypto
@@ -51,7 +51,7 @@ ASAN_UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(B)/%)
 
 .PHONY: all deps fuzz-deps pkgs-ok run check unit unit-asan fuzz-smoke fuzz fuzz-run e2e \
-        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics bench-reload eval-stories bench-stories install uninstall \
+        conformance bench-parse bench-poll bench-match bench-deliver bench-recent bench-metrics bench-reload bench-cluster eval-stories bench-stories install uninstall \
         promtool lint-man check-unit clean FORCE
 
 all: pkgs-ok $(B)/wirewatchd $(B)/wirewatchctl
@@ -153,6 +153,9 @@ bench-poll: all
 
 bench-deliver: all
 	python3 tests/bench/bench_deliver.py
+
+bench-cluster: all
+	python3 tests/bench/bench_cluster.py
 
 bench-recent: all
 	python3 tests/bench/bench_recent.py

@@ -552,6 +552,11 @@ daemon_key(struct loader *l, const char *name, const char *v)
 			config_fail(l, l->line, "bad value '%s' for 'instance' (1 to 64 letters, "
 			    "digits, '.', '_' or '-')", v);
 		config_set_str(&cfg->instance, v);
+	} else if (!strcmp(name, "lease")) {
+		if (!strcmp(v, "off"))
+			cfg->lease = 0;
+		else
+			config_duration(l, name, v, 0, &cfg->lease);
 	} else if (!strcmp(name, "seen-ttl")) {
 		if (config_duration(l, name, v, 1, &n) == 0)
 			cfg->seen_ttl = n;
@@ -948,6 +953,7 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg->path = xstrdup(path);
 	cfg->prefix = xstrdup("ww:");
 	cfg->seen_ttl = 30 * 86400;
+	cfg->lease = 30;
 	cfg->keep_items = 2 * 86400;
 	cfg->user_agent = xstrdup("wirewatch/" WW_VERSION " (+https://wirewatch.invalid/)");
 	cfg->max_body = 8 * 1024 * 1024;

@@ -215,6 +215,7 @@ config_diff(const struct config *old, struct config *cfg)
 	keep_str(d, "redis-user", old->redis_user, &cfg->redis_user);
 	keep_str(d, "redis-password", old->redis_password, &cfg->redis_password);
 	KEEP_NUM(d, "redis-db", redis_db);
+	KEEP_NUM(d, "lease", lease);
 	KEEP_NUM(d, "max-body", max_body);
 	KEEP_NUM(d, "connect-timeout", connect_timeout);
 	KEEP_NUM(d, "fetch-timeout", fetch_timeout);

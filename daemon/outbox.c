@@ -43,10 +43,10 @@
  * slowest.  The maintenance XCLAIM keeps parked ids, like held entries,
  * from looking idle to other instances.
  *
- * The buckets are per process: several instances sharing a Redis each
- * keep their own, so together they can exceed a service's rate.  A
- * cluster-wide bucket (in Redis) is a later issue; until then the 429
- * pause is what keeps them within it.
+ * Several instances sharing a Redis (leases on) also share each paced
+ * sink's bucket: a message takes a local token and then one from
+ * <prefix>pace:<sink> (ww_take, asked one message at a time), so that
+ * together they keep the service's rate.  A 429 pause stays local.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -121,8 +121,16 @@ static const char lua_library[] =
 "-- n, the kept item (n strings: field, value, ...), then the alerts as\n"
 "-- for ww_record.  Seen, kept, queued and counted, or none of it.  The\n"
 "-- recent stream is trimmed to the last keep ms (exact MINID) and\n"
-"-- expires keep ms after its last entry.\n"
+"-- expires keep ms after its last entry.  Fenced (cluster.h): KEYS[5]\n"
+"-- the feed's lease and the last ARGV its token, refused when stale.\n"
 "redis.register_function('ww_record_item', function(keys, args)\n"
+"  if keys[5] then\n"
+"    local token = table.remove(args)\n"
+"    if redis.call('HGET', keys[5], 'token') ~= token then\n"
+"      return redis.error_reply('FENCED: the lease moved on (token ' ..\n"
+"        token .. ' is stale)')\n"
+"    end\n"
+"  end\n"
 "  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
 "    return 0\n"
 "  end\n"
@@ -203,6 +211,28 @@ static const char lua_library[] =
 "    nxt = math.max(0, tonumber(first[2]) - now)\n"
 "  end\n"
 "  return {#due, left, nxt}\n"
+"end)\n"
+"-- ww_take: KEYS a sink's bucket; ARGV per second, burst.  A token of\n"
+"-- the bucket every instance shares: 0 (taken) or ms until there is one.\n"
+"redis.register_function('ww_take', function(keys, args)\n"
+"  local t = redis.call('TIME')\n"
+"  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"  local rate, burst = tonumber(args[1]), tonumber(args[2])\n"
+"  local h = redis.call('HMGET', keys[1], 'tokens', 'at')\n"
+"  local tokens, at = tonumber(h[1]) or burst, tonumber(h[2]) or now\n"
+"  if now > at then\n"
+"    tokens = math.min(burst, tokens + (now - at) * rate / 1000)\n"
+"    at = now\n"
+"  end\n"
+"  local wait = 0\n"
+"  if tokens >= 1 then\n"
+"    tokens = tokens - 1\n"
+"  else\n"
+"    wait = math.ceil((1 - tokens) * 1000 / rate)\n"
+"  end\n"
+"  redis.call('HSET', keys[1], 'tokens', tostring(tokens), 'at', at)\n"
+"  redis.call('PEXPIRE', keys[1], math.ceil(burst * 1000 / rate) + 60000)\n"
+"  return wait\n"
 "end)\n"
 "-- ww_deliveries: KEYS outbox, retry, dead; ARGV 'failed' or 'pending',\n"
 "-- limit.  failed: {dead letters, newest first}; pending: {outbox\n"
@@ -349,6 +379,9 @@ struct lane {
 	char (*parked)[SID_MAX];
 	size_t phead, ptail, pcap;
 	int fetching;           /* an XCLAIM of parked ids is outstanding */
+	char *k_pace;           /* shared bucket (leases on): <prefix>pace:<sink> */
+	int asking;             /* ww_take outstanding */
+	int granted;            /* ww_take gave a token not used yet */
 	int pumping;            /* lane_pump() is on the stack */
 	struct event *timer;    /* next token, end of a pause, quiet check */
 	int limited;            /* this backlog was logged: waited for tokens */
@@ -391,6 +424,10 @@ struct outbox {
 	size_t nparked;         /* parked ids, all lanes */
 	int parked_full;        /* reads stopped at PARKED_MAX (logged) */
 	unsigned gen;           /* connection generation (outbox_setup) */
+	const char *fence_key;  /* outbox_fence(): for the next record only */
+	const char *fence_token;
+	long claim_idle_ms;     /* another consumer's entry idle this long is ours */
+	long maint_ms;          /* keep-alive, claim and trim period */
 	size_t acks;            /* XACK / dead-letter moves in flight */
 	int reading;            /* an XREADGROUP is outstanding */
 	int again;              /* a kick came during that read */
@@ -508,6 +545,12 @@ lane_new(struct outbox *ob, const struct cfg_sink *sink, size_t index)
 	l->refilled = util_now_ms();
 	TAILQ_INIT(&l->queue);
 	l->timer = evtimer_new(ob->base, outbox_lane_timer_cb, l);
+	/*
+	 * Instances sharing a Redis (leases on) also share the bucket: a
+	 * token of the local one and one of <prefix>pace:<sink>.
+	 */
+	if (l->per_s > 0 && ob->cfg->lease > 0)
+		l->k_pace = xasprintf("%space:%s", ob->cfg->prefix, l->sink->name);
 	return l;
 }
 
@@ -533,6 +576,14 @@ outbox_new(struct event_base *base, const struct config *cfg,
 		ob->lanes[i] = lane_new(ob, &cfg->sinks[i], i);
 	LIST_INIT(&ob->retired);
 	ob->next_retry_ms = -1;
+	/*
+	 * With leases, a dead instance's alerts are claimed after two leases
+	 * (the default 30s lease gives the historical 60s), checked every
+	 * lease: a failover takes as long for its alerts as for its feeds.
+	 */
+	ob->claim_idle_ms = cfg->lease > 0 ? cfg->lease * 2000 : OUTBOX_CLAIM_IDLE_MS;
+	ob->maint_ms = cfg->lease > 0 && cfg->lease * 1000 < OUTBOX_MAINT_MS ?
+	    cfg->lease * 1000 : OUTBOX_MAINT_MS;
 	LIST_INIT(&ob->held);
 	return ob;
 }
@@ -598,6 +649,7 @@ lane_free(struct lane *l)
 	if (l->timer != NULL)
 		event_free(l->timer);
 	free(l->parked);
+	free(l->k_pace);
 	free(l);
 }
 
@@ -854,11 +906,18 @@ outbox_day_key(const struct config *cfg, time_t now)
 }
 
 void
+outbox_fence(struct outbox *ob, const char *lease_key, const char *token)
+{
+	ob->fence_key = lease_key;
+	ob->fence_token = token;
+}
+
+void
 outbox_record(struct outbox *ob, const char *item_key,
     const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
     size_t nkept, outbox_record_cb cb, void *arg)
 {
-	const char **argv = xcalloc(10 + nkept + nalerts * 5, sizeof *argv);
+	const char **argv = xcalloc(12 + nkept + nalerts * 5, sizeof *argv);
 	struct record_req *r = xmalloc(sizeof *r);
 	char ttl[32], keep[32], nk[32], *seen, *recent, *day;
 	size_t i;
@@ -877,11 +936,13 @@ outbox_record(struct outbox *ob, const char *item_key,
 	snprintf(nk, sizeof nk, "%zu", nkept);
 	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_record_item";
-	argv[argc++] = "4";
+	argv[argc++] = ob->fence_key != NULL ? "5" : "4";
 	argv[argc++] = seen;
 	argv[argc++] = ob->k_outbox;
 	argv[argc++] = recent;
 	argv[argc++] = day;
+	if (ob->fence_key != NULL)
+		argv[argc++] = ob->fence_key;
 	argv[argc++] = ttl;
 	argv[argc++] = keep;
 	argv[argc++] = nk;
@@ -894,6 +955,9 @@ outbox_record(struct outbox *ob, const char *item_key,
 		argv[argc++] = item_key;
 		argv[argc++] = alerts[i].json;
 	}
+	if (ob->fence_key != NULL)
+		argv[argc++] = ob->fence_token;
+	ob->fence_key = ob->fence_token = NULL;
 	store_command(ob->store, outbox_recorded_cb, r, argc, argv);
 	free(seen);
 	free(recent);
@@ -1570,6 +1634,64 @@ lane_fetch(struct lane *l)
 	free(argv);
 }
 
+static void lane_limited(struct lane *l);
+static void lane_settle(struct lane *l);
+
+struct take_req {
+	struct lane *lane;
+	unsigned gen;
+};
+
+static void
+outbox_taken_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct take_req *t = arg;
+	struct lane *l = t->lane;
+
+	l->asking = 0;
+	if (t->gen != l->ob->gen || error != NULL) {
+		/* Ask again in a second (Redis is away: nothing moves anyway). */
+		if (error != NULL)
+			log_debug("outbox: sink \"%s\": shared rate limit: %s",
+			    l->sink->name, error);
+		lane_arm(l, 1000);
+	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+		lane_limited(l);
+		lane_arm(l, (uint64_t)reply->integer);
+	} else {
+		l->granted = 1;
+		lane_pump(l);
+		lane_settle(l);
+		check_idle(l->ob);
+	}
+	free(t);
+}
+
+/* Asks the bucket shared by every instance for a token (ww_take). */
+static void
+lane_ask(struct lane *l)
+{
+	struct take_req *t;
+	const char *argv[6];
+	char rate[32], burst[32];
+
+	if (l->asking)
+		return;
+	t = xmalloc(sizeof *t);
+	t->lane = l;
+	t->gen = l->ob->gen;
+	snprintf(rate, sizeof rate, "%.6f", l->per_s);
+	snprintf(burst, sizeof burst, "%.6f", l->burst);
+	argv[0] = "FCALL";
+	argv[1] = "ww_take";
+	argv[2] = "1";
+	argv[3] = l->k_pace;
+	argv[4] = rate;
+	argv[5] = burst;
+	l->asking = 1;
+	store_command(l->ob->store, outbox_taken_cb, t, 6, argv);
+}
+
 /* Out of tokens: wait for the next one (logged once per backlog). */
 static void
 lane_limited(struct lane *l)
@@ -1630,6 +1752,11 @@ lane_pump(struct lane *l)
 				lane_limited(l);
 				break;
 			}
+			if (l->k_pace != NULL && !l->granted) {
+				lane_ask(l);
+				break;
+			}
+			l->granted = 0;
 			l->tokens -= 1;
 		}
 		/*
@@ -2116,7 +2243,7 @@ outbox_claimed_cb(struct redisReply *reply, const char *error, void *arg)
 		if (n > 0)
 			log_notice("outbox: took over %zu alert%s left pending by "
 			    "another consumer for over %ds", n, n == 1 ? "" : "s",
-			    OUTBOX_CLAIM_IDLE_MS / 1000);
+			    (int)(ob->claim_idle_ms / 1000));
 	}
 }
 
@@ -2178,7 +2305,7 @@ maintain(struct outbox *ob)
 	if (n > 0)
 		keep_alive(ob, argv, n);
 	if (ob->nsending < OUTBOX_MAX_INFLIGHT / 2 && ob->nparked < PARKED_MAX) {
-		snprintf(idle, sizeof idle, "%d", OUTBOX_CLAIM_IDLE_MS);
+		snprintf(idle, sizeof idle, "%ld", ob->claim_idle_ms);
 		small[0] = "XAUTOCLAIM";
 		small[1] = ob->k_outbox;
 		small[2] = GROUP;
@@ -2267,7 +2394,7 @@ void
 outbox_start(struct outbox *ob)
 {
 	struct timeval poll = { OUTBOX_POLL_MS / 1000, (OUTBOX_POLL_MS % 1000) * 1000 };
-	struct timeval maint = { OUTBOX_MAINT_MS / 1000, 0 };
+	struct timeval maint = { ob->maint_ms / 1000, (ob->maint_ms % 1000) * 1000 };
 
 	if (ob->poll_timer == NULL) {
 		ob->poll_timer = event_new(ob->base, -1, EV_PERSIST, outbox_poll_cb, ob);

@@ -48,6 +48,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "wirewatch/alert.h"
+#include "wirewatch/cluster.h"
 #include "wirewatch/config.h"
 #include "wirewatch/dedup.h"
 #include "wirewatch/feed.h"
@@ -85,6 +86,7 @@ struct feed_rt {
 	int bad_guids_logged;
 	struct event *timer;
 	struct poll *poll;    /* in progress, or NULL */
+	struct cluster_feed *lease; /* its lease (cluster.h), NULL without */
 	struct fetch *fetch;
 	struct sched_state sched;
 	/* health */
@@ -131,6 +133,7 @@ struct pipeline {
 	struct fetcher *fetcher;
 	struct sinks *sinks;
 	struct outbox *outbox;
+	struct cluster *cluster; /* feed leases; NULL with lease = off, --once */
 	struct recent *recent;  /* the kept items (recent.h) */
 	int backfilled;         /* [watchlist] backfill ran (first connect) */
 	struct stories *stories; /* alerts per story (stories.h) */
@@ -300,6 +303,8 @@ poll_end(struct poll *poll)
 	long delay;
 
 	rt->poll = NULL;
+	if (p->cluster != NULL)
+		cluster_poll_done(rt->lease);
 	stats_inc(STATS_POLLS, stats_poll_outcome(poll->failed, poll->store_failed, poll->quiet, poll->doc == NULL), NULL);
 	if (rt->removed) {
 		log_info("feed \"%s\": its last poll is over (removed by a reload)",
@@ -400,7 +405,11 @@ save_state(struct feed_rt *rt)
 	argv[argc++] = rt->cfg->url;
 	rt->p->writes++;
 	rt_hold(rt);
-	store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
+	if (rt->p->cluster != NULL)
+		cluster_fenced_hset(rt->p->cluster, rt->lease, argc, argv,
+		    pipeline_state_saved_cb, rt);
+	else
+		store_command(rt->p->store, pipeline_state_saved_cb, rt, argc, argv);
 	free(key);
 }
 
@@ -551,7 +560,9 @@ pipeline_recorded_cb(int result, const char *error, void *arg)
 		 * Either the whole function ran (seen, alerts queued) or none
 		 * of it: the next poll, a full fetch, finds out which.
 		 */
-		if (poll->unknown++ < UNKNOWN_LOGGED)
+		if (strstr(error, "FENCED") != NULL)
+			; /* nothing was written (the lease moved on): said once below */
+		else if (poll->unknown++ < UNKNOWN_LOGGED)
 			log_warn("feed \"%s\": item %s \"%s\" not recorded (%s); "
 			    "outcome unknown, retried on the next poll", rt->cfg->name,
 			    poll->keys[r->index], e->title ? e->title : "(untitled)",
@@ -638,6 +649,13 @@ record_item(struct poll *poll, size_t i)
 		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->wl->by_index[res.hits[h].watchlist]->name);
 	if (p->cfg->keep_items > 0)
 		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
+	/* Several instances: the record is fenced by the feed's lease. */
+	if (p->cluster != NULL && n > 0 && grouped)
+		stories_fence(p->stories, cluster_lease_key(rt->lease),
+		    cluster_token(rt->lease));
+	else if (p->cluster != NULL)
+		outbox_fence(p->outbox, cluster_lease_key(rt->lease),
+		    cluster_token(rt->lease));
 	/* Items that match a grouped watchlist go through story grouping,
 	   which adds the story to each alert: it takes them as objects. */
 	for (s = 0; grouped && s < n; s++)
@@ -917,6 +935,9 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 		rt->wait_store = 1;
 		return;
 	}
+	/* Another instance's feed, or ours again once a tick says so. */
+	if (p->cluster != NULL && !cluster_may_poll(p->cluster, rt->lease))
+		return;
 	p->polls_running++;
 	if (rt->state_loaded || !store_is_up(p->store)) {
 		poll_begin(rt);
@@ -940,6 +961,8 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 static void
 schedule_first(struct pipeline *p, struct feed_rt *rt)
 {
+	if (p->cluster != NULL)
+		return; /* with leases: when its lease is acquired (cluster.h) */
 	schedule(rt, sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
 	    rt->sched.interval : p->cfg->startup_spread, rnd()));
 }
@@ -1021,8 +1044,37 @@ pipeline_store_setup_cb(void *arg)
 
 	outbox_setup(p->outbox, pipeline_epoch_cb, p);
 	stories_setup(p->stories);
+	cluster_setup(p->cluster);
 	/* Before any poll's command: the first items see run-time watchlists. */
 	registry_setup(p->reg);
+}
+
+/*
+ * A feed's lease was acquired (or it is pollable again): poll when its
+ * last poll, by whichever instance, is an interval old (plus up to a
+ * tenth of it, the usual jitter), or as on startup when nobody polled it.
+ */
+static void
+pipeline_acquired_cb(void *feed_arg, long long since_ms, void *arg)
+{
+	struct pipeline *p = arg;
+	struct feed_rt *rt = feed_arg;
+	long long delay;
+
+	if (p->stopping || rt->removed)
+		return;
+	if (rt->poll == NULL)
+		rt->state_loaded = 0; /* another instance may have moved its validators */
+	if (since_ms < 0) {
+		delay = sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
+		    rt->sched.interval : p->cfg->startup_spread, rnd());
+	} else {
+		delay = (long long)rt->sched.current * 1000 - since_ms;
+		if (delay < 0)
+			delay = 0;
+		delay += (long long)(rnd() % (unsigned)(rt->sched.current * 100 + 1));
+	}
+	schedule(rt, (long)delay);
 }
 
 static void
@@ -1034,6 +1086,7 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 		log_notice("redis %s: up", store_addr(p->store));
 		sd_notify(0, "STATUS=polling");
 		outbox_start(p->outbox);
+		cluster_start(p->cluster);
 		resume_waiting(p);
 		if (!p->backfilled && !p->once) {
 			p->backfilled = 1;
@@ -1071,6 +1124,7 @@ rt_new(struct pipeline *p, struct config *cfg, size_t i)
 	rt->timer = evtimer_new(p->base, pipeline_due_cb, rt);
 	sched_init(&rt->sched, rt->cfg->interval, rt->cfg->adaptive,
 	    rt->cfg->min_interval, rt->cfg->max_interval);
+	rt->lease = cluster_feed_add(p->cluster, rt->cfg->name, rt);
 	return rt;
 }
 
@@ -1112,6 +1166,11 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 		return NULL;
 	}
 	p->outbox = outbox_new(base, cfg, p->store, p->sinks, cfg->instance);
+	if (!once)
+		p->cluster = cluster_new(base, cfg, p->store, pipeline_acquired_cb, p);
+	for (i = 0; i < p->nfeeds; i++)
+		p->feeds[i]->lease = cluster_feed_add(p->cluster, p->feeds[i]->cfg->name,
+		    p->feeds[i]);
 	store_set_auth(p->store, cfg->redis_user, cfg->redis_password, cfg->redis_db);
 	p->reg = registry_new(base, cfg, p->store, pipeline_rt_changed_cb, p);
 	if (!once)
@@ -1181,6 +1240,8 @@ rt_remove(struct feed_rt *rt)
 
 	rt->removed = 1;
 	rt->wait_store = 0;
+	cluster_feed_remove(rt->p->cluster, rt->lease); /* released next tick */
+	rt->lease = NULL;
 	evtimer_del(rt->timer);
 	if (poll != NULL && rt->fetch != NULL) {
 		fetch_cancel(rt->fetch);
@@ -1379,6 +1440,15 @@ pipeline_grace_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+pipeline_left_cb(void *arg)
+{
+	struct pipeline *p = arg;
+
+	p->writes--;
+	maybe_done(p);
+}
+
+static void
 pipeline_quiet_cb(void *arg)
 {
 	maybe_done(arg);
@@ -1395,6 +1465,8 @@ pipeline_stop(struct pipeline *p, long grace_ms)
 	p->stopping = 1;
 	outbox_stop(p->outbox, pipeline_quiet_cb, p);
 	stories_cancel(p->stories);
+	if (cluster_stop(p->cluster, pipeline_left_cb, p))
+		p->writes++; /* the lease releases: sent before the loop ends */
 	for (i = 0; i < p->nfeeds; i++)
 		evtimer_del(p->feeds[i]->timer);
 	if (p->polls_running == 0 && outbox_inflight(p->outbox) == 0) {
@@ -1461,6 +1533,7 @@ pipeline_free(struct pipeline *p)
 	outbox_free(p->outbox);
 	recent_free(p->recent);
 	stories_free(p->stories);
+	cluster_free(p->cluster);
 	free(p->epoch);
 	fetch_free(p->fetcher);
 	/* Polls and Redis commands ended above; what is left is the list's. */
@@ -1575,6 +1648,8 @@ pipeline_status_json(const struct pipeline *p)
 	    (p->outbox != NULL ? outbox_inflight(p->outbox) : 0)));
 	json_object_set_new(o, "dead_letters", json_integer((json_int_t)
 	    (p->outbox != NULL ? outbox_dead_count(p->outbox) : 0)));
+	json_object_set_new(o, "cluster", p->cluster != NULL ?
+	    cluster_status_json(p->cluster) : json_null());
 	return o;
 }
 

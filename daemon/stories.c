@@ -36,6 +36,8 @@
 struct job;
 
 struct stories {
+	const char *fence_key;   /* stories_fence(): for the next record only */
+	const char *fence_token;
 	struct store *store;
 	const struct config *cfg;
 	struct story_params params;
@@ -62,6 +64,8 @@ struct job {
 	size_t n;
 	char **kept;            /* the kept item's fields (recent.h) */
 	size_t nkept;
+	char *fence_key;        /* the feed's lease and its fencing token */
+	char *fence_token;      /* (stories_fence), or NULL */
 };
 
 /*
@@ -92,6 +96,8 @@ job_free(struct job *j)
 	for (i = 0; i < j->nkept; i++)
 		free(j->kept[i]);
 	free(j->kept);
+	free(j->fence_key);
+	free(j->fence_token);
 	json_decref(j->source);
 	json_decref(j->sources);
 	free(j->item_key);
@@ -308,7 +314,7 @@ record(struct job *j)
 		json_array_append(sources, j->source);
 	if ((src = json_dumps(j->source, JSON_COMPACT)) == NULL)
 		fatal("stories: out of memory");
-	argv = xcalloc(20 + STORY_BANDS + j->nkept + 8 * j->n, sizeof *argv);
+	argv = xcalloc(22 + STORY_BANDS + j->nkept + 8 * j->n, sizeof *argv);
 	own = xcalloc(6 + STORY_BANDS + 3 * j->n, sizeof *own);
 	snprintf(ttl, sizeof ttl, "%lld", cfg->seen_ttl);
 	snprintf(rttl, sizeof rttl, "%lld", cfg->story_window + 86400);
@@ -319,7 +325,7 @@ record(struct job *j)
 	snprintf(nk, sizeof nk, "%zu", j->nkept);
 	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_story_record";
-	argv[argc++] = "7";
+	argv[argc++] = j->fence_key != NULL ? "8" : "7";
 	argv[argc++] = own[nown++] = xasprintf("%sseen:%s", cfg->prefix, j->item_key);
 	argv[argc++] = s->k_outbox;
 	argv[argc++] = own[nown++] = xasprintf("%sstory:r:%s", cfg->prefix, sid);
@@ -327,6 +333,8 @@ record(struct job *j)
 	argv[argc++] = own[nown++] = story_redis_day_key(cfg->prefix, 's', j->sig.time);
 	argv[argc++] = s->k_recent;
 	argv[argc++] = own[nown++] = outbox_day_key(cfg, time(NULL));
+	if (j->fence_key != NULL)
+		argv[argc++] = j->fence_key;
 	argv[argc++] = ttl;
 	argv[argc++] = rttl;
 	argv[argc++] = sttl;
@@ -359,6 +367,8 @@ record(struct job *j)
 		argv[argc++] = a->mode;
 		argv[argc++] = own[nown++] = xstrdup(ivl);
 	}
+	if (j->fence_key != NULL)
+		argv[argc++] = j->fence_token; /* last: the script takes it off */
 	for (i = 0; i < argc; i++)
 		if (argv[i] == NULL)
 			fatal("stories: out of memory");
@@ -435,6 +445,13 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 }
 
 void
+stories_fence(struct stories *s, const char *lease_key, const char *token)
+{
+	s->fence_key = lease_key;
+	s->fence_token = token;
+}
+
+void
 stories_record(struct stories *s, struct outbox *ob, const char *feed,
     const struct feed_entry *e, const char *item_key, const struct stories_alert *alerts,
     size_t n, const char *const *kept, size_t nkept, outbox_record_cb cb, void *arg)
@@ -449,6 +466,11 @@ stories_record(struct stories *s, struct outbox *ob, const char *feed,
 	j->cb = cb;
 	j->arg = arg;
 	j->item_key = xstrdup(item_key);
+	if (s->fence_key != NULL) {
+		j->fence_key = xstrdup(s->fence_key);
+		j->fence_token = xstrdup(s->fence_token);
+		s->fence_key = s->fence_token = NULL;
+	}
 	/*
 	 * The item's time is its publication time when that is believable
 	 * (within the window before now), else now: a feed that dates its

@@ -265,6 +265,36 @@ duration(long long s, char *out, size_t len)
 		snprintf(out + n, len - n, "%llds", s % 60);
 }
 
+/* Several instances on one Redis: the live ones, from the last heartbeat. */
+static void
+print_cluster(const json_t *c)
+{
+	struct table t = { 5, NULL, 0 };
+	char pid[32], feeds[32], beat[32];
+	const json_t *m;
+	size_t i;
+
+	if (!json_is_object(c)) {
+		printf("leases        off (every instance polls every feed)\n");
+		return;
+	}
+	printf("leases        %lld held here (lease %llds), %zu live instance%s\n",
+	    num(c, "leases_held"), num(c, "lease_s"),
+	    json_array_size(json_object_get(c, "instances")),
+	    json_array_size(json_object_get(c, "instances")) == 1 ? "" : "s");
+	table_row(&t, "  INSTANCE", "HOST", "PID", "FEEDS", "HEARTBEAT");
+	json_array_foreach(json_object_get(c, "instances"), i, m) {
+		char name[80];
+
+		snprintf(name, sizeof name, "  %s", str(m, "name"));
+		snprintf(pid, sizeof pid, "%lld", num(m, "pid"));
+		snprintf(feeds, sizeof feeds, "%lld", num(m, "feeds"));
+		snprintf(beat, sizeof beat, "%.1fs ago", (double)num(m, "heartbeat_ms_ago") / 1000);
+		table_row(&t, name, str(m, "host"), pid, feeds, beat);
+	}
+	table_print(&t);
+}
+
 static void
 print_status(const json_t *r)
 {
@@ -308,6 +338,7 @@ print_status(const json_t *r)
 		printf("redis error   %s\n", v);
 		free(v);
 	}
+	print_cluster(json_object_get(r, "cluster"));
 	if (json_is_true(json_object_get(r, "stopping")))
 		printf("state         stopping\n");
 }

@@ -106,6 +106,9 @@ struct config {
 	                         sharing a Redis (its outbox consumer name);
 	                         default the host name; 1-64 of [A-Za-z0-9._-] */
 	long long seen_ttl;   /* seconds, default 30d */
+	long lease;           /* "lease", seconds, default 30: a feed's lease
+	                         among instances sharing a Redis (cluster.h);
+	                         0 "off": no leases, every instance polls all */
 	char *entities;       /* directory, default WW_ENTITIES_DIR (shipped) */
 	char *local_entities; /* "local-entities": read after entities, may
 	                         extend or replace them (entity.h); default

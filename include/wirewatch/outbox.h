@@ -17,13 +17,14 @@
  * (shutdown, crash, lost connection) stays pending and is delivered again,
  * with the same alert id: delivery is at-least-once.  Entries left pending
  * by another consumer (a dead instance) are claimed with XAUTOCLAIM after
- * OUTBOX_CLAIM_IDLE_MS.  The stream is trimmed by MINID below the oldest
+ * two leases ([daemon] lease; OUTBOX_CLAIM_IDLE_MS with leases off).  The stream is trimmed by MINID below the oldest
  * pending entry, never by MAXLEN (which would drop pending entries).
  *
  * Pacing: each sink has a lane.  Chat services with a published rate
  * (slack, discord, telegram, google-chat, teams) get a token bucket at
- * that rate, per process (instances sharing a Redis do not share
- * buckets yet); the others are not paced.  A 429, or a retry hint,
+ * that rate, per process and, with leases on, also in Redis
+ * (<prefix>pace:<sink>, shared by every instance); the others are not
+ * paced.  A 429, or a retry hint,
  * pauses the sink's lane until the hint.  Alerts that wait for a lane
  * stay pending in Redis.  When a message may go and more than the
  * sink's digest-after alerts wait, as many as its format shows (at most
@@ -85,6 +86,14 @@ void outbox_setup(struct outbox *ob, outbox_epoch_cb cb, void *arg);
 void outbox_start(struct outbox *ob);
 /* Look for new entries now (after a record queued alerts). */
 void outbox_kick(struct outbox *ob);
+
+/*
+ * Fences the next outbox_record() (only that one): ww_record_item then
+ * runs only while the hash lease_key still has this token (cluster.h), and
+ * answers "FENCED: ..." (an error) otherwise.  Both strings are borrowed
+ * until then.
+ */
+void outbox_fence(struct outbox *ob, const char *lease_key, const char *token);
 
 /*
  * Marks item_key seen, keeps the item in the recent-items stream

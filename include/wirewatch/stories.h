@@ -63,6 +63,14 @@ void stories_setup(struct stories *s);
  * 0 (already seen) or -1 with the reason.  ob is kicked when something
  * was queued.
  */
+/*
+ * The next stories_record is fenced (several instances, cluster.h): its
+ * ww_story_record call checks that lease_key still holds token and
+ * writes nothing (error "FENCED: ...") when the lease moved on.  Both
+ * strings are copied by that stories_record.
+ */
+void stories_fence(struct stories *s, const char *lease_key, const char *token);
+
 void stories_record(struct stories *s, struct outbox *ob, const char *feed,
     const struct feed_entry *e, const char *item_key, const struct stories_alert *alerts,
     size_t n, const char *const *kept, size_t nkept, outbox_record_cb cb, void *arg);

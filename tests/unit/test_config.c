@@ -605,6 +605,30 @@ test_instance(void **state)
 	    4, "bad value 'aaaa");
 }
 
+/* --- [daemon] lease (cluster.h) -------------------------------------------- */
+
+static void
+test_lease(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(HEAD);
+	assert_int_equal(cfg->lease, 30);
+	config_free(cfg);
+	cfg = load_ok(HEAD "lease = 2m\n");
+	assert_int_equal(cfg->lease, 120);
+	config_free(cfg);
+	cfg = load_ok(HEAD "lease = off\n");
+	assert_int_equal(cfg->lease, 0);
+	config_free(cfg);
+	cfg = load_ok(HEAD "lease = 0\n");
+	assert_int_equal(cfg->lease, 0);
+	config_free(cfg);
+	expect_error(HEAD "lease = soon\n", 4, "bad duration 'soon' for 'lease'");
+	expect_error(HEAD "lease = -5s\n", 4, "bad duration '-5s' for 'lease'");
+}
+
 /* --- sinks ---------------------------------------------------------------- */
 
 #define TYPES "console, webhook, slack, discord, mattermost, teams, google-chat, " \
@@ -1213,6 +1237,7 @@ main(void)
 		cmocka_unit_test(test_max_items_backfill),
 		cmocka_unit_test(test_many_sections),
 		cmocka_unit_test(test_instance),
+		cmocka_unit_test(test_lease),
 		cmocka_unit_test(test_sink_types),
 		cmocka_unit_test(test_sink_url),
 		cmocka_unit_test(test_teams_connector),
