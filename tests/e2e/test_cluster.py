@@ -119,12 +119,12 @@ def start(ctx, conf, name):
     return d.start()
 
 
-def conf_of(e, ctx, name, feeds, hook_url, extra=None):
+def conf_of(e, ctx, name, feeds, hook_url, extra=None, group="item"):
     d = {"instance": name, "user-agent": "ww-" + name, "lease": "%ds" % LEASE,
          "control": ctx.path("ctl-%s.sock" % name)}
     d.update(extra or {})
     return e.conf(name="%s.conf" % name, daemon=d, feeds=feeds,
-                  watchlists=[("treaty", '"defence treaty"', ["hook"])],
+                  watchlists=[("treaty", '"defence treaty"', ["hook"], {"group": group})],
                   sinks=[("hook", {"type": "webhook", "url": hook_url, "timeout": "60s"})])
 
 
@@ -346,6 +346,17 @@ def cluster_paused_is_fenced(ctx):
     """SIGSTOP a daemon in the middle of its polls, past its lease; another
     takes the feeds over and polls them; SIGCONT: the paused one's stale
     seen mark, alert and validators are refused by the fencing token."""
+    paused_is_fenced(ctx, "item")
+
+
+@scenario("cluster", "issue14", "signal", "stories")
+def cluster_paused_is_fenced_story_path(ctx):
+    """The same with story grouping on (group = story): the stale item goes
+    through ww_story_record, which checks the same fencing token."""
+    paused_is_fenced(ctx, "story")
+
+
+def paused_is_fenced(ctx, group):
     interval = 6
     with Env(ctx) as e, Receiver() as rcv:
         fx = Fetches(e.http)
@@ -374,12 +385,12 @@ def cluster_paused_is_fenced(ctx):
         ds = {}
         try:
             extra = {"startup-spread": "0"}
-            ds["A"] = start(ctx, conf_of(e, ctx, "A", feeds, rcv.url("/hook"), extra), "A")
+            ds["A"] = start(ctx, conf_of(e, ctx, "A", feeds, rcv.url("/hook"), extra, group), "A")
             ok = wait_for(lambda: fx.of("/s1", "ww-A") and fx.of("/s2", "ww-A"), 10, step=0.01)
             check(ok, "A did not fetch s1 and s2")
             ds["A"].signal(signal.SIGSTOP)
             tstop = time.monotonic()
-            ds["B"] = start(ctx, conf_of(e, ctx, "B", feeds, rcv.url("/hook"), extra), "B")
+            ds["B"] = start(ctx, conf_of(e, ctx, "B", feeds, rcv.url("/hook"), extra, group), "B")
 
             def b_done():
                 return all(e.redis.cmd("HGET", "ww:feed:" + f, "etag") == '"B-etag"'
