@@ -87,8 +87,7 @@ def redis_restart_and_webhook_down_lose_nothing(ctx):
         d = Daemon(ctx, conf, args=()).start()
         try:
             check(wait_for(lambda: len(e.hook.posts) >= 10, 15), "no delivery attempts")
-            e.redis.cmd("SAVE")
-            e.redis.stop()
+            e.redis.stop_saving()
             time.sleep(1)
             e.redis.start()
             check(wait_for(lambda: len({a["alert_id"] for a in e.hook.accepted("/h")}) == 10, 60),

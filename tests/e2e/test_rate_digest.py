@@ -237,8 +237,7 @@ def redis_restart_mid_backlog_loses_nothing(ctx):
             try:
                 check(wait_for(lambda: len(slack.messages) >= 2, 20),
                       "fewer than 2 Slack messages in 20s")
-                e.redis.cmd("SAVE")
-                e.redis.stop()
+                e.redis.stop_saving()
                 time.sleep(1.5)
                 e.redis.start()
                 check(wait_for(lambda: set(all_items(slack)) >= set(range(n)), 60),
