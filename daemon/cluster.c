@@ -186,18 +186,6 @@ struct batch {
 	struct cluster_feed *f[];
 };
 
-static uint64_t
-mix(uint64_t x)
-{
-	/* splitmix64's finalizer: every input bit moves every output bit. */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static long long
 server_now(const struct cluster *c)
 {
@@ -259,7 +247,7 @@ feed_free(struct cluster_feed *f)
 static void
 set_sig(struct cluster *c, const struct cluster_feed *f)
 {
-	c->sigv ^= mix(f->hash);
+	c->sigv ^= util_mix64(f->hash);
 	snprintf(c->sig, sizeof c->sig, "%016llx", (unsigned long long)c->sigv);
 }
 
@@ -528,7 +516,7 @@ owner(const struct cluster *c, const struct cluster_feed *f)
 	size_t m;
 
 	for (m = 0; m < c->nmembers; m++) {
-		w = mix(f->hash ^ c->members[m].hash);
+		w = util_mix64(f->hash ^ c->members[m].hash);
 		if (best == NULL || w > bw || (w == bw &&
 		    strcmp(c->members[m].name, best->name) > 0)) {
 			best = &c->members[m];
@@ -627,7 +615,7 @@ cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
 			continue;
 		m = &c->members[c->nmembers++];
 		m->name = xstrndup(reply->element[i]->str, reply->element[i]->len);
-		m->hash = mix(util_hash64(m->name, strlen(m->name), 0x696e7374));
+		m->hash = util_mix64(util_hash64(m->name, strlen(m->name), 0x696e7374));
 		v = reply->element[i + 1]->str;
 		m->until = strtoll(v, NULL, 10);
 		sp = strchr(v, ' ');

@@ -59,18 +59,6 @@ is_stopword(const char *w)
 	    sizeof stopwords[0], cmp_str) != NULL;
 }
 
-/* splitmix64's finalizer: a good 64-bit mix for MinHash permutations. */
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 /*
  * Light suffix stripping for ASCII words, so that "launches", "launched"
  * and "launch" are one term; other scripts are left as they are.  w is a
@@ -211,7 +199,7 @@ simhash(const char *text)
 		w[i % 3] = util_hash64(text_token_norm(&tk, i), tk.v[i].normlen, 0x51a4);
 		if (i < 2)
 			continue;
-		h = mix64(w[(i - 2) % 3] * 3 + w[(i - 1) % 3] * 7 + w[i % 3]);
+		h = util_mix64(w[(i - 2) % 3] * 3 + w[(i - 1) % 3] * 7 + w[i % 3]);
 		for (b = 0; b < 64; b++)
 			counts[b] += (h >> b) & 1 ? 1 : -1;
 	}
@@ -260,17 +248,17 @@ story_bands(const struct story_sig *sig, uint64_t bands[STORY_BANDS])
 
 	for (b = 0; b < STORY_BANDS; b++) {
 		for (r = 0; r < STORY_ROWS; r++) {
-			seed = mix64((uint64_t)(b * STORY_ROWS + r + 1) * 0x9e3779b97f4a7c15ULL);
+			seed = util_mix64((uint64_t)(b * STORY_ROWS + r + 1) * 0x9e3779b97f4a7c15ULL);
 			mins[r] = UINT64_MAX;
 			for (i = 0; i < sig->nterms; i++) {
-				h = mix64((sig->terms[i] & ~STORY_ENTITY_BIT) ^ seed);
+				h = util_mix64((sig->terms[i] & ~STORY_ENTITY_BIT) ^ seed);
 				if (h < mins[r])
 					mins[r] = h;
 			}
 		}
 		h = (uint64_t)b + 1;
 		for (r = 0; r < STORY_ROWS; r++)
-			h = mix64(h ^ mins[r]);
+			h = util_mix64(h ^ mins[r]);
 		bands[b] = h;
 	}
 }
@@ -585,7 +573,7 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
 			continue;
 		for (k = 0; k < s->n; k++) {
 			it = s->ring[k] + 1;
-			for (h = mix64(it) & (COUNT_SLOTS - 1); m->counts[h].item != 0 &&
+			for (h = util_mix64(it) & (COUNT_SLOTS - 1); m->counts[h].item != 0 &&
 			    m->counts[h].item != it; h = (h + 1) & (COUNT_SLOTS - 1))
 				;
 			if (m->counts[h].item == 0) {

@@ -63,6 +63,19 @@ uint64_t util_now_ms(void);
 /* 64-bit FNV-1a, for hashing identities; not cryptographic. */
 uint64_t util_hash64(const void *p, size_t n, uint64_t seed);
 
+/* splitmix64's finalizer: every input bit moves every output bit (MinHash
+   permutations in story.c, rendezvous weights in cluster.c). */
+static inline uint64_t
+util_mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
 /*
  * 1 when s[0..len) is valid UTF-8 without NUL bytes.  Invalid means:
  * overlong forms, surrogates, code points above U+10FFFF, 5/6-byte forms,
