@@ -1,18 +1,23 @@
 /*
  * stories.c - alerts per story in the daemon; see stories.h.
  *
- * Jobs run one at a time, in the order they came: an item's candidates
- * are read only after the item before it was filed, so two outlets of one
- * story polled together are one story (several instances sharing a Redis
- * can still race; see docs/stories.md).
+ * Up to INFLIGHT_MAX jobs are on the Redis connection at once, in the
+ * order they came (one connection: replies come back in that order).  An
+ * item's candidates are its Redis candidates plus the items this process
+ * decided lately (the local ring, filed at decision time, before their
+ * record reaches Redis), so two outlets of one story polled together are
+ * one story without waiting for each other's round trips (several
+ * instances sharing a Redis can still race; see docs/stories.md).
  *
  * One item is one struct job and three steps on the Redis connection:
- * the candidates of its signature (FCALL_RO ww_story_cands), when it joins
- * a known story that story's sources (HGET), then ww_story_record, which
- * decides atomically what each alert becomes.  The job owns copies of
+ * the candidates of its signature (FCALL_RO ww_story_cands), its story's
+ * sources (HGET; also for a new story, so that records are sent in the
+ * order the jobs came), then ww_story_record, which decides atomically
+ * what each alert becomes.  The job owns copies of
  * everything its callbacks need (the poll's document may go before it),
  * and the callback that ends it frees it.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +37,14 @@
 #include "wirewatch/util.h"
 
 #define SOURCES_MAX 50   /* sources kept per story (the record stops growing) */
+#define INFLIGHT_MAX 64  /* jobs on the connection at once */
+#define LOCAL_MAX 4096   /* decisions kept in the local ring */
+
+/* A decision of this process: its signature (with its story) and bands. */
+struct local_sig {
+	struct story_sig sig;
+	uint64_t bands[STORY_BANDS];
+};
 
 struct job;
 
@@ -44,8 +57,10 @@ struct stories {
 	char *k_outbox;
 	char *k_recent;
 	struct job *head, *tail; /* waiting jobs, oldest first */
-	struct job *running;
+	size_t inflight;         /* jobs started and not ended */
 	int pumping;
+	struct local_sig *ring;  /* the last LOCAL_MAX decisions */
+	size_t nring, ring_next;
 };
 
 struct job {
@@ -106,7 +121,8 @@ job_free(struct job *j)
 
 static void start(struct job *j);
 
-/* Starts waiting jobs while none runs (a loop: a job may end at once). */
+/* Starts waiting jobs while fewer than INFLIGHT_MAX run (a loop: a job
+   may end at once). */
 static void
 pump(struct stories *s)
 {
@@ -115,11 +131,11 @@ pump(struct stories *s)
 	if (s->pumping)
 		return;
 	s->pumping = 1;
-	while (s->running == NULL && (j = s->head) != NULL) {
+	while (s->inflight < INFLIGHT_MAX && (j = s->head) != NULL) {
 		s->head = j->next;
 		if (s->head == NULL)
 			s->tail = NULL;
-		s->running = j;
+		s->inflight++;
 		start(j);
 	}
 	s->pumping = 0;
@@ -130,7 +146,7 @@ job_end(struct job *j, int result, const char *error)
 {
 	struct stories *s = j->s;
 
-	s->running = NULL;
+	s->inflight--;
 	j->cb(result, error, j->arg);
 	job_free(j);
 	pump(s);
@@ -172,6 +188,7 @@ stories_free(struct stories *s)
 	}
 	free(s->k_outbox);
 	free(s->k_recent);
+	free(s->ring);
 	free(s);
 }
 
@@ -400,6 +417,62 @@ stories_sources_cb(struct redisReply *reply, const char *error, void *arg)
 	record(j);
 }
 
+/* Appends to the candidates the local decisions inside j's window that
+   share a band with it: the STORY_CANDS_MAX sharing the most bands, the
+   newest first among equals (as ww_story_cands picks them in Redis). */
+static void
+local_cands(const struct stories *s, const struct job *j, struct story_sig **cands,
+    size_t *n, size_t *cap)
+{
+	static uint16_t shared[LOCAL_MAX];
+	size_t per[STORY_BANDS + 1] = {0}, i, k, taken = 0;
+	const struct local_sig *l;
+	int b, h;
+
+	for (k = 0; k < s->nring; k++) {
+		/* newest first: ring_next - 1, - 2, ... */
+		i = (s->ring_next + LOCAL_MAX - 1 - k) % LOCAL_MAX;
+		l = &s->ring[i];
+		shared[k] = 0;
+		if (l->sig.time < j->sig.time - s->params.window)
+			continue;
+		for (b = 0; b < STORY_BANDS; b++)
+			shared[k] += l->bands[b] == j->bands[b];
+		per[shared[k]]++;
+	}
+	for (h = STORY_BANDS; h >= 1 && taken < STORY_CANDS_MAX; h--) {
+		if (per[h] == 0)
+			continue;
+		for (k = 0; k < s->nring && taken < STORY_CANDS_MAX; k++) {
+			if (shared[k] != h)
+				continue;
+			i = (s->ring_next + LOCAL_MAX - 1 - k) % LOCAL_MAX;
+			if (*n == *cap) {
+				*cap = *cap ? 2 * *cap : 16;
+				*cands = xrealloc(*cands, *cap * sizeof **cands);
+			}
+			(*cands)[(*n)++] = s->ring[i].sig;
+			taken++;
+		}
+	}
+}
+
+/* Files j's decision in the local ring (the oldest goes). */
+static void
+local_file(struct stories *s, const struct job *j)
+{
+	struct local_sig *l;
+
+	if (s->ring == NULL)
+		s->ring = xcalloc(LOCAL_MAX, sizeof *s->ring);
+	l = &s->ring[s->ring_next];
+	l->sig = j->sig;
+	memcpy(l->bands, j->bands, sizeof l->bands);
+	s->ring_next = (s->ring_next + 1) % LOCAL_MAX;
+	if (s->nring < LOCAL_MAX)
+		s->nring++;
+}
+
 static void
 stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 {
@@ -421,6 +494,7 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 		job_end(j, -1, "stories: unexpected reply to ww_story_cands");
 		return;
 	}
+	local_cands(s, j, &cands, &n, &cap);
 	pick = story_pick(&s->params, &j->sig, cands, n, NULL);
 	if (pick >= 0) {
 		j->sig.story = cands[pick].story;
@@ -430,11 +504,8 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 		j->sig.story_start = j->sig.time;
 	}
 	free(cands);
-	if (pick < 0) {
-		record(j);
-		return;
-	}
-	j->joined = 1;
+	local_file(s, j);
+	j->joined = pick >= 0;
 	story_id_format(j->sig.story, sid);
 	key = xasprintf("%sstory:r:%s", s->cfg->prefix, sid);
 	argv[0] = "HGET";

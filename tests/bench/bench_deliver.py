@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -131,14 +132,15 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def run_daemon(tmp, sock, port, n):
+def run_daemon(tmp, sock, port, n, group):
     conf = os.path.join(tmp, "w.conf")
     with open(conf, "w") as f:
         f.write("[daemon]\nredis = unix:%s\nentities = %s\nbackfill = all\n"
                 "startup-spread = 0\n\n[feed \"f\"]\nurl = http://127.0.0.1:%d/feed.xml\n"
-                "interval = 1h\n\n[watchlist \"w\"]\nquery = sanctions\nsinks = hook\n\n"
+                "interval = 1h\n\n[watchlist \"w\"]\nquery = sanctions\nsinks = hook\n%s\n"
                 "[sink \"hook\"]\ntype = webhook\nurl = http://127.0.0.1:%d/hook\n"
-                % (sock, os.path.join(ROOT, "conf", "entities"), port, port))
+                % (sock, os.path.join(ROOT, "conf", "entities"), port,
+                   "" if group == "story" else "group = %s\n" % group, port))
     t0 = time.monotonic()
     r = subprocess.run([DAEMON, "-c", conf, "--once"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=300)
@@ -175,13 +177,26 @@ def main():
                     help="curl's concurrency (default 2: the daemon's per-host default)")
     a = ap.parse_args()
     n = a.alerts
-    for run in range(a.runs):
+    rnd = random.Random(7)
+    syll = ["ka", "lo", "mi", "ren", "tos", "va", "de", "pur", "shi", "gan", "el", "bo",
+            "tri", "nas", "qu", "zel", "or", "fa", "mun", "ste"]
+    vocab = sorted({"".join(rnd.choice(syll) for _ in range(rnd.randint(2, 4)))
+                    for _ in range(6000)})
+
+    def words(k):
+        return " ".join(rnd.choice(vocab) for _ in range(k))
+    # Every item its own story (distinct words, as on a real wire): the
+    # default group = story path decides each one, then group = item (no
+    # story step) in the same run, as the delivery path alone.
+    runs = [(r, g) for r in range(a.runs) for g in ("story", "item")]
+    for run, group in runs:
         tmp = tempfile.mkdtemp(prefix="ww-bench-deliver-")
         now = time.time()
         items = "".join(
-            "<item><guid>b%d</guid><title>sanctions item %d</title><pubDate>%s</pubDate>"
-            "<description>Routine text about sanctions, number %d.</description></item>"
-            % (i, i, formatdate(now - i, usegmt=True), i) for i in range(n))
+            "<item><guid>b%d</guid><title>sanctions %s</title><pubDate>%s</pubDate>"
+            "<description>%s sanctions %s.</description></item>"
+            % (i, words(6), formatdate(now - i, usegmt=True), words(12), words(12))
+            for i in range(n))
         feed_path = os.path.join(tmp, "feed.xml")
         with open(feed_path, "w") as f:
             f.write('<?xml version="1.0"?><rss version="2.0"><channel><title>b</title>%s'
@@ -189,7 +204,7 @@ def main():
         rpid, port, log = start_receiver(tmp, feed_path)
         redis, sock = start_redis(tmp)
         try:
-            wall = run_daemon(tmp, sock, port, n)
+            wall = run_daemon(tmp, sock, port, n, group)
             feed_t, posts = read_log(log)
             hook = [t for t, _ in posts]
             if len(hook) != n:
@@ -201,9 +216,9 @@ def main():
                                "snippet": "x" * 400}).encode()
             ct = run_curl(tmp, port, n, a.curl_parallel, body)
             crate = n / ct
-            print("run %d: %d alerts: latency feed->POST p50 %.1f ms, p99 %.1f ms, min %.1f ms, max %.1f ms; "
+            print("run %d, group = %s: %d alerts: latency feed->POST p50 %.1f ms, p99 %.1f ms, min %.1f ms, max %.1f ms; "
                   "throughput %.0f alerts/s; curl --parallel-max %d: %.0f req/s; ratio %.2fx; "
-                  "--once wall %.2f s" % (run + 1, n, pct(lat, 50), pct(lat, 99), min(lat), max(lat), rate,
+                  "--once wall %.2f s" % (run + 1, group, n, pct(lat, 50), pct(lat, 99), min(lat), max(lat), rate,
                                            a.curl_parallel, crate, rate / crate, wall), flush=True)
         finally:
             redis.kill()
