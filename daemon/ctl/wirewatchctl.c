@@ -14,24 +14,33 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 	const char *usage;
+	const char *help;
 } verbs[] = {
-	{ "parse", ctl_parse_main, "parse [--base-url URL] [--content-type TYPE] FILE" },
-	{ "date", ctl_date_main, "date STRING" },
-	{ "match", ctl_match_main, "match (-q QUERY | -c CONF) [-e DIR] [--json] [FILE...]" },
-	{ "stories", ctl_stories_main, "stories [--window D] FILE..." },
-	{ "check", ctl_check_main, "check -c CONF" },
-	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]" },
-	{ "deliveries", ctl_deliveries_main, "[-s SOCKET | -c CONF] [--json] deliveries [--failed]" },
-	{ "replay", ctl_replay_main, "[-s SOCKET | -c CONF] replay (ID... | --failed [--sink NAME])" },
+	{ "parse", ctl_parse_main, "parse [--base-url URL] [--content-type TYPE] FILE",
+	  "parse a feed file (RSS, Atom, JSON Feed) as the daemon does; print the document and its items as JSON" },
+	{ "date", ctl_date_main, "date STRING",
+	  "parse a feed date as the daemon does; print it as UTC ISO 8601, or null" },
+	{ "match", ctl_match_main, "match (-q QUERY | -c CONF) [-e DIR] [--json] [FILE...]",
+	  "match a query (or a config's watchlists) against files or standard input; print the hits, explained" },
+	{ "stories", ctl_stories_main, "stories [--window D] FILE...",
+	  "group the items of feed files into stories as the daemon does; one JSON line per item" },
+	{ "check", ctl_check_main, "check -c CONF",
+	  "check a configuration file (as wirewatchd -t)" },
+	{ "entities", ctl_entities_main, "entities [-e DIR] [NAME]",
+	  "list the entities, or show one with its aliases" },
+	{ "deliveries", ctl_deliveries_main, "[-s SOCKET | -c CONF] [--json] deliveries [--failed]",
+	  "list alerts waiting, retrying or dead-lettered (through the daemon, or straight from Redis with -c)" },
+	{ "replay", ctl_replay_main, "[-s SOCKET | -c CONF] replay (ID... | --failed [--sink NAME])",
+	  "put dead-lettered or waiting alerts back into the outbox as a first attempt, same alert id" },
 	/* The daemon's verbs: their usage lines come from ctl_remote.c. */
-	{ "ping", ctl_remote_main, NULL },
-	{ "status", ctl_remote_main, NULL },
-	{ "feeds", ctl_remote_main, NULL },
-	{ "feed", ctl_remote_main, NULL },
-	{ "watchlists", ctl_remote_main, NULL },
-	{ "watchlist", ctl_watchlist_main, NULL },
-	{ "sinks", ctl_remote_main, NULL },
-	{ "reload", ctl_remote_main, NULL },
+	{ "ping", ctl_remote_main, NULL, NULL },
+	{ "status", ctl_remote_main, NULL, NULL },
+	{ "feeds", ctl_remote_main, NULL, NULL },
+	{ "feed", ctl_remote_main, NULL, NULL },
+	{ "watchlists", ctl_remote_main, NULL, NULL },
+	{ "watchlist", ctl_watchlist_main, NULL, NULL },
+	{ "sinks", ctl_remote_main, NULL, NULL },
+	{ "reload", ctl_remote_main, NULL, NULL },
 };
 
 static int
@@ -98,9 +107,18 @@ main(int argc, char **argv)
 	}
 	if (verb_first(argc, argv) == -1)
 		return usage(stderr);
-	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		if (strcmp(argv[1], verbs[i].name) == 0)
-			return verbs[i].fn(argc - 1, argv + 1);
+	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		if (strcmp(argv[1], verbs[i].name) != 0)
+			continue;
+		/* VERB --help for the offline verbs (the daemon's verbs answer
+		   it in ctl_remote.c) */
+		if (verbs[i].usage != NULL && argc > 2 &&
+		    (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+			printf("usage: wirewatchctl %s\n    %s\n", verbs[i].usage, verbs[i].help);
+			return 0;
+		}
+		return verbs[i].fn(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "wirewatchctl: unknown verb '%s'\n", argv[1]);
 	return usage(stderr);
 }

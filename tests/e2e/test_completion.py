@@ -112,3 +112,37 @@ def completion_names_from_daemon(ctx):
         got = complete("-s", os.path.join(ctx.tmp, "nosuch.sock"), "feed", "remove", "")
         check(got == [], "no socket: %r" % got)
 
+
+
+@scenario("control", "issue12", "cli")
+def every_verb_answers_help(ctx):
+    """`wirewatchctl help` lists the verbs; `VERB --help` (and for the
+    daemon's verbs with a subverb, `VERB SUB --help`) prints that verb's
+    usage on stdout and exits 0 for every one of them, with no daemon
+    running; `-V` prints the version."""
+    wctl = os.path.join(BUILD, "wirewatchctl")
+    r = subprocess.run([wctl, "help"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, "help exit %s" % r.returncode)
+    forms = [l.split("wirewatchctl", 1)[1].split() for l in r.stdout.splitlines()
+             if l.startswith("       wirewatchctl ")]
+    check(len(forms) >= 20, "help lists %d forms:\n%s" % (len(forms), r.stdout))
+    seen = set()
+    for words in forms:
+        # drop leading option groups ([-s SOCKET], [-s SOCKET | -c CONF], [--json])
+        while words and words[0].startswith("["):
+            while not words[0].endswith("]"):
+                words.pop(0)
+            words.pop(0)
+        verb = words[:2] if len(words) > 1 and words[0] in ("watchlist", "feed") else words[:1]
+        if tuple(verb) in seen:
+            continue
+        seen.add(tuple(verb))
+        h = subprocess.run([wctl] + verb + ["--help"], capture_output=True, text=True,
+                           timeout=10, env=dict(os.environ, HOME=ctx.tmp))
+        check(h.returncode == 0, "%s --help: exit %s: %s" % (" ".join(verb), h.returncode,
+                                                             (h.stdout + h.stderr)[-300:]))
+        check(h.stdout.startswith("usage: wirewatchctl") and verb[0] in h.stdout,
+              "%s --help printed %r" % (" ".join(verb), h.stdout[:200]))
+    check(len(seen) >= 18, "only %d verbs checked: %r" % (len(seen), sorted(seen)))
+    v = subprocess.run([wctl, "-V"], capture_output=True, text=True, timeout=10)
+    check(v.returncode == 0 and v.stdout.startswith("wirewatchctl "), "-V: %r" % v.stdout)
