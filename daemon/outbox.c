@@ -1216,6 +1216,8 @@ outbox_tg_looked_up_cb(struct redisReply *reply, const char *error, void *arg)
 		}
 	}
 	free(q);
+	if (l->pumping)
+		return; /* answered at once (Redis is away): lane_pump goes on */
 	if (l->retired) {
 		lane_retire_done(l);
 		check_idle(ob);
@@ -1269,7 +1271,7 @@ tg_lookup(struct lane *l, struct entry *e)
 	free(key);
 	free(fld);
 	free(story);
-	return 1;
+	return l->resolving; /* 0: answered already */
 }
 
 /*
