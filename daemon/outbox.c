@@ -353,6 +353,8 @@ struct entry {
 	char *json;
 	char *label;
 	int attempt;           /* attempts made before this one */
+	int reply_checked;     /* telegram story thread: looked up (tg_lookup) */
+	long long reply_to;    /* ... the message it replies to; 0: none */
 	LIST_ENTRY(entry) link;       /* ob->held */
 	TAILQ_ENTRY(entry) wait;      /* its lane's queue, while waiting */
 };
@@ -383,6 +385,7 @@ struct lane {
 	int asking;             /* ww_take outstanding */
 	int granted;            /* ww_take gave a token not used yet */
 	int pumping;            /* lane_pump() is on the stack */
+	int resolving;          /* a tg_lookup() is outstanding */
 	struct event *timer;    /* next token, end of a pause, quiet check */
 	int limited;            /* this backlog was logged: waited for tokens */
 	int digesting;          /* ... sent digests */
@@ -451,6 +454,7 @@ struct outbox {
 static void read_more(struct outbox *ob);
 static void lane_pump(struct lane *l);
 static void lane_retire_done(struct lane *l);
+static void lane_settle(struct lane *l);
 static void lane_free(struct lane *l);
 static void lanes_fetch(struct outbox *ob);
 static const struct cfg_sink *find_sink(const struct config *cfg,
@@ -1177,6 +1181,163 @@ retry_later(struct outbox *ob, struct entry *e, const struct sink_result *r,
 	free(member);
 }
 
+/* --- story threads on telegram ------------------------------------------ */
+
+/*
+ * The story id of alert json when it goes to a telegram sink, or NULL;
+ * *update: it is a later item's update (else the story's first alert).
+ */
+static char *
+tg_story(const struct cfg_sink *sink, const char *json, int *update)
+{
+	json_t *a, *id;
+	char *out = NULL;
+
+	if (sink == NULL || sink->format != SINKFMT_TELEGRAM ||
+	    (a = json_loads(json, 0, NULL)) == NULL)
+		return NULL;
+	id = json_object_get(json_object_get(a, "story"), "id");
+	if (json_is_string(id)) {
+		out = xstrdup(json_string_value(id));
+		*update = json_is_true(json_object_get(a, "update"));
+	}
+	json_decref(a);
+	return out;
+}
+
+static void
+outbox_tg_noted_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct outbox *ob = arg;
+
+	(void)reply;
+	ob->acks--;
+	if (error != NULL)
+		log_info("outbox: a telegram message id was not recorded (%s); "
+		    "the story's updates go out as plain messages", error);
+	check_idle(ob);
+}
+
+/*
+ * A story's first alert went out to a telegram sink: its message_id goes
+ * on the story record (field tg:<sink>, ww_story_msg) for the updates to
+ * reply to.
+ */
+static void
+tg_note(struct outbox *ob, const struct cfg_sink *sink, const struct entry *e,
+    const struct sink_result *r)
+{
+	const char *argv[7];
+	char *story, *key, *fld, mid[32];
+	long long n;
+	int update = 0;
+
+	if ((story = tg_story(sink, e->json, &update)) == NULL)
+		return;
+	if (!update && (n = sinkfmt_telegram_message_id(r->resp,
+	    r->resp_len)) > 0) {
+		key = xasprintf("%sstory:r:%s", ob->cfg->prefix, story);
+		fld = xasprintf("tg:%s", e->sink_name);
+		snprintf(mid, sizeof mid, "%lld", n);
+		argv[0] = "FCALL";
+		argv[1] = "ww_story_msg";
+		argv[2] = "1";
+		argv[3] = key;
+		argv[4] = fld;
+		argv[5] = mid;
+		ob->acks++;
+		store_command(ob->store, outbox_tg_noted_cb, ob, 6, argv);
+		free(key);
+		free(fld);
+	}
+	free(story);
+}
+
+struct tg_req {
+	struct lane *lane;
+	char sid[SID_MAX];
+};
+
+static void
+outbox_tg_looked_up_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct tg_req *q = arg;
+	struct lane *l = q->lane;
+	struct outbox *ob = l->ob;
+	struct entry *e = TAILQ_FIRST(&l->queue);
+
+	ob->acks--;
+	l->sending--;
+	l->resolving = 0;
+	if (e != NULL && strcmp(e->sid, q->sid) == 0) {
+		if (error == NULL && reply->type == REDIS_REPLY_STRING)
+			e->reply_to = strtoll(reply->str, NULL, 10);
+		if (e->reply_to <= 0) {
+			e->reply_to = 0;
+			log_debug("outbox: %s: the story's first message is not "
+			    "known%s%s; sent as a plain message", e->label,
+			    error != NULL ? ": " : "", error != NULL ? error : "");
+		}
+	}
+	free(q);
+	if (l->pumping)
+		return; /* answered at once (Redis is away): lane_pump goes on */
+	if (l->retired) {
+		lane_retire_done(l);
+		check_idle(ob);
+		return;
+	}
+	lane_pump(l);
+	lane_settle(l);
+	check_idle(ob);
+}
+
+/*
+ * Before a story update goes to a telegram sink: the message id of the
+ * story's first alert there (HGET of tg:<sink> on the story record), so
+ * that the update is a reply to it.  Returns 1 when the lane must wait:
+ * for the lookup, or for the attempt in flight (which may be that first
+ * alert); never longer, an unknown id makes a plain message.
+ */
+static int
+tg_lookup(struct lane *l, struct entry *e)
+{
+	struct outbox *ob = l->ob;
+	const char *argv[3];
+	struct tg_req *q;
+	char *story, *key, *fld;
+	int update = 0;
+
+	if (e->reply_checked)
+		return 0;
+	if ((story = tg_story(l->sink, e->json, &update)) == NULL || !update) {
+		e->reply_checked = 1;
+		free(story);
+		return 0;
+	}
+	if (l->sending > 0) {
+		free(story);
+		return 1;
+	}
+	e->reply_checked = 1;
+	key = xasprintf("%sstory:r:%s", ob->cfg->prefix, story);
+	fld = xasprintf("tg:%s", l->sink->name);
+	argv[0] = "HGET";
+	argv[1] = key;
+	argv[2] = fld;
+	q = xmalloc(sizeof *q);
+	q->lane = l;
+	snprintf(q->sid, sizeof q->sid, "%s", e->sid);
+	l->resolving = 1;
+	l->sending++;
+	ob->acks++;
+	store_command(ob->store, outbox_tg_looked_up_cb, q, 3, argv);
+	free(key);
+	free(fld);
+	free(story);
+	return l->resolving; /* 0: answered already */
+}
+
 /*
  * What happens to one entry after an attempt (its own, or its digest's:
  * quiet then): XACK, a retry of its own, or the dead letters.  Frees e,
@@ -1196,6 +1357,8 @@ finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
 		if (e->attempt > 0)
 			log_info("outbox: %s delivered at attempt %d", e->label,
 			    e->attempt + 1);
+		if (!quiet)
+			tg_note(ob, sink, e, r);
 		ack(ob, e->sid);
 		break;
 	case SINK_RETRY:
@@ -1376,13 +1539,14 @@ lane_park(struct lane *l, const char *sid)
  */
 static size_t
 render(const struct cfg_sink *sink, const json_t *const *alerts, size_t n,
-    struct sinkfmt_request *req, char *err, size_t errlen)
+    long long reply_to, struct sinkfmt_request *req, char *err, size_t errlen)
 {
 	struct sinkfmt_opts opts;
 	size_t k;
 
 	memset(&opts, 0, sizeof opts);
 	opts.chat_id = sink->chat_id;
+	opts.reply_to = reply_to;
 	for (;;) {
 		memset(req, 0, sizeof *req);
 		if (sinkfmt_render((enum sinkfmt_type)sink->format, &opts, alerts,
@@ -1503,8 +1667,8 @@ lane_send(struct lane *l, size_t n)
 	}
 	if (m == 0)
 		return;
-	k = render(l->sink, (const json_t *const *)alerts, m, &req, err,
-	    sizeof err);
+	k = render(l->sink, (const json_t *const *)alerts, m,
+	    m == 1 ? v[0]->reply_to : 0, &req, err, sizeof err);
 	for (i = 0; i < m; i++)
 		json_decref(alerts[i]);
 	if (k == 0) {
@@ -1744,6 +1908,8 @@ lane_pump(struct lane *l)
 			lane_arm(l, l->paused_until - now);
 			break;
 		}
+		if (l->resolving || tg_lookup(l, TAILQ_FIRST(&l->queue)))
+			break;
 		if (l->per_s > 0) {
 			if (l->sending > 0)
 				break;

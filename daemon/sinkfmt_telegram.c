@@ -14,6 +14,11 @@
  *    entities"; the only named entities are &lt; &gt; &amp; &quot;.
  *  - #messageentity: entity offsets and lengths are in UTF-16 code units,
  *    the unit in which the 4,096 is counted here.
+ *  - #replyparameters (Bot API 7.0): "reply_parameters": {"message_id":
+ *    N, "allow_sending_without_reply": true} replies to message N of the
+ *    chat, and is sent as a plain message when N is gone.
+ *  - #message: sendMessage answers {"ok": true, "result": {"message_id":
+ *    N, ...}} (read by sinkfmt_telegram_message_id).
  *  - #responseparameters: a 429 carries "parameters": {"retry_after": N}
  *    (seconds); errors are {"ok": false, "error_code": 400,
  *    "description": "Bad Request: ..."}.
@@ -45,6 +50,7 @@ struct telegram {
 	size_t n;
 	int sc;			/* cap scale of this attempt */
 	const char *chat_id;
+	long long reply_to;	/* 0: not a reply */
 	json_t *msg;
 };
 
@@ -150,6 +156,13 @@ telegram_try(void *arg, size_t m, size_t budget, int sc)
 	sinkfmt_set(msg, "parse_mode", sinkfmt_str("HTML"));
 	sinkfmt_set(lp, "is_disabled", json_true());
 	sinkfmt_set(msg, "link_preview_options", lp);
+	if (t->reply_to > 0 && t->n == 1) {
+		json_t *rp = sinkfmt_object();
+
+		sinkfmt_set(rp, "message_id", json_integer(t->reply_to));
+		sinkfmt_set(rp, "allow_sending_without_reply", json_true());
+		sinkfmt_set(msg, "reply_parameters", rp);
+	}
 	json_decref(t->msg);
 	t->msg = msg;
 	return ok;
@@ -168,6 +181,7 @@ telegram_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 	}
 	t.n = n;
 	t.chat_id = o->chat_id;
+	t.reply_to = o->reply_to;
 	t.v = sinkfmt_alerts_load(alerts, n);
 	rc = sinkfmt_fit_dump("telegram", telegram_try, &t, n,
 	    sinkfmt_snippet_budget(t.v, n, DIGEST_SNIPPET), &t.msg, out, err,
@@ -181,6 +195,22 @@ static long
 telegram_retry_after(const char *body, size_t len)
 {
 	return sinkfmt_json_seconds_ms(body, len, "parameters", "retry_after");
+}
+
+long long
+sinkfmt_telegram_message_id(const char *body, size_t len)
+{
+	json_t *j, *id;
+	long long n = 0;
+
+	if (body == NULL || (j = json_loadb(body, len, 0, NULL)) == NULL)
+		return 0;
+	id = json_object_get(json_object_get(j, "result"), "message_id");
+	if (json_is_true(json_object_get(j, "ok")) && json_is_integer(id) &&
+	    json_integer_value(id) > 0)
+		n = (long long)json_integer_value(id);
+	json_decref(j);
+	return n;
 }
 
 const struct sinkfmt_type_ops sinkfmt_telegram_ops = {

@@ -166,6 +166,13 @@ const char story_redis_library[] =
 "    redis.call('EXPIRE', keys[7], 691200)\n"
 "  end\n"
 "  return sent\n"
+"end)\n"
+"-- ww_story_msg: KEYS the story record; ARGV field, value.  Sets the field\n"
+"-- (a sink's first message of the story: tg:<sink>) on a record that still\n"
+"-- exists, so that it keeps the record's expiry.\n"
+"redis.register_function('ww_story_msg', function(keys, args)\n"
+"  if redis.call('EXISTS', keys[1]) == 0 then return 0 end\n"
+"  return redis.call('HSET', keys[1], args[1], args[2])\n"
 "end)\n";
 
 void

@@ -50,6 +50,11 @@ const char *sinkfmt_type_name(enum sinkfmt_type t);
 /* Per-sink settings the renderer needs. */
 struct sinkfmt_opts {
 	const char *chat_id;	/* telegram: required */
+	/*
+	 * telegram: a single alert is sent as a reply to this message of
+	 * the chat (reply_parameters, allow_sending_without_reply); 0: none
+	 */
+	long long reply_to;
 };
 
 /*
@@ -111,6 +116,13 @@ void sinkfmt_request_free(struct sinkfmt_request *r);
  * header, which the caller reads).
  */
 long sinkfmt_retry_after_ms(enum sinkfmt_type t, const char *body, size_t len);
+
+/*
+ * The message_id of Telegram's answer to a sendMessage ({"ok": true,
+ * "result": {"message_id": N, ...}}), or 0 when body is not such an
+ * answer.
+ */
+long long sinkfmt_telegram_message_id(const char *body, size_t len);
 
 /*
  * A response header's value by name (case-insensitive), NULL when the

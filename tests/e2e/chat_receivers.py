@@ -1210,10 +1210,18 @@ class Telegram(Receiver):
     - Errors: {"ok": false, "error_code": 400, "description": "Bad Request:
       ..."} ("message text is empty", "message is too long", "can't parse
       entities: ..."); 429 adds "parameters": {"retry_after": N}.
+    - #replyparameters (Bot API 7.0): reply_parameters {"message_id": N,
+      "allow_sending_without_reply": ...}; an N not in the chat is 400
+      "message to be replied not found" unless allow_sending_without_reply.
     wirewatch rules: link previews off, no raw @username in the text, links
-    only to the alert's link."""
+    only to the alert's link, replies only to message_ids this receiver
+    answered in that chat (recorded as "reply_to" on the message)."""
     kind = "telegram"
     default_path = "/bot123456:ABCDEF/sendMessage"
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.issued = {}  # chat id (str) -> the message_ids answered in it
 
     def error(self, status, msg):
         desc = ("Bad Request: " if status == 400 else "") + msg
@@ -1268,10 +1276,29 @@ class Telegram(Receiver):
             self.check_mentions(text, "text")
             for u in links:
                 self.check_link(u, "text")
+        chat = str(j["chat_id"])
+        rp = j.get("reply_parameters")
+        reply_to = None
+        if rp is not None:
+            # #replyparameters: message_id (required) of a message in this
+            # chat; allow_sending_without_reply sends it plain when gone.
+            if not isinstance(rp, dict) or not isinstance(rp.get("message_id"), int) \
+                    or isinstance(rp.get("message_id"), bool):
+                raise self.error(400, "field \"reply_parameters\" must be a ReplyParameters object")
+            if rp["message_id"] not in self.issued.get(chat, ()):
+                if rp.get("allow_sending_without_reply") is not True:
+                    raise self.error(400, "message to be replied not found")
+                if self.strict:  # wirewatch only replies to ids it was given
+                    raise self.policy("reply_parameters.message_id %r was never issued in chat %s"
+                                      % (rp["message_id"], chat))
+            else:
+                reply_to = rp["message_id"]
         mid = next(self.counter)
+        self.issued.setdefault(chat, set()).add(mid)
         return 200, {"ok": True, "result": {"message_id": mid, "date": int(time.time()),
                                             "chat": {"id": j["chat_id"]}, "text": text}}, \
-            {}, None, {"json": j, "text": text, "links": links}
+            {}, None, {"json": j, "text": text, "links": links, "message_id": mid,
+                       "reply_to": reply_to}
 
 
 # ------------------------------------------------------------------ ntfy

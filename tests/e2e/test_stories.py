@@ -104,6 +104,62 @@ def seeds_one_chat_message_in_a_thread_google_chat(ctx):
 
 
 @scenario("stories", "sinks")
+def seeds_reply_thread_telegram(ctx):
+    """Telegram with story-updates = thread: the first outlet's alert is a
+    message, the second outlet's update a reply to it (reply_parameters
+    with the message_id Telegram answered, kept on the story record as
+    tg:<sink> with the record's TTL)."""
+    with Env(ctx) as e:
+        with chat_receivers.RECEIVERS["telegram"](allowed_links={QNA_ID, DD_ID}) as rx:
+            conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["tg"], STORY)],
+                          sinks=[("tg", {"type": "telegram", "url": rx.url(), "chat-id": "-100123",
+                                         "story-updates": "thread"})])
+            r = run_daemon(ctx, conf)
+            check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
+            both_polled(e)
+            check(not rx.rejected, "telegram refused: %s" % [x.get("reason") for x in rx.rejected])
+            msgs = rx.messages
+            check(len(msgs) == 2, "want 2 messages (the alert and its reply), got %d" % len(msgs))
+            first, upd = msgs
+            check("Also reported by" not in first["text"] and "Also reported by" in upd["text"],
+                  "want the alert, then the 'also reported by' update: %r" % [m["text"] for m in msgs])
+            check("reply_parameters" not in first["json"], "the first alert is a reply: %r" % first["json"])
+            rp = upd["json"].get("reply_parameters")
+            check(rp == {"message_id": first["message_id"], "allow_sending_without_reply": True},
+                  "the update should reply to message %s: reply_parameters %r" % (first["message_id"], rp))
+            check(upd["reply_to"] == first["message_id"], "the receiver saw no reply: %r" % upd["reply_to"])
+            keys = [k.decode() if isinstance(k, bytes) else k for k in e.redis.keys("ww:story:r:*")]
+            check(len(keys) == 1, "want one story record: %s" % keys)
+            mid = e.redis.cmd("HGET", keys[0], "tg:tg")
+            mid = mid.decode() if isinstance(mid, bytes) else mid
+            check(mid == str(first["message_id"]), "tg:tg on the record is %r, want %s" % (mid, first["message_id"]))
+            ttl = e.redis.cmd("TTL", keys[0])
+            check(isinstance(ttl, int) and 0 < ttl <= 3 * 86400, "the record's TTL is %r" % ttl)
+
+
+@scenario("stories", "sinks")
+def seeds_update_plain_when_first_failed_telegram(ctx):
+    """Telegram, story-updates = thread, the first alert refused (403,
+    gone): no message id is known, so the update is a plain message, not
+    held and not a reply to an id Telegram never gave."""
+    with Env(ctx) as e:
+        with chat_receivers.RECEIVERS["telegram"](allowed_links={QNA_ID, DD_ID}) as rx:
+            rx.force(400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
+            conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["tg"], STORY)],
+                          sinks=[("tg", {"type": "telegram", "url": rx.url(), "chat-id": "-100123",
+                                         "story-updates": "thread"})])
+            r = run_daemon(ctx, conf)
+            check(r.rc == 1, "--once exit %s, want 1 (a dead letter): %s" % (r.rc, r.tail()))
+            both_polled(e)
+            msgs = rx.messages
+            check(len(msgs) == 1 and "Also reported by" in msgs[0]["text"],
+                  "want only the update delivered: %r" % [m["text"] for m in msgs])
+            check("reply_parameters" not in msgs[0]["json"],
+                  "the update replies to an unknown message: %r" % msgs[0]["json"].get("reply_parameters"))
+            check(e.redis.cmd("XLEN", "ww:dead") == 1, "the refused first alert is not a dead letter")
+
+
+@scenario("stories", "sinks")
 def seeds_digest_update_once_slack(ctx):
     """Slack (story-updates = digest by default): the alert, then one
     'also reported by' message; a third copy of the story within

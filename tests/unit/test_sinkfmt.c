@@ -296,7 +296,7 @@ static void
 render(enum sinkfmt_type t, const char *cas, json_t **alerts, size_t n,
     struct sinkfmt_request *r)
 {
-	struct sinkfmt_opts o = { "-1001234567890" };
+	struct sinkfmt_opts o = { "-1001234567890", 0 };
 	char err[256] = "";
 
 	memset(r, 0, sizeof *r);
@@ -1318,7 +1318,7 @@ test_errors(void **state)
 	json_t *a = seed(), *notobj = json_string("x");
 	const json_t *list[2] = { a, notobj };
 	struct sinkfmt_request r;
-	struct sinkfmt_opts none = { NULL };
+	struct sinkfmt_opts none = { NULL, 0 };
 	char err[256];
 
 	(void)state;
@@ -1346,6 +1346,61 @@ test_errors(void **state)
 	no_dump = 0;
 	json_decref(a);
 	json_decref(notobj);
+}
+
+/* Telegram story threads: reply_parameters on a single alert only. */
+static void
+test_telegram_reply(void **state)
+{
+	struct sinkfmt_opts o = { "-1001234567890", 42 };
+	struct sinkfmt_request r;
+	json_t *v[2], *j, *rp;
+	char err[256] = "";
+
+	(void)state;
+	v[0] = seed();
+	v[1] = seed();
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sinkfmt_render(SINKFMT_TELEGRAM, &o,
+	    (const json_t *const *)v, 1, &r, err, sizeof err), 0);
+	j = parse(&r);
+	rp = json_object_get(j, "reply_parameters");
+	assert_true(json_is_object(rp) && json_object_size(rp) == 2);
+	assert_int_equal(json_integer_value(json_object_get(rp, "message_id")),
+	    42);
+	assert_true(json_is_true(json_object_get(rp,
+	    "allow_sending_without_reply")));
+	json_decref(j);
+	sinkfmt_request_free(&r);
+	/* a digest replies to nothing */
+	assert_int_equal(sinkfmt_render(SINKFMT_TELEGRAM, &o,
+	    (const json_t *const *)v, 2, &r, err, sizeof err), 0);
+	j = parse(&r);
+	assert_null(json_object_get(j, "reply_parameters"));
+	json_decref(j);
+	sinkfmt_request_free(&r);
+	/* no reply_to: a plain message */
+	o.reply_to = 0;
+	assert_int_equal(sinkfmt_render(SINKFMT_TELEGRAM, &o,
+	    (const json_t *const *)v, 1, &r, err, sizeof err), 0);
+	j = parse(&r);
+	assert_null(json_object_get(j, "reply_parameters"));
+	json_decref(j);
+	sinkfmt_request_free(&r);
+	json_decref(v[0]);
+	json_decref(v[1]);
+
+#define MID(s) sinkfmt_telegram_message_id(s, strlen(s))
+	assert_true(MID("{\"ok\":true,\"result\":{\"message_id\":"
+	    "9007199254740991,\"date\":1}}") == 9007199254740991LL);
+	assert_true(MID("{\"ok\":true,\"result\":{\"message_id\":7}}") == 7);
+	assert_true(MID("{\"ok\":false,\"result\":{\"message_id\":7}}") == 0);
+	assert_true(MID("{\"ok\":true,\"result\":{\"message_id\":\"7\"}}") == 0);
+	assert_true(MID("{\"ok\":true,\"result\":{\"message_id\":-3}}") == 0);
+	assert_true(MID("{\"ok\":true,\"result\":true}") == 0);
+	assert_true(MID("not json") == 0);
+	assert_true(sinkfmt_telegram_message_id(NULL, 0) == 0);
+#undef MID
 }
 
 static void
@@ -1485,6 +1540,7 @@ main(void)
 		cmocka_unit_test(test_shown),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_responses),
+		cmocka_unit_test(test_telegram_reply),
 		cmocka_unit_test(test_rate_headers),
 	};
 
