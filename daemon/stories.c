@@ -44,6 +44,8 @@
 struct local_sig {
 	struct story_sig sig;
 	uint64_t bands[STORY_BANDS];
+	json_t *source;          /* {feed, title, link, published} (a reference) */
+	unsigned long seq;       /* decision number (struct stories's seq) */
 };
 
 struct job;
@@ -61,6 +63,7 @@ struct stories {
 	int pumping;
 	struct local_sig *ring;  /* the last LOCAL_MAX decisions */
 	size_t nring, ring_next;
+	unsigned long seq;       /* decisions made */
 };
 
 struct job {
@@ -71,6 +74,7 @@ struct job {
 	void *arg;
 	char *item_key;
 	json_t *source;         /* {feed, title, link, published} */
+	unsigned long seq;      /* its decision's number, once decided */
 	struct story_sig sig;
 	uint64_t bands[STORY_BANDS];
 	json_t *sources;        /* the story's sources before this item */
@@ -120,6 +124,8 @@ job_free(struct job *j)
 }
 
 static void start(struct job *j);
+static void local_sources(const struct stories *s, const struct job *j,
+    json_t *sources);
 
 /* Starts waiting jobs while fewer than INFLIGHT_MAX run (a loop: a job
    may end at once). */
@@ -178,6 +184,7 @@ void
 stories_free(struct stories *s)
 {
 	struct job *j;
+	size_t i;
 
 	if (s == NULL)
 		return;
@@ -188,6 +195,8 @@ stories_free(struct stories *s)
 	}
 	free(s->k_outbox);
 	free(s->k_recent);
+	for (i = 0; s->ring != NULL && i < LOCAL_MAX; i++)
+		json_decref(s->ring[i].source);
 	free(s->ring);
 	free(s);
 }
@@ -327,6 +336,7 @@ record(struct job *j)
 	story_id_format(j->sig.story, sid);
 	story_id_format(story_id_from(j->item_key), ref);
 	sources = j->sources != NULL ? json_deep_copy(j->sources) : json_array();
+	local_sources(s, j, sources);
 	if (json_array_size(sources) < SOURCES_MAX)
 		json_array_append(sources, j->source);
 	if ((src = json_dumps(j->source, JSON_COMPACT)) == NULL)
@@ -457,6 +467,48 @@ local_cands(const struct stories *s, const struct job *j, struct story_sig **can
 	}
 }
 
+/* Same feed and link: the same source. */
+static int
+same_source(const json_t *a, const json_t *b)
+{
+	const char *fa = json_string_value(json_object_get(a, "feed")),
+	    *fb = json_string_value(json_object_get(b, "feed")),
+	    *la = json_string_value(json_object_get(a, "link")),
+	    *lb = json_string_value(json_object_get(b, "link"));
+
+	return fa != NULL && fb != NULL && strcmp(fa, fb) == 0 &&
+	    (la == lb || (la != NULL && lb != NULL && strcmp(la, lb) == 0));
+}
+
+/*
+ * Adds to sources (the story's, as Redis had them when j read them) the
+ * items of j's story this process decided before j (a lower decision
+ * number: jobs decided after j are in the ring too by now) whose record
+ * may not have reached Redis by then (jobs overlap on the connection),
+ * oldest first, without repeats: an update names every outlet seen so
+ * far, the first alert only itself.
+ */
+static void
+local_sources(const struct stories *s, const struct job *j, json_t *sources)
+{
+	const struct local_sig *l;
+	size_t k, i, m;
+	int dup;
+
+	for (k = s->nring; k-- > 0;) {
+		/* oldest first: ring_next - nring, ..., ring_next - 1 */
+		i = (s->ring_next + LOCAL_MAX - 1 - k) % LOCAL_MAX;
+		l = &s->ring[i];
+		if (l->sig.story != j->sig.story || l->source == NULL ||
+		    l->seq >= j->seq || json_array_size(sources) >= SOURCES_MAX - 1)
+			continue;
+		for (dup = 0, m = 0; m < json_array_size(sources) && !dup; m++)
+			dup = same_source(json_array_get(sources, m), l->source);
+		if (!dup && !same_source(l->source, j->source))
+			json_array_append(sources, l->source);
+	}
+}
+
 /* Files j's decision in the local ring (the oldest goes). */
 static void
 local_file(struct stories *s, const struct job *j)
@@ -466,6 +518,9 @@ local_file(struct stories *s, const struct job *j)
 	if (s->ring == NULL)
 		s->ring = xcalloc(LOCAL_MAX, sizeof *s->ring);
 	l = &s->ring[s->ring_next];
+	json_decref(l->source);
+	l->source = json_incref(j->source);
+	l->seq = j->seq;
 	l->sig = j->sig;
 	memcpy(l->bands, j->bands, sizeof l->bands);
 	s->ring_next = (s->ring_next + 1) % LOCAL_MAX;
@@ -504,6 +559,7 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 		j->sig.story_start = j->sig.time;
 	}
 	free(cands);
+	j->seq = ++s->seq;
 	local_file(s, j);
 	j->joined = pick >= 0;
 	story_id_format(j->sig.story, sid);
