@@ -62,6 +62,7 @@
 #include <jansson.h>
 
 #include "wirewatch/alert.h"
+#include "wirewatch/cluster.h"
 #include "wirewatch/config.h"
 #include "wirewatch/log.h"
 #include "wirewatch/outbox.h"
@@ -124,13 +125,7 @@ static const char lua_library[] =
 "-- expires keep ms after its last entry.  Fenced (cluster.h): KEYS[5]\n"
 "-- the feed's lease and the last ARGV its token, refused when stale.\n"
 "redis.register_function('ww_record_item', function(keys, args)\n"
-"  if keys[5] then\n"
-"    local token = table.remove(args)\n"
-"    if redis.call('HGET', keys[5], 'token') ~= token then\n"
-"      return redis.error_reply('FENCED: the lease moved on (token ' ..\n"
-"        token .. ' is stale)')\n"
-"    end\n"
-"  end\n"
+CLUSTER_LUA_FENCE("5")
 "  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
 "    return 0\n"
 "  end\n"

@@ -11,6 +11,7 @@
 
 #include <hiredis.h>
 
+#include "wirewatch/cluster.h"
 #include "wirewatch/story_redis.h"
 #include "wirewatch/util.h"
 
@@ -103,13 +104,7 @@ const char story_redis_library[] =
 "-- Returns 0 (seen before) or the list of the alerts queued (1-based\n"
 "-- positions among the alerts given; empty when none).\n"
 "redis.register_function('ww_story_record', function(keys, args)\n"
-"  if keys[8] then\n"
-"    local token = table.remove(args)\n"
-"    if redis.call('HGET', keys[8], 'token') ~= token then\n"
-"      return redis.error_reply('FENCED: the lease moved on (token ' ..\n"
-"        token .. ' is stale)')\n"
-"    end\n"
-"  end\n"
+CLUSTER_LUA_FENCE("8")
 "  if not redis.call('SET', keys[1], '1', 'NX', 'EX', args[1]) then\n"
 "    return 0\n"
 "  end\n"

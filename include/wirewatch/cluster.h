@@ -39,6 +39,22 @@ struct cluster_feed;
 #define CLUSTER_BATCH 1000 /* feeds per ww_lease call */
 
 /*
+ * The fencing check of a Redis function that records a poll's results
+ * (ww_record_item, ww_story_record): Lua text to put first in its body.
+ * When the function was given the feed's lease as KEYS[n] (n a Lua
+ * literal), its last ARGV is the token it was acquired with: taken off
+ * args, and the call refused ("FENCED: ...") when the lease holds another.
+ */
+#define CLUSTER_LUA_FENCE(n) \
+"  if keys[" n "] then\n" \
+"    local token = table.remove(args)\n" \
+"    if redis.call('HGET', keys[" n "], 'token') ~= token then\n" \
+"      return redis.error_reply('FENCED: the lease moved on (token ' ..\n" \
+"        token .. ' is stale)')\n" \
+"    end\n" \
+"  end\n"
+
+/*
  * A feed became pollable here (acquired, or renewed after its lease ran
  * out locally); feed_arg is what cluster_feed_add was given.  since_ms:
  * how long ago its last poll started anywhere (-1: never, or the last one
