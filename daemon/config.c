@@ -113,6 +113,36 @@ config_names_add(struct names *t, const char *name, size_t index)
 	t->n++;
 }
 
+struct config_names {
+	struct names feeds, watchlists, sinks;
+};
+
+static long
+names_index(const struct names *t, const char *name)
+{
+	size_t i;
+
+	return config_names_get(t, name, &i) == 0 ? (long)i : -1;
+}
+
+long
+config_feed_index(const struct config *cfg, const char *name)
+{
+	return cfg->names != NULL ? names_index(&cfg->names->feeds, name) : -1;
+}
+
+long
+config_watchlist_index(const struct config *cfg, const char *name)
+{
+	return cfg->names != NULL ? names_index(&cfg->names->watchlists, name) : -1;
+}
+
+long
+config_sink_index(const struct config *cfg, const char *name)
+{
+	return cfg->names != NULL ? names_index(&cfg->names->sinks, name) : -1;
+}
+
 /* --- values ------------------------------------------------------------ */
 
 static int
@@ -987,9 +1017,11 @@ config_load(const char *path, char *err, size_t errlen)
 	free(l.wlx);
 	free(l.snx);
 	free(l.cur_section);
-	free(l.feed_names.slots);
-	free(l.watchlist_names.slots);
-	free(l.sink_names.slots);
+	/* The tables stay with the config: their names are its own strings. */
+	cfg->names = xcalloc(1, sizeof *cfg->names);
+	cfg->names->feeds = l.feed_names;
+	cfg->names->watchlists = l.watchlist_names;
+	cfg->names->sinks = l.sink_names;
 	if (l.err[0] != '\0') {
 		snprintf(err, errlen, "%s", l.err);
 		config_free(cfg);
@@ -1013,6 +1045,12 @@ config_free(struct config *cfg)
 
 	if (cfg == NULL || --cfg->refs > 0)
 		return;
+	if (cfg->names != NULL) {
+		free(cfg->names->feeds.slots);
+		free(cfg->names->watchlists.slots);
+		free(cfg->names->sinks.slots);
+		free(cfg->names);
+	}
 	for (i = 0; i < cfg->nfeeds; i++) {
 		free(cfg->feeds[i].name);
 		free(cfg->feeds[i].url);

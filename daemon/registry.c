@@ -748,34 +748,19 @@ name_problem(const char *name)
 static int
 config_has_watchlist(const struct config *cfg, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->nwatchlists; i++)
-		if (strcmp(cfg->watchlists[i].name, name) == 0)
-			return 1;
-	return 0;
+	return config_watchlist_index(cfg, name) >= 0;
 }
 
 static int
 config_has_feed(const struct config *cfg, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->nfeeds; i++)
-		if (strcmp(cfg->feeds[i].name, name) == 0)
-			return 1;
-	return 0;
+	return config_feed_index(cfg, name) >= 0;
 }
 
 static int
 config_has_sink(const struct config *cfg, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->nsinks; i++)
-		if (strcmp(cfg->sinks[i].name, name) == 0)
-			return 1;
-	return 0;
+	return config_sink_index(cfg, name) >= 0;
 }
 
 int

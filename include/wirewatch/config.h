@@ -96,8 +96,11 @@ struct cfg_watchlist {
 	int group_items;     /* "group = item": every item alerts (no story grouping) */
 };
 
+struct config_names;
+
 struct config {
 	int refs;             /* config_ref / config_free: freed at 0 */
+	struct config_names *names; /* feed, watchlist and sink names, hashed */
 	char *path;
 	/* [daemon] */
 	char *redis;          /* "unix:/path" or "host:port" (required, never NULL) */
@@ -174,6 +177,11 @@ struct config *config_load(const char *path, char *err, size_t errlen);
  */
 struct config *config_ref(struct config *cfg);
 void config_free(struct config *cfg);
+
+/* The index of the feed, watchlist or sink of that name, or -1 (hashed). */
+long config_feed_index(const struct config *cfg, const char *name);
+long config_watchlist_index(const struct config *cfg, const char *name);
+long config_sink_index(const struct config *cfg, const char *name);
 
 /*
  * config_diff(old, new): what a reload changes, by name (hashed: linear in
