@@ -745,24 +745,6 @@ name_problem(const char *name)
 	return NULL;
 }
 
-static int
-config_has_watchlist(const struct config *cfg, const char *name)
-{
-	return config_watchlist_index(cfg, name) >= 0;
-}
-
-static int
-config_has_feed(const struct config *cfg, const char *name)
-{
-	return config_feed_index(cfg, name) >= 0;
-}
-
-static int
-config_has_sink(const struct config *cfg, const char *name)
-{
-	return config_sink_index(cfg, name) >= 0;
-}
-
 int
 registry_check_query(const struct registry *r, const char *name,
     const char *query, char *err, size_t errlen)
@@ -913,7 +895,7 @@ registry_watchlist_add(struct registry *r, const struct registry_peer *peer,
 		    "keep-items = 0); nothing added");
 		return;
 	}
-	if (config_has_watchlist(r->cfg, name)) {
+	if (config_watchlist_index(r->cfg, name) >= 0) {
 		json_decref(a);
 		op_fail(op, "watchlist \"%s\" comes from the config file (origin: "
 		    "config): change it there and reload", name);
@@ -930,7 +912,7 @@ registry_watchlist_add(struct registry *r, const struct registry_peer *peer,
 		return;
 	}
 	for (i = 0; i < nsinks; i++)
-		if (!config_has_sink(r->cfg, sinks[i])) {
+		if (config_sink_index(r->cfg, sinks[i]) < 0) {
 			json_decref(a);
 			op_fail(op, "watchlist \"%s\": unknown sink '%s' (wirewatchctl "
 			    "sinks lists them)", name, sinks[i]);
@@ -948,7 +930,7 @@ registry_watchlist_remove(struct registry *r, const struct registry_peer *peer,
 {
 	struct op *op = op_new(r, peer, "watchlist.remove", name, done, arg);
 
-	if (config_has_watchlist(r->cfg, name)) {
+	if (config_watchlist_index(r->cfg, name) >= 0) {
 		op_fail(op, "watchlist \"%s\" comes from the config file (origin: "
 		    "config): remove it there and reload", name);
 		return;
@@ -974,7 +956,7 @@ registry_feed_add(struct registry *r, const struct registry_peer *peer,
 		op_fail(op, "feed name %s", why);
 		return;
 	}
-	if (config_has_feed(r->cfg, name)) {
+	if (config_feed_index(r->cfg, name) >= 0) {
 		op_fail(op, "feed \"%s\" comes from the config file (origin: config): "
 		    "change it there and reload", name);
 		return;
@@ -1000,7 +982,7 @@ registry_feed_remove(struct registry *r, const struct registry_peer *peer,
 {
 	struct op *op = op_new(r, peer, "feed.remove", name, done, arg);
 
-	if (config_has_feed(r->cfg, name)) {
+	if (config_feed_index(r->cfg, name) >= 0) {
 		op_fail(op, "feed \"%s\" comes from the config file (origin: config): "
 		    "remove it there and reload", name);
 		return;
@@ -1043,12 +1025,12 @@ registry_snapshot(const struct registry *r, const struct config *cfg)
 	s->matcher = cfg->matcher;
 	for (i = 0; i < nrt; i++) {
 		w = &r->wl[i];
-		if (config_has_watchlist(cfg, w->name)) {
+		if (config_watchlist_index(cfg, w->name) >= 0) {
 			log_warn("registry: run-time watchlist \"%s\" is hidden by the "
 			    "config file's watchlist of that name", w->name);
 			continue;
 		}
-		for (j = 0; j < w->nsinks && config_has_sink(cfg, w->sinks[j]); j++)
+		for (j = 0; j < w->nsinks && config_sink_index(cfg, w->sinks[j]) >= 0; j++)
 			;
 		if (j < w->nsinks) {
 			log_warn("registry: run-time watchlist \"%s\" is not used here: "
