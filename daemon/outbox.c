@@ -422,8 +422,6 @@ struct outbox {
 	size_t nparked;         /* parked ids, all lanes */
 	int parked_full;        /* reads stopped at PARKED_MAX (logged) */
 	unsigned gen;           /* connection generation (outbox_setup) */
-	const char *fence_key;  /* outbox_fence(): for the next record only */
-	const char *fence_token;
 	long claim_idle_ms;     /* another consumer's entry idle this long is ours */
 	long maint_ms;          /* keep-alive, claim and trim period */
 	size_t acks;            /* XACK / dead-letter moves in flight */
@@ -905,16 +903,10 @@ outbox_day_key(const struct config *cfg, time_t now)
 }
 
 void
-outbox_fence(struct outbox *ob, const char *lease_key, const char *token)
-{
-	ob->fence_key = lease_key;
-	ob->fence_token = token;
-}
-
-void
 outbox_record(struct outbox *ob, const char *item_key,
     const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
-    size_t nkept, outbox_record_cb cb, void *arg)
+    size_t nkept, const char *fence_key, const char *fence_token,
+    outbox_record_cb cb, void *arg)
 {
 	const char **argv = xcalloc(12 + nkept + nalerts * 5, sizeof *argv);
 	struct record_req *r = xmalloc(sizeof *r);
@@ -935,13 +927,13 @@ outbox_record(struct outbox *ob, const char *item_key,
 	snprintf(nk, sizeof nk, "%zu", nkept);
 	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_record_item";
-	argv[argc++] = ob->fence_key != NULL ? "5" : "4";
+	argv[argc++] = fence_key != NULL ? "5" : "4";
 	argv[argc++] = seen;
 	argv[argc++] = ob->k_outbox;
 	argv[argc++] = recent;
 	argv[argc++] = day;
-	if (ob->fence_key != NULL)
-		argv[argc++] = ob->fence_key;
+	if (fence_key != NULL)
+		argv[argc++] = fence_key;
 	argv[argc++] = ttl;
 	argv[argc++] = keep;
 	argv[argc++] = nk;
@@ -954,9 +946,8 @@ outbox_record(struct outbox *ob, const char *item_key,
 		argv[argc++] = item_key;
 		argv[argc++] = alerts[i].json;
 	}
-	if (ob->fence_key != NULL)
-		argv[argc++] = ob->fence_token;
-	ob->fence_key = ob->fence_token = NULL;
+	if (fence_key != NULL)
+		argv[argc++] = fence_token;
 	store_command(ob->store, outbox_recorded_cb, r, argc, argv);
 	free(seen);
 	free(recent);

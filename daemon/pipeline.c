@@ -598,6 +598,7 @@ record_item(struct poll *poll, size_t i)
 	size_t h, s, c, n = 0, cap = 0;
 	int grouped = 0;
 	json_error_t jerr;
+	const char *fence_key = NULL, *fence_token = NULL;
 
 	r = xcalloc(1, sizeof *r);
 	r->poll = poll;
@@ -650,23 +651,23 @@ record_item(struct poll *poll, size_t i)
 	if (p->cfg->keep_items > 0)
 		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
 	/* Several instances: the record is fenced by the feed's lease. */
-	if (p->cluster != NULL && n > 0 && grouped)
-		stories_fence(p->stories, cluster_lease_key(rt->lease),
-		    cluster_token(rt->lease));
-	else if (p->cluster != NULL)
-		outbox_fence(p->outbox, cluster_lease_key(rt->lease),
-		    cluster_token(rt->lease));
-	/* Items that match a grouped watchlist go through story grouping,
-	   which adds the story to each alert: it takes them as objects. */
-	for (s = 0; grouped && s < n; s++)
-		if ((salerts[s].alert = json_loads(alerts[s].json, 0, &jerr)) == NULL)
-			fatal("alert: cannot read back its own JSON: %s", jerr.text);
-	if (n > 0 && grouped)
+	if (p->cluster != NULL) {
+		fence_key = cluster_lease_key(rt->lease);
+		fence_token = cluster_token(rt->lease);
+	}
+	if (n > 0 && grouped) {
+		/* Story grouping adds the story to each alert: it takes them
+		   as objects. */
+		for (s = 0; s < n; s++)
+			if ((salerts[s].alert = json_loads(alerts[s].json, 0, &jerr)) == NULL)
+				fatal("alert: cannot read back its own JSON: %s", jerr.text);
 		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
-		    salerts, n, (const char *const *)kept.v, kept.n, pipeline_recorded_cb, r);
-	else
+		    salerts, n, (const char *const *)kept.v, kept.n, fence_key,
+		    fence_token, pipeline_recorded_cb, r);
+	} else {
 		outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
-		    kept.n, pipeline_recorded_cb, r);
+		    kept.n, fence_key, fence_token, pipeline_recorded_cb, r);
+	}
 	recent_fields_free(&kept);
 	buf_free(&alerted);
 	for (s = 0; s < n; s++) {

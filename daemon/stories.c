@@ -51,8 +51,6 @@ struct local_sig {
 struct job;
 
 struct stories {
-	const char *fence_key;   /* stories_fence(): for the next record only */
-	const char *fence_token;
 	struct store *store;
 	const struct config *cfg;
 	struct story_params params;
@@ -84,7 +82,7 @@ struct job {
 	char **kept;            /* the kept item's fields (recent.h) */
 	size_t nkept;
 	char *fence_key;        /* the feed's lease and its fencing token */
-	char *fence_token;      /* (stories_fence), or NULL */
+	char *fence_token;      /* (stories_record), or NULL */
 };
 
 /*
@@ -572,16 +570,10 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 }
 
 void
-stories_fence(struct stories *s, const char *lease_key, const char *token)
-{
-	s->fence_key = lease_key;
-	s->fence_token = token;
-}
-
-void
 stories_record(struct stories *s, struct outbox *ob, const char *feed,
     const struct feed_entry *e, const char *item_key, const struct stories_alert *alerts,
-    size_t n, const char *const *kept, size_t nkept, outbox_record_cb cb, void *arg)
+    size_t n, const char *const *kept, size_t nkept, const char *fence_key,
+    const char *fence_token, outbox_record_cb cb, void *arg)
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	time_t now = time(NULL), t;
@@ -593,10 +585,9 @@ stories_record(struct stories *s, struct outbox *ob, const char *feed,
 	j->cb = cb;
 	j->arg = arg;
 	j->item_key = xstrdup(item_key);
-	if (s->fence_key != NULL) {
-		j->fence_key = xstrdup(s->fence_key);
-		j->fence_token = xstrdup(s->fence_token);
-		s->fence_key = s->fence_token = NULL;
+	if (fence_key != NULL) {
+		j->fence_key = xstrdup(fence_key);
+		j->fence_token = xstrdup(fence_token);
 	}
 	/*
 	 * The item's time is its publication time when that is believable

@@ -88,24 +88,20 @@ void outbox_start(struct outbox *ob);
 void outbox_kick(struct outbox *ob);
 
 /*
- * Fences the next outbox_record() (only that one): ww_record_item then
- * runs only while the hash lease_key still has this token (cluster.h), and
- * answers "FENCED: ..." (an error) otherwise.  Both strings are borrowed
- * until then.
- */
-void outbox_fence(struct outbox *ob, const char *lease_key, const char *token);
-
-/*
  * Marks item_key seen, keeps the item in the recent-items stream
  * (<prefix>recent, recent.h) and queues its alerts, in one call of the
  * Redis function ww_record_item: all of it or nothing.  kept is the kept
  * item as nkept strings (field, value, ...), made by recent_fields(); 0
  * or [daemon] keep-items = 0 keeps nothing.  The alerts are counted on
- * the day's counter (outbox_day_key).
+ * the day's counter (outbox_day_key).  With a fence_key (several
+ * instances, cluster.h) ww_record_item runs only while that lease hash
+ * still has fence_token, and answers "FENCED: ..." (an error) otherwise;
+ * NULL: not fenced.
  */
 void outbox_record(struct outbox *ob, const char *item_key,
     const struct outbox_alert *alerts, size_t nalerts, const char *const *kept,
-    size_t nkept, outbox_record_cb cb, void *arg);
+    size_t nkept, const char *fence_key, const char *fence_token,
+    outbox_record_cb cb, void *arg);
 
 /*
  * The Redis function library "wirewatch" (Lua source) the daemon loads

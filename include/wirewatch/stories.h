@@ -64,16 +64,15 @@ void stories_setup(struct stories *s);
  * was queued.
  */
 /*
- * The next stories_record is fenced (several instances, cluster.h): its
- * ww_story_record call checks that lease_key still holds token and
- * writes nothing (error "FENCED: ...") when the lease moved on.  Both
- * strings are copied by that stories_record.
+ * fence_key, fence_token (NULL: not fenced): as for outbox_record, the
+ * ww_story_record call checks that the lease hash fence_key still holds
+ * fence_token and writes nothing (error "FENCED: ...") when the lease
+ * moved on (several instances, cluster.h).  Both strings are copied.
  */
-void stories_fence(struct stories *s, const char *lease_key, const char *token);
-
 void stories_record(struct stories *s, struct outbox *ob, const char *feed,
     const struct feed_entry *e, const char *item_key, const struct stories_alert *alerts,
-    size_t n, const char *const *kept, size_t nkept, outbox_record_cb cb, void *arg);
+    size_t n, const char *const *kept, size_t nkept, const char *fence_key,
+    const char *fence_token, outbox_record_cb cb, void *arg);
 
 /*
  * Shutdown: items still waiting for their turn end at once, not recorded
