@@ -11,6 +11,8 @@
  * command a NULL reply; a command whose timer already fired ignores that
  * late NULL and only frees itself.
  */
+#define STORE_INTERNAL  /* not the hiredis compatibility of store.h */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +56,36 @@ struct store {
 	char why[256];
 };
 
+/* TEMPORARY (store.h): replies handed out as hiredis's own. */
+typedef void (*store_hiredis_cb)(struct redisReply *reply, const char *error,
+    void *arg);
+void store_command_hiredis(struct store *s, store_hiredis_cb cb, void *arg,
+    int argc, const char **argv);
+
 struct store_cmd {
 	struct store *s;
 	uint64_t sent_ms;
 	store_reply_cb cb;
+	store_hiredis_cb raw_cb;        /* instead of cb when set */
 	void *arg;
 	struct event *timer;
 	int answered;
 };
 
 static void store_connect(struct store *s);
+
+/* A reply is hiredis's, seen through an opaque pointer. */
+static const redisReply *
+R(const struct store_reply *r)
+{
+	return (const redisReply *)r;
+}
+
+static const struct store_reply *
+W(const redisReply *r)
+{
+	return (const struct store_reply *)r;
+}
 
 static void
 set_state(struct store *s, int up, const char *why)
@@ -124,7 +146,7 @@ store_connect_cb(const redisAsyncContext *c, int status)
 
 /* AUTH, SELECT or PING answered: up after the last, dropped on a refusal. */
 static void
-store_handshake_cb(struct redisReply *reply, const char *error, void *arg)
+store_handshake_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct store *s = arg;
 	struct timeval now = { 0, 0 };
@@ -362,6 +384,16 @@ cmd_free(struct store_cmd *cmd)
 	free(cmd);
 }
 
+/* Hands cmd its reply, or its failure (reply NULL). */
+static void
+answer(struct store_cmd *cmd, redisReply *reply, const char *error)
+{
+	if (cmd->raw_cb != NULL)
+		cmd->raw_cb(reply, error, cmd->arg);
+	else
+		cmd->cb(W(reply), error, cmd->arg);
+}
+
 static void
 store_reply_cb_(redisAsyncContext *c, void *r, void *privdata)
 {
@@ -375,14 +407,14 @@ store_reply_cb_(redisAsyncContext *c, void *r, void *privdata)
 		if (reply == NULL) {
 			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr,
 			    c->errstr[0] ? c->errstr : "connection lost");
-			cmd->cb(NULL, why, cmd->arg);
+			answer(cmd, NULL, why);
 		} else if (reply->type == REDIS_REPLY_ERROR) {
 			snprintf(why, sizeof why, "redis %s: %s", cmd->s->addr, reply->str);
 			cmd->s->server_error = 1;
-			cmd->cb(NULL, why, cmd->arg);
+			answer(cmd, NULL, why);
 			cmd->s->server_error = 0;
 		} else {
-			cmd->cb(reply, NULL, cmd->arg);
+			answer(cmd, reply, NULL);
 		}
 	}
 	cmd_free(cmd);
@@ -402,14 +434,14 @@ store_cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	stats_observe(STATS_REDIS_SECONDS, NULL, (double)(util_now_ms() - cmd->sent_ms) / 1000);
 	snprintf(why, sizeof why, "redis %s: command timed out after %ldms",
 	    s->addr, s->timeout_ms);
-	cmd->cb(NULL, why, cmd->arg);
+	answer(cmd, NULL, why);
 	/* The reply callback still comes (with NULL) and frees cmd. */
 	evtimer_add(s->drop_timer, &now);
 }
 
-void
-store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
-    const char **argv)
+static void
+command(struct store *s, store_reply_cb cb, store_hiredis_cb raw_cb, void *arg,
+    int argc, const char **argv)
 {
 	struct store_cmd *cmd;
 	struct timeval tv;
@@ -417,7 +449,10 @@ store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
 	int i, rc;
 
 	if (s->ctx == NULL) {
-		cb(NULL, s->why, arg);
+		if (raw_cb != NULL)
+			raw_cb(NULL, s->why, arg);
+		else
+			cb(NULL, s->why, arg);
 		return;
 	}
 	if (argc > 16)
@@ -427,6 +462,7 @@ store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
 	cmd = xcalloc(1, sizeof *cmd);
 	cmd->s = s;
 	cmd->cb = cb;
+	cmd->raw_cb = raw_cb;
 	cmd->arg = arg;
 	cmd->sent_ms = util_now_ms();
 	cmd->timer = evtimer_new(s->base, store_cmd_timeout_cb, cmd);
@@ -435,10 +471,378 @@ store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
 		free(lens);
 	if (rc != REDIS_OK) {
 		cmd_free(cmd);
-		cb(NULL, s->why, arg);
+		if (raw_cb != NULL)
+			raw_cb(NULL, s->why, arg);
+		else
+			cb(NULL, s->why, arg);
 		return;
 	}
 	tv.tv_sec = s->timeout_ms / 1000;
 	tv.tv_usec = (s->timeout_ms % 1000) * 1000;
 	evtimer_add(cmd->timer, &tv);
+}
+
+void
+store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
+    const char **argv)
+{
+	command(s, cb, NULL, arg, argc, argv);
+}
+
+void
+store_command_hiredis(struct store *s, store_hiredis_cb cb, void *arg,
+    int argc, const char **argv)
+{
+	command(s, NULL, cb, arg, argc, argv);
+}
+
+
+/* --- reading a reply -------------------------------------------------------- */
+
+enum store_type
+store_reply_type(const struct store_reply *r)
+{
+	if (r == NULL)
+		return STORE_NIL;
+	switch (R(r)->type) {
+	case REDIS_REPLY_INTEGER: return STORE_INT;
+	case REDIS_REPLY_STRING: return STORE_STRING;
+	case REDIS_REPLY_STATUS: return STORE_STATUS;
+	case REDIS_REPLY_ERROR: return STORE_ERROR;
+	case REDIS_REPLY_ARRAY: return STORE_ARRAY;
+	default: return STORE_NIL;
+	}
+}
+
+const char *
+store_reply_str(const struct store_reply *r, size_t *len)
+{
+	enum store_type t = store_reply_type(r);
+
+	if (t != STORE_STRING && t != STORE_STATUS && t != STORE_ERROR)
+		return NULL;
+	if (len != NULL)
+		*len = R(r)->len;
+	return R(r)->str;
+}
+
+int
+store_reply_is(const struct store_reply *r, const char *s)
+{
+	enum store_type t = store_reply_type(r);
+
+	return (t == STORE_STRING || t == STORE_STATUS) &&
+	    R(r)->len == strlen(s) && memcmp(R(r)->str, s, R(r)->len) == 0;
+}
+
+long long
+store_reply_int(const struct store_reply *r)
+{
+	switch (store_reply_type(r)) {
+	case STORE_INT: return R(r)->integer;
+	case STORE_STRING: return strtoll(R(r)->str, NULL, 10);
+	default: return 0;
+	}
+}
+
+size_t
+store_reply_len(const struct store_reply *r)
+{
+	return store_reply_type(r) == STORE_ARRAY ? R(r)->elements : 0;
+}
+
+const struct store_reply *
+store_reply_elem(const struct store_reply *r, size_t i)
+{
+	return i < store_reply_len(r) ? W(R(r)->element[i]) : NULL;
+}
+
+struct store_reply *
+store_reply_parse(const char *buf, size_t len)
+{
+	redisReader *rd = redisReaderCreate();
+	void *reply = NULL;
+
+	if (rd == NULL)
+		fatal("redisReaderCreate: out of memory");
+	if (redisReaderFeed(rd, buf, len) != REDIS_OK ||
+	    redisReaderGetReply(rd, &reply) != REDIS_OK)
+		reply = NULL;
+	redisReaderFree(rd);
+	return reply;
+}
+
+void
+store_reply_free(struct store_reply *r)
+{
+	if (r != NULL)
+		freeReplyObject(r);
+}
+
+/* --- a subscription ---------------------------------------------------------- */
+
+#define SUB_RETRY_MS 1000
+
+struct store_sub {
+	struct store *s;
+	char *channel, *who;
+	store_message_cb cb;
+	void *arg;
+	redisAsyncContext *ctx;
+	struct event *timer;
+	int subscribed;
+	int dying;
+};
+
+static void sub_connect(struct store_sub *sub);
+
+static void
+sub_retry(struct store_sub *sub)
+{
+	struct timeval tv = { SUB_RETRY_MS / 1000, (SUB_RETRY_MS % 1000) * 1000 };
+
+	sub->ctx = NULL;
+	sub->subscribed = 0;
+	if (!sub->dying)
+		evtimer_add(sub->timer, &tv);
+}
+
+static void
+store_sub_msg_cb(redisAsyncContext *c, void *rep, void *arg)
+{
+	struct store_sub *sub = arg;
+	redisReply *reply = rep;
+
+	(void)c;
+	if (reply == NULL || sub->dying || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(reply->element[0]->str, "subscribe") == 0) {
+		if (!sub->subscribed)
+			log_info("%s: subscribed to %s", sub->who, sub->channel);
+		sub->subscribed = 1;
+		sub->cb(NULL, sub->arg);
+	} else if (strcmp(reply->element[0]->str, "message") == 0) {
+		sub->cb(reply->element[2]->type == REDIS_REPLY_STRING ?
+		    reply->element[2]->str : "?", sub->arg);
+	}
+}
+
+static void
+store_sub_connect_cb(const redisAsyncContext *c, int status)
+{
+	struct store_sub *sub = c->data;
+
+	if (status != REDIS_OK) {
+		log_debug("%s: subscription connection: %s", sub->who, c->errstr);
+		sub_retry(sub);
+	}
+}
+
+static void
+store_sub_disconnect_cb(const redisAsyncContext *c, int status)
+{
+	struct store_sub *sub = c->data;
+
+	(void)status;
+	if (sub->dying)
+		return;
+	log_warn("%s: subscription to %s lost (%s); subscribing again",
+	    sub->who, sub->channel, c->errstr[0] ? c->errstr : "disconnected");
+	sub_retry(sub);
+}
+
+static void
+store_sub_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sub_connect(arg);
+}
+
+static void
+store_sub_auth_cb(redisAsyncContext *c, void *reply, void *arg)
+{
+	struct store_sub *sub = arg;
+	redisReply *rep = reply;
+
+	(void)c;
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+		log_err("%s: subscription connection: AUTH refused: %s", sub->who,
+		    rep->str);
+}
+
+static void
+sub_connect(struct store_sub *sub)
+{
+	struct store *s = sub->s;
+	redisAsyncContext *c;
+
+	c = s->unix_path != NULL ? redisAsyncConnectUnix(s->unix_path) :
+	    redisAsyncConnect(s->host, s->port);
+	if (c == NULL)
+		fatal("redisAsyncConnect: out of memory");
+	if (c->err) {
+		log_debug("%s: subscription connection: %s", sub->who, c->errstr);
+		redisAsyncFree(c);
+		sub_retry(sub);
+		return;
+	}
+	c->data = sub;
+	sub->ctx = c;
+	redisLibeventAttach(c, s->base);
+	redisAsyncSetConnectCallback(c, store_sub_connect_cb);
+	redisAsyncSetDisconnectCallback(c, store_sub_disconnect_cb);
+	if (s->password != NULL && s->user != NULL)
+		redisAsyncCommand(c, store_sub_auth_cb, sub, "AUTH %s %s", s->user,
+		    s->password);
+	else if (s->password != NULL)
+		redisAsyncCommand(c, store_sub_auth_cb, sub, "AUTH %s", s->password);
+	redisAsyncCommand(c, store_sub_msg_cb, sub, "SUBSCRIBE %s", sub->channel);
+}
+
+struct store_sub *
+store_subscribe(struct store *s, const char *channel, const char *who,
+    store_message_cb cb, void *arg)
+{
+	struct store_sub *sub = xcalloc(1, sizeof *sub);
+
+	sub->s = s;
+	sub->channel = xstrdup(channel);
+	sub->who = xstrdup(who);
+	sub->cb = cb;
+	sub->arg = arg;
+	sub->timer = evtimer_new(s->base, store_sub_timer_cb, sub);
+	sub_connect(sub);
+	return sub;
+}
+
+void
+store_sub_free(struct store_sub *sub)
+{
+	if (sub == NULL)
+		return;
+	sub->dying = 1;
+	if (sub->ctx != NULL)
+		redisAsyncFree(sub->ctx);
+	event_free(sub->timer);
+	free(sub->channel);
+	free(sub->who);
+	free(sub);
+}
+
+/* --- synchronous ----------------------------------------------------------------- */
+
+struct store_sync {
+	redisContext *ctx;
+	char *addr;
+};
+
+/* Runs argv on c; calls cb with the reply or the failure. */
+static void
+sync_run(redisContext *ctx, const char *addr, store_reply_cb cb, void *arg,
+    int argc, const char **argv)
+{
+	redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+	char why[300];
+
+	if (r == NULL) {
+		snprintf(why, sizeof why, "redis %s: %s", addr,
+		    ctx->errstr[0] ? ctx->errstr : "connection lost");
+		cb(NULL, why, arg);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof why, "redis %s: %s", addr, r->str);
+		cb(NULL, why, arg);
+	} else {
+		cb(W(r), NULL, arg);
+	}
+	freeReplyObject(r);
+}
+
+struct sync_step {
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static void
+sync_step_cb(const struct store_reply *reply, const char *error, void *arg)
+{
+	struct sync_step *st = arg;
+
+	(void)reply;
+	if (error != NULL && !st->failed) {
+		st->failed = 1;
+		snprintf(st->err, st->errlen, "%s (check redis-user, "
+		    "redis-password, redis-db)", error);
+	}
+}
+
+struct store_sync *
+store_sync_connect(const char *addr, long timeout_ms, const char *user,
+    const char *password, long db, char *err, size_t errlen)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	struct sync_step st = { err, errlen, 0 };
+	struct store_sync *c;
+	char *path = NULL, *host = NULL, dbs[32];
+	const char *why, *argv[3];
+	redisContext *ctx;
+	int port = 0;
+
+	if ((why = store_addr_parse(addr, &path, &host, &port)) != NULL) {
+		snprintf(err, errlen, "redis address '%s': %s", addr, why);
+		return NULL;
+	}
+	ctx = path != NULL ? redisConnectUnixWithTimeout(path, tv) :
+	    redisConnectWithTimeout(host, port, tv);
+	free(path);
+	free(host);
+	if (ctx == NULL || ctx->err) {
+		snprintf(err, errlen, "redis %s: %s", addr,
+		    ctx != NULL ? ctx->errstr : "out of memory");
+		if (ctx != NULL)
+			redisFree(ctx);
+		return NULL;
+	}
+	redisSetTimeout(ctx, tv);
+	if (password != NULL) {
+		argv[0] = "AUTH";
+		argv[1] = user != NULL ? user : password;
+		argv[2] = password;
+		sync_run(ctx, addr, sync_step_cb, &st, user != NULL ? 3 : 2, argv);
+	}
+	if (db != 0 && !st.failed) {
+		snprintf(dbs, sizeof dbs, "%ld", db);
+		argv[0] = "SELECT";
+		argv[1] = dbs;
+		sync_run(ctx, addr, sync_step_cb, &st, 2, argv);
+	}
+	if (st.failed) {
+		redisFree(ctx);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->ctx = ctx;
+	c->addr = xstrdup(addr);
+	return c;
+}
+
+void
+store_sync_command(struct store_sync *c, store_reply_cb cb, void *arg, int argc,
+    const char **argv)
+{
+	sync_run(c->ctx, c->addr, cb, arg, argc, argv);
+}
+
+void
+store_sync_free(struct store_sync *c)
+{
+	if (c == NULL)
+		return;
+	redisFree(c->ctx);
+	free(c->addr);
+	free(c);
 }
