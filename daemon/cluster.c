@@ -35,11 +35,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/alert.h"
 #include "wirewatch/cluster.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/config.h"
 #include "wirewatch/log.h"
 #include "wirewatch/store.h"
@@ -227,7 +227,7 @@ cluster_new(struct event_base *base, const struct config *cfg,
 	c->cb = cb;
 	c->arg = arg;
 	c->lease_ms = cfg->lease * 1000;
-	c->k_members = xasprintf("%smembers", cfg->prefix);
+	c->k_members = keys_name(cfg->prefix, KEY_MEMBERS, NULL);
 	if (gethostname(host, sizeof host) != 0)
 		snprintf(host, sizeof host, "?");
 	host[sizeof host - 1] = '\0';
@@ -261,7 +261,7 @@ cluster_feed_add(struct cluster *c, const char *name, void *arg)
 	f = xcalloc(1, sizeof *f);
 	f->name = xstrdup(name);
 	f->arg = arg;
-	f->key = xasprintf("%slease:%s", c->prefix, name);
+	f->key = keys_name(c->prefix, KEY_LEASE, name, NULL);
 	f->hash = util_hash64(name, strlen(name), 0x77697265);
 	snprintf(f->token, TOKEN_MAX, "0");
 	if (c->nfeeds == c->capfeeds) {
@@ -324,7 +324,7 @@ cluster_free(struct cluster *c)
 }
 
 static void
-cluster_setup_reply_cb(struct redisReply *reply, const char *error, void *arg)
+cluster_setup_reply_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	(void)reply;
 	(void)arg;
@@ -351,39 +351,39 @@ cluster_setup(struct cluster *c)
 /* --- leases --------------------------------------------------------------- */
 
 static const char *
-elem_str(const redisReply *r, char *buf, size_t len)
+elem_str(const struct store_reply *r, char *buf, size_t len)
 {
-	if (r->type == REDIS_REPLY_INTEGER)
-		snprintf(buf, len, "%lld", r->integer);
-	else if (r->type == REDIS_REPLY_STRING)
-		snprintf(buf, len, "%.*s", (int)r->len, r->str);
+	const char *s;
+	size_t n;
+
+	if (store_reply_type(r) == STORE_INT)
+		snprintf(buf, len, "%lld", store_reply_int(r));
+	else if ((s = store_reply_str(r, &n)) != NULL &&
+	    store_reply_type(r) == STORE_STRING)
+		snprintf(buf, len, "%.*s", (int)n, s);
 	else
 		snprintf(buf, len, "0");
 	return buf;
 }
 
-static long long
-elem_int(const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	if (r->type == REDIS_REPLY_STRING)
-		return strtoll(r->str, NULL, 10);
-	return 0;
-}
-
+/* Element i of a ww_lease reply's answer for feed k: token, polled, mine. */
 static void
 lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
-    redisReply **e)
+    const struct store_reply *reply)
 {
+	const struct store_reply *e[3] = {
+		store_reply_elem(reply, 1 + 3 * k),
+		store_reply_elem(reply, 2 + 3 * k),
+		store_reply_elem(reply, 3 + 3 * k)
+	};
 	struct cluster_feed *f = b->f[k];
 	char token[TOKEN_MAX];
 	long long polled, since;
 	int mine;
 
 	elem_str(e[0], token, sizeof token);
-	polled = elem_int(e[1]);
-	mine = (int)elem_int(e[2]);
+	polled = store_reply_int(e[1]);
+	mine = (int)store_reply_int(e[2]);
 	if (strcmp(token, "0") == 0) {
 		if (f->held)
 			log_debug("cluster: lease of feed \"%s\" %s", f->name,
@@ -436,7 +436,7 @@ left(struct cluster *c)
 }
 
 static void
-cluster_lease_cb(struct redisReply *reply, const char *error, void *arg)
+cluster_lease_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct batch *b = arg;
 	struct cluster *c = b->c;
@@ -455,13 +455,14 @@ cluster_lease_cb(struct redisReply *reply, const char *error, void *arg)
 			log_warn("cluster: lease renewal failed: %s", error);
 		goto out;
 	}
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 + 3 * b->n) {
+	if (store_reply_type(reply) != STORE_ARRAY ||
+	    store_reply_len(reply) != 1 + 3 * b->n) {
 		log_warn("cluster: unexpected ww_lease reply");
 		goto out;
 	}
-	now = elem_int(reply->element[0]);
+	now = store_reply_int(store_reply_elem(reply, 0));
 	for (k = 0; k < b->n; k++)
-		lease_answer(c, b, k, now, &reply->element[1 + 3 * k]);
+		lease_answer(c, b, k, now, reply);
 out:
 	free(b);
 	sweep(c);
@@ -589,34 +590,39 @@ check_feeds_agree(struct cluster *c)
 }
 
 static void
-cluster_beat_cb(struct redisReply *reply, const char *error, void *arg)
+cluster_beat_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct cluster *c = arg;
+	const struct store_reply *name, *val;
 	struct member *m;
-	const char *v, *sp;
-	size_t i;
+	const char *v, *sp, *nm;
+	size_t i, n, len;
 
 	if (error != NULL) {
 		if (!c->stopping)
 			log_warn("cluster: heartbeat failed: %s", error);
 		return;
 	}
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 1) {
+	n = store_reply_len(reply);
+	if (store_reply_type(reply) != STORE_ARRAY || n % 2 != 1) {
 		log_warn("cluster: unexpected ww_beat reply");
 		return;
 	}
 	members_clear(c);
-	c->server_now = elem_int(reply->element[0]);
+	c->server_now = store_reply_int(store_reply_elem(reply, 0));
 	c->local_at = util_now_ms();
-	c->members = xcalloc(reply->elements / 2 + 1, sizeof *c->members);
-	for (i = 1; i + 1 < reply->elements; i += 2) {
-		if (reply->element[i]->type != REDIS_REPLY_STRING ||
-		    reply->element[i + 1]->type != REDIS_REPLY_STRING)
+	c->members = xcalloc(n / 2 + 1, sizeof *c->members);
+	for (i = 1; i + 1 < n; i += 2) {
+		name = store_reply_elem(reply, i);
+		val = store_reply_elem(reply, i + 1);
+		if (store_reply_type(name) != STORE_STRING ||
+		    store_reply_type(val) != STORE_STRING)
 			continue;
+		nm = store_reply_str(name, &len);
 		m = &c->members[c->nmembers++];
-		m->name = xstrndup(reply->element[i]->str, reply->element[i]->len);
+		m->name = xstrndup(nm, len);
 		m->hash = util_mix64(util_hash64(m->name, strlen(m->name), 0x696e7374));
-		v = reply->element[i + 1]->str;
+		v = store_reply_str(val, NULL);
 		m->until = strtoll(v, NULL, 10);
 		sp = strchr(v, ' ');
 		m->info = sp != NULL ? json_loads(sp + 1, 0, NULL) : NULL;
@@ -704,7 +710,7 @@ cluster_start(struct cluster *c)
 }
 
 static void
-cluster_left_cb(struct redisReply *reply, const char *error, void *arg)
+cluster_left_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct cluster *c = arg;
 

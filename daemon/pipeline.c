@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
@@ -53,6 +52,7 @@
 #include "wirewatch/dedup.h"
 #include "wirewatch/feed.h"
 #include "wirewatch/fetch.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/match.h"
 #include "wirewatch/outbox.h"
@@ -368,11 +368,11 @@ poll_fail(struct poll *poll, const char *fmt, ...)
 static char *
 feed_key(const struct pipeline *p, const struct cfg_feed *f)
 {
-	return xasprintf("%sfeed:%s", p->cfg->prefix, f->name);
+	return keys_name(p->cfg->prefix, KEY_FEED, f->name, NULL);
 }
 
 static void
-pipeline_state_saved_cb(struct redisReply *reply, const char *error, void *arg)
+pipeline_state_saved_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct feed_rt *rt = arg;
 
@@ -414,15 +414,19 @@ save_state(struct feed_rt *rt)
 }
 
 static char *
-reply_str(const redisReply *r)
+reply_str(const struct store_reply *r)
 {
-	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0)
+	const char *s;
+	size_t len;
+
+	if (store_reply_type(r) != STORE_STRING ||
+	    (s = store_reply_str(r, &len)) == NULL || len == 0)
 		return NULL;
-	return xstrndup(r->str, r->len);
+	return xstrndup(s, len);
 }
 
 static void
-pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
+pipeline_state_loaded_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct feed_rt *rt = arg;
 	char *moved, *from;
@@ -431,19 +435,20 @@ pipeline_state_loaded_cb(struct redisReply *reply, const char *error, void *arg)
 		rt_release(rt);
 		return;
 	}
-	if (error == NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
-		from = reply_str(reply->element[3]);
+	if (error == NULL && store_reply_type(reply) == STORE_ARRAY &&
+	    store_reply_len(reply) == 4) {
+		from = reply_str(store_reply_elem(reply, 3));
 		/* A stored move applies only while the config names the same URL. */
 		if (from != NULL && strcmp(from, rt->cfg->url) == 0) {
-			rt->etag = reply_str(reply->element[0]);
-			rt->last_modified = reply_str(reply->element[1]);
-			if ((moved = reply_str(reply->element[2])) != NULL) {
+			rt->etag = reply_str(store_reply_elem(reply, 0));
+			rt->last_modified = reply_str(store_reply_elem(reply, 1));
+			if ((moved = reply_str(store_reply_elem(reply, 2))) != NULL) {
 				free(rt->url);
 				rt->url = moved;
 			}
 		}
 		/* No state at all: this feed was never polled into this database. */
-		rt->first_poll = reply->element[3]->type == REDIS_REPLY_NIL;
+		rt->first_poll = store_reply_type(store_reply_elem(reply, 3)) == STORE_NIL;
 		free(from);
 		rt->state_loaded = 1;
 	}
@@ -682,7 +687,7 @@ record_item(struct poll *poll, size_t i)
 }
 
 static void
-pipeline_seen_cb(struct redisReply *reply, const char *error, void *arg)
+pipeline_seen_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	static const struct timeval zero = { 0, 0 };
 	struct poll *poll = arg;
@@ -692,13 +697,13 @@ pipeline_seen_cb(struct redisReply *reply, const char *error, void *arg)
 		if (!poll->failed)
 			poll_fail(poll, "items not recorded: %s", error);
 		poll->store_failed = 1;
-	} else if (reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != to - from) {
+	} else if (store_reply_type(reply) != STORE_ARRAY ||
+	    store_reply_len(reply) != to - from) {
 		if (!poll->failed)
 			poll_fail(poll, "items not recorded: unexpected MGET reply");
 	} else if (!poll->rt->p->dying) {
 		for (k = from; k < to; k++)
-			if (reply->element[k - from]->type == REDIS_REPLY_NIL)
+			if (store_reply_type(store_reply_elem(reply, k - from)) == STORE_NIL)
 				record_item(poll, poll->order[k]);
 	}
 	poll->pending--;
@@ -734,8 +739,8 @@ next_slice(struct poll *poll)
 	keys = xcalloc(n + 1, sizeof *keys);
 	argv[0] = "MGET";
 	for (k = 0; k < n; k++) {
-		keys[k] = xasprintf("%sseen:%s", p->cfg->prefix,
-		    poll->keys[poll->order[poll->slice_from + k]]);
+		keys[k] = keys_name(p->cfg->prefix, KEY_SEEN,
+		    poll->keys[poll->order[poll->slice_from + k]], NULL);
 		argv[k + 1] = keys[k];
 	}
 	poll->pending++;

@@ -31,8 +31,8 @@
 
 struct config;
 struct event_base;
-struct redisReply;
 struct store;
+struct store_reply;
 struct cluster;
 struct cluster_feed;
 
@@ -63,8 +63,9 @@ struct cluster_feed;
  */
 typedef void (*cluster_acquired_cb)(void *feed_arg, long long since_ms,
     void *arg);
-typedef void (*cluster_reply_cb)(struct redisReply *reply, const char *error,
-    void *arg);
+/* As store_reply_cb (store.h). */
+typedef void (*cluster_reply_cb)(const struct store_reply *reply,
+    const char *error, void *arg);
 
 /* NULL when leases are off ([daemon] lease = 0).  Takes copies of cfg's
  * prefix, instance and lease (keys a reload does not change). */
