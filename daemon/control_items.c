@@ -14,13 +14,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "control_internal.h"
 #include "wirewatch/config.h"
 #include "wirewatch/control.h"
 #include "wirewatch/deliveries.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
 #include "wirewatch/recent.h"
@@ -108,7 +108,7 @@ struct outbox_req {
 };
 
 static void
-control_listed_cb(struct redisReply *reply, const char *error, void *arg)
+control_listed_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox_req *o = arg;
 	json_t *rows, *res;
@@ -147,7 +147,7 @@ control_deliveries(struct control_conn *cl, const struct control_request *req,
 }
 
 static void
-control_replayed_cb(struct redisReply *reply, const char *error, void *arg)
+control_replayed_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox_req *o = arg;
 	json_t *res;
@@ -220,7 +220,7 @@ struct status_req {
 };
 
 static void
-control_stats_cb(struct redisReply *reply, const char *error, void *arg)
+control_stats_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	static const char *names[] = { "outbox_queued", "outbox_pending",
 		"outbox_retry", "dead_letters_total", "alerts_today", "recent_items" };
@@ -229,12 +229,13 @@ control_stats_cb(struct redisReply *reply, const char *error, void *arg)
 	size_t i;
 	int ok;
 
-	ok = error == NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6;
+	ok = error == NULL && store_reply_type(reply) == STORE_ARRAY &&
+	    store_reply_len(reply) == 6;
 	for (i = 0; ok && i < 6; i++) {
-		if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+		if (store_reply_type(store_reply_elem(reply, i)) != STORE_INT)
 			ok = 0;
 		else
-			v[i] = reply->element[i]->integer;
+			v[i] = store_reply_int(store_reply_elem(reply, i));
 	}
 	for (i = 0; i < 6; i++)
 		json_object_set_new(s->o, names[i], ok ? json_integer(v[i]) : json_null());
@@ -261,11 +262,11 @@ control_status_redis(struct control_conn *cl, const struct control_request *req,
 	json_object_set_new(o, "keep_items", json_integer(cfg->keep_items));
 	s->o = o;
 	s->later = control_later(cl, req);
-	keys[0] = xasprintf("%soutbox", cfg->prefix);
-	keys[1] = xasprintf("%sdead", cfg->prefix);
-	keys[2] = xasprintf("%sretry", cfg->prefix);
+	keys[0] = keys_name(cfg->prefix, KEY_OUTBOX, NULL);
+	keys[1] = keys_name(cfg->prefix, KEY_DEAD, NULL);
+	keys[2] = keys_name(cfg->prefix, KEY_RETRY, NULL);
 	keys[3] = outbox_day_key(cfg, time(NULL));
-	keys[4] = xasprintf("%srecent", cfg->prefix);
+	keys[4] = keys_name(cfg->prefix, KEY_RECENT, NULL);
 	argv[0] = "FCALL";
 	argv[1] = "ww_stats";
 	argv[2] = "5";

@@ -7,12 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/deliveries.h"
+#include "wirewatch/keys.h"
+#include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
 #define GROUP "dispatch"
@@ -25,9 +26,9 @@ deliveries_list_call(struct deliveries_call *c, const struct config *cfg,
 {
 	memset(c, 0, sizeof *c);
 	c->argv = xcalloc(9, sizeof *c->argv);
-	c->owned[0] = xasprintf("%soutbox", cfg->prefix);
-	c->owned[1] = xasprintf("%sretry", cfg->prefix);
-	c->owned[2] = xasprintf("%sdead", cfg->prefix);
+	c->owned[0] = keys_name(cfg->prefix, KEY_OUTBOX, NULL);
+	c->owned[1] = keys_name(cfg->prefix, KEY_RETRY, NULL);
+	c->owned[2] = keys_name(cfg->prefix, KEY_DEAD, NULL);
 	c->argv[c->argc++] = "FCALL";
 	c->argv[c->argc++] = "ww_deliveries";
 	c->argv[c->argc++] = "3";
@@ -46,9 +47,9 @@ deliveries_replay_call(struct deliveries_call *c, const struct config *cfg,
 
 	memset(c, 0, sizeof *c);
 	c->argv = xcalloc(9 + nids, sizeof *c->argv);
-	c->owned[0] = xasprintf("%soutbox", cfg->prefix);
-	c->owned[1] = xasprintf("%sdead", cfg->prefix);
-	c->owned[2] = xasprintf("%sretry", cfg->prefix);
+	c->owned[0] = keys_name(cfg->prefix, KEY_OUTBOX, NULL);
+	c->owned[1] = keys_name(cfg->prefix, KEY_DEAD, NULL);
+	c->owned[2] = keys_name(cfg->prefix, KEY_RETRY, NULL);
 	c->argv[c->argc++] = "FCALL";
 	c->argv[c->argc++] = "ww_replay";
 	c->argv[c->argc++] = "3";
@@ -72,19 +73,25 @@ deliveries_call_free(struct deliveries_call *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* A string reply's text, else NULL. */
+static const char *
+str(const struct store_reply *r)
+{
+	return store_reply_type(r) == STORE_STRING ? store_reply_str(r, NULL) : NULL;
+}
+
 /* The value of field name in a flat field/value array. */
 static const char *
-fv(const redisReply *fields, const char *name)
+fv(const struct store_reply *fields, const char *name)
 {
+	const char *k;
 	size_t i;
 
-	if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
-		return NULL;
-	for (i = 0; i + 1 < fields->elements; i += 2)
-		if (fields->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(fields->element[i]->str, name) == 0 &&
-		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
-			return fields->element[i + 1]->str;
+	for (i = 0; i + 1 < store_reply_len(fields); i += 2)
+		if ((k = str(store_reply_elem(fields, i))) != NULL &&
+		    strcmp(k, name) == 0 &&
+		    str(store_reply_elem(fields, i + 1)) != NULL)
+			return str(store_reply_elem(fields, i + 1));
 	return NULL;
 }
 
@@ -129,31 +136,31 @@ row(json_t *rows, const char *state, const char *id, const char *sink,
 }
 
 static int
-is_array(const redisReply *r)
+is_array(const struct store_reply *r)
 {
-	return r != NULL && r->type == REDIS_REPLY_ARRAY;
+	return store_reply_type(r) == STORE_ARRAY;
 }
 
 /* An XRANGE entry: {id, {field, value, ...}}. */
 static int
-is_entry(const redisReply *e)
+is_entry(const struct store_reply *e)
 {
-	return is_array(e) && e->elements == 2 &&
-	    e->element[0]->type == REDIS_REPLY_STRING && is_array(e->element[1]);
+	return is_array(e) && store_reply_len(e) == 2 &&
+	    str(store_reply_elem(e, 0)) != NULL && is_array(store_reply_elem(e, 1));
 }
 
 static void
-failed_rows(json_t *rows, const redisReply *dead)
+failed_rows(json_t *rows, const struct store_reply *dead)
 {
-	const redisReply *f;
+	const struct store_reply *f;
 	const char *reason, *resp, *att;
 	struct buf err = {0};
 	size_t i;
 
-	for (i = 0; i < dead->elements; i++) {
-		if (!is_entry(dead->element[i]))
+	for (i = 0; i < store_reply_len(dead); i++) {
+		if (!is_entry(store_reply_elem(dead, i)))
 			continue;
-		f = dead->element[i]->element[1];
+		f = store_reply_elem(store_reply_elem(dead, i), 1);
 		reason = fv(f, "reason");
 		resp = fv(f, "response");
 		att = fv(f, "attempts");
@@ -166,34 +173,49 @@ failed_rows(json_t *rows, const redisReply *dead)
 	buf_free(&err);
 }
 
-static void
-pending_rows(json_t *rows, const redisReply *entries, const redisReply *pel,
-    const redisReply *retry, const redisReply *groups)
+/* The consumer that holds entry id, in an XPENDING list; NULL: none. */
+static const char *
+holder(const struct store_reply *pel, const char *id)
 {
-	const char *last = "0-0", *consumer, *id, *att, *name;
-	const redisReply *f;
+	const struct store_reply *p;
+	const char *consumer = NULL, *pid;
+	size_t j;
+
+	for (j = 0; j < store_reply_len(pel); j++) {
+		p = store_reply_elem(pel, j);
+		if (store_reply_len(p) >= 2 &&
+		    (pid = str(store_reply_elem(p, 0))) != NULL &&
+		    str(store_reply_elem(p, 1)) != NULL && strcmp(pid, id) == 0)
+			consumer = str(store_reply_elem(p, 1));
+	}
+	return consumer;
+}
+
+static void
+pending_rows(json_t *rows, const struct store_reply *entries,
+    const struct store_reply *pel, const struct store_reply *retry,
+    const struct store_reply *groups)
+{
+	const char *last = "0-0", *consumer, *id, *att, *name, *member, *due;
+	const struct store_reply *f, *g, *e;
 	char when[32];
 	json_t *m;
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < groups->elements; i++) {
-		name = fv(groups->element[i], "name");
+	for (i = 0; i < store_reply_len(groups); i++) {
+		g = store_reply_elem(groups, i);
+		name = fv(g, "name");
 		if (name != NULL && strcmp(name, GROUP) == 0 &&
-		    fv(groups->element[i], "last-delivered-id") != NULL)
-			last = fv(groups->element[i], "last-delivered-id");
+		    fv(g, "last-delivered-id") != NULL)
+			last = fv(g, "last-delivered-id");
 	}
-	for (i = 0; i < entries->elements; i++) {
-		if (!is_entry(entries->element[i]))
+	for (i = 0; i < store_reply_len(entries); i++) {
+		e = store_reply_elem(entries, i);
+		if (!is_entry(e))
 			continue;
-		id = entries->element[i]->element[0]->str;
-		f = entries->element[i]->element[1];
-		consumer = NULL;
-		for (j = 0; j < pel->elements; j++)
-			if (is_array(pel->element[j]) && pel->element[j]->elements >= 2 &&
-			    pel->element[j]->element[0]->type == REDIS_REPLY_STRING &&
-			    pel->element[j]->element[1]->type == REDIS_REPLY_STRING &&
-			    strcmp(pel->element[j]->element[0]->str, id) == 0)
-				consumer = pel->element[j]->element[1]->str;
+		id = str(store_reply_elem(e, 0));
+		f = store_reply_elem(e, 1);
+		consumer = holder(pel, id);
 		/* Delivered and acknowledged, not trimmed yet: not listed. */
 		if (consumer == NULL && id_cmp(id, last) <= 0)
 			continue;
@@ -202,12 +224,13 @@ pending_rows(json_t *rows, const redisReply *entries, const redisReply *pel,
 		    fv(f, "watchlist"), att ? atol(att) : 0, "now", fv(f, "last_error"),
 		    consumer);
 	}
-	for (i = 0; i + 1 < retry->elements; i += 2) {
-		if (retry->element[i]->type != REDIS_REPLY_STRING ||
-		    (m = json_loads(retry->element[i]->str, 0, NULL)) == NULL)
+	for (i = 0; i + 1 < store_reply_len(retry); i += 2) {
+		if ((member = str(store_reply_elem(retry, i))) == NULL ||
+		    (m = json_loads(member, 0, NULL)) == NULL)
 			continue;
-		util_format_time((time_t)(atoll(retry->element[i + 1]->str ?
-		    retry->element[i + 1]->str : "0") / 1000), when, sizeof when);
+		due = store_reply_str(store_reply_elem(retry, i + 1), NULL);
+		util_format_time((time_t)(atoll(due ? due : "0") / 1000), when,
+		    sizeof when);
 		row(rows, "retry", json_string_value(json_object_get(m, "id")),
 		    json_string_value(json_object_get(m, "sink")),
 		    json_string_value(json_object_get(m, "watchlist")),
@@ -218,50 +241,51 @@ pending_rows(json_t *rows, const redisReply *entries, const redisReply *pel,
 }
 
 json_t *
-deliveries_rows(const redisReply *r, int failed)
+deliveries_rows(const struct store_reply *r, int failed)
 {
 	json_t *rows;
 	size_t i;
 
-	if (!is_array(r) || r->elements != (failed ? 1u : 4u))
+	if (!is_array(r) || store_reply_len(r) != (failed ? 1u : 4u))
 		return NULL;
-	for (i = 0; i < r->elements; i++)
-		if (!is_array(r->element[i]))
+	for (i = 0; i < store_reply_len(r); i++)
+		if (!is_array(store_reply_elem(r, i)))
 			return NULL;
 	rows = json_array();
 	if (failed)
-		failed_rows(rows, r->element[0]);
+		failed_rows(rows, store_reply_elem(r, 0));
 	else
-		pending_rows(rows, r->element[0], r->element[1], r->element[2],
-		    r->element[3]);
+		pending_rows(rows, store_reply_elem(r, 0), store_reply_elem(r, 1),
+		    store_reply_elem(r, 2), store_reply_elem(r, 3));
 	return rows;
 }
 
 json_t *
-deliveries_replayed(const redisReply *r)
+deliveries_replayed(const struct store_reply *r)
 {
-	const redisReply *done, *missing;
+	const struct store_reply *done, *missing;
+	const char *id, *sink;
 	json_t *o, *a, *m, *x;
 	size_t i;
 
-	if (!is_array(r) || r->elements != 2 || !is_array(r->element[0]) ||
-	    !is_array(r->element[1]))
+	done = store_reply_elem(r, 0);
+	missing = store_reply_elem(r, 1);
+	if (!is_array(r) || store_reply_len(r) != 2 || !is_array(done) ||
+	    !is_array(missing))
 		return NULL;
-	done = r->element[0];
-	missing = r->element[1];
 	a = json_array();
-	for (i = 0; i + 1 < done->elements; i += 2) {
+	for (i = 0; i + 1 < store_reply_len(done); i += 2) {
+		id = store_reply_str(store_reply_elem(done, i), NULL);
+		sink = store_reply_str(store_reply_elem(done, i + 1), NULL);
 		x = json_object();
-		json_object_set_new(x, "id", alert_json_string(done->element[i]->str ?
-		    done->element[i]->str : ""));
-		json_object_set_new(x, "sink", alert_json_string(done->element[i + 1]->str ?
-		    done->element[i + 1]->str : ""));
+		json_object_set_new(x, "id", alert_json_string(id ? id : ""));
+		json_object_set_new(x, "sink", alert_json_string(sink ? sink : ""));
 		json_array_append_new(a, x);
 	}
 	m = json_array();
-	for (i = 0; i < missing->elements; i++)
-		if (missing->element[i]->type == REDIS_REPLY_STRING)
-			json_array_append_new(m, alert_json_string(missing->element[i]->str));
+	for (i = 0; i < store_reply_len(missing); i++)
+		if ((id = str(store_reply_elem(missing, i))) != NULL)
+			json_array_append_new(m, alert_json_string(id));
 	o = json_object();
 	json_object_set_new(o, "requeued", a);
 	json_object_set_new(o, "missing", m);

@@ -17,16 +17,14 @@
  * function does the work and deliveries.c makes the rows, and the same
  * printing below shows them: the two paths cannot drift apart.  Offline,
  * --json prints one row object per line; through the daemon, the reply
- * object.  A short synchronous hiredis connection is right for a
+ * object.  A short synchronous connection (store_sync_*) is right for a
  * command-line tool; the daemon never blocks like this.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "ctl/ctl.h"
@@ -103,61 +101,6 @@ ctl_replay_print(const json_t *result, int all)
 
 /* --- offline: straight to Redis ---------------------------------------------- */
 
-static redisContext *
-connect_redis(const struct config *cfg)
-{
-	struct timeval tv = { 5, 0 };
-	char *sock = NULL, *host = NULL;
-	redisContext *rc;
-	int port = 0;
-
-	/* config_load checked the address with the same function. */
-	(void)store_addr_parse(cfg->redis, &sock, &host, &port);
-	if (sock != NULL)
-		rc = redisConnectUnixWithTimeout(sock, tv);
-	else
-		rc = redisConnectWithTimeout(host, port, tv);
-	free(sock);
-	free(host);
-	if (rc == NULL || rc->err) {
-		fprintf(stderr, "wirewatchctl: redis %s: %s\n", cfg->redis,
-		    rc ? rc->errstr : "out of memory");
-		if (rc != NULL)
-			redisFree(rc);
-		return NULL;
-	}
-	redisSetTimeout(rc, tv);
-	return rc;
-}
-
-/*
- * Runs c; a database that has no functions yet (no daemon of this
- * version ever connected to it) gets the daemon's library first.
- */
-static redisReply *
-fcall(redisContext *rc, const struct deliveries_call *c)
-{
-	const char *load[4] = { "FUNCTION", "LOAD", "REPLACE", outbox_functions() };
-	redisReply *r = redisCommandArgv(rc, c->argc, c->argv, NULL);
-
-	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
-	    strstr(r->str, "Function not found") != NULL) {
-		freeReplyObject(r);
-		freeReplyObject(redisCommandArgv(rc, 4, load, NULL));
-		r = redisCommandArgv(rc, c->argc, c->argv, NULL);
-	}
-	if (r == NULL) {
-		fprintf(stderr, "wirewatchctl: redis: %s\n", rc->errstr);
-		return NULL;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		fprintf(stderr, "wirewatchctl: redis: %s\n", r->str);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
-}
-
 /* What to ask Redis offline: a list, or a replay. */
 struct job {
 	int replay;
@@ -167,23 +110,67 @@ struct job {
 	size_t nids;
 };
 
-/* Offline: j's Redis function call, its reply as JSON in *out. */
+/* One call's outcome: its reply as JSON, or why not. */
+struct answer {
+	const struct job *j;
+	json_t *out;
+	int no_function;           /* the library is not loaded yet */
+	int failed;
+};
+
+static void
+ctl_answered_cb(const struct store_reply *reply, const char *error, void *arg)
+{
+	struct answer *a = arg;
+
+	if (error != NULL) {
+		if (strstr(error, "Function not found") != NULL && !a->no_function) {
+			a->no_function = 1;
+			return;
+		}
+		a->failed = 1;
+		fprintf(stderr, "wirewatchctl: %s\n", error);
+		return;
+	}
+	a->out = a->j->replay ? deliveries_replayed(reply) :
+	    deliveries_rows(reply, a->j->failed);
+	if (a->out == NULL) {
+		a->failed = 1;
+		fprintf(stderr, "wirewatchctl: redis: unexpected reply\n");
+	}
+}
+
+static void
+ctl_loaded_cb(const struct store_reply *reply, const char *error, void *arg)
+{
+	(void)reply;
+	(void)error;
+	(void)arg;
+}
+
+/*
+ * Offline: j's Redis function call, its reply as JSON in *out.  A
+ * database that has no functions yet (no daemon of this version ever
+ * connected to it) gets the daemon's library first.
+ */
 static int
 offline(const char *conf, const struct job *j, json_t **out)
 {
+	const char *load[4] = { "FUNCTION", "LOAD", "REPLACE", outbox_functions() };
+	struct answer a = { j, NULL, 0, 0 };
 	struct deliveries_call c;
 	char err[WW_ERRLEN];
 	struct config *cfg;
-	redisContext *rc;
-	redisReply *r;
-	int status = EXIT_FAILED;
+	struct store_sync *rc;
 
 	*out = NULL;
 	if ((cfg = config_load(conf, err, sizeof err)) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_UNREACHABLE;
 	}
-	if ((rc = connect_redis(cfg)) == NULL) {
+	if ((rc = store_sync_connect(cfg->redis, 5000, cfg->redis_user,
+	    cfg->redis_password, cfg->redis_db, err, sizeof err)) == NULL) {
+		fprintf(stderr, "wirewatchctl: %s\n", err);
 		config_free(cfg);
 		return EXIT_UNREACHABLE;
 	}
@@ -191,18 +178,17 @@ offline(const char *conf, const struct job *j, json_t **out)
 		deliveries_replay_call(&c, cfg, j->sink, j->ids, j->nids);
 	else
 		deliveries_list_call(&c, cfg, j->failed);
-	if ((r = fcall(rc, &c)) != NULL) {
-		*out = j->replay ? deliveries_replayed(r) : deliveries_rows(r, j->failed);
-		if (*out != NULL)
-			status = 0;
-		else
-			fprintf(stderr, "wirewatchctl: redis: unexpected reply\n");
-		freeReplyObject(r);
+	store_sync_command(rc, ctl_answered_cb, &a, c.argc, c.argv);
+	if (a.no_function) {
+		store_sync_command(rc, ctl_loaded_cb, NULL, 4, load);
+		/* a second "Function not found" is a failure */
+		store_sync_command(rc, ctl_answered_cb, &a, c.argc, c.argv);
 	}
 	deliveries_call_free(&c);
-	redisFree(rc);
+	store_sync_free(rc);
 	config_free(cfg);
-	return status;
+	*out = a.out;
+	return a.out != NULL ? 0 : EXIT_FAILED;
 }
 
 /* --- options ------------------------------------------------------------------ */

@@ -21,7 +21,7 @@
 #include <jansson.h>
 
 struct config;
-struct redisReply;
+struct store_reply;
 
 #define DELIVERIES_MAX 10000    /* entries listed or replayed per call */
 
@@ -43,9 +43,9 @@ void deliveries_call_free(struct deliveries_call *c);
 
 /* The rows of a ww_deliveries reply (a new array), or NULL when r is not
  * one. */
-json_t *deliveries_rows(const struct redisReply *r, int failed);
+json_t *deliveries_rows(const struct store_reply *r, int failed);
 /* {"requeued": [{"id", "sink"}...], "missing": [ids]} of a ww_replay
  * reply, or NULL when r is not one. */
-json_t *deliveries_replayed(const struct redisReply *r);
+json_t *deliveries_replayed(const struct store_reply *r);
 
 #endif
