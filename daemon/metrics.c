@@ -22,10 +22,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/config.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/metrics.h"
 #include "wirewatch/pipeline.h"
@@ -99,42 +99,39 @@ metrics_addr_parse(const char *addr, char **host, int *port)
 /* --- Redis figures --------------------------------------------------------- */
 
 static long long
-int_reply(const redisReply *r)
+int_reply(const struct store_reply *r)
 {
-	return r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+	return store_reply_type(r) == STORE_INT ? store_reply_int(r) : -1;
 }
 
 /* XINFO GROUPS: the dispatch group's pending count and lag (nil: unknown). */
 static int
-read_groups(struct metrics *m, const redisReply *reply)
+read_groups(struct metrics *m, const struct store_reply *reply)
 {
-	const redisReply *g, *k, *v;
+	const struct store_reply *g, *k, *v;
 	size_t i, j;
 	int found = 0;
 
-	if (reply->type != REDIS_REPLY_ARRAY)
+	if (store_reply_type(reply) != STORE_ARRAY)
 		return -1;
-	for (i = 0; i < reply->elements; i++) {
-		g = reply->element[i];
-		if (g->type != REDIS_REPLY_ARRAY)
-			continue;
-		for (j = 0; j + 1 < g->elements; j += 2) {
-			k = g->element[j];
-			v = g->element[j + 1];
-			if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
-				continue;
-			if (!strcmp(k->str, "name"))
-				found = v->type == REDIS_REPLY_STRING && !strcmp(v->str, "dispatch");
+	for (i = 0; i < store_reply_len(reply); i++) {
+		g = store_reply_elem(reply, i);
+		for (j = 0; j + 1 < store_reply_len(g); j += 2) {
+			k = store_reply_elem(g, j);
+			v = store_reply_elem(g, j + 1);
+			if (store_reply_is(k, "name"))
+				found = store_reply_type(v) == STORE_STRING &&
+				    store_reply_is(v, "dispatch");
 		}
 		if (!found)
 			continue;
-		for (j = 0; j + 1 < g->elements; j += 2) {
-			k = g->element[j];
-			v = g->element[j + 1];
-			if (!strcmp(k->str, "pending"))
+		for (j = 0; j + 1 < store_reply_len(g); j += 2) {
+			k = store_reply_elem(g, j);
+			v = store_reply_elem(g, j + 1);
+			if (store_reply_is(k, "pending"))
 				m->r_pending = int_reply(v);
-			else if (!strcmp(k->str, "lag") && v->type == REDIS_REPLY_INTEGER) {
-				m->r_lag = v->integer;
+			else if (store_reply_is(k, "lag") && store_reply_type(v) == STORE_INT) {
+				m->r_lag = store_reply_int(v);
 				m->r_lag_known = 1;
 			}
 		}
@@ -146,7 +143,7 @@ read_groups(struct metrics *m, const redisReply *reply)
 static void refresh_release(struct refresh *r);
 
 static void
-metrics_refreshed_cb(struct redisReply *reply, const char *error, void *arg)
+metrics_refreshed_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct refresh_cmd *c = arg;
 	struct refresh *r = c->r;
@@ -228,9 +225,9 @@ metrics_timer_cb(evutil_socket_t fd, short what, void *arg)
 	m->r_pending = m->r_lag = 0;
 	m->r_retry = m->r_dead = -1;
 	m->r_lag_known = m->r_failed = 0;
-	k_outbox = xasprintf("%soutbox", m->prefix);
-	k_retry = xasprintf("%sretry", m->prefix);
-	k_dead = xasprintf("%sdead", m->prefix);
+	k_outbox = keys_name(m->prefix, KEY_OUTBOX, NULL);
+	k_retry = keys_name(m->prefix, KEY_RETRY, NULL);
+	k_dead = keys_name(m->prefix, KEY_DEAD, NULL);
 	send_refresh(m, R_GROUPS, "XINFO", "GROUPS", k_outbox);
 	send_refresh(m, R_RETRY, "ZCARD", NULL, k_retry);
 	send_refresh(m, R_DEAD, "XLEN", NULL, k_dead);
