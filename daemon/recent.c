@@ -19,12 +19,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/feed.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/match.h"
 #include "wirewatch/outbox.h"
@@ -169,26 +169,29 @@ recent_fields_free(struct recent_fields *f)
 /* --- reading an entry ----------------------------------------------------- */
 
 int
-recent_item_decode(const struct redisReply *entry, struct recent_item *out)
+recent_item_decode(const struct store_reply *entry, struct recent_item *out)
 {
-	const redisReply *f, *k, *v;
-	const char *same = NULL, *published = NULL;
+	const struct store_reply *f, *k, *v;
+	const char *same = NULL, *published = NULL, *ks, *vs;
 	size_t i;
 
 	memset(out, 0, sizeof *out);
-	if (entry == NULL || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
-	    entry->element[0]->type != REDIS_REPLY_STRING ||
-	    entry->element[1]->type != REDIS_REPLY_ARRAY)
+	f = store_reply_elem(entry, 1);
+	if (store_reply_type(entry) != STORE_ARRAY || store_reply_len(entry) != 2 ||
+	    store_reply_type(store_reply_elem(entry, 0)) != STORE_STRING ||
+	    store_reply_type(f) != STORE_ARRAY)
 		return -1;
-	out->sid = entry->element[0]->str;
+	out->sid = store_reply_str(store_reply_elem(entry, 0), NULL);
 	out->seen_ms = strtoull(out->sid, NULL, 10);
-	f = entry->element[1];
-	for (i = 0; i + 1 < f->elements; i += 2) {
-		k = f->element[i];
-		v = f->element[i + 1];
-		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+	for (i = 0; i + 1 < store_reply_len(f); i += 2) {
+		k = store_reply_elem(f, i);
+		v = store_reply_elem(f, i + 1);
+		if (store_reply_type(k) != STORE_STRING ||
+		    store_reply_type(v) != STORE_STRING)
 			continue;
-#define FIELD(name, dst) else if (strcmp(k->str, name) == 0) dst = v->str
+		ks = store_reply_str(k, NULL);
+		vs = store_reply_str(v, NULL);
+#define FIELD(name, dst) else if (strcmp(ks, name) == 0) dst = vs
 		if (0)
 			;
 		FIELD("key", out->key);
@@ -385,7 +388,7 @@ walk_new(struct recent *r, const char *name, const char *query, long long since_
 	if (since_s == 0 || since_s > keep)
 		since_s = keep;
 	w->since_ms = (uint64_t)since_s * 1000;
-	w->key = xasprintf("%srecent", cfg->prefix);
+	w->key = keys_name(cfg->prefix, KEY_RECENT, NULL);
 	return w;
 }
 
@@ -465,7 +468,7 @@ walk_step(struct walk *w)
 }
 
 static void
-recent_backfilled_cb(struct redisReply *reply, const char *error, void *arg)
+recent_backfilled_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct walk *w = arg;
 
@@ -473,7 +476,7 @@ recent_backfilled_cb(struct redisReply *reply, const char *error, void *arg)
 		if (!w->failed)
 			snprintf(w->error, sizeof w->error, "%s", error);
 		w->failed = 1;
-	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+	} else if (store_reply_type(reply) == STORE_INT && store_reply_int(reply) == 1) {
 		w->st.queued++;
 		w->st.alerts += w->nsinks;
 	} else {
@@ -495,7 +498,7 @@ backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
 	size_t s;
 	int argc = 0;
 
-	mark = xasprintf("%salerted:%s:%s", cfg->prefix, it->key, w->name);
+	mark = keys_name(cfg->prefix, KEY_ALERTED, it->key, w->name, NULL);
 	day = outbox_day_key(cfg, time(NULL));
 	snprintf(ttl, sizeof ttl, "%lld", cfg->seen_ttl);
 	argv[argc++] = "FCALL";
@@ -505,7 +508,7 @@ backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
 	argv[argc++] = NULL; /* outbox */
 	argv[argc++] = day;
 	argv[argc++] = ttl;
-	argv[4] = xasprintf("%soutbox", cfg->prefix);
+	argv[4] = keys_name(cfg->prefix, KEY_OUTBOX, NULL);
 	for (s = 0; s < w->nsinks; s++) {
 		alert_make_id(it->key, w->name, w->sinks[s], ids[s]);
 		json[s] = alert_render(it->feed ? it->feed : "", &d->e, it->key, h, ids[s]);
@@ -528,30 +531,31 @@ backfill_item(struct walk *w, const struct recent_item *it, const struct doc *d,
 }
 
 static void
-recent_page_cb(struct redisReply *reply, const char *error, void *arg)
+recent_page_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct walk *w = arg;
 	struct match_result res;
+	const struct store_reply *e;
 	struct recent_item it;
 	struct doc d;
 	size_t i, h;
 
-	if (error != NULL || reply->type != REDIS_REPLY_ARRAY) {
+	if (error != NULL || store_reply_type(reply) != STORE_ARRAY) {
 		snprintf(w->error, sizeof w->error, "%s", error != NULL ? error :
 		    "unexpected reply to XRANGE");
 		w->failed = 1;
 		walk_end(w);
 		return;
 	}
-	w->more = reply->elements == RECENT_PAGE;
+	w->more = store_reply_len(reply) == RECENT_PAGE;
 	w->outstanding++;
-	for (i = 0; i < reply->elements && !w->failed; i++) {
-		if (reply->element[i]->type == REDIS_REPLY_ARRAY &&
-		    reply->element[i]->elements == 2 &&
-		    reply->element[i]->element[0]->type == REDIS_REPLY_STRING)
+	for (i = 0; i < store_reply_len(reply) && !w->failed; i++) {
+		e = store_reply_elem(reply, i);
+		if (store_reply_len(e) == 2 &&
+		    store_reply_type(store_reply_elem(e, 0)) == STORE_STRING)
 			snprintf(w->start, sizeof w->start, "(%s",
-			    reply->element[i]->element[0]->str);
-		if (recent_item_decode(reply->element[i], &it) == -1)
+			    store_reply_str(store_reply_elem(e, 0), NULL));
+		if (recent_item_decode(e, &it) == -1)
 			continue;
 		w->items++;
 		w->st.items++;
@@ -599,22 +603,23 @@ walk_page(struct walk *w)
  * TIME, not from ours (another host's clock may be off).
  */
 static void
-recent_time_cb(struct redisReply *reply, const char *error, void *arg)
+recent_time_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct walk *w = arg;
 	unsigned long long now;
 
-	if (error != NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-	    reply->element[0]->type != REDIS_REPLY_STRING ||
-	    reply->element[1]->type != REDIS_REPLY_STRING) {
+	if (error != NULL || store_reply_len(reply) != 2 ||
+	    store_reply_type(store_reply_elem(reply, 0)) != STORE_STRING ||
+	    store_reply_type(store_reply_elem(reply, 1)) != STORE_STRING) {
 		snprintf(w->error, sizeof w->error, "%s", error != NULL ? error :
 		    "unexpected reply to TIME");
 		w->failed = 1;
 		walk_end(w);
 		return;
 	}
-	now = strtoull(reply->element[0]->str, NULL, 10) * 1000 +
-	    strtoull(reply->element[1]->str, NULL, 10) / 1000;
+	now = strtoull(store_reply_str(store_reply_elem(reply, 0), NULL), NULL, 10) *
+	    1000 + strtoull(store_reply_str(store_reply_elem(reply, 1), NULL), NULL,
+	    10) / 1000;
 	snprintf(w->start, sizeof w->start, "%llu-0",
 	    now > w->since_ms ? now - w->since_ms : 0);
 	walk_page(w);

@@ -37,8 +37,8 @@ struct config;
 struct feed_entry;
 struct match_doc;
 struct outbox;
-struct redisReply;
 struct store;
+struct store_reply;
 struct recent;
 
 #define RECENT_TEXT_MAX 4096   /* bytes of text kept per item */
@@ -71,7 +71,8 @@ struct recent_item {
 };
 
 /* Decodes one XRANGE entry; -1 when it is not one of ours. */
-int recent_item_decode(const struct redisReply *entry, struct recent_item *out);
+int recent_item_decode(const struct store_reply *entry,
+    struct recent_item *out);
 /* 1 when name is one of the watchlists that alerted on it. */
 int recent_item_alerted(const struct recent_item *it, const char *name);
 

@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "wirewatch/feed.h"
 #include "wirewatch/recent.h"
+#include "wirewatch/store.h"
 #include "wirewatch/util.h"
 
 static const char *
@@ -146,16 +146,37 @@ test_cap(void **state)
 	buf_free(&other);
 }
 
-/* A reply like one XRANGE entry: {id, {field, value, ...}} of f. */
+/* RESP for one XRANGE entry {id, {field, value, ...}} of f; with
+ * not_entry, the fields are one string instead. */
+static struct store_reply *
+entry_reply(const struct recent_fields *f, int not_entry)
+{
+	struct buf b = {0};
+	struct store_reply *r;
+	size_t i;
+
+	buf_adds(&b, "*2\r\n$15\r\n1764900000000-3\r\n");
+	if (not_entry) {
+		buf_adds(&b, "$1\r\nx\r\n");
+	} else {
+		buf_addf(&b, "*%zu\r\n", f->n);
+		for (i = 0; i < f->n; i++)
+			buf_addf(&b, "$%zu\r\n%s\r\n", strlen(f->v[i]), f->v[i]);
+	}
+	r = store_reply_parse(b.s, b.len);
+	assert_non_null(r);
+	buf_free(&b);
+	return r;
+}
+
+/* A reply like one XRANGE entry: decoded into the item it holds. */
 static void
 test_decode(void **state)
 {
 	struct feed_entry e = entry();
 	struct recent_fields f;
-	redisReply strs[2 * RECENT_NFIELDS + 1], *fp[2 * RECENT_NFIELDS], fields, *ep[2];
-	redisReply entry_r;
+	struct store_reply *r;
 	struct recent_item it;
-	size_t i;
 
 	(void)state;
 	e.title = "t";
@@ -163,26 +184,8 @@ test_decode(void **state)
 	e.content = "same";
 	e.published = 1000;
 	recent_fields(&f, "feed1", "key1", &e, "w1\nw2");
-	memset(strs, 0, sizeof strs);
-	for (i = 0; i < f.n; i++) {
-		strs[i].type = REDIS_REPLY_STRING;
-		strs[i].str = f.v[i];
-		strs[i].len = strlen(f.v[i]);
-		fp[i] = &strs[i];
-	}
-	strs[f.n].type = REDIS_REPLY_STRING;
-	strs[f.n].str = "1764900000000-3";
-	memset(&fields, 0, sizeof fields);
-	fields.type = REDIS_REPLY_ARRAY;
-	fields.elements = f.n;
-	fields.element = fp;
-	ep[0] = &strs[f.n];
-	ep[1] = &fields;
-	memset(&entry_r, 0, sizeof entry_r);
-	entry_r.type = REDIS_REPLY_ARRAY;
-	entry_r.elements = 2;
-	entry_r.element = ep;
-	assert_int_equal(recent_item_decode(&entry_r, &it), 0);
+	r = entry_reply(&f, 0);
+	assert_int_equal(recent_item_decode(r, &it), 0);
 	assert_int_equal(it.seen_ms, 1764900000000ULL);
 	assert_string_equal(it.key, "key1");
 	assert_string_equal(it.feed, "feed1");
@@ -192,9 +195,11 @@ test_decode(void **state)
 	assert_true(recent_item_alerted(&it, "w2"));
 	assert_false(recent_item_alerted(&it, "w"));
 	assert_false(recent_item_alerted(&it, "w12"));
+	store_reply_free(r);
 	/* Not an entry: refused. */
-	fields.type = REDIS_REPLY_STRING;
-	assert_int_equal(recent_item_decode(&entry_r, &it), -1);
+	r = entry_reply(&f, 1);
+	assert_int_equal(recent_item_decode(r, &it), -1);
+	store_reply_free(r);
 	recent_fields_free(&f);
 }
 
