@@ -10,8 +10,8 @@
  * another daemon's look alike, and a lost message costs nothing more than
  * a delay: every (re)connect of either connection reads the state again.
  *
- * The subscription is a second hiredis connection of its own (a
- * subscribed connection can run no other command).  It has no command
+ * The subscription is a second connection of its own (store_subscribe:
+ * a subscribed connection can run no other command).  It has no command
  * timeouts (it sends one SUBSCRIBE and then only receives); when it
  * drops, it is made again after a second or so, and the state is read
  * again once it is subscribed.  Under it, every REV_CHECK_MS the
@@ -26,13 +26,11 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/match.h"
 #include "wirewatch/registry.h"
@@ -40,7 +38,6 @@
 #include "wirewatch/util.h"
 
 #define AUDIT_MAXLEN "10000"
-#define SUB_RETRY_MS 1000
 #define REV_CHECK_MS 15000      /* the revision is compared this often too */
 #define NAME_MAX_LEN 128
 #define QUERY_MAX_LEN 65536
@@ -96,11 +93,9 @@ struct registry {
 	size_t nfeeds;
 	struct config *feedcfg;     /* the run-time feeds as a config */
 	/* the subscription */
-	redisAsyncContext *sub;
-	struct event *sub_timer;
+	struct store_sub *sub;
 	struct event *rev_timer;    /* the safety net under the subscription */
 	int checking_rev;
-	int subscribed;
 	int want_sub;
 	int dying;
 };
@@ -174,32 +169,55 @@ by_feed_name(const void *a, const void *b)
 	    ((const struct rt_feed *)b)->name);
 }
 
+/*
+ * Entry i of a flat HGETALL reply of JSON values: its name (*name, *len)
+ * and value as JSON (a new reference), or NULL when it is not such an
+ * entry.  A value that is not JSON gives an empty object (the caller
+ * finds it unreadable and says so).
+ */
+static json_t *
+hash_entry(const struct store_reply *h, size_t i, const char **name,
+    size_t *len)
+{
+	const struct store_reply *k = store_reply_elem(h, i);
+	const struct store_reply *v = store_reply_elem(h, i + 1);
+	json_error_t jerr;
+	const char *text;
+	size_t tlen;
+	json_t *o;
+
+	if (store_reply_type(k) != STORE_STRING ||
+	    store_reply_type(v) != STORE_STRING)
+		return NULL;
+	*name = store_reply_str(k, len);
+	text = store_reply_str(v, &tlen);
+	o = json_loadb(text, tlen, 0, &jerr);
+	return o != NULL ? o : json_object();
+}
+
 /* A flat HGETALL reply of JSON values: entries that do not decode are skipped. */
 static void
-parse_watchlists(struct registry *r, const redisReply *h)
+parse_watchlists(struct registry *r, const struct store_reply *h)
 {
 	struct rt_watchlist *v, *w;
 	const json_t *s;
-	json_error_t jerr;
+	const char *name;
+	size_t i, j, n = 0, len;
 	json_t *o;
-	size_t i, j, n = 0;
 
-	v = xcalloc(h->elements / 2 + 1, sizeof *v);
-	for (i = 0; i + 1 < h->elements; i += 2) {
-		if (h->element[i]->type != REDIS_REPLY_STRING ||
-		    h->element[i + 1]->type != REDIS_REPLY_STRING)
+	v = xcalloc(store_reply_len(h) / 2 + 1, sizeof *v);
+	for (i = 0; i + 1 < store_reply_len(h); i += 2) {
+		if ((o = hash_entry(h, i, &name, &len)) == NULL)
 			continue;
-		o = json_loadb(h->element[i + 1]->str, h->element[i + 1]->len, 0, &jerr);
-		if (o == NULL || !json_is_string(json_object_get(o, "query")) ||
+		if (!json_is_string(json_object_get(o, "query")) ||
 		    !json_is_array(json_object_get(o, "sinks"))) {
 			log_warn("registry: run-time watchlist \"%.*s\" in %s is not "
-			    "readable; ignored", (int)h->element[i]->len,
-			    h->element[i]->str, r->k_wl);
+			    "readable; ignored", (int)len, name, r->k_wl);
 			json_decref(o);
 			continue;
 		}
 		w = &v[n++];
-		w->name = xstrndup(h->element[i]->str, h->element[i]->len);
+		w->name = xstrndup(name, len);
 		w->query = jstr(o, "query");
 		w->added = jstr(o, "added");
 		w->by = jstr(o, "by");
@@ -217,29 +235,26 @@ parse_watchlists(struct registry *r, const redisReply *h)
 }
 
 static void
-parse_feeds(struct registry *r, const redisReply *h)
+parse_feeds(struct registry *r, const struct store_reply *h)
 {
 	struct rt_feed *v, *f;
-	json_error_t jerr;
+	const char *name;
+	size_t i, n = 0, len;
 	json_t *o;
-	size_t i, n = 0;
 
-	v = xcalloc(h->elements / 2 + 1, sizeof *v);
-	for (i = 0; i + 1 < h->elements; i += 2) {
-		if (h->element[i]->type != REDIS_REPLY_STRING ||
-		    h->element[i + 1]->type != REDIS_REPLY_STRING)
+	v = xcalloc(store_reply_len(h) / 2 + 1, sizeof *v);
+	for (i = 0; i + 1 < store_reply_len(h); i += 2) {
+		if ((o = hash_entry(h, i, &name, &len)) == NULL)
 			continue;
-		o = json_loadb(h->element[i + 1]->str, h->element[i + 1]->len, 0, &jerr);
-		if (o == NULL || !json_is_string(json_object_get(o, "url")) ||
+		if (!json_is_string(json_object_get(o, "url")) ||
 		    !util_is_http_url(json_string_value(json_object_get(o, "url")))) {
 			log_warn("registry: run-time feed \"%.*s\" in %s is not "
-			    "readable; ignored", (int)h->element[i]->len,
-			    h->element[i]->str, r->k_feeds);
+			    "readable; ignored", (int)len, name, r->k_feeds);
 			json_decref(o);
 			continue;
 		}
 		f = &v[n++];
-		f->name = xstrndup(h->element[i]->str, h->element[i]->len);
+		f->name = xstrndup(name, len);
 		f->url = jstr(o, "url");
 		f->interval = (long)json_integer_value(json_object_get(o, "interval"));
 		if (f->interval <= 0)
@@ -292,7 +307,7 @@ build_feedcfg(struct registry *r)
 /* --- audit -------------------------------------------------------------- */
 
 static void
-registry_audit_cb(struct redisReply *reply, const char *error, void *arg)
+registry_audit_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	(void)reply;
 	(void)arg;
@@ -414,7 +429,7 @@ struct read_req {
 };
 
 static void
-registry_read_cb(struct redisReply *reply, const char *error, void *arg)
+registry_read_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct read_req *q = arg;
 	struct registry *r = q->r;
@@ -428,10 +443,10 @@ registry_read_cb(struct redisReply *reply, const char *error, void *arg)
 			op_finish(op, NULL, "the daemon is stopping");
 		return;
 	}
-	if (error != NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-	    reply->element[0]->type != REDIS_REPLY_INTEGER ||
-	    reply->element[1]->type != REDIS_REPLY_ARRAY ||
-	    reply->element[2]->type != REDIS_REPLY_ARRAY) {
+	if (error != NULL || store_reply_len(reply) != 3 ||
+	    store_reply_type(store_reply_elem(reply, 0)) != STORE_INT ||
+	    store_reply_type(store_reply_elem(reply, 1)) != STORE_ARRAY ||
+	    store_reply_type(store_reply_elem(reply, 2)) != STORE_ARRAY) {
 		log_warn("registry: cannot read the run-time watchlists and feeds: %s",
 		    error != NULL ? error : "unexpected reply");
 		if (op != NULL)
@@ -440,10 +455,10 @@ registry_read_cb(struct redisReply *reply, const char *error, void *arg)
 			    error != NULL ? error : "unexpected reply");
 		return;
 	}
-	rev = reply->element[0]->integer;
+	rev = store_reply_int(store_reply_elem(reply, 0));
 	if (!r->loaded || rev != r->rev) {
-		parse_watchlists(r, reply->element[1]);
-		parse_feeds(r, reply->element[2]);
+		parse_watchlists(r, store_reply_elem(reply, 1));
+		parse_feeds(r, store_reply_elem(reply, 2));
 		build_feedcfg(r);
 		if (!r->loaded || r->nwl + r->nfeeds > 0 || rev != r->rev)
 			log_info("registry: run-time revision %lld: %zu watchlist%s, "
@@ -474,7 +489,7 @@ read_state(struct registry *r, struct op *op)
 }
 
 static void
-registry_setup_cb(struct redisReply *reply, const char *error, void *arg)
+registry_setup_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	(void)reply;
 	(void)arg;
@@ -493,127 +508,22 @@ registry_setup(struct registry *r)
 
 /* --- the subscription ------------------------------------------------------ */
 
-static void sub_connect(struct registry *r);
-
+/* Subscribed (again: whatever was announced meanwhile), or an announcement. */
 static void
-sub_retry(struct registry *r)
-{
-	struct timeval tv = { SUB_RETRY_MS / 1000, (SUB_RETRY_MS % 1000) * 1000 };
-
-	r->sub = NULL;
-	r->subscribed = 0;
-	if (!r->dying)
-		evtimer_add(r->sub_timer, &tv);
-}
-
-static void
-registry_sub_msg_cb(redisAsyncContext *c, void *rep, void *arg)
+registry_announced_cb(const char *message, void *arg)
 {
 	struct registry *r = arg;
-	redisReply *reply = rep;
 
-	(void)c;
-	if (reply == NULL || r->dying || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
-		return;
-	if (strcmp(reply->element[0]->str, "subscribe") == 0) {
-		if (!r->subscribed)
-			log_info("registry: subscribed to %s", r->channel);
-		r->subscribed = 1;
-		/* Whatever was announced while we were not listening. */
-		if (store_is_up(r->store))
-			read_state(r, NULL);
-	} else if (strcmp(reply->element[0]->str, "message") == 0) {
-		log_debug("registry: %s announces revision %s", r->channel,
-		    reply->element[2]->type == REDIS_REPLY_STRING ?
-		    reply->element[2]->str : "?");
-		if (store_is_up(r->store))
-			read_state(r, NULL);
-	}
-}
-
-static void
-registry_sub_connect_cb(const redisAsyncContext *c, int status)
-{
-	struct registry *r = c->data;
-
-	if (status != REDIS_OK) {
-		log_debug("registry: subscription connection: %s", c->errstr);
-		sub_retry(r);
-	}
-}
-
-static void
-registry_sub_disconnect_cb(const redisAsyncContext *c, int status)
-{
-	struct registry *r = c->data;
-
-	(void)status;
 	if (r->dying)
 		return;
-	log_warn("registry: subscription to %s lost (%s); subscribing again",
-	    r->channel, c->errstr[0] ? c->errstr : "disconnected");
-	sub_retry(r);
+	if (message != NULL)
+		log_debug("registry: %s announces revision %s", r->channel, message);
+	if (store_is_up(r->store))
+		read_state(r, NULL);
 }
 
 static void
-registry_sub_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	sub_connect(arg);
-}
-
-static void
-registry_sub_auth_cb(redisAsyncContext *c, void *reply, void *arg)
-{
-	redisReply *rep = reply;
-
-	(void)c;
-	(void)arg;
-	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-		log_err("registry: subscription connection: AUTH refused: %s",
-		    rep->str);
-}
-
-static void
-sub_connect(struct registry *r)
-{
-	char *path = NULL, *host = NULL;
-	redisAsyncContext *c;
-	int port = 0;
-
-	if (store_addr_parse(r->cfg->redis, &path, &host, &port) != NULL)
-		return;
-	c = path != NULL ? redisAsyncConnectUnix(path) : redisAsyncConnect(host, port);
-	free(path);
-	free(host);
-	if (c == NULL)
-		fatal("redisAsyncConnect: out of memory");
-	if (c->err) {
-		log_debug("registry: subscription connection: %s", c->errstr);
-		redisAsyncFree(c);
-		sub_retry(r);
-		return;
-	}
-	c->data = r;
-	r->sub = c;
-	redisLibeventAttach(c, r->base);
-	redisAsyncSetConnectCallback(c, registry_sub_connect_cb);
-	redisAsyncSetDisconnectCallback(c, registry_sub_disconnect_cb);
-	/* the subscription connection authenticates like the store's (a
-	   channel is not per database: no SELECT) */
-	if (r->cfg->redis_password != NULL && r->cfg->redis_user != NULL)
-		redisAsyncCommand(c, registry_sub_auth_cb, r, "AUTH %s %s",
-		    r->cfg->redis_user, r->cfg->redis_password);
-	else if (r->cfg->redis_password != NULL)
-		redisAsyncCommand(c, registry_sub_auth_cb, r, "AUTH %s",
-		    r->cfg->redis_password);
-	redisAsyncCommand(c, registry_sub_msg_cb, r, "SUBSCRIBE %s", r->channel);
-}
-
-static void
-registry_rev_cb(struct redisReply *reply, const char *error, void *arg)
+registry_rev_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct registry *r = arg;
 	long long rev;
@@ -621,7 +531,7 @@ registry_rev_cb(struct redisReply *reply, const char *error, void *arg)
 	r->checking_rev = 0;
 	if (error != NULL || r->dying)
 		return;
-	rev = reply->type == REDIS_REPLY_STRING ? atoll(reply->str) : 0;
+	rev = store_reply_type(reply) == STORE_STRING ? store_reply_int(reply) : 0;
 	if (r->loaded && rev != r->rev) {
 		log_info("registry: run-time revision %lld in Redis, %lld here: "
 		    "reading it (no announcement was received)", rev, r->rev);
@@ -650,7 +560,8 @@ registry_subscribe(struct registry *r)
 
 	r->want_sub = 1;
 	if (r->sub == NULL)
-		sub_connect(r);
+		r->sub = store_subscribe(r->store, r->channel, "registry",
+		    registry_announced_cb, r);
 	if (r->rev_timer == NULL) {
 		r->rev_timer = event_new(r->base, -1, EV_PERSIST, registry_rev_timer_cb, r);
 		event_add(r->rev_timer, &tv);
@@ -670,12 +581,11 @@ registry_new(struct event_base *base, const struct config *cfg, struct store *st
 	r->store = store;
 	r->changed = cb;
 	r->changed_arg = arg;
-	r->k_wl = xasprintf("%srt:watchlists", cfg->prefix);
-	r->k_feeds = xasprintf("%srt:feeds", cfg->prefix);
-	r->k_rev = xasprintf("%srt:rev", cfg->prefix);
-	r->k_audit = xasprintf("%saudit", cfg->prefix);
-	r->channel = xasprintf("%srt:changed", cfg->prefix);
-	r->sub_timer = evtimer_new(base, registry_sub_timer_cb, r);
+	r->k_wl = keys_name(cfg->prefix, KEY_RT_WATCHLISTS, NULL);
+	r->k_feeds = keys_name(cfg->prefix, KEY_RT_FEEDS, NULL);
+	r->k_rev = keys_name(cfg->prefix, KEY_RT_REV, NULL);
+	r->k_audit = keys_name(cfg->prefix, KEY_AUDIT, NULL);
+	r->channel = keys_name(cfg->prefix, KEY_RT_CHANGED, NULL);
 	return r;
 }
 
@@ -685,9 +595,7 @@ registry_free(struct registry *r)
 	if (r == NULL)
 		return;
 	r->dying = 1;
-	if (r->sub != NULL)
-		redisAsyncFree(r->sub);
-	event_free(r->sub_timer);
+	store_sub_free(r->sub);
 	if (r->rev_timer != NULL)
 		event_free(r->rev_timer);
 	watchlists_clear(r->wl, r->nwl);
@@ -777,7 +685,7 @@ registry_check_query(const struct registry *r, const char *name,
 }
 
 static void
-registry_written_cb(struct redisReply *reply, const char *error, void *arg)
+registry_written_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct op *op = arg;
 	int remove = strstr(op->cmd, ".remove") != NULL;
@@ -787,11 +695,11 @@ registry_written_cb(struct redisReply *reply, const char *error, void *arg)
 		op_fail(op, "not changed: %s", error);
 		return;
 	}
-	if (reply->type != REDIS_REPLY_INTEGER) {
+	if (store_reply_type(reply) != STORE_INT) {
 		op_fail(op, "not changed: unexpected reply from Redis");
 		return;
 	}
-	if (reply->integer == 0) {
+	if (store_reply_int(reply) == 0) {
 		if (remove)
 			op_fail(op, "no run-time %s \"%s\" (wirewatchctl %ss lists "
 			    "them)", kind, op->name, kind);
@@ -800,7 +708,7 @@ registry_written_cb(struct redisReply *reply, const char *error, void *arg)
 			    "--replace to change it", kind, op->name);
 		return;
 	}
-	op->rev = reply->integer;
+	op->rev = store_reply_int(reply);
 	read_state(op->r, op);
 }
 
