@@ -173,6 +173,16 @@ store_handshake_cb(const struct store_reply *reply, const char *error, void *arg
 	set_state(s, 1, NULL);
 }
 
+/* "AUTH [user] password" in argv (3 slots); its length. */
+static int
+auth_argv(const char *user, const char *password, const char **argv)
+{
+	argv[0] = "AUTH";
+	argv[1] = user != NULL ? user : password;
+	argv[2] = password;
+	return user != NULL ? 3 : 2;
+}
+
 /* First on every new connection: AUTH [user] password, SELECT db, PING. */
 static void
 handshake(struct store *s)
@@ -182,12 +192,9 @@ handshake(struct store *s)
 
 	s->handshake = (s->password != NULL) + (s->db != 0) + 1;
 	s->refused = 0;
-	if (s->password != NULL) {
-		argv[0] = "AUTH";
-		argv[1] = s->user ? s->user : s->password;
-		argv[2] = s->password;
-		store_command(s, store_handshake_cb, s, s->user ? 3 : 2, argv);
-	}
+	if (s->password != NULL)
+		store_command(s, store_handshake_cb, s,
+		    auth_argv(s->user, s->password, argv), argv);
 	if (s->db != 0) {
 		snprintf(db, sizeof db, "%ld", s->db);
 		argv[0] = "SELECT";
@@ -676,6 +683,7 @@ static void
 sub_connect(struct store_sub *sub)
 {
 	struct store *s = sub->s;
+	const char *argv[3];
 	redisAsyncContext *c;
 
 	c = s->unix_path != NULL ? redisAsyncConnectUnix(s->unix_path) :
@@ -693,12 +701,12 @@ sub_connect(struct store_sub *sub)
 	redisLibeventAttach(c, s->base);
 	redisAsyncSetConnectCallback(c, store_sub_connect_cb);
 	redisAsyncSetDisconnectCallback(c, store_sub_disconnect_cb);
-	if (s->password != NULL && s->user != NULL)
-		redisAsyncCommand(c, store_sub_auth_cb, sub, "AUTH %s %s", s->user,
-		    s->password);
-	else if (s->password != NULL)
-		redisAsyncCommand(c, store_sub_auth_cb, sub, "AUTH %s", s->password);
-	redisAsyncCommand(c, store_sub_msg_cb, sub, "SUBSCRIBE %s", sub->channel);
+	if (s->password != NULL)
+		redisAsyncCommandArgv(c, store_sub_auth_cb, sub,
+		    auth_argv(s->user, s->password, argv), argv, NULL);
+	argv[0] = "SUBSCRIBE";
+	argv[1] = sub->channel;
+	redisAsyncCommandArgv(c, store_sub_msg_cb, sub, 2, argv, NULL);
 }
 
 struct store_sub *
@@ -808,12 +816,9 @@ store_sync_connect(const char *addr, long timeout_ms, const char *user,
 		return NULL;
 	}
 	redisSetTimeout(ctx, tv);
-	if (password != NULL) {
-		argv[0] = "AUTH";
-		argv[1] = user != NULL ? user : password;
-		argv[2] = password;
-		sync_run(ctx, addr, sync_step_cb, &st, user != NULL ? 3 : 2, argv);
-	}
+	if (password != NULL)
+		sync_run(ctx, addr, sync_step_cb, &st,
+		    auth_argv(user, password, argv), argv);
 	if (db != 0 && !st.failed) {
 		snprintf(dbs, sizeof dbs, "%ld", db);
 		argv[0] = "SELECT";
