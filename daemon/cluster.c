@@ -39,8 +39,8 @@
 
 #include "wirewatch/alert.h"
 #include "wirewatch/cluster.h"
-#include "wirewatch/keys.h"
 #include "wirewatch/config.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/store.h"
 #include "wirewatch/util.h"
@@ -366,7 +366,7 @@ elem_str(const struct store_reply *r, char *buf, size_t len)
 	return buf;
 }
 
-/* Element i of a ww_lease reply's answer for feed k: token, polled, mine. */
+/* Feed k's answer in a ww_lease reply (token, polled, mine at 1 + 3k). */
 static void
 lease_answer(struct cluster *c, struct batch *b, size_t k, long long now,
     const struct store_reply *reply)

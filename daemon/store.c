@@ -746,27 +746,22 @@ struct store_sync {
 	char *addr;
 };
 
-/* Runs argv on c; calls cb with the reply or the failure. */
+/* Runs argv on ctx; calls cb (unless NULL) with the reply or the failure. */
 static void
 sync_run(redisContext *ctx, const char *addr, store_reply_cb cb, void *arg,
     int argc, const char **argv)
 {
 	redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+	int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
 	char why[300];
 
-	if (r == NULL) {
-		snprintf(why, sizeof why, "redis %s: %s", addr,
+	if (!ok)
+		snprintf(why, sizeof why, "redis %s: %s", addr, r != NULL ? r->str :
 		    ctx->errstr[0] ? ctx->errstr : "connection lost");
-		cb(NULL, why, arg);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(why, sizeof why, "redis %s: %s", addr, r->str);
-		cb(NULL, why, arg);
-	} else {
-		cb(W(r), NULL, arg);
-	}
-	freeReplyObject(r);
+	if (cb != NULL)
+		cb(ok ? W(r) : NULL, ok ? NULL : why, arg);
+	if (r != NULL)
+		freeReplyObject(r);
 }
 
 struct sync_step {

@@ -140,14 +140,6 @@ ctl_answered_cb(const struct store_reply *reply, const char *error, void *arg)
 	}
 }
 
-static void
-ctl_loaded_cb(const struct store_reply *reply, const char *error, void *arg)
-{
-	(void)reply;
-	(void)error;
-	(void)arg;
-}
-
 /*
  * Offline: j's Redis function call, its reply as JSON in *out.  A
  * database that has no functions yet (no daemon of this version ever
@@ -180,8 +172,8 @@ offline(const char *conf, const struct job *j, json_t **out)
 		deliveries_list_call(&c, cfg, j->failed);
 	store_sync_command(rc, ctl_answered_cb, &a, c.argc, c.argv);
 	if (a.no_function) {
-		store_sync_command(rc, ctl_loaded_cb, NULL, 4, load);
-		/* a second "Function not found" is a failure */
+		/* its failure shows in the call's second "Function not found" */
+		store_sync_command(rc, NULL, NULL, 4, load);
 		store_sync_command(rc, ctl_answered_cb, &a, c.argc, c.argv);
 	}
 	deliveries_call_free(&c);

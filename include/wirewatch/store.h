@@ -132,8 +132,8 @@ void store_sub_free(struct store_sub *sub);
 struct store_sync *store_sync_connect(const char *addr, long timeout_ms,
     const char *user, const char *password, long db, char *err,
     size_t errlen);
-/* Runs argv and calls cb (reply or error, as store_command) before it
- * returns; the reply is freed after cb. */
+/* Runs argv and calls cb (reply or error, as store_command; NULL: none)
+ * before it returns; the reply is freed after cb. */
 void store_sync_command(struct store_sync *c, store_reply_cb cb, void *arg,
     int argc, const char **argv);
 void store_sync_free(struct store_sync *c);

@@ -307,8 +307,18 @@ def redis_acl_user_password_file_and_db(ctx):
                                  ("KEYS", "ww:*"), ("SELECT", "0"), ("KEYS", "ww:*"))[2::2]
         check(any(k.startswith("ww:seen:") for k in keys3), "no seen keys in db 3: %r" % keys3)
         check(keys0 == [], "keys in db 0: %r" % keys0[:5])
+        # wirewatchctl -c goes to the same Redis as the daemon: user, password, db.
+        ctl = os.path.join(harness.ROOT, "build", "wirewatchctl")
+        p = subprocess.run([ctl, "-c", conf, "deliveries", "--json"], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 0 and p.stderr == "", "wirewatchctl -c deliveries with the ACL "
+              "user: rc %s, %r" % (p.returncode, p.stderr))
         conf = e.conf(name="wrong.conf", daemon={"redis-user": "ww",
                                                  "redis-password": "wrong-pass"}, **base)
+        p = subprocess.run([ctl, "-c", conf, "deliveries"], capture_output=True, text=True,
+                           timeout=30)
+        check(p.returncode == 3 and "WRONGPASS" in p.stderr and "wrong-pass" not in p.stderr,
+              "wirewatchctl -c deliveries, wrong password: rc %s, %r" % (p.returncode, p.stderr))
         bad = run_daemon(ctx, conf, timeout=20)
         check(bad.rc == 1 and "WRONGPASS" in bad.stderr and "redis-password" in bad.stderr,
               "wrong password: rc %s, %s" % (bad.rc, bad.tail()))
