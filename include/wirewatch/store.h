@@ -117,7 +117,9 @@ typedef void (*store_message_cb)(const char *message, void *arg);
  * Subscribes to channel on a connection of its own to s's address, with
  * s's AUTH (a channel is not per database: no SELECT).  No command
  * timeouts (it only receives); made again a second after it drops.  Logs
- * as "WHO: subscribed to CHANNEL" and the like.  s must outlive it.
+ * as "WHO: subscribed to CHANNEL" and the like.  It reads s (address,
+ * AUTH, loop) whenever it connects: s must outlive it, though
+ * store_sub_free itself does not touch s.
  */
 struct store_sub *store_subscribe(struct store *s, const char *channel,
     const char *who, store_message_cb cb, void *arg);
