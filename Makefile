@@ -153,6 +153,7 @@ bench-poll: all
 
 bench-deliver: all
 	python3 tests/bench/bench_deliver.py
+	python3 tests/bench/bench_latency.py
 
 bench-cluster: all
 	python3 tests/bench/bench_cluster.py
