@@ -26,7 +26,7 @@
  * starts no poll when it wakes until a tick grants the lease again, and
  * whatever poll it had in flight is refused by the token check in Redis.
  * The library is loaded with FUNCTION LOAD REPLACE on every connection,
- * next to outbox.c's.
+ * next to the outbox's (outbox_lua.c).
  */
 #include <stdint.h>
 #include <stdio.h>

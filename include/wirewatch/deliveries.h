@@ -3,7 +3,7 @@
  * and putting dead letters back (`deliveries`, `replay`).
  *
  * One Redis function call each (ww_deliveries, ww_replay in the outbox's
- * library, outbox.c), and one function here that turns its reply into
+ * library, outbox_lua.c), and one function here that turns its reply into
  * JSON, used by both ways wirewatchctl gets there: through the daemon's
  * control socket (control_items.c, asynchronous) and straight to Redis
  * with -c CONF (ctl_deliveries.c, synchronous, for when the daemon is

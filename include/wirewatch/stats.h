@@ -2,10 +2,10 @@
  * stats.h - the daemon's counters, gauges and histograms, for /metrics.
  *
  * One process-wide table, written by one-line calls where things happen
- * (fetch.c, pipeline.c, outbox.c, sink.c, store.c) and read by metrics.c,
- * which renders it in the Prometheus text exposition format.  Nothing here
- * can fail or block; a series is created on its first use.  The daemon is
- * single-threaded, so there is no locking.
+ * (fetch.c, pipeline.c, outbox.c, outbox_lane.c, sink.c, store.c) and read
+ * by metrics.c, which renders it in the Prometheus text exposition format.
+ * Nothing here can fail or block; a series is created on its first use.
+ * The daemon is single-threaded, so there is no locking.
  *
  * Labels are short names from the configuration (feed, watchlist and sink
  * names, sink types) or fixed words (outcomes): never a URL or a title.
