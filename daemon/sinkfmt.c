@@ -988,6 +988,25 @@ sinkfmt_fit(int (*try)(void *, size_t, size_t, int), void *arg, size_t n,
 	size_t m, lo, hi, mid;
 	int slo, shi, smid, floor;
 
+	/*
+	 * A digest: no m with even its smallest rendering (no snippets,
+	 * caps at their floor) over the limit can fit any other way, and
+	 * a rendering grows with the alerts in it, so the search starts at
+	 * the largest m whose smallest rendering fits (found by bisection)
+	 * instead of trying every m down from n.
+	 */
+	if (n > 2 && !try(arg, n, 0, SINKFMT_FULL / 2)) {
+		lo = 1;		/* try(lo) fits or lo == 1 */
+		hi = n;		/* try(hi) does not fit */
+		while (hi - lo > 1) {
+			mid = lo + (hi - lo) / 2;
+			if (try(arg, mid, 0, SINKFMT_FULL / 2))
+				lo = mid;
+			else
+				hi = mid;
+		}
+		n = lo;
+	}
 	for (m = n; m >= 1; m--) {
 		if (try(arg, m, maxbudget, SINKFMT_FULL))
 			return m;
