@@ -93,6 +93,7 @@ entry_free(struct entry *e)
 	free(e->watchlist);
 	free(e->item);
 	free(e->json);
+	json_decref(e->alert);
 	free(e->label);
 	free(e);
 }
@@ -764,7 +765,7 @@ outbox_take_entry(struct outbox *ob, const redisReply *r, int fetched)
 		outbox_refuse(ob, e, err);
 		return;
 	}
-	json_decref(alert);
+	e->alert = alert;
 	l = ob->lanes[sink - ob->cfg->sinks];
 	if (!fetched && (l->nqueue >= LANE_HOLD || outbox_lane_nparked(l) > 0 ||
 	    l->fetching)) {

@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "wirewatch/config.h"
 #include "wirewatch/outbox.h"
@@ -36,6 +37,7 @@ struct entry {
 	char *watchlist;
 	char *item;
 	char *json;
+	json_t *alert;         /* json parsed by take_entry, for rendering */
 	char *label;
 	int attempt;           /* attempts made before this one */
 	int reply_checked;     /* telegram thread: outbox_tg_lookup() done */

@@ -495,7 +495,6 @@ lane_send(struct lane *l, size_t n)
 	json_t *alerts[DIGEST_MAX];
 	struct sinkfmt_request req;
 	struct send *s;
-	json_error_t jerr;
 	char err[256], *id, *label;
 	size_t m = 0, k, i;
 
@@ -504,22 +503,14 @@ lane_send(struct lane *l, size_t n)
 	while (m < n && (e = TAILQ_FIRST(&l->queue)) != NULL) {
 		TAILQ_REMOVE(&l->queue, e, wait);
 		l->nqueue--;
-		/*
-		 * outbox_take_entry() checked it; a JSON object is all render
-		 * wants.
-		 */
-		if ((alerts[m] = json_loads(e->json, 0, &jerr)) == NULL) {
-			outbox_refuse(ob, e, "stored alert is not JSON");
-			continue;
-		}
+		/* outbox_take_entry() parsed it: a JSON object. */
+		alerts[m] = e->alert;
 		v[m++] = e;
 	}
 	if (m == 0)
 		return;
 	k = render(l->sink, (const json_t *const *)alerts, m,
 	    m == 1 ? v[0]->reply_to : 0, &req, err, sizeof err);
-	for (i = 0; i < m; i++)
-		json_decref(alerts[i]);
 	if (k == 0) {
 		for (i = 0; i < m; i++)
 			outbox_refuse(ob, v[i], err);
@@ -773,6 +764,19 @@ outbox_lane_pump(struct lane *l)
 			}
 			l->granted = 0;
 			l->tokens -= 1;
+		} else if (l->sink->format != SINKFMT_WEBHOOK &&
+		    l->sink->format != SINKFMT_CONSOLE &&
+		    l->sending >= (size_t)ob->cfg->per_host) {
+			/*
+			 * A chat room with no rate limit (mattermost, ntfy):
+			 * no more attempts at once than its host takes, so
+			 * that a pile-up waits here, where it goes out as
+			 * digests, and not as hundreds of messages queued
+			 * for a connection.  A webhook is for programs: one
+			 * event a request, each with its own webhook-id, so
+			 * that a repeat after a crash is the same request.
+			 */
+			break;
 		}
 		/*
 		 * Once a backlog goes out as digests, its tail does too (any

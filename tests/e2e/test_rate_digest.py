@@ -385,3 +385,48 @@ def discord_rate_limit_holds_counted_in_metrics(ctx):
                   "pause" % paused)
             check(rx.too_many == 0, "the receiver answered 429 %d times" % rx.too_many)
             ctx.log("holds counted: %d; pauses after a 429: %d" % (holds, paused))
+
+
+@scenario("rate", "digest", "webhook")
+def flood_to_mattermost_digests_webhook_one_per_alert(ctx):
+    """200 matching items at once to a Mattermost sink (no rate limit of
+    its own) and to a webhook, at the default per-host-connections (2):
+    Mattermost's alerts pile up behind its two connections and go out as
+    digests (every alert in some accepted message, far fewer messages than
+    alerts, none leaving alerts out); the webhook still gets one request
+    per alert ("type": "alert", its webhook-id the alert id), so that a
+    receiver deduplicating by webhook-id sees a repeat as the same
+    request."""
+    n = 200
+    with Env(ctx) as e:
+        e.http.routes["/f"] = flood_feed(n)
+        with chat_receivers.Mattermost() as mm, chat_receivers.Webhook() as hook:
+            conf = e.conf(daemon={"startup-spread": "0"},
+                          feeds=[("f", e.http.url("/f"), {"interval": "1h"})],
+                          watchlists=[("w", "sanctions", ["chat", "hook"])],
+                          sinks=[("chat", {"type": "mattermost", "url": mm.url()}),
+                                 ("hook", {"type": "webhook", "url": hook.url()})])
+            r = run_daemon(ctx, conf, timeout=120)
+            check(r.rc == 0, "--once exit %s" % r.rc)
+            check(not mm.rejected, "mattermost refused %d: %s" % (
+                len(mm.rejected), [x.get("reason") for x in mm.rejected][:3]))
+            got = set()
+            for m in mm.messages:
+                got |= items_of(m)
+            missing = set(range(n)) - got
+            check(not missing, "%d of %d alerts missing from Mattermost's messages, e.g. %s"
+                  % (len(missing), n, sorted(missing)[:5]))
+            msgs = len(mm.messages)
+            check(msgs <= n // 4, "%d Mattermost messages for %d alerts: not digested"
+                  % (msgs, n))
+            check(not any("not shown" in (m.get("text") or "") for m in mm.messages),
+                  "a digest left alerts out")
+            check(not hook.rejected, "webhook refused %d" % len(hook.rejected))
+            check(len(hook.messages) == n, "webhook got %d requests for %d alerts, want "
+                  "one each" % (len(hook.messages), n))
+            h_got = set()
+            for m in hook.messages:
+                h_got |= items_of(m)
+            check(h_got == set(range(n)), "webhook got %d of %d alerts" % (len(h_got), n))
+            ctx.log("mattermost: %d messages for %d alerts; webhook: %d requests"
+                    % (msgs, n, len(hook.messages)))
