@@ -39,6 +39,7 @@
 #define SOURCES_MAX 50   /* sources kept per story (the record stops growing) */
 #define INFLIGHT_MAX 64  /* jobs on the connection at once */
 #define LOCAL_MAX 4096   /* decisions kept in the local ring */
+#define INDEX_BITS 17    /* the ring's band index: 2^17 chains */
 
 /* A decision of this process: its signature (with its story) and bands. */
 struct local_sig {
@@ -46,6 +47,8 @@ struct local_sig {
 	uint64_t bands[STORY_BANDS];
 	json_t *source;          /* {feed, title, link, published} (a reference) */
 	unsigned long seq;       /* decision number (struct stories's seq) */
+	size_t hexlen;
+	char hex[STORY_SIG_HEXMAX]; /* sig as ww_story_cands returns it */
 };
 
 struct job;
@@ -61,6 +64,17 @@ struct stories {
 	int pumping;
 	struct local_sig *ring;  /* the last LOCAL_MAX decisions */
 	size_t nring, ring_next;
+	/*
+	 * The ring's band index: chains of (ring slot, band) links, link
+	 * slot * STORY_BANDS + band, one chain per hash of (band, band key),
+	 * so that a lookup visits the decisions sharing a band with it, not
+	 * the whole ring.  -1 ends a chain.
+	 */
+	int32_t *heads;          /* 1 << INDEX_BITS chains */
+	struct link { int32_t next, prev; } *links;
+	uint32_t *mark;          /* per slot: the lookup that last counted it */
+	uint8_t *hits;           /* per slot: bands shared in that lookup */
+	uint32_t lookups;
 	unsigned long seq;       /* decisions made */
 };
 
@@ -75,6 +89,8 @@ struct job {
 	unsigned long seq;      /* its decision's number, once decided */
 	struct story_sig sig;
 	uint64_t bands[STORY_BANDS];
+	size_t hexlen;          /* sig as hex, once decided */
+	char hex[STORY_SIG_HEXMAX];
 	json_t *sources;        /* the story's sources before this item */
 	int joined;             /* joins a known story (else opens one) */
 	struct jalert *alerts;
@@ -83,6 +99,15 @@ struct job {
 	size_t nkept;
 	char *fence_key;        /* the feed's lease and its fencing token */
 	char *fence_token;      /* (stories_record), or NULL */
+	/* The candidates' lookup (story_redis.h): several commands a step. */
+	int pending;            /* commands of the step not answered yet */
+	int answered;           /* commands of the step answered */
+	char *error;            /* the step's first error */
+	int64_t d0;             /* the first day of the window */
+	struct story_refs refs;
+	char *sigbuf;           /* the candidates' signatures (hex), one after another */
+	size_t sigused, sigcap, nsig;
+	size_t sigoff[STORY_CANDS_MAX], siglen[STORY_CANDS_MAX];
 };
 
 /*
@@ -115,6 +140,9 @@ job_free(struct job *j)
 	free(j->kept);
 	free(j->fence_key);
 	free(j->fence_token);
+	free(j->error);
+	story_refs_free(&j->refs);
+	free(j->sigbuf);
 	json_decref(j->source);
 	json_decref(j->sources);
 	free(j->item_key);
@@ -196,6 +224,10 @@ stories_free(struct stories *s)
 	for (i = 0; s->ring != NULL && i < LOCAL_MAX; i++)
 		json_decref(s->ring[i].source);
 	free(s->ring);
+	free(s->heads);
+	free(s->links);
+	free(s->mark);
+	free(s->hits);
 	free(s);
 }
 
@@ -244,32 +276,71 @@ mode_name(int group_items, const struct cfg_sink *sink)
 	}
 }
 
-/* The alert with its story; update: the compact "also reported by" form. */
+/* The story member, "story":{"id":..,"sources":[..]}: once per record. */
 static char *
-story_alert(const struct job *j, const char *sid, json_t *sources, const json_t *alert,
-    int update)
+story_member(const char *sid, json_t *sources)
 {
-	json_t *a = json_deep_copy(alert), *st = json_object();
-	const char *feed, *title;
-	char *out, *t;
+	json_t *st = json_object();
+	char *text, *out;
 
-	if (a == NULL || st == NULL)
+	if (st == NULL)
 		fatal("stories: out of memory");
 	json_object_set_new(st, "id", json_string(sid));
 	json_object_set(st, "sources", sources);
-	json_object_set_new(a, "story", st);
+	if ((text = json_dumps(st, JSON_COMPACT)) == NULL)
+		fatal("stories: cannot serialize a story (out of memory)");
+	out = xasprintf("\"story\":%s", text);
+	free(text);
+	json_decref(st);
+	return out;
+}
+
+/*
+ * The alert with its story; update: the compact "also reported by" form.
+ * The text json_dumps() gives for the alert with "story" set (a new last
+ * member), and for an update the title replaced (in its place, or a new
+ * member after the story) and "update": true last; the story member is
+ * written once and spliced in, not copied into every alert and printed
+ * again.
+ */
+static char *
+story_alert(const struct job *j, const char *story, const json_t *alert, int update)
+{
+	json_t *a = (json_t *)alert, *copy = NULL, *title;
+	const char *feed, *ti;
+	char *base, *t, *tt = NULL, *out;
+	size_t len;
+
 	if (update) {
 		feed = json_string_value(json_object_get(j->source, "feed"));
-		title = json_string_value(json_object_get(j->source, "title"));
+		ti = json_string_value(json_object_get(j->source, "title"));
 		t = xasprintf("Also reported by %s: %s", feed ? feed : "?",
-		    title ? title : "(untitled)");
-		json_object_set_new(a, "title", alert_json_string(t));
+		    ti ? ti : "(untitled)");
+		title = alert_json_string(t);
 		free(t);
-		json_object_set_new(a, "update", json_true());
+		if (json_object_get(alert, "title") != NULL) {
+			/* A shallow copy: only its top level changes. */
+			if ((copy = json_copy(a)) == NULL)
+				fatal("stories: out of memory");
+			json_object_set_new(copy, "title", title);
+			a = copy;
+		} else {
+			tt = json_dumps(title, JSON_COMPACT | JSON_ENCODE_ANY);
+			json_decref(title);
+			if (tt == NULL)
+				fatal("stories: out of memory");
+		}
 	}
-	if ((out = json_dumps(a, JSON_COMPACT)) == NULL)
+	if ((base = json_dumps(a, JSON_COMPACT)) == NULL)
 		fatal("stories: cannot serialize an alert (out of memory)");
-	json_decref(a);
+	len = strlen(base);
+	base[len - 1] = '\0'; /* its closing brace */
+	out = xasprintf("%s%s%s%s%s%s}", base, len > 2 ? "," : "", story,
+	    tt != NULL ? ",\"title\":" : "", tt != NULL ? tt : "",
+	    update ? ",\"update\":true" : "");
+	free(base);
+	free(tt);
+	json_decref(copy);
 	return out;
 }
 
@@ -324,8 +395,8 @@ record(struct job *j)
 	struct stories *s = j->s;
 	const struct config *cfg = s->cfg;
 	char sid[STORY_IDLEN], ref[STORY_IDLEN], ttl[32], rttl[32], sttl[32], max[16],
-	    nb[16], ivl[32], keep[32], nk[32];
-	char **own = NULL, *src;
+	    nb[16], ivl[32], keep[32], nk[32], bandhex[STORY_BANDS][STORY_IDLEN];
+	char **own = NULL, *src, *member = NULL;
 	const char **argv;
 	size_t i, nown = 0, argc = 0;
 	json_t *sources;
@@ -340,7 +411,7 @@ record(struct job *j)
 	if ((src = json_dumps(j->source, JSON_COMPACT)) == NULL)
 		fatal("stories: out of memory");
 	argv = xcalloc(22 + STORY_BANDS + j->nkept + 8 * j->n, sizeof *argv);
-	own = xcalloc(6 + STORY_BANDS + 3 * j->n, sizeof *own);
+	own = xcalloc(6 + 3 * j->n, sizeof *own);
 	snprintf(ttl, sizeof ttl, "%lld", cfg->seen_ttl);
 	snprintf(rttl, sizeof rttl, "%lld", cfg->story_window + 86400);
 	snprintf(sttl, sizeof sttl, "%lld", cfg->story_window + 86400);
@@ -365,11 +436,13 @@ record(struct job *j)
 	argv[argc++] = sttl;
 	argv[argc++] = max;
 	argv[argc++] = ref;
-	argv[argc++] = own[nown++] = story_redis_sig_hex(&j->sig);
+	argv[argc++] = j->hex;
 	argv[argc++] = src;
 	argv[argc++] = nb;
-	for (b = 0; b < STORY_BANDS; b++)
-		argv[argc++] = own[nown++] = xasprintf("%016llx", (unsigned long long)j->bands[b]);
+	for (b = 0; b < STORY_BANDS; b++) {
+		story_id_format(j->bands[b], bandhex[b]);
+		argv[argc++] = bandhex[b];
+	}
 	argv[argc++] = keep;
 	argv[argc++] = nk;
 	for (i = 0; i < j->nkept; i++)
@@ -386,8 +459,10 @@ record(struct job *j)
 			argv[argc++] = own[nown++] = json_dumps(a->alert, JSON_COMPACT);
 			argv[argc++] = "";
 		} else {
-			argv[argc++] = own[nown++] = story_alert(j, sid, sources, a->alert, 0);
-			argv[argc++] = own[nown++] = story_alert(j, sid, sources, a->alert, 1);
+			if (member == NULL)
+				member = story_member(sid, sources);
+			argv[argc++] = own[nown++] = story_alert(j, member, a->alert, 0);
+			argv[argc++] = own[nown++] = story_alert(j, member, a->alert, 1);
 		}
 		argv[argc++] = a->mode;
 		argv[argc++] = own[nown++] = xstrdup(ivl);
@@ -403,6 +478,7 @@ record(struct job *j)
 	free(own);
 	free(argv);
 	free(src);
+	free(member);
 	json_decref(sources);
 }
 
@@ -425,43 +501,120 @@ stories_sources_cb(struct redisReply *reply, const char *error, void *arg)
 	record(j);
 }
 
-/* Appends to the candidates the local decisions inside j's window that
-   share a band with it: the STORY_CANDS_MAX sharing the most bands, the
-   newest first among equals (as ww_story_cands picks them in Redis). */
-static void
-local_cands(const struct stories *s, const struct job *j, struct story_sig **cands,
-    size_t *n, size_t *cap)
+/* The chain of band key v in band b. */
+static size_t
+chain_of(int b, uint64_t v)
 {
-	static uint16_t shared[LOCAL_MAX];
-	size_t per[STORY_BANDS + 1] = {0}, i, k, taken = 0;
-	const struct local_sig *l;
-	int b, h;
+	return util_mix64(v ^ ((uint64_t)(b + 1) * 0x9e3779b97f4a7c15ULL)) &
+	    ((1u << INDEX_BITS) - 1);
+}
 
-	for (k = 0; k < s->nring; k++) {
-		/* newest first: ring_next - 1, - 2, ... */
-		i = (s->ring_next + LOCAL_MAX - 1 - k) % LOCAL_MAX;
-		l = &s->ring[i];
-		shared[k] = 0;
+/* Ring slots by bands shared (most first), then decision (newest first). */
+struct found {
+	uint32_t slot;
+	unsigned shared;
+	unsigned long seq;
+};
+
+static int
+cmp_found(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	if (x->shared != y->shared)
+		return x->shared > y->shared ? -1 : 1;
+	return x->seq > y->seq ? -1 : x->seq < y->seq;
+}
+
+/* The local decisions inside j's window that share a band with it, as
+   ring indexes in idx (at most STORY_CANDS_MAX): those sharing the most
+   bands, the newest first among equals (as ww_story_cands picks them in
+   Redis).  Returns how many. */
+static size_t
+local_cands(struct stories *s, const struct job *j, size_t idx[STORY_CANDS_MAX])
+{
+	static struct found found[LOCAL_MAX];
+	static uint32_t touched[LOCAL_MAX];
+	const struct local_sig *l;
+	size_t ntouched = 0, nfound = 0, k;
+	int32_t link;
+	uint32_t slot;
+	int b;
+
+	if (s->ring == NULL)
+		return 0;
+	if (++s->lookups == 0) { /* wrapped: no mark may look current */
+		memset(s->mark, 0, LOCAL_MAX * sizeof *s->mark);
+		s->lookups = 1;
+	}
+	for (b = 0; b < STORY_BANDS; b++) {
+		for (link = s->heads[chain_of(b, j->bands[b])]; link != -1;
+		    link = s->links[link].next) {
+			if ((int)(link % STORY_BANDS) != b)
+				continue;
+			slot = (uint32_t)(link / STORY_BANDS);
+			if (s->ring[slot].bands[b] != j->bands[b])
+				continue;
+			if (s->mark[slot] != s->lookups) {
+				s->mark[slot] = s->lookups;
+				s->hits[slot] = 0;
+				touched[ntouched++] = slot;
+			}
+			s->hits[slot]++;
+		}
+	}
+	for (k = 0; k < ntouched; k++) {
+		l = &s->ring[touched[k]];
 		if (l->sig.time < j->sig.time - s->params.window)
 			continue;
-		for (b = 0; b < STORY_BANDS; b++)
-			shared[k] += l->bands[b] == j->bands[b];
-		per[shared[k]]++;
+		found[nfound].slot = touched[k];
+		found[nfound].shared = s->hits[touched[k]];
+		found[nfound].seq = l->seq;
+		nfound++;
 	}
-	for (h = STORY_BANDS; h >= 1 && taken < STORY_CANDS_MAX; h--) {
-		if (per[h] == 0)
-			continue;
-		for (k = 0; k < s->nring && taken < STORY_CANDS_MAX; k++) {
-			if (shared[k] != h)
-				continue;
-			i = (s->ring_next + LOCAL_MAX - 1 - k) % LOCAL_MAX;
-			if (*n == *cap) {
-				*cap = *cap ? 2 * *cap : 16;
-				*cands = xrealloc(*cands, *cap * sizeof **cands);
-			}
-			(*cands)[(*n)++] = s->ring[i].sig;
-			taken++;
-		}
+	qsort(found, nfound, sizeof *found, cmp_found);
+	for (k = 0; k < nfound && k < STORY_CANDS_MAX; k++)
+		idx[k] = found[k].slot;
+	return k;
+}
+
+/* Takes ring slot i's links out of the band index. */
+static void
+index_remove(struct stories *s, size_t i)
+{
+	struct link *ln;
+	int32_t link;
+	int b;
+
+	for (b = 0; b < STORY_BANDS; b++) {
+		link = (int32_t)(i * STORY_BANDS + (size_t)b);
+		ln = &s->links[link];
+		if (ln->prev != -1)
+			s->links[ln->prev].next = ln->next;
+		else
+			s->heads[chain_of(b, s->ring[i].bands[b])] = ln->next;
+		if (ln->next != -1)
+			s->links[ln->next].prev = ln->prev;
+	}
+}
+
+/* Puts ring slot i's links into the band index. */
+static void
+index_add(struct stories *s, size_t i)
+{
+	struct link *ln;
+	int32_t link, *head;
+	int b;
+
+	for (b = 0; b < STORY_BANDS; b++) {
+		link = (int32_t)(i * STORY_BANDS + (size_t)b);
+		head = &s->heads[chain_of(b, s->ring[i].bands[b])];
+		ln = &s->links[link];
+		ln->prev = -1;
+		ln->next = *head;
+		if (*head != -1)
+			s->links[*head].prev = link;
+		*head = link;
 	}
 }
 
@@ -513,41 +666,172 @@ local_file(struct stories *s, const struct job *j)
 {
 	struct local_sig *l;
 
-	if (s->ring == NULL)
+	if (s->ring == NULL) {
 		s->ring = xcalloc(LOCAL_MAX, sizeof *s->ring);
+		s->heads = xreallocarray(NULL, (size_t)1 << INDEX_BITS, sizeof *s->heads);
+		memset(s->heads, 0xff, ((size_t)1 << INDEX_BITS) * sizeof *s->heads);
+		s->links = xcalloc((size_t)LOCAL_MAX * STORY_BANDS, sizeof *s->links);
+		s->mark = xcalloc(LOCAL_MAX, sizeof *s->mark);
+		s->hits = xcalloc(LOCAL_MAX, sizeof *s->hits);
+	}
 	l = &s->ring[s->ring_next];
+	if (l->source != NULL)
+		index_remove(s, s->ring_next);
 	json_decref(l->source);
 	l->source = json_incref(j->source);
 	l->seq = j->seq;
 	l->sig = j->sig;
 	memcpy(l->bands, j->bands, sizeof l->bands);
+	l->hexlen = j->hexlen;
+	memcpy(l->hex, j->hex, j->hexlen + 1);
+	index_add(s, s->ring_next);
 	s->ring_next = (s->ring_next + 1) % LOCAL_MAX;
 	if (s->nring < LOCAL_MAX)
 		s->nring++;
 }
 
+/* A step's command was answered: keeps its first error. */
 static void
-stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
+step_answer(struct job *j, const char *error)
+{
+	j->pending--;
+	j->answered++;
+	if (error != NULL && j->error == NULL)
+		j->error = xstrdup(error);
+}
+
+static void bands_done(struct job *j);
+static void sigs_done(struct job *j);
+
+/* One day's bands: the refs filed under them, counted. */
+static void
+stories_bands_cb(struct redisReply *reply, const char *error, void *arg)
 {
 	struct job *j = arg;
+	int day = j->answered;
+	size_t i;
+
+	if (error == NULL && reply->type != REDIS_REPLY_ARRAY)
+		error = "stories: unexpected reply to HMGET of the story bands";
+	if (error == NULL)
+		for (i = 0; i < reply->elements; i++)
+			if (reply->element[i]->type == REDIS_REPLY_STRING)
+				story_refs_add(&j->refs, day, reply->element[i]->str,
+				    reply->element[i]->len);
+	step_answer(j, error);
+	if (j->pending == 0)
+		bands_done(j);
+}
+
+/* One day's candidates: their signatures, kept for the decision. */
+static void
+stories_sigs_cb(struct redisReply *reply, const char *error, void *arg)
+{
+	struct job *j = arg;
+	const redisReply *e;
+	size_t i;
+
+	if (error == NULL && reply->type != REDIS_REPLY_ARRAY)
+		error = "stories: unexpected reply to HMGET of the story signatures";
+	for (i = 0; error == NULL && i < reply->elements && j->nsig < STORY_CANDS_MAX; i++) {
+		e = reply->element[i];
+		if (e->type != REDIS_REPLY_STRING || e->len >= STORY_SIG_HEXMAX)
+			continue;
+		if (j->sigused + e->len > j->sigcap) {
+			j->sigcap = j->sigcap ? 2 * j->sigcap : 16 * STORY_SIG_HEXMAX;
+			if (j->sigcap < j->sigused + e->len)
+				j->sigcap = j->sigused + e->len;
+			j->sigbuf = xrealloc(j->sigbuf, j->sigcap);
+		}
+		memcpy(j->sigbuf + j->sigused, e->str, e->len);
+		j->sigoff[j->nsig] = j->sigused;
+		j->siglen[j->nsig++] = e->len;
+		j->sigused += e->len;
+	}
+	step_answer(j, error);
+	if (j->pending == 0)
+		sigs_done(j);
+}
+
+/* The refs are counted: fetches the signatures of those picked. */
+static void
+bands_done(struct job *j)
+{
 	struct stories *s = j->s;
+	char refs[STORY_CANDS_MAX][STORY_IDLEN];
+	int days[STORY_CANDS_MAX];
+	const char *argv[2 + STORY_CANDS_MAX];
+	char *key;
+	size_t n, i, k;
+	int argc;
+
+	if (j->error != NULL) {
+		job_end(j, -1, j->error);
+		return;
+	}
+	n = story_refs_pick(&j->refs, STORY_CANDS_MAX, refs, days);
+	story_refs_free(&j->refs);
+	j->pending = 1; /* until every command is sent: answers may come at once */
+	j->answered = 0;
+	for (i = 0; i < n; i = k) {
+		key = story_redis_day_key(s->cfg->prefix, 's', (j->d0 + days[i]) * 86400);
+		argv[0] = "HMGET";
+		argv[1] = key;
+		argc = 2;
+		for (k = i; k < n && days[k] == days[i]; k++)
+			argv[argc++] = refs[k];
+		j->pending++;
+		store_command(s->store, stories_sigs_cb, j, argc, argv);
+		free(key);
+	}
+	if (--j->pending == 0)
+		sigs_done(j);
+}
+
+/* The candidates are in: decides the story. */
+static void
+sigs_done(struct job *j)
+{
+	struct stories *s = j->s;
+	struct story_known known[STORY_CANDS_MAX];
 	struct story_sig *cands = NULL;
-	size_t n = 0, cap = 0;
+	size_t idx[STORY_CANDS_MAX], nlocal, n = 0, cap = 0, k;
 	char sid[STORY_IDLEN];
 	const char *argv[3];
 	char *key;
 	int pick;
 
-	if (error != NULL) {
-		job_end(j, -1, error);
+	if (j->error != NULL) {
+		job_end(j, -1, j->error);
 		return;
 	}
-	if (story_redis_parse_cands(reply, j->sig.time - s->params.window, &cands, &n,
-	    &cap) == -1) {
-		job_end(j, -1, "stories: unexpected reply to ww_story_cands");
-		return;
+	/*
+	 * The candidates are Redis's, then the local ones.  Most local ones
+	 * are among Redis's too (recorded before this lookup ran): those
+	 * are neither decoded from hex nor scored twice (a copy of an earlier
+	 * candidate cannot change the pick).
+	 */
+	nlocal = local_cands(s, j, idx);
+	for (k = 0; k < nlocal; k++) {
+		known[k].hex = s->ring[idx[k]].hex;
+		known[k].len = s->ring[idx[k]].hexlen;
+		known[k].sig = &s->ring[idx[k]].sig;
+		known[k].used = 0;
 	}
-	local_cands(s, j, &cands, &n, &cap);
+	for (k = 0; k < j->nsig; k++)
+		story_redis_parse_sig(j->sigbuf + j->sigoff[k], j->siglen[k],
+		    j->sig.time - s->params.window, known, nlocal, &cands, &n, &cap);
+	free(j->sigbuf);
+	j->sigbuf = NULL;
+	for (k = 0; k < nlocal; k++) {
+		if (known[k].used)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			cands = xreallocarray(cands, cap, sizeof *cands);
+		}
+		cands[n++] = *known[k].sig;
+	}
 	pick = story_pick(&s->params, &j->sig, cands, n, NULL);
 	if (pick >= 0) {
 		j->sig.story = cands[pick].story;
@@ -557,6 +841,7 @@ stories_cands_cb(struct redisReply *reply, const char *error, void *arg)
 		j->sig.story_start = j->sig.time;
 	}
 	free(cands);
+	j->hexlen = story_redis_sig_hex_to(&j->sig, j->hex);
 	j->seq = ++s->seq;
 	local_file(s, j);
 	j->joined = pick >= 0;
@@ -644,14 +929,31 @@ stories_cancel(struct stories *s)
 	}
 }
 
+/* The first step: the refs filed under the item's bands, day by day. */
 static void
 start(struct job *j)
 {
 	struct stories *s = j->s;
-	struct story_cmd cmd;
+	char bandhex[STORY_BANDS][STORY_IDLEN];
+	const char *argv[2 + STORY_BANDS];
+	char *key;
+	int nd, d, b;
 
-	story_redis_lookup_cmd(s->cfg->prefix, j->bands, j->sig.time - s->params.window,
-	    j->sig.time, &cmd);
-	store_command(s->store, stories_cands_cb, j, cmd.argc, (const char **)cmd.argv);
-	story_cmd_free(&cmd);
+	story_redis_days(j->sig.time - s->params.window, j->sig.time, &j->d0, &nd);
+	for (b = 0; b < STORY_BANDS; b++) {
+		story_id_format(j->bands[b], bandhex[b]);
+		argv[2 + b] = bandhex[b];
+	}
+	argv[0] = "HMGET";
+	j->pending = 1; /* until every command is sent: answers may come at once */
+	j->answered = 0;
+	for (d = 0; d < nd; d++) {
+		key = story_redis_day_key(s->cfg->prefix, 'b', (j->d0 + d) * 86400);
+		argv[1] = key;
+		j->pending++;
+		store_command(s->store, stories_bands_cb, j, 2 + STORY_BANDS, argv);
+		free(key);
+	}
+	if (--j->pending == 0)
+		bands_done(j);
 }

@@ -269,21 +269,70 @@ story_hamming(uint64_t a, uint64_t b)
 	return __builtin_popcountll(a ^ b);
 }
 
-double
-story_score(const struct story_sig *a, const struct story_sig *b, unsigned min_shared)
+/* The weight of a term set: names and numbers count double. */
+static double
+terms_weight(const struct story_sig *a)
 {
-	double wa = 0, wb = 0, ws = 0;
+	double w = 0;
+	uint32_t i;
+
+	for (i = 0; i < a->nterms; i++)
+		w += (a->terms[i] & STORY_ENTITY_BIT) ? 2 : 1;
+	return w;
+}
+
+/*
+ * A's terms as a filter for story_pick: bit (hash mod FILTER_BITS) set for
+ * each.  The terms of b found in it bound from above the terms a and b
+ * share, so that most candidates sharing fewer than min_shared terms are
+ * told without the merge below.
+ */
+#define FILTER_BITS 4096
+
+struct term_filter {
+	uint64_t w[FILTER_BITS / 64];
+};
+
+static void
+filter_make(const struct story_sig *a, struct term_filter *f)
+{
+	uint32_t i, x;
+
+	memset(f, 0, sizeof *f);
+	for (i = 0; i < a->nterms; i++) {
+		x = a->terms[i] & (FILTER_BITS - 1);
+		f->w[x / 64] |= 1ULL << (x % 64);
+	}
+}
+
+static unsigned
+filter_hits(const struct term_filter *f, const struct story_sig *b)
+{
+	unsigned hits = 0;
+	uint32_t i, x;
+
+	for (i = 0; i < b->nterms; i++) {
+		x = b->terms[i] & (FILTER_BITS - 1);
+		hits += (unsigned)(f->w[x / 64] >> (x % 64)) & 1;
+	}
+	return hits;
+}
+
+/* story_score with a's weight wa given (and b's filter hits, when f is set). */
+static double
+score(const struct story_sig *a, double wa, const struct term_filter *f,
+    const struct story_sig *b, unsigned min_shared)
+{
+	double wb, ws = 0;
 	uint32_t i = 0, j = 0, x, y;
 	unsigned shared = 0;
 
 	if (a->simhash != 0 && b->simhash != 0 &&
 	    story_hamming(a->simhash, b->simhash) <= STORY_SIMHASH_MAX)
 		return 1.0;
-	for (i = 0; i < a->nterms; i++)
-		wa += (a->terms[i] & STORY_ENTITY_BIT) ? 2 : 1;
-	for (j = 0; j < b->nterms; j++)
-		wb += (b->terms[j] & STORY_ENTITY_BIT) ? 2 : 1;
-	i = j = 0;
+	if (f != NULL && filter_hits(f, b) < min_shared)
+		return 0;
+	wb = terms_weight(b);
 	while (i < a->nterms && j < b->nterms) {
 		x = a->terms[i] & ~STORY_ENTITY_BIT;
 		y = b->terms[j] & ~STORY_ENTITY_BIT;
@@ -301,6 +350,12 @@ story_score(const struct story_sig *a, const struct story_sig *b, unsigned min_s
 	if (shared < min_shared || wa == 0 || wb == 0)
 		return 0;
 	return ws / sqrt(wa * wb);
+}
+
+double
+story_score(const struct story_sig *a, const struct story_sig *b, unsigned min_shared)
+{
+	return score(a, terms_weight(a), NULL, b, min_shared);
 }
 
 void
@@ -324,16 +379,18 @@ int
 story_pick(const struct story_params *p, const struct story_sig *sig,
     const struct story_sig *cands, size_t n, double *best_score)
 {
-	double s, best = 0, best_margin = 0;
+	double s, best = 0, best_margin = 0, wa = terms_weight(sig);
+	struct term_filter f;
 	long long gap;
 	int pick = -1;
 	size_t i;
 
+	filter_make(sig, &f);
 	for (i = 0; i < n; i++) {
 		gap = (long long)(sig->time - cands[i].story_start);
 		if (gap > p->window || gap < -p->window)
 			continue;
-		s = story_score(sig, &cands[i], p->min_shared);
+		s = score(sig, wa, &f, &cands[i], p->min_shared);
 		if (s > best)
 			best = s;
 		if (s >= story_threshold(p, gap) && (pick == -1 || s - story_threshold(p, gap) > best_margin)) {

@@ -46,7 +46,58 @@ void story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS
  */
 int story_redis_parse_cands(const struct redisReply *r, int64_t since,
     struct story_sig **out, size_t *n, size_t *cap);
-/* The packed signature as hex, malloc'd. */
+/*
+ * A signature the caller already has, as a ww_story_cands reply would
+ * carry it (hex, len characters): story_redis_parse_cands_known() takes
+ * sig for a reply element equal to hex, without decoding it, and sets used.
+ */
+struct story_known {
+	const char *hex;
+	size_t len;
+	const struct story_sig *sig;
+	int used;
+};
+/*
+ * As story_redis_parse_cands(); an element equal to one of known[0..nknown)
+ * is that one's sig (the candidates and their order are the same, only
+ * the decoding is saved).
+ */
+int story_redis_parse_cands_known(const struct redisReply *r, int64_t since,
+    struct story_known *known, size_t nknown, struct story_sig **out, size_t *n,
+    size_t *cap);
+/* The same for one signature as hex (len characters). */
+void story_redis_parse_sig(const char *hex, size_t len, int64_t since,
+    struct story_known *known, size_t nknown, struct story_sig **out, size_t *n,
+    size_t *cap);
+/* The most characters of a signature as hex, with its NUL. */
+#define STORY_SIG_HEXMAX (2 * (STORY_SIG_HEADER + 4 * STORY_TERMS) + 1)
+/*
+ * The lookup of ww_story_cands done by the caller with plain commands
+ * (Lua's redis.call costs Redis several times the command's own work):
+ * HMGET of the bands in each day's band hash, days d0 .. d0 + nd - 1
+ * (story_redis_days); each reply's values, in order, to story_refs_add;
+ * story_refs_pick gives the refs ww_story_cands would pick, with their
+ * days, by day; then HMGET of those refs in each day's signature hash,
+ * days in order.  The same candidates as ww_story_cands, in the same
+ * order within a day.
+ */
+void story_redis_days(int64_t since, int64_t t, int64_t *d0, int *nd);
+struct story_ref_ent;
+struct story_refs {
+	struct story_ref_ent *v;
+	size_t n, cap;
+	uint32_t *table;
+	size_t tcap;
+};
+/* Counts the refs of one band's value (16 hex digits each) of day index day. */
+void story_refs_add(struct story_refs *rs, int day, const char *v, size_t len);
+/* At most max refs (16 hex digits and a NUL) and their day indexes; returns how many. */
+size_t story_refs_pick(struct story_refs *rs, size_t max, char (*refs)[STORY_IDLEN],
+    int *days);
+void story_refs_free(struct story_refs *rs);
+/* The packed signature as hex into out; returns its length. */
+size_t story_redis_sig_hex_to(const struct story_sig *sig, char out[STORY_SIG_HEXMAX]);
+/* The same, malloc'd. */
 char *story_redis_sig_hex(const struct story_sig *sig);
 /* "<prefix>story:<kind>:<day of t>", malloc'd (kind 'b' or 's'). */
 char *story_redis_day_key(const char *prefix, char kind, int64_t t);
