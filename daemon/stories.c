@@ -9,8 +9,11 @@
  * one story without waiting for each other's round trips (several
  * instances sharing a Redis can still race; see docs/stories.md).
  *
- * One item is one struct job and three steps on the Redis connection:
- * the candidates of its signature (FCALL_RO ww_story_cands), its story's
+ * One item is one struct job and these steps on the Redis connection:
+ * the refs filed under its bands (HMGET of each day's band hash), the
+ * signatures of the refs picked (HMGET of each day's signature hash, for
+ * the refs this process did not file itself: those it has in the ring),
+ * counted and picked as ww_story_cands does (story_redis.h), its story's
  * sources (HGET; also for a new story, so that records are sent in the
  * order the jobs came), then ww_story_record, which decides atomically
  * what each alert becomes.  The job owns copies of
@@ -40,6 +43,7 @@
 #define INFLIGHT_MAX 64  /* jobs on the connection at once */
 #define LOCAL_MAX 4096   /* decisions kept in the local ring */
 #define INDEX_BITS 17    /* the ring's band index: 2^17 chains */
+#define REF_BUCKETS 8192 /* the ring's index by ref */
 
 /* A decision of this process: its signature (with its story) and bands. */
 struct local_sig {
@@ -49,6 +53,10 @@ struct local_sig {
 	unsigned long seq;       /* decision number (struct stories's seq) */
 	size_t hexlen;
 	char hex[STORY_SIG_HEXMAX]; /* sig as ww_story_cands returns it */
+	uint64_t ref;            /* the ref it is filed under in Redis */
+	int filed;               /* its record filed it there (ww_story_record said so) */
+	int32_t refnext;         /* the next slot of its ref chain, -1: none */
+	int32_t storynext;       /* the next (older) slot of its story's chain */
 };
 
 struct job;
@@ -71,10 +79,12 @@ struct stories {
 	 * the whole ring.  -1 ends a chain.
 	 */
 	int32_t *heads;          /* 1 << INDEX_BITS chains */
-	struct link { int32_t next, prev; } *links;
+	struct link { uint64_t key; int32_t next, prev; } *links; /* key: the band key */
 	uint32_t *mark;          /* per slot: the lookup that last counted it */
 	uint8_t *hits;           /* per slot: bands shared in that lookup */
 	uint32_t lookups;
+	int32_t *refheads;       /* REF_BUCKETS chains of slots by ref */
+	int32_t *storyheads;     /* REF_BUCKETS chains of slots by story, newest first */
 	unsigned long seq;       /* decisions made */
 };
 
@@ -87,6 +97,7 @@ struct job {
 	char *item_key;
 	json_t *source;         /* {feed, title, link, published} */
 	unsigned long seq;      /* its decision's number, once decided */
+	size_t slot;            /* its decision's slot in the ring */
 	struct story_sig sig;
 	uint64_t bands[STORY_BANDS];
 	size_t hexlen;          /* sig as hex, once decided */
@@ -108,6 +119,15 @@ struct job {
 	char *sigbuf;           /* the candidates' signatures (hex), one after another */
 	size_t sigused, sigcap, nsig;
 	size_t sigoff[STORY_CANDS_MAX], siglen[STORY_CANDS_MAX];
+	/*
+	 * The refs picked, in order: each either fetched (its signature, in
+	 * sigbuf, when Redis had one) or one of this process's filed
+	 * decisions (a copy in mine, not fetched: Redis holds exactly that).
+	 */
+	size_t npick, nfilled;
+	int fetched[STORY_CANDS_MAX];
+	struct story_sig *mine;
+	unsigned long mineseq[STORY_CANDS_MAX];
 };
 
 /*
@@ -143,6 +163,7 @@ job_free(struct job *j)
 	free(j->error);
 	story_refs_free(&j->refs);
 	free(j->sigbuf);
+	free(j->mine);
 	json_decref(j->source);
 	json_decref(j->sources);
 	free(j->item_key);
@@ -150,6 +171,7 @@ job_free(struct job *j)
 }
 
 static void start(struct job *j);
+static const struct local_sig *local_filed(const struct stories *s, const char *ref);
 static void local_sources(const struct stories *s, const struct job *j,
     json_t *sources);
 
@@ -228,6 +250,8 @@ stories_free(struct stories *s)
 	free(s->links);
 	free(s->mark);
 	free(s->hits);
+	free(s->refheads);
+	free(s->storyheads);
 	free(s);
 }
 
@@ -295,59 +319,102 @@ story_member(const char *sid, json_t *sources)
 	return out;
 }
 
-/*
- * The alert with its story; update: the compact "also reported by" form.
- * The text json_dumps() gives for the alert with "story" set (a new last
- * member), and for an update the title replaced (in its place, or a new
- * member after the story) and "update": true last; the story member is
- * written once and spliced in, not copied into every alert and printed
- * again.
- */
-static char *
-story_alert(const struct job *j, const char *story, const json_t *alert, int update)
+/* Is text[at] at the top level of the object text starts (outside strings)? */
+static int
+top_level(const char *text, const char *at)
 {
-	json_t *a = (json_t *)alert, *copy = NULL, *title;
+	const char *p;
+	int depth = 0, str = 0;
+
+	for (p = text; p < at; p++) {
+		if (str) {
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				str = 0;
+		} else if (*p == '"')
+			str = 1;
+		else if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
+	}
+	return !str && depth == 1;
+}
+
+/*
+ * The alert with its story (*first), and the compact "also reported by"
+ * form (*update, unless update is NULL): the texts json_dumps() gives for the alert with "story"
+ * set (a new last member), and for the update also the title replaced
+ * (in its place, or a new member after the story) and "update": true
+ * last.  The alert is printed once: the story member (printed once per
+ * record) and the update's title are spliced into its text.
+ */
+static void
+story_alerts(const struct job *j, const char *story, const json_t *alert, char **first,
+    char **update)
+{
+	const json_t *old = json_object_get(alert, "title");
+	json_t *title, *copy;
 	const char *feed, *ti;
-	char *base, *t, *tt = NULL, *out;
+	char *base, *t, *tt, *ot = NULL, *pat = NULL, *at = NULL;
 	size_t len;
 
-	if (update) {
-		feed = json_string_value(json_object_get(j->source, "feed"));
-		ti = json_string_value(json_object_get(j->source, "title"));
-		t = xasprintf("Also reported by %s: %s", feed ? feed : "?",
-		    ti ? ti : "(untitled)");
-		title = alert_json_string(t);
-		free(t);
-		if (json_object_get(alert, "title") != NULL) {
-			/* A shallow copy: only its top level changes. */
-			if ((copy = json_copy(a)) == NULL)
-				fatal("stories: out of memory");
-			json_object_set_new(copy, "title", title);
-			a = copy;
-		} else {
-			tt = json_dumps(title, JSON_COMPACT | JSON_ENCODE_ANY);
-			json_decref(title);
-			if (tt == NULL)
-				fatal("stories: out of memory");
-		}
-	}
-	if ((base = json_dumps(a, JSON_COMPACT)) == NULL)
+	if ((base = json_dumps(alert, JSON_COMPACT)) == NULL)
 		fatal("stories: cannot serialize an alert (out of memory)");
 	len = strlen(base);
 	base[len - 1] = '\0'; /* its closing brace */
-	out = xasprintf("%s%s%s%s%s%s}", base, len > 2 ? "," : "", story,
-	    tt != NULL ? ",\"title\":" : "", tt != NULL ? tt : "",
-	    update ? ",\"update\":true" : "");
+	*first = xasprintf("%s%s%s}", base, len > 2 ? "," : "", story);
+	if (update == NULL) {
+		free(base);
+		return;
+	}
+	feed = json_string_value(json_object_get(j->source, "feed"));
+	ti = json_string_value(json_object_get(j->source, "title"));
+	t = xasprintf("Also reported by %s: %s", feed ? feed : "?", ti ? ti : "(untitled)");
+	title = alert_json_string(t);
+	free(t);
+	if ((tt = json_dumps(title, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		fatal("stories: out of memory");
+	if (old == NULL) {
+		*update = xasprintf("%s%s%s,\"title\":%s,\"update\":true}", base,
+		    len > 2 ? "," : "", story, tt);
+		goto out;
+	}
+	if ((ot = json_dumps(old, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		fatal("stories: out of memory");
+	pat = xasprintf("\"title\":%s", ot);
+	if ((at = strstr(base, pat)) != NULL && at > base &&
+	    (at[-1] == ',' || at[-1] == '{') && top_level(base, at) &&
+	    (at[strlen(pat)] == ',' || at[strlen(pat)] == '\0')) {
+		*at = '\0';
+		*update = xasprintf("%s\"title\":%s%s,%s,\"update\":true}", base, tt,
+		    at + strlen(pat), story);
+		goto out;
+	}
+	/* Not found as printed (cannot happen): print a copy with the title. */
+	if ((copy = json_copy((json_t *)alert)) == NULL)
+		fatal("stories: out of memory");
+	json_object_set(copy, "title", title);
+	free(base);
+	if ((base = json_dumps(copy, JSON_COMPACT)) == NULL)
+		fatal("stories: cannot serialize an alert (out of memory)");
+	json_decref(copy);
+	base[strlen(base) - 1] = '\0';
+	*update = xasprintf("%s,%s,\"update\":true}", base, story);
+out:
+	json_decref(title);
 	free(base);
 	free(tt);
-	json_decref(copy);
-	return out;
+	free(ot);
+	free(pat);
 }
 
 static void
 stories_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 {
 	struct job *j = arg;
+	struct stories *s = j->s;
 	size_t i, k;
 	int result;
 
@@ -365,6 +432,10 @@ stories_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 	}
 	if (result == 1) {
 		char sid[STORY_IDLEN];
+
+		/* Filed under its ref: later lookups take it from the ring. */
+		if (s->ring[j->slot].seq == j->seq)
+			s->ring[j->slot].filed = 1;
 
 		story_id_format(j->sig.story, sid);
 		if (j->joined)
@@ -461,8 +532,16 @@ record(struct job *j)
 		} else {
 			if (member == NULL)
 				member = story_member(sid, sources);
-			argv[argc++] = own[nown++] = story_alert(j, member, a->alert, 0);
-			argv[argc++] = own[nown++] = story_alert(j, member, a->alert, 1);
+			/*
+			 * No update for a story this item opens (the first record
+			 * of a story id made from its own key: nothing can be
+			 * before it) nor for story-updates = none.
+			 */
+			story_alerts(j, member, a->alert, &own[nown],
+			    j->joined && strcmp(a->mode, "none") != 0 ? &own[nown + 1] : NULL);
+			argv[argc++] = own[nown++];
+			argv[argc++] = own[nown] != NULL ? own[nown] : "";
+			nown++;
 		}
 		argv[argc++] = a->mode;
 		argv[argc++] = own[nown++] = xstrdup(ivl);
@@ -552,9 +631,9 @@ local_cands(struct stories *s, const struct job *j, size_t idx[STORY_CANDS_MAX])
 		    link = s->links[link].next) {
 			if ((int)(link % STORY_BANDS) != b)
 				continue;
-			slot = (uint32_t)(link / STORY_BANDS);
-			if (s->ring[slot].bands[b] != j->bands[b])
+			if (s->links[link].key != j->bands[b])
 				continue;
+			slot = (uint32_t)(link / STORY_BANDS);
 			if (s->mark[slot] != s->lookups) {
 				s->mark[slot] = s->lookups;
 				s->hits[slot] = 0;
@@ -610,6 +689,7 @@ index_add(struct stories *s, size_t i)
 		link = (int32_t)(i * STORY_BANDS + (size_t)b);
 		head = &s->heads[chain_of(b, s->ring[i].bands[b])];
 		ln = &s->links[link];
+		ln->key = s->ring[i].bands[b];
 		ln->prev = -1;
 		ln->next = *head;
 		if (*head != -1)
@@ -642,14 +722,20 @@ same_source(const json_t *a, const json_t *b)
 static void
 local_sources(const struct stories *s, const struct job *j, json_t *sources)
 {
+	static int32_t mine[LOCAL_MAX];
 	const struct local_sig *l;
-	size_t k, i, m;
+	size_t k, n = 0, m;
+	int32_t i;
 	int dup;
 
-	for (k = s->nring; k-- > 0;) {
-		/* oldest first: ring_next - nring, ..., ring_next - 1 */
-		i = (s->ring_next + LOCAL_MAX - 1 - k) % LOCAL_MAX;
-		l = &s->ring[i];
+	if (s->ring == NULL)
+		return;
+	/* The story's chain is newest first: taken oldest first. */
+	for (i = s->storyheads[j->sig.story % REF_BUCKETS]; i != -1 && n < LOCAL_MAX;
+	    i = s->ring[i].storynext)
+		mine[n++] = i;
+	for (k = n; k-- > 0;) {
+		l = &s->ring[mine[k]];
 		if (l->sig.story != j->sig.story || l->source == NULL ||
 		    l->seq >= j->seq || json_array_size(sources) >= SOURCES_MAX - 1)
 			continue;
@@ -660,9 +746,41 @@ local_sources(const struct stories *s, const struct job *j, json_t *sources)
 	}
 }
 
+/* The ring's filed decision under ref (16 hex digits), or NULL. */
+static const struct local_sig *
+local_filed(const struct stories *s, const char *ref)
+{
+	uint64_t r;
+	int32_t i;
+
+	if (s->ring == NULL || story_id_parse(ref, &r) == -1)
+		return NULL;
+	for (i = s->refheads[r % REF_BUCKETS]; i != -1; i = s->ring[i].refnext)
+		if (s->ring[i].ref == r && s->ring[i].filed)
+			return &s->ring[i];
+	return NULL;
+}
+
+/* Takes slot i out of its ref and story chains. */
+static void
+ref_remove(struct stories *s, size_t i)
+{
+	int32_t *p = &s->refheads[s->ring[i].ref % REF_BUCKETS];
+
+	while (*p != -1 && *p != (int32_t)i)
+		p = &s->ring[*p].refnext;
+	if (*p == (int32_t)i)
+		*p = s->ring[i].refnext;
+	p = &s->storyheads[s->ring[i].sig.story % REF_BUCKETS];
+	while (*p != -1 && *p != (int32_t)i)
+		p = &s->ring[*p].storynext;
+	if (*p == (int32_t)i)
+		*p = s->ring[i].storynext;
+}
+
 /* Files j's decision in the local ring (the oldest goes). */
 static void
-local_file(struct stories *s, const struct job *j)
+local_file(struct stories *s, struct job *j)
 {
 	struct local_sig *l;
 
@@ -673,10 +791,16 @@ local_file(struct stories *s, const struct job *j)
 		s->links = xcalloc((size_t)LOCAL_MAX * STORY_BANDS, sizeof *s->links);
 		s->mark = xcalloc(LOCAL_MAX, sizeof *s->mark);
 		s->hits = xcalloc(LOCAL_MAX, sizeof *s->hits);
+		s->refheads = xreallocarray(NULL, REF_BUCKETS, sizeof *s->refheads);
+		memset(s->refheads, 0xff, REF_BUCKETS * sizeof *s->refheads);
+		s->storyheads = xreallocarray(NULL, REF_BUCKETS, sizeof *s->storyheads);
+		memset(s->storyheads, 0xff, REF_BUCKETS * sizeof *s->storyheads);
 	}
 	l = &s->ring[s->ring_next];
-	if (l->source != NULL)
+	if (l->source != NULL) {
 		index_remove(s, s->ring_next);
+		ref_remove(s, s->ring_next);
+	}
 	json_decref(l->source);
 	l->source = json_incref(j->source);
 	l->seq = j->seq;
@@ -685,6 +809,13 @@ local_file(struct stories *s, const struct job *j)
 	l->hexlen = j->hexlen;
 	memcpy(l->hex, j->hex, j->hexlen + 1);
 	index_add(s, s->ring_next);
+	l->ref = story_id_from(j->item_key);
+	l->filed = 0;
+	l->refnext = s->refheads[l->ref % REF_BUCKETS];
+	s->refheads[l->ref % REF_BUCKETS] = (int32_t)s->ring_next;
+	l->storynext = s->storyheads[l->sig.story % REF_BUCKETS];
+	s->storyheads[l->sig.story % REF_BUCKETS] = (int32_t)s->ring_next;
+	j->slot = s->ring_next;
 	s->ring_next = (s->ring_next + 1) % LOCAL_MAX;
 	if (s->nring < LOCAL_MAX)
 		s->nring++;
@@ -733,10 +864,17 @@ stories_sigs_cb(struct redisReply *reply, const char *error, void *arg)
 
 	if (error == NULL && reply->type != REDIS_REPLY_ARRAY)
 		error = "stories: unexpected reply to HMGET of the story signatures";
-	for (i = 0; error == NULL && i < reply->elements && j->nsig < STORY_CANDS_MAX; i++) {
+	for (i = 0; error == NULL && i < reply->elements; i++) {
 		e = reply->element[i];
-		if (e->type != REDIS_REPLY_STRING || e->len >= STORY_SIG_HEXMAX)
+		while (j->nfilled < j->npick && !j->fetched[j->nfilled])
+			j->nfilled++;
+		if (j->nfilled == j->npick)
+			break;
+		j->siglen[j->nfilled] = 0;
+		if (e->type != REDIS_REPLY_STRING || e->len >= STORY_SIG_HEXMAX) {
+			j->nfilled++;
 			continue;
+		}
 		if (j->sigused + e->len > j->sigcap) {
 			j->sigcap = j->sigcap ? 2 * j->sigcap : 16 * STORY_SIG_HEXMAX;
 			if (j->sigcap < j->sigused + e->len)
@@ -744,8 +882,8 @@ stories_sigs_cb(struct redisReply *reply, const char *error, void *arg)
 			j->sigbuf = xrealloc(j->sigbuf, j->sigcap);
 		}
 		memcpy(j->sigbuf + j->sigused, e->str, e->len);
-		j->sigoff[j->nsig] = j->sigused;
-		j->siglen[j->nsig++] = e->len;
+		j->sigoff[j->nfilled] = j->sigused;
+		j->siglen[j->nfilled++] = e->len;
 		j->sigused += e->len;
 	}
 	step_answer(j, error);
@@ -771,15 +909,31 @@ bands_done(struct job *j)
 	}
 	n = story_refs_pick(&j->refs, STORY_CANDS_MAX, refs, days);
 	story_refs_free(&j->refs);
+	j->npick = n;
+	for (i = 0; i < n; i++) {
+		const struct local_sig *l = local_filed(s, refs[i]);
+
+		j->fetched[i] = l == NULL;
+		if (l == NULL)
+			continue;
+		if (j->mine == NULL)
+			j->mine = xreallocarray(NULL, STORY_CANDS_MAX, sizeof *j->mine);
+		j->mine[i] = l->sig;
+		j->mineseq[i] = l->seq;
+	}
 	j->pending = 1; /* until every command is sent: answers may come at once */
 	j->answered = 0;
 	for (i = 0; i < n; i = k) {
-		key = story_redis_day_key(s->cfg->prefix, 's', (j->d0 + days[i]) * 86400);
+		key = NULL;
 		argv[0] = "HMGET";
-		argv[1] = key;
 		argc = 2;
 		for (k = i; k < n && days[k] == days[i]; k++)
-			argv[argc++] = refs[k];
+			if (j->fetched[k])
+				argv[argc++] = refs[k];
+		if (argc == 2)
+			continue;
+		key = story_redis_day_key(s->cfg->prefix, 's', (j->d0 + days[i]) * 86400);
+		argv[1] = key;
 		j->pending++;
 		store_command(s->store, stories_sigs_cb, j, argc, argv);
 		free(key);
@@ -795,7 +949,8 @@ sigs_done(struct job *j)
 	struct stories *s = j->s;
 	struct story_known known[STORY_CANDS_MAX];
 	struct story_sig *cands = NULL;
-	size_t idx[STORY_CANDS_MAX], nlocal, n = 0, cap = 0, k;
+	size_t idx[STORY_CANDS_MAX], nlocal, n = 0, cap = 0, k, i;
+	int64_t since = j->sig.time - s->params.window;
 	char sid[STORY_IDLEN];
 	const char *argv[3];
 	char *key;
@@ -818,9 +973,24 @@ sigs_done(struct job *j)
 		known[k].sig = &s->ring[idx[k]].sig;
 		known[k].used = 0;
 	}
-	for (k = 0; k < j->nsig; k++)
-		story_redis_parse_sig(j->sigbuf + j->sigoff[k], j->siglen[k],
-		    j->sig.time - s->params.window, known, nlocal, &cands, &n, &cap);
+	for (i = 0; i < j->npick; i++) {
+		if (j->fetched[i]) {
+			if (j->siglen[i] > 0)
+				story_redis_parse_sig(j->sigbuf + j->sigoff[i], j->siglen[i],
+				    since, known, nlocal, &cands, &n, &cap);
+			continue;
+		}
+		for (k = 0; k < nlocal; k++)
+			if (s->ring[idx[k]].seq == j->mineseq[i])
+				known[k].used = 1;
+		if (j->mine[i].time < since)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			cands = xreallocarray(cands, cap, sizeof *cands);
+		}
+		cands[n++] = j->mine[i];
+	}
 	free(j->sigbuf);
 	j->sigbuf = NULL;
 	for (k = 0; k < nlocal; k++) {

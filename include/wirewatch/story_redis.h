@@ -12,7 +12,9 @@
  *
  * A lookup reads the days the window covers (3 for 48h): one FCALL of
  * ww_story_cands, at most days x STORY_BANDS x STORY_BUCKET_MAX
- * signatures whatever the number of stories.  Filing is one FCALL of
+ * refs and STORY_CANDS_MAX signatures whatever the number of stories.
+ * The daemon runs the same lookup as plain HMGETs (story_refs_*, below):
+ * Lua's redis.call cost Redis several times the commands' own work.  Filing is one FCALL of
  * ww_story_add, or, in the daemon, part of ww_story_record (stories.h).
  * They live in the function library "wirewatch_story".
  */
