@@ -147,17 +147,16 @@ cmp_term(const void *a, const void *b)
  * (in_title = 0), not at a sentence start.  Numbers are names everywhere.
  */
 static void
-add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
+add_terms(struct termset *ts, const char *text, const struct text_tokens *tk, int in_title,
+    size_t max_tokens)
 {
-	struct text_tokens tk = {0};
 	char word[256];
 	size_t i, n;
 	int ent, digit;
 
-	text_tokenize(text, strlen(text), &tk);
-	for (i = 0; i < tk.n && i < max_tokens; i++) {
-		const char *norm = text_token_norm(&tk, i);
-		size_t len = tk.v[i].normlen, k;
+	for (i = 0; i < tk->n && i < max_tokens; i++) {
+		const char *norm = text_token_norm(tk, i);
+		size_t len = tk->v[i].normlen, k;
 
 		if (len >= sizeof word || is_stopword(norm))
 			continue;
@@ -168,11 +167,10 @@ add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
 		if (len < 2 && !digit && (unsigned char)norm[0] < 0x80)
 			continue;
 		n = stem(norm, len, word);
-		ent = digit || (!in_title && isupper((unsigned char)text[tk.v[i].start]) &&
-		    !sentence_start(text, tk.v[i].start));
+		ent = digit || (!in_title && isupper((unsigned char)text[tk->v[i].start]) &&
+		    !sentence_start(text, tk->v[i].start));
 		termset_add(ts, (uint32_t)util_hash64(word, n, 0x5707c0de), ent);
 	}
-	text_tokens_free(&tk);
 }
 
 /*
@@ -180,23 +178,18 @@ add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
  * kept).  The title stays out: a copy is often retitled, its body not.
  */
 static uint64_t
-simhash(const char *text)
+simhash(const struct text_tokens *tk)
 {
-	struct text_tokens tk = {0};
 	int counts[64] = {0};
 	uint64_t h, r = 0, w[3];
 	size_t i, n;
 	int b;
 
-	if (text != NULL)
-		text_tokenize(text, strlen(text), &tk);
-	n = tk.n < SIMHASH_MAX_TOKENS ? tk.n : SIMHASH_MAX_TOKENS;
-	if (n < SIMHASH_MIN_TOKENS) {
-		text_tokens_free(&tk);
+	n = tk->n < SIMHASH_MAX_TOKENS ? tk->n : SIMHASH_MAX_TOKENS;
+	if (n < SIMHASH_MIN_TOKENS)
 		return 0;
-	}
 	for (i = 0; i < n; i++) {
-		w[i % 3] = util_hash64(text_token_norm(&tk, i), tk.v[i].normlen, 0x51a4);
+		w[i % 3] = util_hash64(text_token_norm(tk, i), tk->v[i].normlen, 0x51a4);
 		if (i < 2)
 			continue;
 		h = util_mix64(w[(i - 2) % 3] * 3 + w[(i - 1) % 3] * 7 + w[i % 3]);
@@ -206,7 +199,6 @@ simhash(const char *text)
 	for (b = 0; b < 64; b++)
 		if (counts[b] > 0)
 			r |= 1ULL << b;
-	text_tokens_free(&tk);
 	return r ? r : 1; /* 0 means "none" */
 }
 
@@ -214,17 +206,25 @@ void
 story_sig_from_text(const char *title, const char *text, time_t t, struct story_sig *sig)
 {
 	struct termset ts = {{0}, 0};
+	struct text_tokens tk = {0};
 
 	memset(sig, 0, sizeof *sig);
 	sig->time = (int64_t)t;
-	if (title != NULL)
-		add_terms(&ts, title, 1, STORY_TERMS);
-	if (text != NULL)
-		add_terms(&ts, text, 0, STORY_LEAD_TOKENS);
+	if (title != NULL) {
+		text_tokenize(title, strlen(title), &tk);
+		add_terms(&ts, title, &tk, 1, STORY_TERMS);
+		text_tokens_reset(&tk);
+	}
+	/* The text is tokenized once: its lead gives terms, all of it the SimHash. */
+	if (text != NULL) {
+		text_tokenize(text, strlen(text), &tk);
+		add_terms(&ts, text, &tk, 0, STORY_LEAD_TOKENS);
+	}
 	qsort(ts.v, ts.n, sizeof ts.v[0], cmp_term);
 	memcpy(sig->terms, ts.v, ts.n * sizeof ts.v[0]);
 	sig->nterms = ts.n;
-	sig->simhash = simhash(text);
+	sig->simhash = simhash(&tk); /* no text: no tokens, no SimHash */
+	text_tokens_free(&tk);
 }
 
 void
