@@ -354,6 +354,8 @@ story_refs_pick(struct story_refs *rs, size_t max, char (*refs)[STORY_IDLEN],
 {
 	size_t i, n;
 
+	if (rs->n == 0)
+		return 0;
 	qsort(rs->v, rs->n, sizeof *rs->v, cmp_rank);
 	n = rs->n < max ? rs->n : max;
 	for (i = 0; i < n; i++)
