@@ -632,18 +632,31 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
     struct story_sig **out, size_t *n, size_t *cap, char *err, size_t errlen)
 {
 	struct story_memstore *m = ctx;
-	size_t nused = 0, nfound = 0, i, h;
+	struct slot *found_slots[STORY_BANDS];
+	size_t nused = 0, nfound = 0, nslots = 0, i, h, l;
 	struct slot *s;
 	uint32_t it;
 	int b, k;
 
 	(void)err;
 	(void)errlen;
-	for (b = 0; b < STORY_BANDS; b++) {
-		if ((s = slot_find(m, bands[b], 0)) == NULL)
-			continue;
+	/*
+	 * With many stories every step below is a cache miss: each is
+	 * prefetched for all bands or candidates first, so that the misses
+	 * overlap instead of coming one after another.
+	 */
+	for (b = 0; b < STORY_BANDS && m->nslots > 0; b++)
+		__builtin_prefetch(&m->slots[(bands[b] ? bands[b] : 1) & (m->nslots - 1)]);
+	for (b = 0; b < STORY_BANDS; b++)
+		if ((s = slot_find(m, bands[b], 0)) != NULL) {
+			__builtin_prefetch(s->ring);
+			found_slots[nslots++] = s;
+		}
+	for (i = 0; i < nslots; i++) {
+		s = found_slots[i];
 		for (k = 0; k < s->n; k++) {
 			it = s->ring[k] + 1;
+			__builtin_prefetch(&m->times[it - 1]);
 			for (h = util_mix64(it) & (COUNT_SLOTS - 1); m->counts[h].item != 0 &&
 			    m->counts[h].item != it; h = (h + 1) & (COUNT_SLOTS - 1))
 				;
@@ -665,6 +678,9 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
 		qsort(m->found, nfound, sizeof m->found[0], cmp_found);
 		nfound = STORY_CANDS_MAX;
 	}
+	for (i = 0; i < nfound; i++)
+		for (l = 0; l < sizeof m->items[0]; l += 64)
+			__builtin_prefetch((const char *)&m->items[m->found[i].item - 1] + l);
 	for (i = 0; i < nfound; i++) {
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 64;
