@@ -615,7 +615,7 @@ local_cands(struct stories *s, const struct job *j, size_t idx[STORY_CANDS_MAX])
 	static struct found found[LOCAL_MAX];
 	static uint32_t touched[LOCAL_MAX];
 	const struct local_sig *l;
-	size_t ntouched = 0, nfound = 0, k;
+	size_t ntouched = 0, nfound = 0, k, chain[STORY_BANDS];
 	int32_t link;
 	uint32_t slot;
 	int b;
@@ -626,8 +626,13 @@ local_cands(struct stories *s, const struct job *j, size_t idx[STORY_CANDS_MAX])
 		memset(s->mark, 0, LOCAL_MAX * sizeof *s->mark);
 		s->lookups = 1;
 	}
+	/* The chains' heads are cache misses: all asked for at once. */
 	for (b = 0; b < STORY_BANDS; b++) {
-		for (link = s->heads[chain_of(b, j->bands[b])]; link != -1;
+		chain[b] = chain_of(b, j->bands[b]);
+		__builtin_prefetch(&s->heads[chain[b]]);
+	}
+	for (b = 0; b < STORY_BANDS; b++) {
+		for (link = s->heads[chain[b]]; link != -1;
 		    link = s->links[link].next) {
 			if ((int)(link % STORY_BANDS) != b)
 				continue;
