@@ -117,7 +117,7 @@ struct job {
 	int64_t d0;             /* the first day of the window */
 	struct story_refs refs;
 	char *sigbuf;           /* the candidates' signatures (hex), one after another */
-	size_t sigused, sigcap, nsig;
+	size_t sigused, sigcap;
 	size_t sigoff[STORY_CANDS_MAX], siglen[STORY_CANDS_MAX];
 	/*
 	 * The refs picked, in order: each either fetched (its signature, in

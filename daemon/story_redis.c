@@ -381,7 +381,15 @@ int
 story_redis_parse_cands(const struct redisReply *r, int64_t since,
     struct story_sig **out, size_t *n, size_t *cap)
 {
-	return story_redis_parse_cands_known(r, since, NULL, 0, out, n, cap);
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	for (i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			story_redis_parse_sig(r->element[i]->str, r->element[i]->len, since,
+			    NULL, 0, out, n, cap);
+	return 0;
 }
 
 /* The known signature whose hex is s (n chars), or NULL. */
@@ -394,22 +402,6 @@ known_find(struct story_known *known, size_t nknown, const char *s, size_t n)
 		if (known[k].len == n && memcmp(known[k].hex, s, n) == 0)
 			return &known[k];
 	return NULL;
-}
-
-int
-story_redis_parse_cands_known(const struct redisReply *r, int64_t since,
-    struct story_known *known, size_t nknown, struct story_sig **out, size_t *n,
-    size_t *cap)
-{
-	size_t i;
-
-	if (r->type != REDIS_REPLY_ARRAY)
-		return -1;
-	for (i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			story_redis_parse_sig(r->element[i]->str, r->element[i]->len, since,
-			    known, nknown, out, n, cap);
-	return 0;
 }
 
 void

@@ -49,9 +49,9 @@ void story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS
 int story_redis_parse_cands(const struct redisReply *r, int64_t since,
     struct story_sig **out, size_t *n, size_t *cap);
 /*
- * A signature the caller already has, as a ww_story_cands reply would
- * carry it (hex, len characters): story_redis_parse_cands_known() takes
- * sig for a reply element equal to hex, without decoding it, and sets used.
+ * A signature the caller already has, as Redis holds it (hex, len
+ * characters): story_redis_parse_sig() takes sig for a signature equal to
+ * hex, without decoding it, and sets used.
  */
 struct story_known {
 	const char *hex;
@@ -60,14 +60,11 @@ struct story_known {
 	int used;
 };
 /*
- * As story_redis_parse_cands(); an element equal to one of known[0..nknown)
- * is that one's sig (the candidates and their order are the same, only
- * the decoding is saved).
+ * Appends one signature (hex, len characters) to *out as
+ * story_redis_parse_cands() does, unless older than since or not a
+ * signature; when it equals one of known[0..nknown) (may be NULL), that
+ * one's sig, not decoded.
  */
-int story_redis_parse_cands_known(const struct redisReply *r, int64_t since,
-    struct story_known *known, size_t nknown, struct story_sig **out, size_t *n,
-    size_t *cap);
-/* The same for one signature as hex (len characters). */
 void story_redis_parse_sig(const char *hex, size_t len, int64_t since,
     struct story_known *known, size_t nknown, struct story_sig **out, size_t *n,
     size_t *cap);
