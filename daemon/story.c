@@ -147,17 +147,16 @@ cmp_term(const void *a, const void *b)
  * (in_title = 0), not at a sentence start.  Numbers are names everywhere.
  */
 static void
-add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
+add_terms(struct termset *ts, const char *text, const struct text_tokens *tk, int in_title,
+    size_t max_tokens)
 {
-	struct text_tokens tk = {0};
 	char word[256];
 	size_t i, n;
 	int ent, digit;
 
-	text_tokenize(text, strlen(text), &tk);
-	for (i = 0; i < tk.n && i < max_tokens; i++) {
-		const char *norm = text_token_norm(&tk, i);
-		size_t len = tk.v[i].normlen, k;
+	for (i = 0; i < tk->n && i < max_tokens; i++) {
+		const char *norm = text_token_norm(tk, i);
+		size_t len = tk->v[i].normlen, k;
 
 		if (len >= sizeof word || is_stopword(norm))
 			continue;
@@ -168,11 +167,10 @@ add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
 		if (len < 2 && !digit && (unsigned char)norm[0] < 0x80)
 			continue;
 		n = stem(norm, len, word);
-		ent = digit || (!in_title && isupper((unsigned char)text[tk.v[i].start]) &&
-		    !sentence_start(text, tk.v[i].start));
+		ent = digit || (!in_title && isupper((unsigned char)text[tk->v[i].start]) &&
+		    !sentence_start(text, tk->v[i].start));
 		termset_add(ts, (uint32_t)util_hash64(word, n, 0x5707c0de), ent);
 	}
-	text_tokens_free(&tk);
 }
 
 /*
@@ -180,23 +178,18 @@ add_terms(struct termset *ts, const char *text, int in_title, size_t max_tokens)
  * kept).  The title stays out: a copy is often retitled, its body not.
  */
 static uint64_t
-simhash(const char *text)
+simhash(const struct text_tokens *tk)
 {
-	struct text_tokens tk = {0};
 	int counts[64] = {0};
 	uint64_t h, r = 0, w[3];
 	size_t i, n;
 	int b;
 
-	if (text != NULL)
-		text_tokenize(text, strlen(text), &tk);
-	n = tk.n < SIMHASH_MAX_TOKENS ? tk.n : SIMHASH_MAX_TOKENS;
-	if (n < SIMHASH_MIN_TOKENS) {
-		text_tokens_free(&tk);
+	n = tk->n < SIMHASH_MAX_TOKENS ? tk->n : SIMHASH_MAX_TOKENS;
+	if (n < SIMHASH_MIN_TOKENS)
 		return 0;
-	}
 	for (i = 0; i < n; i++) {
-		w[i % 3] = util_hash64(text_token_norm(&tk, i), tk.v[i].normlen, 0x51a4);
+		w[i % 3] = util_hash64(text_token_norm(tk, i), tk->v[i].normlen, 0x51a4);
 		if (i < 2)
 			continue;
 		h = util_mix64(w[(i - 2) % 3] * 3 + w[(i - 1) % 3] * 7 + w[i % 3]);
@@ -206,7 +199,6 @@ simhash(const char *text)
 	for (b = 0; b < 64; b++)
 		if (counts[b] > 0)
 			r |= 1ULL << b;
-	text_tokens_free(&tk);
 	return r ? r : 1; /* 0 means "none" */
 }
 
@@ -214,17 +206,25 @@ void
 story_sig_from_text(const char *title, const char *text, time_t t, struct story_sig *sig)
 {
 	struct termset ts = {{0}, 0};
+	struct text_tokens tk = {0};
 
 	memset(sig, 0, sizeof *sig);
 	sig->time = (int64_t)t;
-	if (title != NULL)
-		add_terms(&ts, title, 1, STORY_TERMS);
-	if (text != NULL)
-		add_terms(&ts, text, 0, STORY_LEAD_TOKENS);
+	if (title != NULL) {
+		text_tokenize(title, strlen(title), &tk);
+		add_terms(&ts, title, &tk, 1, STORY_TERMS);
+		text_tokens_reset(&tk);
+	}
+	/* The text is tokenized once: its lead gives terms, all of it the SimHash. */
+	if (text != NULL) {
+		text_tokenize(text, strlen(text), &tk);
+		add_terms(&ts, text, &tk, 0, STORY_LEAD_TOKENS);
+	}
 	qsort(ts.v, ts.n, sizeof ts.v[0], cmp_term);
 	memcpy(sig->terms, ts.v, ts.n * sizeof ts.v[0]);
 	sig->nterms = ts.n;
-	sig->simhash = simhash(text);
+	sig->simhash = simhash(&tk); /* no text: no tokens, no SimHash */
+	text_tokens_free(&tk);
 }
 
 void
@@ -269,21 +269,70 @@ story_hamming(uint64_t a, uint64_t b)
 	return __builtin_popcountll(a ^ b);
 }
 
-double
-story_score(const struct story_sig *a, const struct story_sig *b, unsigned min_shared)
+/* The weight of a term set: names and numbers count double. */
+static double
+terms_weight(const struct story_sig *a)
 {
-	double wa = 0, wb = 0, ws = 0;
+	double w = 0;
+	uint32_t i;
+
+	for (i = 0; i < a->nterms; i++)
+		w += (a->terms[i] & STORY_ENTITY_BIT) ? 2 : 1;
+	return w;
+}
+
+/*
+ * A's terms as a filter for story_pick: bit (hash mod FILTER_BITS) set for
+ * each.  The terms of b found in it bound from above the terms a and b
+ * share, so that most candidates sharing fewer than min_shared terms are
+ * told without the merge below.
+ */
+#define FILTER_BITS 4096
+
+struct term_filter {
+	uint64_t w[FILTER_BITS / 64];
+};
+
+static void
+filter_make(const struct story_sig *a, struct term_filter *f)
+{
+	uint32_t i, x;
+
+	memset(f, 0, sizeof *f);
+	for (i = 0; i < a->nterms; i++) {
+		x = a->terms[i] & (FILTER_BITS - 1);
+		f->w[x / 64] |= 1ULL << (x % 64);
+	}
+}
+
+static unsigned
+filter_hits(const struct term_filter *f, const struct story_sig *b)
+{
+	unsigned hits = 0;
+	uint32_t i, x;
+
+	for (i = 0; i < b->nterms; i++) {
+		x = b->terms[i] & (FILTER_BITS - 1);
+		hits += (unsigned)(f->w[x / 64] >> (x % 64)) & 1;
+	}
+	return hits;
+}
+
+/* story_score with a's weight wa given (and b's filter hits, when f is set). */
+static double
+score(const struct story_sig *a, double wa, const struct term_filter *f,
+    const struct story_sig *b, unsigned min_shared)
+{
+	double wb, ws = 0;
 	uint32_t i = 0, j = 0, x, y;
 	unsigned shared = 0;
 
 	if (a->simhash != 0 && b->simhash != 0 &&
 	    story_hamming(a->simhash, b->simhash) <= STORY_SIMHASH_MAX)
 		return 1.0;
-	for (i = 0; i < a->nterms; i++)
-		wa += (a->terms[i] & STORY_ENTITY_BIT) ? 2 : 1;
-	for (j = 0; j < b->nterms; j++)
-		wb += (b->terms[j] & STORY_ENTITY_BIT) ? 2 : 1;
-	i = j = 0;
+	if (f != NULL && filter_hits(f, b) < min_shared)
+		return 0;
+	wb = terms_weight(b);
 	while (i < a->nterms && j < b->nterms) {
 		x = a->terms[i] & ~STORY_ENTITY_BIT;
 		y = b->terms[j] & ~STORY_ENTITY_BIT;
@@ -301,6 +350,12 @@ story_score(const struct story_sig *a, const struct story_sig *b, unsigned min_s
 	if (shared < min_shared || wa == 0 || wb == 0)
 		return 0;
 	return ws / sqrt(wa * wb);
+}
+
+double
+story_score(const struct story_sig *a, const struct story_sig *b, unsigned min_shared)
+{
+	return score(a, terms_weight(a), NULL, b, min_shared);
 }
 
 void
@@ -324,16 +379,18 @@ int
 story_pick(const struct story_params *p, const struct story_sig *sig,
     const struct story_sig *cands, size_t n, double *best_score)
 {
-	double s, best = 0, best_margin = 0;
+	double s, best = 0, best_margin = 0, wa = terms_weight(sig);
+	struct term_filter f;
 	long long gap;
 	int pick = -1;
 	size_t i;
 
+	filter_make(sig, &f);
 	for (i = 0; i < n; i++) {
 		gap = (long long)(sig->time - cands[i].story_start);
 		if (gap > p->window || gap < -p->window)
 			continue;
-		s = story_score(sig, &cands[i], p->min_shared);
+		s = score(sig, wa, &f, &cands[i], p->min_shared);
 		if (s > best)
 			best = s;
 		if (s >= story_threshold(p, gap) && (pick == -1 || s - story_threshold(p, gap) > best_margin)) {
@@ -354,20 +411,34 @@ story_id_from(const char *key)
 	return id ? id : 1;
 }
 
+/* (By hand, not snprintf: the daemon formats some fifty per item.) */
 void
 story_id_format(uint64_t id, char out[STORY_IDLEN])
 {
-	snprintf(out, STORY_IDLEN, "%016llx", (unsigned long long)id);
+	int i;
+
+	for (i = 15; i >= 0; i--, id >>= 4)
+		out[i] = "0123456789abcdef"[id & 15];
+	out[16] = '\0';
 }
 
 int
 story_id_parse(const char *s, uint64_t *id)
 {
-	char *end;
+	uint64_t v = 0;
+	int i;
 
-	if (strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
+	for (i = 0; i < 16; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			v = v << 4 | (uint64_t)(s[i] - '0');
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			v = v << 4 | (uint64_t)(s[i] - 'a' + 10);
+		else
+			return -1;
+	}
+	if (s[16] != '\0')
 		return -1;
-	*id = strtoull(s, &end, 16);
+	*id = v;
 	return 0;
 }
 
@@ -561,18 +632,31 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
     struct story_sig **out, size_t *n, size_t *cap, char *err, size_t errlen)
 {
 	struct story_memstore *m = ctx;
-	size_t nused = 0, nfound = 0, i, h;
+	struct slot *found_slots[STORY_BANDS];
+	size_t nused = 0, nfound = 0, nslots = 0, i, h, l;
 	struct slot *s;
 	uint32_t it;
 	int b, k;
 
 	(void)err;
 	(void)errlen;
-	for (b = 0; b < STORY_BANDS; b++) {
-		if ((s = slot_find(m, bands[b], 0)) == NULL)
-			continue;
+	/*
+	 * With many stories every step below is a cache miss: each is
+	 * prefetched for all bands or candidates first, so that the misses
+	 * overlap instead of coming one after another.
+	 */
+	for (b = 0; b < STORY_BANDS && m->nslots > 0; b++)
+		__builtin_prefetch(&m->slots[(bands[b] ? bands[b] : 1) & (m->nslots - 1)]);
+	for (b = 0; b < STORY_BANDS; b++)
+		if ((s = slot_find(m, bands[b], 0)) != NULL) {
+			__builtin_prefetch(s->ring);
+			found_slots[nslots++] = s;
+		}
+	for (i = 0; i < nslots; i++) {
+		s = found_slots[i];
 		for (k = 0; k < s->n; k++) {
 			it = s->ring[k] + 1;
+			__builtin_prefetch(&m->times[it - 1]);
 			for (h = util_mix64(it) & (COUNT_SLOTS - 1); m->counts[h].item != 0 &&
 			    m->counts[h].item != it; h = (h + 1) & (COUNT_SLOTS - 1))
 				;
@@ -594,6 +678,9 @@ mem_lookup(void *ctx, const uint64_t bands[STORY_BANDS], int64_t since,
 		qsort(m->found, nfound, sizeof m->found[0], cmp_found);
 		nfound = STORY_CANDS_MAX;
 	}
+	for (i = 0; i < nfound; i++)
+		for (l = 0; l < sizeof m->items[0]; l += 64)
+			__builtin_prefetch((const char *)&m->items[m->found[i].item - 1] + l);
 	for (i = 0; i < nfound; i++) {
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 64;

@@ -72,13 +72,20 @@ const char story_redis_library[] =
 "end}\n"
 "-- file: the signature sig under ref in the day's hashes kb (bands) and\n"
 "-- ks (signatures); each band keeps its newest max refs.\n"
+"-- (One HMGET and one HSET: a redis.call costs more than its command.)\n"
 "local function file(kb, ks, ttl, max, ref, sig, bands)\n"
 "  redis.call('HSET', ks, ref, sig)\n"
-"  for _, b in ipairs(bands) do\n"
-"    local v = (redis.call('HGET', kb, b) or '') .. ref\n"
+"  local old = redis.call('HMGET', kb, unpack(bands))\n"
+"  local new, set = {}, {}\n"
+"  for i, b in ipairs(bands) do\n"
+"    local v = (new[b] or old[i] or '') .. ref\n"
 "    if #v > max * 16 then v = string.sub(v, #v - max * 16 + 1) end\n"
-"    redis.call('HSET', kb, b, v)\n"
+"    if not new[b] then set[#set + 1] = b end\n"
+"    new[b] = v\n"
 "  end\n"
+"  local fv = {}\n"
+"  for _, b in ipairs(set) do fv[#fv + 1] = b; fv[#fv + 1] = new[b] end\n"
+"  redis.call('HSET', kb, unpack(fv))\n"
 "  redis.call('EXPIRE', kb, ttl)\n"
 "  redis.call('EXPIRE', ks, ttl)\n"
 "end\n"
@@ -95,7 +102,7 @@ const char story_redis_library[] =
 "-- the day's alert counter; ARGV seen ttl, record ttl, signature ttl, refs\n"
 "-- per band, ref, signature, the source (JSON), the number of bands, the\n"
 "-- bands, keep ms, nk, the kept item (nk strings: field, value, ...), then\n"
-"-- per alert: id, sink, watchlist, item, first alert, update, mode (item,\n"
+"-- per alert: id, sink, watchlist, item, first alert, update (empty: none), mode (item,\n"
 "-- thread, digest, none), update interval (ms).  Per watchlist the first\n"
 "-- item of the story sends its alerts; later ones send updates as the\n"
 "-- mode says.  The seen mark, the kept item (as ww_record_item in the\n"
@@ -149,7 +156,7 @@ CLUSTER_LUA_FENCE("8")
 "        end\n"
 "      end\n"
 "    end\n"
-"    if send then\n"
+"    if send and send ~= '' then\n"
 "      redis.call('XADD', keys[2], '*', 'id', id, 'sink', sink,\n"
 "        'watchlist', wl, 'item', item, 'alert', send)\n"
 "      sent[#sent + 1] = k\n"
@@ -214,70 +221,235 @@ story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS],
 		out->argv[i++] = xasprintf("%016llx", (unsigned long long)bands[b]);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+/* Hex digit values plus one (0: not a lowercase hex digit). */
+static const unsigned char hexv[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13,
+	['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
 static int
 unhex(const char *s, size_t n, unsigned char *out)
 {
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned hi, lo, bad = 0;
 	size_t i;
-	int hi, lo;
 
 	if (n % 2 != 0)
 		return -1;
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = hexval(s[2 * i])) < 0 || (lo = hexval(s[2 * i + 1])) < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
+		hi = hexv[u[2 * i]];
+		lo = hexv[u[2 * i + 1]];
+		bad |= (hi == 0) | (lo == 0);
+		out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
 	}
-	return 0;
+	return bad ? -1 : 0;
+}
+
+void
+story_redis_days(int64_t since, int64_t t, int64_t *d0, int *nd)
+{
+	int64_t a = day_of(since), b = day_of(t);
+
+	if (b < a)
+		b = a;
+	if (b - a > 30) /* a window of a month at most: bounded work */
+		a = b - 30;
+	*d0 = a;
+	*nd = (int)(b - a + 1);
+}
+
+/*
+ * The refs found, as ww_story_cands counts them: each ref once, in the
+ * order first seen, with the bands it was found under; an open-addressing
+ * table (of indexes + 1) finds a ref's entry.
+ */
+struct story_ref_ent {
+	char ref[16];
+	int day;
+	unsigned hits;
+	size_t seen;            /* order first seen */
+};
+
+static uint64_t
+ref_hash(const char *r)
+{
+	uint64_t a, b;
+
+	memcpy(&a, r, 8);
+	memcpy(&b, r + 8, 8);
+	return util_mix64(a ^ util_mix64(b));
+}
+
+void
+story_refs_add(struct story_refs *rs, int day, const char *v, size_t len)
+{
+	size_t i, k, mask, h;
+	uint32_t *old;
+	size_t oldcap;
+
+	for (i = 0; i + 16 <= len; i += 16) {
+		if ((rs->n + 1) * 2 > rs->tcap) {
+			old = rs->table;
+			oldcap = rs->tcap;
+			rs->tcap = oldcap ? 2 * oldcap : 256;
+			rs->table = xcalloc(rs->tcap, sizeof *rs->table);
+			mask = rs->tcap - 1;
+			for (k = 0; k < oldcap; k++) {
+				if (old[k] == 0)
+					continue;
+				for (h = ref_hash(rs->v[old[k] - 1].ref) & mask; rs->table[h] != 0;
+				    h = (h + 1) & mask)
+					;
+				rs->table[h] = old[k];
+			}
+			free(old);
+		}
+		mask = rs->tcap - 1;
+		for (h = ref_hash(v + i) & mask; rs->table[h] != 0; h = (h + 1) & mask)
+			if (memcmp(rs->v[rs->table[h] - 1].ref, v + i, 16) == 0)
+				break;
+		if (rs->table[h] != 0) {
+			rs->v[rs->table[h] - 1].hits++;
+			continue;
+		}
+		if (rs->n == rs->cap) {
+			rs->cap = rs->cap ? 2 * rs->cap : 64;
+			rs->v = xreallocarray(rs->v, rs->cap, sizeof *rs->v);
+		}
+		memcpy(rs->v[rs->n].ref, v + i, 16);
+		rs->v[rs->n].day = day;
+		rs->v[rs->n].hits = 1;
+		rs->v[rs->n].seen = rs->n;
+		rs->n++;
+		rs->table[h] = (uint32_t)rs->n;
+	}
+}
+
+/* The most bands first, the later seen first among equals. */
+static int
+cmp_rank(const void *a, const void *b)
+{
+	const struct story_ref_ent *x = a, *y = b;
+
+	if (x->hits != y->hits)
+		return x->hits > y->hits ? -1 : 1;
+	return x->seen > y->seen ? -1 : x->seen < y->seen;
+}
+
+/* By day, then by rank (seen is the rank by then). */
+static int
+cmp_day(const void *a, const void *b)
+{
+	const struct story_ref_ent *x = a, *y = b;
+
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return x->seen < y->seen ? -1 : x->seen > y->seen;
+}
+
+size_t
+story_refs_pick(struct story_refs *rs, size_t max, char (*refs)[STORY_IDLEN],
+    int *days)
+{
+	size_t i, n;
+
+	if (rs->n == 0)
+		return 0;
+	qsort(rs->v, rs->n, sizeof *rs->v, cmp_rank);
+	n = rs->n < max ? rs->n : max;
+	for (i = 0; i < n; i++)
+		rs->v[i].seen = i;
+	qsort(rs->v, n, sizeof *rs->v, cmp_day);
+	for (i = 0; i < n; i++) {
+		memcpy(refs[i], rs->v[i].ref, 16);
+		refs[i][16] = '\0';
+		days[i] = rs->v[i].day;
+	}
+	return n;
+}
+
+void
+story_refs_free(struct story_refs *rs)
+{
+	free(rs->v);
+	free(rs->table);
+	memset(rs, 0, sizeof *rs);
 }
 
 int
 story_redis_parse_cands(const struct redisReply *r, int64_t since,
     struct story_sig **out, size_t *n, size_t *cap)
 {
-	unsigned char raw[STORY_SIG_HEADER + 4 * STORY_TERMS];
-	struct story_sig sig;
 	size_t i;
 
 	if (r->type != REDIS_REPLY_ARRAY)
 		return -1;
-	for (i = 0; i < r->elements; i++) {
-		const redisReply *e = r->element[i];
-		if (e->type != REDIS_REPLY_STRING || e->len > 2 * sizeof raw ||
-		    unhex(e->str, e->len, raw) == -1 ||
-		    story_sig_unpack(raw, e->len / 2, &sig) == -1 || sig.time < since)
-			continue;
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 64;
-			*out = xreallocarray(*out, *cap, sizeof **out);
-		}
-		(*out)[(*n)++] = sig;
-	}
+	for (i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			story_redis_parse_sig(r->element[i]->str, r->element[i]->len, since,
+			    NULL, 0, out, n, cap);
 	return 0;
+}
+
+/* The known signature whose hex is s (n chars), or NULL. */
+static struct story_known *
+known_find(struct story_known *known, size_t nknown, const char *s, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < nknown; k++)
+		if (known[k].len == n && memcmp(known[k].hex, s, n) == 0)
+			return &known[k];
+	return NULL;
+}
+
+void
+story_redis_parse_sig(const char *hex, size_t len, int64_t since,
+    struct story_known *known, size_t nknown, struct story_sig **out, size_t *n,
+    size_t *cap)
+{
+	unsigned char raw[STORY_SIG_HEADER + 4 * STORY_TERMS];
+	struct story_known *kn;
+	struct story_sig *sig;
+
+	if (len > 2 * sizeof raw)
+		return;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*out = xreallocarray(*out, *cap, sizeof **out);
+	}
+	sig = &(*out)[*n];
+	if ((kn = known_find(known, nknown, hex, len)) != NULL) {
+		kn->used = 1;
+		*sig = *kn->sig;
+	} else if (unhex(hex, len, raw) == -1 || story_sig_unpack(raw, len / 2, sig) == -1)
+		return;
+	if (sig->time >= since)
+		(*n)++;
+}
+
+size_t
+story_redis_sig_hex_to(const struct story_sig *sig, char out[STORY_SIG_HEXMAX])
+{
+	unsigned char raw[STORY_SIG_HEADER + 4 * STORY_TERMS];
+	size_t len = story_sig_pack(sig, raw), k;
+
+	for (k = 0; k < len; k++) {
+		out[2 * k] = "0123456789abcdef"[raw[k] >> 4];
+		out[2 * k + 1] = "0123456789abcdef"[raw[k] & 15];
+	}
+	out[2 * len] = '\0';
+	return 2 * len;
 }
 
 char *
 story_redis_sig_hex(const struct story_sig *sig)
 {
-	unsigned char raw[STORY_SIG_HEADER + 4 * STORY_TERMS];
-	size_t len = story_sig_pack(sig, raw), k;
-	char *hex = xmalloc(2 * len + 1);
+	char hex[STORY_SIG_HEXMAX];
 
-	for (k = 0; k < len; k++) {
-		hex[2 * k] = "0123456789abcdef"[raw[k] >> 4];
-		hex[2 * k + 1] = "0123456789abcdef"[raw[k] & 15];
-	}
-	hex[2 * len] = '\0';
-	return hex;
+	story_redis_sig_hex_to(sig, hex);
+	return xstrdup(hex);
 }
 
 char *

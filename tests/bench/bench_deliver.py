@@ -10,7 +10,10 @@ receiver.  Printed:
     the document) to "POST received" for each alert: p50 / p99 / max;
   - delivery throughput: alerts/s between the first and the last POST;
   - the same POSTs sent by `curl --parallel` at the same concurrency to the
-    same receiver in the same run: requests/s, and the ratio (goal >= 0.5x).
+    same receiver in the same run: requests/s, and the ratio (goal >= 0.5x);
+  - where the time went: the daemon's CPU time (user + system) and
+    redis-server's over the --once run, per alert, and the Redis commands
+    that took the most of it (INFO commandstats).
 The receiver is an asyncio HTTP/1.1 server in a child process (keep-alive,
 no per-request thread) so that it is not the bottleneck.
 Python standard library, redis-server and curl.  WIREWATCHD=path measures
@@ -21,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -150,6 +154,26 @@ def run_daemon(tmp, sock, port, n, group):
     return time.monotonic() - t0
 
 
+def redis_info(sock, section):
+    out = subprocess.run(["redis-cli", "-s", sock, "INFO", section], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    return dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+
+
+def redis_cpu(sock):
+    i = redis_info(sock, "cpu")
+    return float(i["used_cpu_user"]) + float(i["used_cpu_sys"])
+
+
+def redis_top(sock, k):
+    """The k commands that took the most time: (name, calls, usec)."""
+    cmds = []
+    for name, v in redis_info(sock, "commandstats").items():
+        f = dict(x.split("=") for x in v.split(","))
+        cmds.append((name[len("cmdstat_"):], int(f["calls"]), int(f["usec"])))
+    return sorted(cmds, key=lambda c: -c[2])[:k]
+
+
 def run_curl(tmp, port, n, parallel, body):
     cfg = os.path.join(tmp, "curl.cfg")
     data = os.path.join(tmp, "body.json")
@@ -204,7 +228,13 @@ def main():
         rpid, port, log = start_receiver(tmp, feed_path)
         redis, sock = start_redis(tmp)
         try:
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            rc0 = redis_cpu(sock)
             wall = run_daemon(tmp, sock, port, n, group)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            rcpu = redis_cpu(sock) - rc0
+            top = redis_top(sock, 4)
+            dcpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
             feed_t, posts = read_log(log)
             hook = [t for t, _ in posts]
             if len(hook) != n:
@@ -220,6 +250,11 @@ def main():
                   "throughput %.0f alerts/s; curl --parallel-max %d: %.0f req/s; ratio %.2fx; "
                   "--once wall %.2f s" % (run + 1, group, n, pct(lat, 50), pct(lat, 99), min(lat), max(lat), rate,
                                            a.curl_parallel, crate, rate / crate, wall), flush=True)
+            print("    CPU over the --once run: wirewatchd %.0f ms (%.0f us/alert), redis-server %.0f ms "
+                  "(%.0f us/alert); redis busiest: %s"
+                  % (dcpu * 1000, dcpu * 1e6 / n, rcpu * 1000, rcpu * 1e6 / n,
+                     ", ".join("%s %d calls %.0f us/call" % (c, k, u / k if k else 0)
+                               for c, k, u in top)), flush=True)
         finally:
             redis.kill()
             redis.wait()
