@@ -8,9 +8,15 @@ settings: per-host-connections 2); every alert is POSTed to one loopback
 receiver.  Printed:
   - latency from "feed response complete" (the feed server finished writing
     the document) to "POST received" for each alert: p50 / p99 / max;
-  - delivery throughput: alerts/s between the first and the last POST;
-  - the same POSTs sent by `curl --parallel` at the same concurrency to the
-    same receiver in the same run: requests/s, and the ratio (goal >= 0.5x);
+  - end-to-end throughput: alerts/s between the first and the last POST
+    (with group = story this includes each item's story decision);
+  - from the outbox: the same n alerts queued first (a first --once whose
+    sink answers 400 dead-letters them, `wirewatchctl replay --failed`
+    puts them back), then delivered by a second --once: alerts/s between
+    its first and last POST — the dispatcher alone;
+  - the same number of POSTs of one of the daemon's own request bodies,
+    sent by `curl --parallel` at the same concurrency to the same receiver
+    in the same run: requests/s, and each rate's ratio to it (goal >= 0.5x);
   - where the time went: the daemon's CPU time (user + system) and
     redis-server's over the --once run, per alert, and the Redis commands
     that took the most of it (INFO commandstats).
@@ -39,7 +45,9 @@ DAEMON = os.environ.get("WIREWATCHD") or os.path.join(ROOT, "build", "wirewatchd
 
 
 def serve(port_file, log_file, feed_path):
-    """Child: serves /feed.xml and records POST arrival times (monotonic)."""
+    """Child: serves /feed.xml and records POST arrival times (monotonic);
+    keeps the first POST's body (for curl); answers 400 on /dead."""
+    body_file = log_file + ".body"
     with open(feed_path, "rb") as f:
         feed = f.read()
     log = open(log_file, "w")
@@ -71,7 +79,16 @@ def serve(port_file, log_file, feed_path):
                         item = json.loads(body).get("item_id", "?")
                     except ValueError:
                         item = "?"
+                    if path == b"/dead":
+                        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad")
+                        await writer.drain()
+                        log.flush()
+                        continue
                     log.write("post %.6f %s %s\n" % (t, path.decode(), item))
+                    if not os.path.exists(body_file):
+                        with open(body_file + ".tmp", "wb") as bf:
+                            bf.write(body)
+                        os.rename(body_file + ".tmp", body_file)
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                     await writer.drain()
                 log.flush()
@@ -136,22 +153,50 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def run_daemon(tmp, sock, port, n, group):
+def run_daemon(tmp, sock, port, n, group, path="/hook", ok=(0,)):
     conf = os.path.join(tmp, "w.conf")
     with open(conf, "w") as f:
         f.write("[daemon]\nredis = unix:%s\nentities = %s\nbackfill = all\n"
                 "startup-spread = 0\n\n[feed \"f\"]\nurl = http://127.0.0.1:%d/feed.xml\n"
                 "interval = 1h\n\n[watchlist \"w\"]\nquery = sanctions\nsinks = hook\n%s\n"
-                "[sink \"hook\"]\ntype = webhook\nurl = http://127.0.0.1:%d/hook\n"
+                "[sink \"hook\"]\ntype = webhook\nurl = http://127.0.0.1:%d%s\n"
                 % (sock, os.path.join(ROOT, "conf", "entities"), port,
-                   "" if group == "story" else "group = %s\n" % group, port))
+                   "" if group == "story" else "group = %s\n" % group, port, path))
     t0 = time.monotonic()
     r = subprocess.run([DAEMON, "-c", conf, "--once"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=300)
-    if r.returncode != 0:
+    if r.returncode not in ok:
         sys.stderr.write(r.stderr.decode()[-2000:])
         raise SystemExit("wirewatchd --once exited %d" % r.returncode)
     return time.monotonic() - t0
+
+
+def outbox_rate(tmp, port, n, group, log):
+    """alerts/s from the outbox to the receiver: a fresh Redis; a first
+    --once records the feed's n alerts, which the sink's URL answers 400
+    (dead letters); `wirewatchctl replay --failed` puts them back in the
+    outbox; a second --once (no new items) delivers them to /hook."""
+    sub = tempfile.mkdtemp(prefix="outbox-", dir=tmp)
+    redis, sock = start_redis(sub)
+    try:
+        run_daemon(sub, sock, port, n, group, path="/dead", ok=(0, 1))  # 1: dead letters
+        ctl = os.path.join(os.path.dirname(DAEMON), "wirewatchctl")
+        if not os.path.exists(ctl):
+            ctl = os.path.join(ROOT, "build", "wirewatchctl")
+        subprocess.run([ctl, "-c", os.path.join(sub, "w.conf"), "replay", "--failed"],
+                       stdout=subprocess.DEVNULL, check=True, timeout=120)
+        with open(log) as f:
+            before = sum(1 for line in f if line.startswith("post "))
+        run_daemon(sub, sock, port, n, group)
+        _, posts = read_log(log)
+        hook = [t for t, _ in posts[before:]]
+        if len(hook) != n:
+            raise SystemExit("from the outbox: %d POSTs received, want %d" % (len(hook), n))
+        span = max(hook) - min(hook)
+        return (n - 1) / span if span > 0 else float("inf")
+    finally:
+        redis.kill()
+        redis.wait()
 
 
 def redis_info(sock, section):
@@ -242,14 +287,17 @@ def main():
             lat = [(t - feed_t) * 1000 for t in hook]
             span = max(hook) - min(hook)
             rate = (n - 1) / span if span > 0 else float("inf")
-            body = json.dumps({"alert_id": "al_x", "watchlist": "w", "title": "sanctions item",
-                               "snippet": "x" * 400}).encode()
+            with open(log + ".body", "rb") as f:
+                body = f.read()  # one of the daemon's own POST bodies
             ct = run_curl(tmp, port, n, a.curl_parallel, body)
+            orate = outbox_rate(tmp, port, n, group, log)
             crate = n / ct
             print("run %d, group = %s: %d alerts: latency feed->POST p50 %.1f ms, p99 %.1f ms, min %.1f ms, max %.1f ms; "
                   "throughput %.0f alerts/s; curl --parallel-max %d: %.0f req/s; ratio %.2fx; "
                   "--once wall %.2f s" % (run + 1, group, n, pct(lat, 50), pct(lat, 99), min(lat), max(lat), rate,
                                            a.curl_parallel, crate, rate / crate, wall), flush=True)
+            print("    from the outbox (the %d alerts queued, then delivered by --once): %.0f alerts/s; "
+                  "ratio to curl %.2fx" % (n, orate, orate / crate), flush=True)
             print("    CPU over the --once run: wirewatchd %.0f ms (%.0f us/alert), redis-server %.0f ms "
                   "(%.0f us/alert); redis busiest: %s"
                   % (dcpu * 1000, dcpu * 1e6 / n, rcpu * 1000, rcpu * 1e6 / n,
