@@ -23,11 +23,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/sink.h"
@@ -46,7 +46,7 @@
 
 static const struct cfg_sink *find_sink(const struct config *cfg,
     const char *name);
-static void outbox_acked_cb(struct redisReply *reply, const char *error,
+static void outbox_acked_cb(const struct store_reply *reply, const char *error,
     void *arg);
 
 /* --- lifetime ------------------------------------------------------------ */
@@ -63,10 +63,10 @@ outbox_new(struct event_base *base, const struct config *cfg,
 	ob->store = store;
 	ob->sinks = sinks;
 	ob->consumer = xstrdup(consumer);
-	ob->k_outbox = xasprintf("%soutbox", cfg->prefix);
-	ob->k_dead = xasprintf("%sdead", cfg->prefix);
-	ob->k_epoch = xasprintf("%sepoch", cfg->prefix);
-	ob->k_retry = xasprintf("%sretry", cfg->prefix);
+	ob->k_outbox = keys_name(cfg->prefix, KEY_OUTBOX, NULL);
+	ob->k_dead = keys_name(cfg->prefix, KEY_DEAD, NULL);
+	ob->k_epoch = keys_name(cfg->prefix, KEY_EPOCH, NULL);
+	ob->k_retry = keys_name(cfg->prefix, KEY_RETRY, NULL);
 	ob->lanes = xcalloc(cfg->nsinks + 1, sizeof *ob->lanes);
 	ob->nlanes = cfg->nsinks;
 	for (i = 0; i < cfg->nsinks; i++)
@@ -202,7 +202,7 @@ outbox_check_idle(struct outbox *ob)
 /* --- setup ------------------------------------------------------------ */
 
 static void
-outbox_setup_reply_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_setup_reply_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	(void)reply;
 	(void)arg;
@@ -212,7 +212,7 @@ outbox_setup_reply_cb(struct redisReply *reply, const char *error, void *arg)
 }
 
 static void
-outbox_epoch_reply_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_epoch_reply_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox *ob = arg;
 
@@ -220,8 +220,8 @@ outbox_epoch_reply_cb(struct redisReply *reply, const char *error, void *arg)
 		log_err("outbox: cannot read the epoch: %s", error);
 		return;
 	}
-	if (reply->type == REDIS_REPLY_STRING && ob->epoch_cb != NULL)
-		ob->epoch_cb(reply->str, ob->epoch_arg);
+	if (store_reply_type(reply) == STORE_STRING && ob->epoch_cb != NULL)
+		ob->epoch_cb(store_reply_str(reply, NULL), ob->epoch_arg);
 }
 
 void
@@ -279,7 +279,7 @@ struct record_req {
 };
 
 static void
-outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_recorded_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct record_req *r = arg;
 	int result;
@@ -287,7 +287,8 @@ outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 	if (error != NULL)
 		result = -1;
 	else
-		result = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+		result = store_reply_type(reply) == STORE_INT &&
+		    store_reply_int(reply) == 1;
 	stats_hold_done(r->stats, result == 1);
 	if (result == 1 && r->queued)
 		outbox_kick(r->ob);
@@ -295,7 +296,8 @@ outbox_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 	free(r);
 }
 
-/* <prefix>alerts:YYYY-MM-DD, the day (UTC) of now: the alerts-today counter. */
+/* <prefix>alerts:YYYY-MM-DD (KEY_ALERTS), the day (UTC) of now: the
+ * alerts-today counter. */
 char *
 outbox_day_key(const struct config *cfg, time_t now)
 {
@@ -304,7 +306,7 @@ outbox_day_key(const struct config *cfg, time_t now)
 
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof day, "%Y-%m-%d", &tm);
-	return xasprintf("%salerts:%s", cfg->prefix, day);
+	return keys_name(cfg->prefix, KEY_ALERTS, day, NULL);
 }
 
 void
@@ -324,8 +326,8 @@ outbox_record(struct outbox *ob, const char *item_key,
 	r->ob = ob;
 	r->queued = nalerts > 0;
 	r->stats = stats_hold(alerts, nalerts);
-	seen = xasprintf("%sseen:%s", ob->cfg->prefix, item_key);
-	recent = xasprintf("%srecent", ob->cfg->prefix);
+	seen = keys_name(ob->cfg->prefix, KEY_SEEN, item_key, NULL);
+	recent = keys_name(ob->cfg->prefix, KEY_RECENT, NULL);
 	day = outbox_day_key(ob->cfg, time(NULL));
 	snprintf(ttl, sizeof ttl, "%lld", ob->cfg->seen_ttl);
 	snprintf(keep, sizeof keep, "%lld", ob->cfg->keep_items * 1000);
@@ -363,7 +365,7 @@ outbox_record(struct outbox *ob, const char *item_key,
 /* --- outcomes ----------------------------------------------------------- */
 
 static void
-outbox_acked_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_acked_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox *ob = arg;
 
@@ -409,7 +411,7 @@ forget_unacked(struct outbox *ob, const char *sid)
 }
 
 static void
-outbox_delivered_acked_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_delivered_acked_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct ack_req *a = arg;
 	struct outbox *ob = a->ob;
@@ -670,16 +672,22 @@ is_held(const struct outbox *ob, const char *sid)
 }
 
 static char *
-field(const redisReply *fields, const char *name)
+field(const struct store_reply *fields, const char *name)
 {
-	size_t i;
+	const struct store_reply *k, *v;
+	const char *vs;
+	size_t i, len;
 
-	for (i = 0; i + 1 < fields->elements; i += 2)
-		if (fields->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(fields->element[i]->str, name) == 0 &&
-		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
-			return xstrndup(fields->element[i + 1]->str,
-			    fields->element[i + 1]->len);
+	for (i = 0; i + 1 < store_reply_len(fields); i += 2) {
+		k = store_reply_elem(fields, i);
+		v = store_reply_elem(fields, i + 1);
+		if (store_reply_type(k) == STORE_STRING &&
+		    strcmp(store_reply_str(k, NULL), name) == 0 &&
+		    store_reply_type(v) == STORE_STRING) {
+			vs = store_reply_str(v, &len);
+			return xstrndup(vs, len);
+		}
+	}
 	return NULL;
 }
 
@@ -690,25 +698,31 @@ field(const redisReply *fields, const char *name)
  * fetch of parked ids, for which it made room.
  */
 void
-outbox_take_entry(struct outbox *ob, const redisReply *r, int fetched)
+outbox_take_entry(struct outbox *ob, const struct store_reply *r,
+    int fetched)
 {
+	const struct store_reply *fields = store_reply_elem(r, 1);
 	const struct cfg_sink *sink;
 	struct lane *l;
 	struct entry *e;
 	json_t *alert;
 	json_error_t jerr;
+	const char *sid;
 	char err[256], *a;
+	size_t len;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[0]->len >= SID_MAX)
+	if (store_reply_type(r) != STORE_ARRAY || store_reply_len(r) != 2 ||
+	    store_reply_type(store_reply_elem(r, 0)) != STORE_STRING)
 		return;
-	if (is_held(ob, r->element[0]->str))
+	sid = store_reply_str(store_reply_elem(r, 0), &len);
+	if (len >= SID_MAX)
 		return;
-	log_debug("outbox: entry %s taken%s", r->element[0]->str,
+	if (is_held(ob, sid))
+		return;
+	log_debug("outbox: entry %s taken%s", sid,
 	    ob->own_pending ? " (our pending list)" : "");
-	if (forget_unacked(ob, r->element[0]->str)) {
-		ack(ob, r->element[0]->str);
+	if (forget_unacked(ob, sid)) {
+		ack(ob, sid);
 		return;
 	}
 	/* Stopping: not taken, it stays pending for the next start. */
@@ -716,15 +730,15 @@ outbox_take_entry(struct outbox *ob, const redisReply *r, int fetched)
 		return;
 	e = xcalloc(1, sizeof *e);
 	e->ob = ob;
-	snprintf(e->sid, sizeof e->sid, "%s", r->element[0]->str);
+	snprintf(e->sid, sizeof e->sid, "%s", sid);
 	LIST_INSERT_HEAD(&ob->held, e, link);
 	ob->nheld++;
-	if (r->element[1]->type == REDIS_REPLY_ARRAY) {
-		e->alert_id = field(r->element[1], "id");
-		e->sink_name = field(r->element[1], "sink");
-		e->watchlist = field(r->element[1], "watchlist");
-		e->item = field(r->element[1], "item");
-		e->json = field(r->element[1], "alert");
+	if (store_reply_type(fields) == STORE_ARRAY) {
+		e->alert_id = field(fields, "id");
+		e->sink_name = field(fields, "sink");
+		e->watchlist = field(fields, "watchlist");
+		e->item = field(fields, "item");
+		e->json = field(fields, "alert");
 	}
 	if (e->alert_id == NULL || e->sink_name == NULL || e->json == NULL) {
 		/* Trimmed or foreign: nothing to deliver, do not keep it pending. */
@@ -733,7 +747,7 @@ outbox_take_entry(struct outbox *ob, const redisReply *r, int fetched)
 		outbox_entry_release(e);
 		return;
 	}
-	if ((a = field(r->element[1], "attempt")) != NULL) {
+	if ((a = field(fields, "attempt")) != NULL) {
 		e->attempt = atoi(a);
 		free(a);
 	}
@@ -780,22 +794,20 @@ outbox_take_entry(struct outbox *ob, const redisReply *r, int fetched)
 
 /* Entries of an XREADGROUP or XAUTOCLAIM reply; returns how many. */
 static size_t
-take_entries(struct outbox *ob, const redisReply *list)
+take_entries(struct outbox *ob, const struct store_reply *list)
 {
-	size_t i;
+	size_t i, n = store_reply_len(list);
 
-	if (list == NULL || list->type != REDIS_REPLY_ARRAY)
-		return 0;
-	for (i = 0; i < list->elements; i++)
-		outbox_take_entry(ob, list->element[i], 0);
-	return list->elements;
+	for (i = 0; i < n; i++)
+		outbox_take_entry(ob, store_reply_elem(list, i), 0);
+	return n;
 }
 
 static void
-outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_read_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox *ob = arg;
-	const redisReply *list, *last;
+	const struct store_reply *stream, *list, *last;
 	size_t n = 0;
 	int was_own = ob->own_pending;
 
@@ -814,16 +826,16 @@ outbox_read_cb(struct redisReply *reply, const char *error, void *arg)
 	 * console) asks for more, and a second read from the same cursor
 	 * would hand out the same pending entries twice.
 	 */
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-	    reply->element[0]->type == REDIS_REPLY_ARRAY &&
-	    reply->element[0]->elements == 2) {
-		list = reply->element[0]->element[1];
+	stream = store_reply_elem(reply, 0);
+	if (store_reply_type(stream) == STORE_ARRAY &&
+	    store_reply_len(stream) == 2) {
+		list = store_reply_elem(stream, 1);
 		n = take_entries(ob, list);
-		last = n > 0 ? list->element[n - 1] : NULL;
-		if (was_own && last != NULL && last->type == REDIS_REPLY_ARRAY &&
-		    last->elements > 0 && last->element[0]->type == REDIS_REPLY_STRING)
+		last = n > 0 ? store_reply_elem(list, n - 1) : NULL;
+		if (was_own && store_reply_type(last) == STORE_ARRAY &&
+		    store_reply_type(store_reply_elem(last, 0)) == STORE_STRING)
 			snprintf(ob->pel_cursor, sizeof ob->pel_cursor, "%s",
-			    last->element[0]->str);
+			    store_reply_str(store_reply_elem(last, 0), NULL));
 	}
 	ob->reading = 0;
 	if (was_own && n < ob->read_count)
@@ -901,7 +913,7 @@ outbox_kick(struct outbox *ob)
 /* --- maintenance: claim a dead consumer's entries, keep ours, trim ------ */
 
 static void
-outbox_claimed_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_claimed_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox *ob = arg;
 	size_t n;
@@ -911,8 +923,8 @@ outbox_claimed_cb(struct redisReply *reply, const char *error, void *arg)
 		return;
 	}
 	/* [cursor, [entries...], [deleted ids]] */
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-		n = take_entries(ob, reply->element[1]);
+	if (store_reply_len(reply) >= 2) {
+		n = take_entries(ob, store_reply_elem(reply, 1));
 		if (n > 0)
 			log_notice("outbox: took over %zu alert%s left pending by "
 			    "another consumer for over %ds", n, n == 1 ? "" : "s",
@@ -921,7 +933,7 @@ outbox_claimed_cb(struct redisReply *reply, const char *error, void *arg)
 }
 
 static void
-outbox_maint_reply_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_maint_reply_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	(void)reply;
 	(void)arg;
@@ -1000,7 +1012,7 @@ out:
 }
 
 static void
-outbox_due_reply_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_due_reply_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox *ob = arg;
 
@@ -1008,11 +1020,11 @@ outbox_due_reply_cb(struct redisReply *reply, const char *error, void *arg)
 	if (error != NULL) {
 		log_debug("outbox: retry set: %s", error);
 		ob->due_checked = !store_is_up(ob->store);
-	} else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
-		ob->retries_left = (long)reply->element[1]->integer;
-		ob->next_retry_ms = (long)reply->element[2]->integer;
+	} else if (store_reply_len(reply) == 3) {
+		ob->retries_left = (long)store_reply_int(store_reply_elem(reply, 1));
+		ob->next_retry_ms = (long)store_reply_int(store_reply_elem(reply, 2));
 		ob->due_checked = 1;
-		if (reply->element[0]->integer > 0) {
+		if (store_reply_int(store_reply_elem(reply, 0)) > 0) {
 			ob->last_read_empty = 0;
 			outbox_read_more(ob);
 		}

@@ -136,7 +136,7 @@ struct outbox {
 	void *quiet_arg;
 };
 
-struct redisReply;
+struct store_reply;
 
 /* outbox.c */
 
@@ -155,7 +155,7 @@ void outbox_finish(struct outbox *ob, struct entry *e,
 /* Dead-letters e at once (no attempt was made): reason says why. */
 void outbox_refuse(struct outbox *ob, struct entry *e, const char *reason);
 /* One stream entry into its sink's lane (fetched: a lane's own fetch). */
-void outbox_take_entry(struct outbox *ob, const struct redisReply *r,
+void outbox_take_entry(struct outbox *ob, const struct store_reply *r,
     int fetched);
 
 /* outbox_lane.c */

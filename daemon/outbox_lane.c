@@ -45,10 +45,10 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/config.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/sign.h"
@@ -157,7 +157,8 @@ outbox_lane_new(struct outbox *ob, const struct cfg_sink *sink, size_t index)
 	 * token of the local one and one of <prefix>pace:<sink>.
 	 */
 	if (l->per_s > 0 && ob->cfg->lease > 0)
-		l->k_pace = xasprintf("%space:%s", ob->cfg->prefix, l->sink->name);
+		l->k_pace = keys_name(ob->cfg->prefix, KEY_PACE, l->sink->name,
+		    NULL);
 	return l;
 }
 
@@ -556,7 +557,7 @@ struct fetch_req {
 };
 
 static void
-outbox_fetched_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_fetched_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct fetch_req *f = arg;
 	struct lane *l = f->lane;
@@ -583,9 +584,8 @@ outbox_fetched_cb(struct redisReply *reply, const char *error, void *arg)
 	/* Popped first: the entries taken are no longer parked. */
 	l->phead += f->n;
 	ob->nparked -= f->n;
-	if (reply->type == REDIS_REPLY_ARRAY)
-		for (i = 0; i < reply->elements; i++)
-			outbox_take_entry(ob, reply->element[i], 1);
+	for (i = 0; i < store_reply_len(reply); i++)
+		outbox_take_entry(ob, store_reply_elem(reply, i), 1);
 	free(f);
 	if (l->retired) {
 		/*
@@ -647,7 +647,7 @@ struct take_req {
 };
 
 static void
-outbox_taken_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_taken_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct take_req *t = arg;
 	struct lane *l = t->lane;
@@ -659,9 +659,10 @@ outbox_taken_cb(struct redisReply *reply, const char *error, void *arg)
 			log_debug("outbox: sink \"%s\": shared rate limit: %s",
 			    l->sink->name, error);
 		lane_arm(l, 1000);
-	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+	} else if (store_reply_type(reply) == STORE_INT &&
+	    store_reply_int(reply) > 0) {
 		lane_limited(l);
-		lane_arm(l, (uint64_t)reply->integer);
+		lane_arm(l, (uint64_t)store_reply_int(reply));
 	} else {
 		l->granted = 1;
 		outbox_lane_pump(l);

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "wirewatch/config.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/sink.h"
 #include "wirewatch/sinkfmt.h"
@@ -49,7 +49,7 @@ tg_story(const struct cfg_sink *sink, const char *json, int *update)
 }
 
 static void
-outbox_tg_noted_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_tg_noted_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct outbox *ob = arg;
 
@@ -79,7 +79,7 @@ outbox_tg_note(struct outbox *ob, const struct cfg_sink *sink,
 		return;
 	if (!update && (n = sinkfmt_telegram_message_id(r->resp,
 	    r->resp_len)) > 0) {
-		key = xasprintf("%sstory:r:%s", ob->cfg->prefix, story);
+		key = keys_name(ob->cfg->prefix, KEY_STORY, story, NULL);
 		fld = xasprintf("tg:%s", e->sink_name);
 		snprintf(mid, sizeof mid, "%lld", n);
 		argv[0] = "FCALL";
@@ -102,7 +102,7 @@ struct tg_req {
 };
 
 static void
-outbox_tg_looked_up_cb(struct redisReply *reply, const char *error, void *arg)
+outbox_tg_looked_up_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct tg_req *q = arg;
 	struct lane *l = q->lane;
@@ -113,8 +113,9 @@ outbox_tg_looked_up_cb(struct redisReply *reply, const char *error, void *arg)
 	l->sending--;
 	l->resolving = 0;
 	if (e != NULL && strcmp(e->sid, q->sid) == 0) {
-		if (error == NULL && reply->type == REDIS_REPLY_STRING)
-			e->reply_to = strtoll(reply->str, NULL, 10);
+		if (error == NULL && store_reply_type(reply) == STORE_STRING)
+			e->reply_to = strtoll(store_reply_str(reply, NULL), NULL,
+			    10);
 		if (e->reply_to <= 0) {
 			e->reply_to = 0;
 			log_debug("outbox: %s: the story's first message is not "
@@ -164,7 +165,7 @@ outbox_tg_lookup(struct lane *l, struct entry *e)
 		return 1;
 	}
 	e->reply_checked = 1;
-	key = xasprintf("%sstory:r:%s", ob->cfg->prefix, story);
+	key = keys_name(ob->cfg->prefix, KEY_STORY, story, NULL);
 	fld = xasprintf("tg:%s", l->sink->name);
 	argv[0] = "HGET";
 	argv[1] = key;

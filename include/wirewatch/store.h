@@ -141,7 +141,7 @@ void store_sync_command(struct store_sync *c, store_reply_cb cb, void *arg,
 void store_sync_free(struct store_sync *c);
 
 /*
- * TEMPORARY, until outbox.c, stories.c and story_redis.c read replies
+ * TEMPORARY, until stories.c and story_redis.c read replies
  * through the accessors above (issue 9, "Shape"): a file that includes
  * hiredis.h before this header still gets replies as hiredis's
  * redisReply, through store_command_hiredis.  Delete this block, and
