@@ -430,3 +430,41 @@ def flood_to_mattermost_digests_webhook_one_per_alert(ctx):
             check(h_got == set(range(n)), "webhook got %d of %d alerts" % (len(h_got), n))
             ctx.log("mattermost: %d messages for %d alerts; webhook: %d requests"
                     % (msgs, n, len(hook.messages)))
+
+
+@scenario("rate", "digest", "webhook")
+def webhook_paused_by_429_never_digests(ctx):
+    """100 matching items to a webhook whose first request is answered 429
+    with Retry-After: 2: the sink pauses while the other alerts pile up in
+    its lane, and when it resumes they still go out one request per alert
+    ("type": "alert", webhook-id = alert id), never as an alert.digest,
+    every alert once."""
+    n, pause = 100, 2
+    with Env(ctx) as e:
+        e.http.routes["/f"] = flood_feed(n)
+        with timed(chat_receivers.Webhook)() as hook:
+            hook.force_at[1] = pause
+            conf = e.conf(daemon={"startup-spread": "0"},
+                          feeds=[("f", e.http.url("/f"), {"interval": "1h"})],
+                          watchlists=[("w", "sanctions", ["hook"])],
+                          sinks=[("hook", {"type": "webhook", "url": hook.url()})])
+            r = run_daemon(ctx, conf, timeout=120)
+            check(r.rc == 0, "--once exit %s" % r.rc)
+            check(len(hook.forced_times) == 1, "the 429 was not sent")
+            refused = [x for x in hook.rejected if not x.get("forced")]
+            check(not refused, "webhook refused %d: %s" % (
+                len(refused), [x.get("reason") for x in refused][:3]))
+            kinds = [m["json"].get("type") for m in hook.messages]
+            check(all(k == "alert" for k in kinds), "%d of %d requests were digests"
+                  % (sum(k != "alert" for k in kinds), len(kinds)))
+            ids = [m["webhook_id"] for m in hook.messages]
+            check(ids == [m["alert_ids"][0] for m in hook.messages],
+                  "a webhook-id is not its alert's id")
+            check(len(ids) == len(set(ids)) == n, "%d requests, %d distinct alerts, want %d once"
+                  % (len(ids), len(set(ids)), n))
+            # (the request on the second connection may be on its way
+            # when the 429 arrives)
+            during = [m["t"] - hook.forced_times[0] for m in hook.messages
+                      if 0.2 < m["t"] - hook.forced_times[0] < pause - 0.2]
+            check(not during, "requests %s s after the 429 (Retry-After: %d)"
+                  % (["%.2f" % t for t in during[:5]], pause))
