@@ -1,17 +1,15 @@
 /*
- * pipeline.c - fetch -> parse -> seen filter -> match -> record, per feed.
+ * pipeline.c - fetch -> parse -> seen filter -> match -> record, per feed:
+ * the feeds' polls from their timer to their end, feed health, the feed
+ * state in Redis, start and stop.  The seen filter, matching and recording
+ * are pipeline_seen.c; applying a config or a run-time change,
+ * pipeline_reload.c; the read-only views, pipeline_view.c; what they
+ * share, pipeline_internal.h.
  *
  * Each feed has one struct feed_rt for the daemon's lifetime; a poll in
  * progress is a struct poll that owns the parsed document and counts the
  * Redis replies it still waits for.  The poll ends (and is freed) when the
  * last reply arrived.
- *
- * Per item: MGET tells which items are new (in slices, so a huge document
- * never holds the loop), each new item is matched, then ONE Redis function
- * call marks it seen, keeps it in the recent items (recent.h) and queues
- * its alerts in the outbox (outbox.c), so an item is never "seen but not
- * alerted" nor "seen but not kept", whatever fails when.  Delivery is
- * the outbox's business, not the poll's.
  *
  * Redis holds, besides the seen set, each feed's conditional-GET
  * validators and its moved URL (key <prefix>feed:<name>), so a restart
@@ -25,14 +23,6 @@
  * A Redis outage is not a feed failure: polls that fall due while Redis
  * is down wait for it (nothing could be recorded), and run, spread over a
  * few seconds, as soon as it is back.
- *
- * Reload and run-time changes: the feeds are the config's plus the
- * run-time ones (registry.h), synced by name (sync_feeds): a feed_rt is
- * reference-counted by the list, its poll and its Redis commands, and
- * holds the config its cfg points into, so a removed feed's last poll
- * finishes (or its download is cancelled) on the settings it began with.
- * Items are matched against the watchlist snapshot of the moment
- * (p->wl), swapped between two items.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,15 +36,12 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
-#include "wirewatch/alert.h"
 #include "wirewatch/cluster.h"
 #include "wirewatch/config.h"
-#include "wirewatch/dedup.h"
 #include "wirewatch/feed.h"
 #include "wirewatch/fetch.h"
 #include "wirewatch/keys.h"
 #include "wirewatch/log.h"
-#include "wirewatch/match.h"
 #include "wirewatch/outbox.h"
 #include "wirewatch/pipeline.h"
 #include "wirewatch/registry.h"
@@ -66,101 +53,9 @@
 #include "wirewatch/stories.h"
 #include "wirewatch/util.h"
 
-struct pipeline;
-
-struct feed_rt {
-	struct pipeline *p;
-	const struct cfg_feed *cfg;
-	struct config *owner; /* the config cfg points into (a reference) */
-	int refs;             /* the pipeline's list, the poll, Redis commands */
-	int removed;          /* dropped by a reload: freed at the last ref */
-	int runtime;          /* added at run time (registry.c) */
-	unsigned gen;         /* bumped when a reload changes the URL */
-	uint64_t due_ms;      /* util_now_ms() of the next poll, when armed */
-	char *url;            /* effective URL (after a permanent move) */
-	char *etag;
-	char *last_modified;
-	int state_loaded;     /* validators read from Redis */
-	int first_poll;       /* no state in Redis: backfill applies */
-	int wait_store;       /* due while Redis was down: poll on reconnect */
-	int bad_guids_logged;
-	struct event *timer;
-	struct poll *poll;    /* in progress, or NULL */
-	struct cluster_feed *lease; /* its lease (cluster.h), NULL without */
-	struct fetch *fetch;
-	struct sched_state sched;
-	/* health */
-	time_t last_ok;
-	time_t failing_since;
-	char *last_error;     /* malloc'd while failing, else NULL */
-	unsigned long items_seen;
-	double response_s;
-};
-
-struct poll {
-	struct feed_rt *rt;
-	struct feed_doc *doc;
-	char (*keys)[DEDUP_KEYLEN];
-	size_t pending;       /* Redis replies outstanding */
-	size_t new_items;
-	size_t *order;        /* indexes of the items taken, in processing order */
-	size_t norder;
-	size_t next;          /* next position in order */
-	size_t slice_from, slice_to;
-	struct event *slice_ev;
-	int first_poll;
-	unsigned gen;         /* rt->gen when the poll began */
-	time_t started;
-	int failed;
-	int store_failed;     /* failed because of Redis, not the feed */
-	size_t unknown;       /* records whose outcome is unknown */
-	int quiet;            /* stopped by shutdown: not a feed failure */
-	char *error;          /* malloc'd by poll_fail(), else NULL */
-	char *etag;
-	char *last_modified;
-	long retry_after;
-};
-
-struct pipeline {
-	struct event_base *base;
-	struct config *cfg;     /* the running config (a reference) */
-	unsigned long revision; /* 1 at start, +1 per successful reload */
-	int once;
-	int stopping;
-	int dying;
-	int failed;
-	struct store *store;
-	struct fetcher *fetcher;
-	struct sinks *sinks;
-	struct outbox *outbox;
-	struct cluster *cluster; /* feed leases; NULL with lease = off, --once */
-	struct recent *recent;  /* the kept items (recent.h) */
-	int backfilled;         /* [watchlist] backfill ran (first connect) */
-	struct stories *stories; /* alerts per story (stories.h) */
-	char *epoch;            /* of the Redis database, from the first connect */
-	int draining;           /* --once: polls done, waiting for the outbox */
-	struct feed_rt **feeds; /* in config order */
-	size_t nfeeds;
-	struct registry *reg;   /* run-time watchlists and feeds */
-	struct wl_snapshot *wl; /* the watchlists in effect, compiled */
-	json_t *wl_stats;       /* name -> [alerts queued, last time] */
-	size_t polls_running;   /* polls in progress */
-	size_t polls_left;      /* --once: feeds not yet done */
-	size_t writes;          /* feed-state saves in flight */
-	int started;            /* polls were scheduled */
-	struct event *grace_timer;
-};
-
-#define UNKNOWN_LOGGED 5 /* items named per poll when Redis fails; then a count */
+#include "pipeline_internal.h"
 
 static void poll_begin(struct feed_rt *rt);
-static void pipeline_rt_changed_cb(void *arg);
-
-static time_t
-entry_time(const struct feed_entry *e)
-{
-	return e->published != FEED_NO_TIME ? e->published : e->updated;
-}
 
 /* --- lifecycle helpers ------------------------------------------------ */
 
@@ -199,14 +94,14 @@ maybe_done(struct pipeline *p)
 	}
 }
 
-static unsigned
-rnd(void)
+unsigned
+pipeline_rnd(void)
 {
 	return (unsigned)random();
 }
 
-static void
-schedule(struct feed_rt *rt, long delay_ms)
+void
+pipeline_schedule(struct feed_rt *rt, long delay_ms)
 {
 	struct timeval tv;
 
@@ -231,8 +126,8 @@ rt_hold(struct feed_rt *rt)
 	rt->refs++;
 }
 
-static void
-rt_release(struct feed_rt *rt)
+void
+pipeline_rt_release(struct feed_rt *rt)
 {
 	if (--rt->refs > 0)
 		return;
@@ -294,9 +189,10 @@ poll_free(struct poll *poll)
 	free(poll);
 }
 
+
 /* Every poll ends here exactly once. */
-static void
-poll_end(struct poll *poll)
+void
+pipeline_poll_end(struct poll *poll)
 {
 	struct feed_rt *rt = poll->rt;
 	struct pipeline *p = rt->p;
@@ -320,7 +216,7 @@ poll_end(struct poll *poll)
 		log_warn("feed \"%s\": %s; what was not recorded is retried on the "
 		    "next poll", rt->cfg->name, poll->error ? poll->error : "stopped");
 		if (store_is_up(p->store))
-			schedule(rt, 1000 + (long)(rnd() % 4000));
+			pipeline_schedule(rt, 1000 + (long)(pipeline_rnd() % 4000));
 		else
 			rt->wait_store = 1;
 	} else if (!p->dying) {
@@ -329,27 +225,23 @@ poll_end(struct poll *poll)
 		else
 			feed_health_ok(rt);
 		delay = sched_after_poll_ms(&rt->sched, !poll->failed,
-		    (long)poll->new_items, poll->retry_after, rnd());
+		    (long)poll->new_items, poll->retry_after, pipeline_rnd());
 		log_debug("feed \"%s\": %s, %zu items, %zu new, %.3fs; next poll in %lds",
 		    rt->cfg->name, poll->failed ? "failed" : "ok",
 		    poll->doc ? poll->doc->nentries : 0, poll->new_items,
 		    rt->response_s, delay / 1000);
-		schedule(rt, delay);
+		pipeline_schedule(rt, delay);
 	}
 	poll_free(poll);
 	p->polls_running--;
 	if (p->once)
 		p->polls_left--;
-	rt_release(rt);
+	pipeline_rt_release(rt);
 	maybe_done(p);
 }
 
-static void
-poll_fail(struct poll *poll, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-poll_fail(struct poll *poll, const char *fmt, ...)
+void
+pipeline_poll_fail(struct poll *poll, const char *fmt, ...)
 {
 	va_list ap;
 	char *e;
@@ -382,7 +274,7 @@ pipeline_state_saved_cb(const struct store_reply *reply, const char *error, void
 	p->writes--;
 	if (error != NULL)
 		log_warn("feed \"%s\": could not save feed state: %s", rt->cfg->name, error);
-	rt_release(rt);
+	pipeline_rt_release(rt);
 	maybe_done(p);
 }
 
@@ -432,7 +324,7 @@ pipeline_state_loaded_cb(const struct store_reply *reply, const char *error, voi
 	char *moved, *from;
 
 	if (rt->p->dying) {
-		rt_release(rt);
+		pipeline_rt_release(rt);
 		return;
 	}
 	if (error == NULL && store_reply_type(reply) == STORE_ARRAY &&
@@ -454,313 +346,11 @@ pipeline_state_loaded_cb(const struct store_reply *reply, const char *error, voi
 	}
 	/* Without Redis we still fetch: errors surface at the seen filter. */
 	poll_begin(rt);
-	rt_release(rt);
+	pipeline_rt_release(rt);
 }
 
-/* --- the seen filter, matching and recording --------------------------- */
-
-/*
- * A document is processed in slices of SLICE items: one MGET tells which
- * are new, the new ones are matched and recorded (outbox_record: seen and
- * queued atomically), and the next slice starts from a fresh loop turn.
- * A 100,000-item feed thus never holds the loop for more than one slice:
- * signals, other feeds' polls and deliveries keep running.
- */
-#define SLICE 256
-
-struct record_req {
-	struct poll *poll;
-	size_t index;
-	size_t nalerts;
-	char **hits;          /* names of the watchlists that alerted */
-	size_t nhits;
-};
-
-static int
-newer_first(const void *a, const void *b, void *arg)
-{
-	const struct feed_doc *doc = arg;
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	time_t ti = entry_time(&doc->entries[i]), tj = entry_time(&doc->entries[j]);
-
-	if (ti != tj)
-		return ti > tj ? -1 : 1;
-	return i < j ? -1 : i > j; /* stable: document order */
-}
-
-/*
- * The items this poll takes: all of them, or the max-items newest (undated
- * items count as newest, as feeds list the newest first).
- */
-static void
-choose_items(struct poll *poll)
-{
-	struct feed_rt *rt = poll->rt;
-	size_t i, n = poll->doc->nentries, max = (size_t)rt->cfg->max_items;
-
-	poll->order = xcalloc(n, sizeof *poll->order);
-	for (i = 0; i < n; i++)
-		poll->order[i] = i;
-	poll->norder = n;
-	if (n <= max)
-		return;
-	qsort_r(poll->order, n, sizeof *poll->order, newer_first, poll->doc);
-	poll->norder = max;
-	log_warn("feed \"%s\": %zu items in the document, taking the %zu newest "
-	    "(max-items)", rt->cfg->name, n, max);
-}
-
-static int
-before_backfill(const struct poll *poll, const struct feed_entry *e)
-{
-	time_t t = entry_time(e);
-
-	if (!poll->first_poll || poll->rt->cfg->backfill < 0 || t == FEED_NO_TIME)
-		return 0;
-	return t < poll->started - (time_t)poll->rt->cfg->backfill;
-}
-
-static void poll_maybe_finish(struct poll *poll);
-static void next_slice(struct poll *poll);
-
-/* Per watchlist: alerts queued by this daemon since start, and when. */
-static void
-count_alerts(struct pipeline *p, const struct record_req *r)
-{
-	json_t *st;
-	size_t i;
-
-	for (i = 0; i < r->nhits; i++) {
-		if ((st = json_object_get(p->wl_stats, r->hits[i])) == NULL) {
-			st = json_pack("[II]", (json_int_t)0, (json_int_t)0);
-			json_object_set_new(p->wl_stats, r->hits[i], st);
-		}
-		json_array_set_new(st, 0, json_integer(json_integer_value(
-		    json_array_get(st, 0)) + 1));
-		json_array_set_new(st, 1, json_integer((json_int_t)time(NULL)));
-	}
-}
-
-static void
-pipeline_recorded_cb(int result, const char *error, void *arg)
-{
-	struct record_req *r = arg;
-	struct poll *poll = r->poll;
-	struct feed_rt *rt = poll->rt;
-	const struct feed_entry *e = &poll->doc->entries[r->index];
-	size_t i;
-
-	if (result == 1) {
-		stats_inc(STATS_ITEMS_NEW, NULL, NULL);
-		poll->new_items++;
-		rt->items_seen++;
-		count_alerts(rt->p, r);
-		if (r->nalerts > 0)
-			log_info("feed \"%s\": item %s \"%s\": %zu alert%s queued",
-			    rt->cfg->name, poll->keys[r->index],
-			    e->title ? e->title : "(untitled)", r->nalerts,
-			    r->nalerts == 1 ? "" : "s");
-	} else if (result == -1) {
-		/*
-		 * Either the whole function ran (seen, alerts queued) or none
-		 * of it: the next poll, a full fetch, finds out which.
-		 */
-		if (strstr(error, "FENCED") != NULL)
-			; /* nothing was written (the lease moved on): said once below */
-		else if (poll->unknown++ < UNKNOWN_LOGGED)
-			log_warn("feed \"%s\": item %s \"%s\" not recorded (%s); "
-			    "outcome unknown, retried on the next poll", rt->cfg->name,
-			    poll->keys[r->index], e->title ? e->title : "(untitled)",
-			    error);
-		if (!poll->failed)
-			poll_fail(poll, "items not recorded: %s", error);
-		poll->store_failed = 1;
-	}
-	for (i = 0; i < r->nhits; i++)
-		free(r->hits[i]);
-	free(r->hits);
-	free(r);
-	poll->pending--;
-	poll_maybe_finish(poll);
-}
-
-/* Matches item i and records it with its alerts (one per watchlist x sink). */
-static void
-record_item(struct poll *poll, size_t i)
-{
-	struct feed_rt *rt = poll->rt;
-	struct pipeline *p = rt->p;
-	const struct feed_entry *e = &poll->doc->entries[i];
-	const struct wl_entry *wl;
-	struct match_result res = {0};
-	struct outbox_alert *alerts = NULL;
-	struct stories_alert *salerts = NULL;
-	char (*ids)[ALERT_IDLEN] = NULL;
-	struct record_req *r;
-	struct match_doc md;
-	struct buf cats = {0}, alerted = {0};
-	struct recent_fields kept = {0};
-	size_t h, s, c, n = 0, cap = 0;
-	int grouped = 0;
-	json_error_t jerr;
-	const char *fence_key = NULL, *fence_token = NULL;
-
-	r = xcalloc(1, sizeof *r);
-	r->poll = poll;
-	r->index = i;
-	if (!before_backfill(poll, e)) {
-		for (c = 0; c < e->ncategories; c++) {
-			if (c)
-				buf_addc(&cats, '\n');
-			buf_adds(&cats, e->categories[c]);
-		}
-		md.title = e->title;
-		md.summary = e->summary;
-		md.content = e->content;
-		md.author = e->author;
-		md.category = cats.s;
-		md.feed = rt->cfg->name;
-		matcher_run(p->wl->matcher, &md, &res);
-		for (h = 0; h < res.nhits; h++)
-			cap += p->wl->by_index[res.hits[h].watchlist]->nsinks;
-		alerts = xcalloc(cap + 1, sizeof *alerts);
-		salerts = xcalloc(cap + 1, sizeof *salerts);
-		ids = xcalloc(cap + 1, sizeof *ids);
-		r->hits = xcalloc(res.nhits + 1, sizeof *r->hits);
-		for (h = 0; h < res.nhits; h++) {
-			wl = p->wl->by_index[res.hits[h].watchlist];
-			r->hits[r->nhits++] = xstrdup(wl->name);
-			grouped |= !wl->group_items;
-			for (s = 0; s < wl->nsinks; s++) {
-				const char *sink = wl->sinks[s];
-
-				alert_make_id(poll->keys[i], wl->name, sink, ids[n]);
-				alerts[n].id = ids[n];
-				alerts[n].sink = sink;
-				alerts[n].watchlist = wl->name;
-				alerts[n].json = alert_render(rt->cfg->name, e, poll->keys[i],
-				    &res.hits[h], ids[n]);
-				salerts[n].id = ids[n];
-				salerts[n].sink = sink;
-				salerts[n].watchlist = wl->name;
-				salerts[n].group_items = wl->group_items;
-				n++;
-			}
-		}
-	}
-	r->nalerts = n;
-	poll->pending++;
-	/* Kept for `watchlist test` and backfills, in the same call (recent.h). */
-	for (h = 0; h < res.nhits; h++)
-		buf_addf(&alerted, "%s%s", h ? "\n" : "", p->wl->by_index[res.hits[h].watchlist]->name);
-	if (p->cfg->keep_items > 0)
-		recent_fields(&kept, rt->cfg->name, poll->keys[i], e, alerted.s);
-	/* Several instances: the record is fenced by the feed's lease. */
-	if (p->cluster != NULL) {
-		fence_key = cluster_lease_key(rt->lease);
-		fence_token = cluster_token(rt->lease);
-	}
-	if (n > 0 && grouped) {
-		/* Story grouping adds the story to each alert: it takes them
-		   as objects. */
-		for (s = 0; s < n; s++)
-			if ((salerts[s].alert = json_loads(alerts[s].json, 0, &jerr)) == NULL)
-				fatal("alert: cannot read back its own JSON: %s", jerr.text);
-		stories_record(p->stories, p->outbox, rt->cfg->name, e, poll->keys[i],
-		    salerts, n, (const char *const *)kept.v, kept.n, fence_key,
-		    fence_token, pipeline_recorded_cb, r);
-	} else {
-		outbox_record(p->outbox, poll->keys[i], alerts, n, (const char *const *)kept.v,
-		    kept.n, fence_key, fence_token, pipeline_recorded_cb, r);
-	}
-	recent_fields_free(&kept);
-	buf_free(&alerted);
-	for (s = 0; s < n; s++) {
-		free((char *)alerts[s].json);
-		json_decref(salerts[s].alert);
-	}
-	free(alerts);
-	free(salerts);
-	free(ids);
-	match_result_free(&res);
-	buf_free(&cats);
-}
-
-static void
-pipeline_seen_cb(const struct store_reply *reply, const char *error, void *arg)
-{
-	static const struct timeval zero = { 0, 0 };
-	struct poll *poll = arg;
-	size_t k, from = poll->slice_from, to = poll->slice_to;
-
-	if (error != NULL) {
-		if (!poll->failed)
-			poll_fail(poll, "items not recorded: %s", error);
-		poll->store_failed = 1;
-	} else if (store_reply_type(reply) != STORE_ARRAY ||
-	    store_reply_len(reply) != to - from) {
-		if (!poll->failed)
-			poll_fail(poll, "items not recorded: unexpected MGET reply");
-	} else if (!poll->rt->p->dying) {
-		for (k = from; k < to; k++)
-			if (store_reply_type(store_reply_elem(reply, k - from)) == STORE_NIL)
-				record_item(poll, poll->order[k]);
-	}
-	poll->pending--;
-	if (!poll->failed && poll->next < poll->norder)
-		evtimer_add(poll->slice_ev, &zero);
-	else
-		poll_maybe_finish(poll);
-}
-
-static void
-next_slice(struct poll *poll)
-{
-	struct pipeline *p = poll->rt->p;
-	const char **argv;
-	char **keys;
-	size_t k, n;
-
-	if (p->stopping || p->dying) {
-		if (!poll->failed)
-			poll_fail(poll, "stopped after %zu of %zu items; the rest are "
-			    "taken next time", poll->next, poll->norder);
-		poll->quiet = 1;
-		poll_maybe_finish(poll);
-		return;
-	}
-	n = poll->norder - poll->next;
-	if (n > SLICE)
-		n = SLICE;
-	poll->slice_from = poll->next;
-	poll->slice_to = poll->next + n;
-	poll->next += n;
-	argv = xcalloc(n + 1, sizeof *argv);
-	keys = xcalloc(n + 1, sizeof *keys);
-	argv[0] = "MGET";
-	for (k = 0; k < n; k++) {
-		keys[k] = keys_name(p->cfg->prefix, KEY_SEEN,
-		    poll->keys[poll->order[poll->slice_from + k]], NULL);
-		argv[k + 1] = keys[k];
-	}
-	poll->pending++;
-	store_command(p->store, pipeline_seen_cb, poll, (int)n + 1, argv);
-	for (k = 0; k < n; k++)
-		free(keys[k]);
-	free(keys);
-	free(argv);
-}
-
-static void
-pipeline_slice_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	next_slice(arg);
-}
-
-static void
-poll_finish_items(struct poll *poll)
+void
+pipeline_poll_finish_items(struct poll *poll)
 {
 	struct feed_rt *rt = poll->rt;
 
@@ -774,50 +364,7 @@ poll_finish_items(struct poll *poll)
 		rt->first_poll = 0;
 		save_state(rt);
 	}
-	poll_end(poll);
-}
-
-static void
-poll_maybe_finish(struct poll *poll)
-{
-	if (poll->pending > 0 || evtimer_pending(poll->slice_ev, NULL))
-		return;
-	if (!poll->failed && poll->next < poll->norder)
-		return;
-	poll_finish_items(poll);
-}
-
-static void
-check_items(struct poll *poll)
-{
-	struct feed_rt *rt = poll->rt;
-	struct dedup_stats st;
-	size_t n = poll->doc->nentries;
-
-	if (n == 0) {
-		poll_finish_items(poll);
-		return;
-	}
-	poll->keys = xcalloc(n, sizeof *poll->keys);
-	memset(&st, 0, sizeof st);
-	dedup_doc_keys(poll->doc, poll->keys, &st);
-	if (st.guid_repeats > 0 && !rt->bad_guids_logged) {
-		log_warn("feed \"%s\": %zu items share guids (e.g. \"%s\"); told apart "
-		    "by link/title/date%s", rt->cfg->name, st.guid_repeats,
-		    st.bad_guid ? st.bad_guid : "?", st.kept_apart ?
-		    ", and by position where even those are equal" : "");
-		rt->bad_guids_logged = 1;
-	}
-	choose_items(poll);
-	stats_add(STATS_ITEMS_PARSED, NULL, NULL, (double)poll->norder);
-	poll->first_poll = rt->first_poll;
-	poll->started = time(NULL);
-	if (poll->first_poll && rt->cfg->backfill >= 0)
-		log_info("feed \"%s\": first poll: items published before the last "
-		    "%llds are marked seen without alerts (backfill)", rt->cfg->name,
-		    (long long)rt->cfg->backfill);
-	poll->slice_ev = evtimer_new(rt->p->base, pipeline_slice_cb, poll);
-	next_slice(poll);
+	pipeline_poll_end(poll);
 }
 
 /* --- fetch and parse -------------------------------------------------- */
@@ -843,24 +390,24 @@ take_response(struct poll *poll, const struct fetch_result *res)
 		return;
 	if (res->status == 429 || res->status == 503) {
 		if (res->retry_after > 0)
-			poll_fail(poll, "HTTP %ld, Retry-After %lds", res->status, res->retry_after);
+			pipeline_poll_fail(poll, "HTTP %ld, Retry-After %lds", res->status, res->retry_after);
 		else
-			poll_fail(poll, "HTTP %ld", res->status);
+			pipeline_poll_fail(poll, "HTTP %ld", res->status);
 		return;
 	}
 	if (res->error[0] != '\0') {
-		poll_fail(poll, "%s", res->error);
+		pipeline_poll_fail(poll, "%s", res->error);
 		return;
 	}
 	poll->doc = feed_parse(res->body, res->len, res->url, res->content_type,
 	    err, sizeof err);
 	if (poll->doc == NULL) {
-		poll_fail(poll, "%s", err);
+		pipeline_poll_fail(poll, "%s", err);
 		return;
 	}
 	if (poll->doc->truncated) {
 		/* A cut download: wait for the whole document, record nothing. */
-		poll_fail(poll, "truncated document (%s); its items are not used",
+		pipeline_poll_fail(poll, "truncated document (%s); its items are not used",
 		    poll->doc->bozo_reason ? poll->doc->bozo_reason : "ends early");
 		feed_doc_free(poll->doc);
 		poll->doc = NULL;
@@ -882,16 +429,16 @@ pipeline_fetched_cb(const struct fetch_result *res, void *arg)
 	rt->fetch = NULL;
 	rt->response_s = res->seconds;
 	if (!res->ok)
-		poll_fail(poll, "%s", res->error);
+		pipeline_poll_fail(poll, "%s", res->error);
 	else
 		take_response(poll, res);
 	if (poll->failed || poll->doc == NULL || rt->p->dying) {
 		if (!poll->failed && res->status == 304)
 			log_debug("feed \"%s\": not modified", rt->cfg->name);
-		poll_end(poll);
+		pipeline_poll_end(poll);
 		return;
 	}
-	check_items(poll);
+	pipeline_check_items(poll);
 }
 
 static void
@@ -908,9 +455,9 @@ poll_begin(struct feed_rt *rt)
 	rt_hold(rt);
 	if (rt->removed) {
 		/* Removed by a reload while its state was being read. */
-		poll_fail(poll, "removed");
+		pipeline_poll_fail(poll, "removed");
 		poll->quiet = 1;
-		poll_end(poll);
+		pipeline_poll_end(poll);
 		return;
 	}
 	memset(&req, 0, sizeof req);
@@ -919,8 +466,8 @@ poll_begin(struct feed_rt *rt)
 	req.last_modified = rt->last_modified;
 	rt->fetch = fetch_start(p->fetcher, &req, pipeline_fetched_cb, poll);
 	if (rt->fetch == NULL) {
-		poll_fail(poll, "cannot start fetch of '%s'", rt->url);
-		poll_end(poll);
+		pipeline_poll_fail(poll, "cannot start fetch of '%s'", rt->url);
+		pipeline_poll_end(poll);
 	}
 }
 
@@ -964,13 +511,13 @@ pipeline_due_cb(evutil_socket_t fd, short what, void *arg)
 /* --- public ------------------------------------------------------------- */
 
 /* The first poll: spread over the interval (or startup-spread). */
-static void
-schedule_first(struct pipeline *p, struct feed_rt *rt)
+void
+pipeline_schedule_first(struct pipeline *p, struct feed_rt *rt)
 {
 	if (p->cluster != NULL)
 		return; /* with leases: when its lease is acquired (cluster.h) */
-	schedule(rt, sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
-	    rt->sched.interval : p->cfg->startup_spread, rnd()));
+	pipeline_schedule(rt, sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
+	    rt->sched.interval : p->cfg->startup_spread, pipeline_rnd()));
 }
 
 static void
@@ -986,7 +533,7 @@ start_polls(struct pipeline *p)
 		if (p->once)
 			evtimer_add(p->feeds[i]->timer, &now);
 		else
-			schedule_first(p, p->feeds[i]);
+			pipeline_schedule_first(p, p->feeds[i]);
 	}
 	if (p->nfeeds == 0)
 		maybe_done(p);
@@ -1013,7 +560,7 @@ resume_waiting(struct pipeline *p)
 		if (!p->feeds[i]->wait_store)
 			continue;
 		p->feeds[i]->wait_store = 0;
-		schedule(p->feeds[i], (long)(rnd() % (unsigned long)spread));
+		pipeline_schedule(p->feeds[i], (long)(pipeline_rnd() % (unsigned long)spread));
 	}
 }
 
@@ -1073,14 +620,14 @@ pipeline_acquired_cb(void *feed_arg, long long since_ms, void *arg)
 		rt->state_loaded = 0; /* another instance may have moved its validators */
 	if (since_ms < 0) {
 		delay = sched_first_delay_ms(&rt->sched, p->cfg->startup_spread < 0 ?
-		    rt->sched.interval : p->cfg->startup_spread, rnd());
+		    rt->sched.interval : p->cfg->startup_spread, pipeline_rnd());
 	} else {
 		delay = (long long)rt->sched.current * 1000 - since_ms;
 		if (delay < 0)
 			delay = 0;
-		delay += (long long)(rnd() % (unsigned)(rt->sched.current * 100 + 1));
+		delay += (long long)(pipeline_rnd() % (unsigned)(rt->sched.current * 100 + 1));
 	}
-	schedule(rt, (long)delay);
+	pipeline_schedule(rt, (long)delay);
 }
 
 static void
@@ -1117,8 +664,8 @@ pipeline_store_state_cb(int up, const char *why, void *arg)
 }
 
 /* The run-time state of cfg's feed i, held by the pipeline's list. */
-static struct feed_rt *
-rt_new(struct pipeline *p, struct config *cfg, size_t i)
+struct feed_rt *
+pipeline_rt_new(struct pipeline *p, struct config *cfg, size_t i)
 {
 	struct feed_rt *rt = xcalloc(1, sizeof *rt);
 
@@ -1164,7 +711,7 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 	p->polls_left = once ? cfg->nfeeds : 0;
 	p->feeds = xcalloc(cfg->nfeeds + 1, sizeof *p->feeds);
 	for (i = 0; i < cfg->nfeeds; i++)
-		p->feeds[i] = rt_new(p, cfg, i);
+		p->feeds[i] = pipeline_rt_new(p, cfg, i);
 	p->store = store_new(base, cfg->redis, 5000, !once, pipeline_store_state_cb,
 	    p, err, errlen);
 	if (p->store == NULL) {
@@ -1188,247 +735,6 @@ pipeline_new(struct event_base *base, struct config *cfg, int once,
 	if (!once)
 		start_polls(p);
 	return p;
-}
-
-/* --- reload ----------------------------------------------------------- */
-
-/* Points rt at cfg's feed i (holding cfg), applying what changed. */
-static void
-rt_update(struct feed_rt *rt, struct config *cfg, size_t i)
-{
-	const struct cfg_feed *o = rt->cfg, *n = &cfg->feeds[i];
-	uint64_t now = util_now_ms();
-	long left;
-	int failures;
-
-	if (strcmp(o->url, n->url) != 0) {
-		/* A new URL: new validators, new moved-URL check (state reload). */
-		free(rt->url);
-		rt->url = xstrdup(n->url);
-		free(rt->etag);
-		free(rt->last_modified);
-		rt->etag = rt->last_modified = NULL;
-		rt->state_loaded = 0;
-		rt->gen++;
-	}
-	if (o->interval != n->interval || o->adaptive != n->adaptive ||
-	    o->min_interval != n->min_interval || o->max_interval != n->max_interval) {
-		failures = rt->sched.failures;
-		sched_init(&rt->sched, n->interval, n->adaptive, n->min_interval,
-		    n->max_interval);
-		rt->sched.failures = failures;
-		/* A shorter interval brings the next poll forward; a longer
-		 * one applies from the next poll on. */
-		if (rt->poll == NULL && evtimer_pending(rt->timer, NULL) &&
-		    failures == 0) {
-			left = rt->due_ms > now ? (long)(rt->due_ms - now) : 0;
-			if (left > n->interval * 1000) {
-				evtimer_del(rt->timer);
-				schedule(rt, (long)(rnd() % (unsigned long)(n->interval * 1000)));
-			}
-		}
-		log_info("feed \"%s\": interval now %lds", n->name, n->interval);
-	}
-	rt->cfg = n;
-	config_free(rt->owner);
-	rt->owner = config_ref(cfg);
-}
-
-/*
- * A feed the new config does not have: no more polls.  A fetch in
- * flight is cancelled (nothing of it was recorded); a poll already
- * recording its items finishes them, so that no item is half-applied.
- */
-static void
-rt_remove(struct feed_rt *rt)
-{
-	struct poll *poll = rt->poll;
-
-	rt->removed = 1;
-	rt->wait_store = 0;
-	cluster_feed_remove(rt->p->cluster, rt->lease); /* released next tick */
-	rt->lease = NULL;
-	evtimer_del(rt->timer);
-	if (poll != NULL && rt->fetch != NULL) {
-		fetch_cancel(rt->fetch);
-		rt->fetch = NULL;
-		poll_fail(poll, "removed by a reload");
-		poll->quiet = 1;
-		poll_end(poll);
-	}
-	rt_release(rt);
-}
-
-static void
-diff_json(json_t *o, const char *kind, const struct cfg_diff_kind *k,
-    const char *(*name)(const struct config *, size_t), const struct config *old,
-    const struct config *cfg, size_t n)
-{
-	json_t *d = json_object(), *added = json_array(), *removed = json_array(),
-	    *changed = json_array();
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (k->change[i] == CFG_ADDED)
-			json_array_append_new(added, alert_json_string(name(cfg, i)));
-		else if (k->change[i] == CFG_CHANGED)
-			json_array_append_new(changed, alert_json_string(name(cfg, i)));
-	}
-	for (i = 0; i < k->nremoved; i++)
-		json_array_append_new(removed, alert_json_string(name(old, k->removed[i])));
-	json_object_set_new(d, "added", added);
-	json_object_set_new(d, "removed", removed);
-	json_object_set_new(d, "changed", changed);
-	json_object_set_new(o, kind, d);
-}
-
-static const char *
-nth_feed(const struct config *c, size_t i)
-{
-	return c->feeds[i].name;
-}
-
-static const char *
-nth_watchlist(const struct config *c, size_t i)
-{
-	return c->watchlists[i].name;
-}
-
-static const char *
-nth_sink(const struct config *c, size_t i)
-{
-	return c->sinks[i].name;
-}
-
-/*
- * Makes the running feeds those of the config plus the run-time ones
- * (a run-time feed whose name the config has is hidden by it), by name:
- * kept ones take their (new) settings, new ones start, spread as at
- * start, the others stop (rt_remove).
- */
-static void
-sync_feeds(struct pipeline *p)
-{
-	struct config *rtc = registry_feeds(p->reg), *c;
-	size_t i, k, n = 0, cap = p->cfg->nfeeds + (rtc ? rtc->nfeeds : 0);
-	struct feed_rt **feeds = xcalloc(cap + 1, sizeof *feeds), *rt;
-	json_t *have = json_object(), *want = json_object(), *j;
-	char *taken = xcalloc(p->nfeeds + 1, 1);
-
-	for (i = 0; i < p->nfeeds; i++)
-		json_object_set_new(have, p->feeds[i]->cfg->name, json_integer((json_int_t)i));
-	/* --once polls the config file's feeds: it counts them at start. */
-	for (k = 0; k < (p->once ? 1u : 2u); k++) {
-		c = k == 0 ? p->cfg : rtc;
-		for (i = 0; c != NULL && i < c->nfeeds; i++) {
-			if (json_object_get(want, c->feeds[i].name) != NULL) {
-				log_warn("registry: run-time feed \"%s\" is hidden by the "
-				    "config file's feed of that name", c->feeds[i].name);
-				continue;
-			}
-			json_object_set_new(want, c->feeds[i].name, json_true());
-			if ((j = json_object_get(have, c->feeds[i].name)) != NULL) {
-				rt = p->feeds[json_integer_value(j)];
-				taken[json_integer_value(j)] = 1;
-				rt_update(rt, c, i);
-			} else {
-				rt = rt_new(p, c, i);
-				if (p->started && !p->stopping) {
-					schedule_first(p, rt);
-					log_info("feed \"%s\": added%s", c->feeds[i].name,
-					    k ? " at run time" : " by a reload");
-				}
-			}
-			rt->runtime = k;
-			feeds[n++] = rt;
-		}
-	}
-	for (i = 0; i < p->nfeeds; i++) {
-		if (taken[i])
-			continue;
-		log_info("feed \"%s\": removed%s", p->feeds[i]->cfg->name,
-		    p->feeds[i]->runtime ? " at run time" : " by a reload");
-		rt_remove(p->feeds[i]);
-	}
-	free(p->feeds);
-	p->feeds = feeds;
-	p->nfeeds = n;
-	free(taken);
-	json_decref(have);
-	json_decref(want);
-}
-
-/* A new snapshot of the watchlists in effect; the old one goes. */
-static void
-rebuild_watchlists(struct pipeline *p)
-{
-	struct wl_snapshot *old = p->wl;
-
-	p->wl = registry_snapshot(p->reg, p->cfg);
-	wl_snapshot_free(old);
-}
-
-/* The run-time state changed (this daemon's command, or another's). */
-static void
-pipeline_rt_changed_cb(void *arg)
-{
-	struct pipeline *p = arg;
-
-	if (p->dying)
-		return;
-	sync_feeds(p);
-	rebuild_watchlists(p);
-}
-
-json_t *
-pipeline_reload(struct pipeline *p, struct config *cfg)
-{
-	struct config *old = p->cfg;
-	struct config_diff *d = config_diff(old, cfg);
-	json_t *summary = json_object();
-
-	/* Sinks: lanes kept, made or retired (outbox.c). */
-	outbox_reconfigure(p->outbox, cfg);
-	p->cfg = cfg;
-	p->revision++;
-	stats_config_loaded();
-	registry_set_config(p->reg, cfg);
-	recent_set_config(p->recent, cfg);
-	stories_set_config(p->stories, cfg);
-	/* Feeds started, stopped, retimed; watchlists from the next item on. */
-	sync_feeds(p);
-	rebuild_watchlists(p);
-
-	json_object_set_new(summary, "revision", json_integer((json_int_t)p->revision));
-	diff_json(summary, "feeds", &d->feeds, nth_feed, old, cfg, cfg->nfeeds);
-	diff_json(summary, "watchlists", &d->watchlists, nth_watchlist, old, cfg,
-	    cfg->nwatchlists);
-	diff_json(summary, "sinks", &d->sinks, nth_sink, old, cfg, cfg->nsinks);
-	json_object_set_new(summary, "needs_restart", d->restart[0] != '\0' ?
-	    json_string(d->restart) : json_null());
-	if (d->restart[0] != '\0')
-		log_warn("reload: [daemon] %s changed: that takes a restart; the "
-		    "running values are kept", d->restart);
-	log_notice("reload: configuration revision %lu: feeds +%zu -%zu ~%zu, "
-	    "watchlists +%zu -%zu ~%zu, sinks +%zu -%zu ~%zu", p->revision,
-	    d->feeds.nadded, d->feeds.nremoved, d->feeds.nchanged,
-	    d->watchlists.nadded, d->watchlists.nremoved, d->watchlists.nchanged,
-	    d->sinks.nadded, d->sinks.nremoved, d->sinks.nchanged);
-	config_diff_free(d);
-	config_free(old);
-	return summary;
-}
-
-unsigned long
-pipeline_revision(const struct pipeline *p)
-{
-	return p->revision;
-}
-
-const char *
-pipeline_config_path(const struct pipeline *p)
-{
-	return p->cfg->path;
 }
 
 static void
@@ -1544,7 +850,7 @@ pipeline_free(struct pipeline *p)
 	fetch_free(p->fetcher);
 	/* Polls and Redis commands ended above; what is left is the list's. */
 	for (i = 0; i < p->nfeeds; i++)
-		rt_release(p->feeds[i]);
+		pipeline_rt_release(p->feeds[i]);
 	free(p->feeds);
 	wl_snapshot_free(p->wl);
 	json_decref(p->wl_stats);
@@ -1552,245 +858,4 @@ pipeline_free(struct pipeline *p)
 		event_free(p->grace_timer);
 	config_free(p->cfg);
 	free(p);
-}
-
-struct store *
-pipeline_store(const struct pipeline *p)
-{
-	return p->store;
-}
-
-struct recent *
-pipeline_recent(const struct pipeline *p)
-{
-	return p->recent;
-}
-
-const struct config *
-pipeline_config(const struct pipeline *p)
-{
-	return p->cfg;
-}
-
-/* --- read-only views for the control socket --- */
-
-/*
- * What the control socket's read commands report (status, feeds,
- * watchlists, sinks), built from the state SIGUSR1 logs, as JSON the
- * caller owns.  Feed URLs are masked like in the logs, a sink's after its
- * host (chat services put tokens in the path).  A feed's last error and
- * moved URL come from outside, so every string goes through
- * alert_json_string(): building a view never fails on what a feed sent.
- * sinkfmt.h is included here rather than with the others so that this
- * section stays one self-contained block.
- */
-#include "wirewatch/sinkfmt.h"
-
-static const char *
-feed_state(const struct feed_rt *rt)
-{
-	if (rt->failing_since != 0)
-		return "failing";
-	return rt->last_ok != 0 ? "ok" : "never";
-}
-
-static json_t *
-view_time(time_t t)
-{
-	char s[32];
-
-	if (t == 0)
-		return json_null();
-	util_format_time(t, s, sizeof s);
-	return json_string(s);
-}
-
-static json_t *
-view_url(const char *url, int whole_path)
-{
-	char *masked;
-	json_t *j;
-
-	if (url == NULL)
-		return json_null();
-	masked = util_url_mask(url, whole_path);
-	j = alert_json_string(masked);
-	free(masked);
-	return j;
-}
-
-json_t *
-pipeline_status_json(const struct pipeline *p)
-{
-	json_t *o = json_object();
-	size_t i, ok = 0, failing = 0, never = 0;
-	const char *state;
-
-	for (i = 0; i < p->nfeeds; i++) {
-		state = feed_state(p->feeds[i]);
-		if (state[0] == 'o')
-			ok++;
-		else if (state[0] == 'f')
-			failing++;
-		else
-			never++;
-	}
-	json_object_set_new(o, "config", alert_json_string(p->cfg->path));
-	json_object_set_new(o, "config_revision", json_integer((json_int_t)p->revision));
-	json_object_set_new(o, "instance", alert_json_string(p->cfg->instance));
-	json_object_set_new(o, "redis", json_string(store_is_up(p->store) ? "up" : "down"));
-	json_object_set_new(o, "redis_address", alert_json_string(store_addr(p->store)));
-	json_object_set_new(o, "stopping", json_boolean(p->stopping));
-	json_object_set_new(o, "feeds", json_integer((json_int_t)p->nfeeds));
-	json_object_set_new(o, "feeds_ok", json_integer((json_int_t)ok));
-	json_object_set_new(o, "feeds_failing", json_integer((json_int_t)failing));
-	json_object_set_new(o, "feeds_never", json_integer((json_int_t)never));
-	json_object_set_new(o, "polls_running", json_integer((json_int_t)p->polls_running));
-	json_object_set_new(o, "watchlists", json_integer((json_int_t)p->wl->n));
-	json_object_set_new(o, "runtime_revision",
-	    json_integer((json_int_t)registry_revision(p->reg)));
-	json_object_set_new(o, "sinks", json_integer((json_int_t)p->cfg->nsinks));
-	json_object_set_new(o, "outbox_in_flight", json_integer((json_int_t)
-	    (p->outbox != NULL ? outbox_inflight(p->outbox) : 0)));
-	json_object_set_new(o, "dead_letters", json_integer((json_int_t)
-	    (p->outbox != NULL ? outbox_dead_count(p->outbox) : 0)));
-	json_object_set_new(o, "cluster", p->cluster != NULL ?
-	    cluster_status_json(p->cluster) : json_null());
-	return o;
-}
-
-json_t *
-pipeline_feeds_json(const struct pipeline *p)
-{
-	const struct feed_rt *rt;
-	json_t *a = json_array(), *o;
-	size_t i;
-
-	for (i = 0; i < p->nfeeds; i++) {
-		rt = p->feeds[i];
-		o = json_object();
-		json_object_set_new(o, "name", alert_json_string(rt->cfg->name));
-		json_object_set_new(o, "origin", json_string(rt->runtime ? "runtime" : "config"));
-		json_object_set_new(o, "url", view_url(rt->url, 0));
-		json_object_set_new(o, "state", json_string(feed_state(rt)));
-		json_object_set_new(o, "interval", json_integer(rt->cfg->interval));
-		json_object_set_new(o, "current_interval", json_integer(rt->sched.current));
-		json_object_set_new(o, "last_success", view_time(rt->last_ok));
-		json_object_set_new(o, "failing_since", view_time(rt->failing_since));
-		json_object_set_new(o, "consecutive_failures", json_integer(rt->sched.failures));
-		json_object_set_new(o, "last_error", rt->last_error != NULL ?
-		    alert_json_string(rt->last_error) : json_null());
-		json_object_set_new(o, "items_seen", json_integer((json_int_t)rt->items_seen));
-		json_object_set_new(o, "last_response_s", json_real(rt->response_s));
-		json_object_set_new(o, "polling", json_boolean(rt->poll != NULL));
-		json_object_set_new(o, "waiting_for_redis", json_boolean(rt->wait_store));
-		json_array_append_new(a, o);
-	}
-	return a;
-}
-
-static json_t *
-watchlist_json(const struct pipeline *p, const struct wl_entry *wl, int stats)
-{
-	json_t *o = json_object(), *sinks = json_array(), *st;
-	size_t s;
-	time_t last;
-
-	for (s = 0; s < wl->nsinks; s++)
-		json_array_append_new(sinks, alert_json_string(wl->sinks[s]));
-	json_object_set_new(o, "name", alert_json_string(wl->name));
-	json_object_set_new(o, "query", alert_json_string(wl->query));
-	json_object_set_new(o, "sinks", sinks);
-	json_object_set_new(o, "origin", json_string(wl->rt ? "runtime" : "config"));
-	if (wl->rt != NULL) {
-		json_object_set_new(o, "added", wl->rt->added ?
-		    alert_json_string(wl->rt->added) : json_null());
-		json_object_set_new(o, "added_by", wl->rt->by ?
-		    alert_json_string(wl->rt->by) : json_null());
-	}
-	if (stats) {
-		st = json_object_get(p->wl_stats, wl->name);
-		last = st ? (time_t)json_integer_value(json_array_get(st, 1)) : 0;
-		json_object_set_new(o, "alerts", json_integer(st ?
-		    json_integer_value(json_array_get(st, 0)) : 0));
-		json_object_set_new(o, "last_alert", view_time(last));
-	}
-	return o;
-}
-
-json_t *
-pipeline_watchlists_json(const struct pipeline *p)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i < p->wl->n; i++)
-		json_array_append_new(a, watchlist_json(p, &p->wl->v[i], 0));
-	return a;
-}
-
-json_t *
-pipeline_watchlist_json(const struct pipeline *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->wl->n; i++)
-		if (strcmp(p->wl->v[i].name, name) == 0)
-			return watchlist_json(p, &p->wl->v[i], 1);
-	return NULL;
-}
-
-char *
-pipeline_watchlists_export(const struct pipeline *p)
-{
-	const struct wl_entry *wl;
-	struct buf b = {0};
-	size_t i, s, n = 0;
-
-	buf_addf(&b, "# run-time watchlists of wirewatchd instance %s, run-time "
-	    "revision %lld\n# (wirewatchctl watchlist export; the config file's "
-	    "own watchlists are not included)\n", p->cfg->instance,
-	    registry_revision(p->reg));
-	for (i = 0; i < p->wl->n; i++) {
-		wl = &p->wl->v[i];
-		if (wl->rt == NULL)
-			continue;
-		n++;
-		buf_addf(&b, "\n[watchlist \"%s\"]\n", wl->name);
-		if (wl->rt->added != NULL)
-			buf_addf(&b, "# added %s by %s\n", wl->rt->added,
-			    wl->rt->by ? wl->rt->by : "?");
-		buf_addf(&b, "query = %s\nsinks = ", wl->query);
-		for (s = 0; s < wl->nsinks; s++)
-			buf_addf(&b, "%s%s", s ? ", " : "", wl->sinks[s]);
-		buf_addc(&b, '\n');
-	}
-	if (n == 0)
-		buf_adds(&b, "# (none)\n");
-	return buf_steal(&b);
-}
-
-struct registry *
-pipeline_registry(const struct pipeline *p)
-{
-	return p->reg;
-}
-
-json_t *
-pipeline_sinks_json(const struct pipeline *p)
-{
-	const struct cfg_sink *sink;
-	json_t *a = json_array(), *o;
-	size_t i;
-
-	for (i = 0; i < p->cfg->nsinks; i++) {
-		sink = &p->cfg->sinks[i];
-		o = json_object();
-		json_object_set_new(o, "name", alert_json_string(sink->name));
-		json_object_set_new(o, "type",
-		    json_string(sinkfmt_type_name((enum sinkfmt_type)sink->format)));
-		json_object_set_new(o, "url", view_url(sink->url, 1));
-		json_array_append_new(a, o);
-	}
-	return a;
 }

@@ -2,8 +2,9 @@
  * stats.h - the daemon's counters, gauges and histograms, for /metrics.
  *
  * One process-wide table, written by one-line calls where things happen
- * (fetch.c, pipeline.c, outbox.c, outbox_lane.c, sink.c, store.c) and read
- * by metrics.c, which renders it in the Prometheus text exposition format.
+ * (fetch.c, pipeline.c, pipeline_seen.c, pipeline_reload.c, outbox.c,
+ * outbox_lane.c, sink.c, store.c) and read by metrics.c, which renders it
+ * in the Prometheus text exposition format.
  * Nothing here can fail or block; a series is created on its first use.
  * The daemon is single-threaded, so there is no locking.
  *
