@@ -115,15 +115,26 @@ struct rawocc {
 	struct occ o;
 };
 
-#define SLOT_INLINE 16
+#define SLOT_INLINE 12
 
 /* 64 bytes: a probe that finds a short key reads one cache line. */
 struct slot {
 	char *key;
 	uint64_t hash;
-	uint32_t len;
+	uint32_t len : 31;
+	/*
+	 * In the exact table: the prefix table holds patterns other than
+	 * psimple1 under this very key (see intern()).
+	 */
+	uint32_t pmore : 1;
 	int simple1;            /* 1 + id of the plain one-word pattern, 0 if none */
 	char inl[SLOT_INLINE];  /* the key again when shorter than SLOT_INLINE */
+	/*
+	 * In the exact table: 1 + id of the plain wildcard whose prefix is
+	 * this whole key, so that a token as long as a wildcard's prefix
+	 * finds it with its one exact probe.
+	 */
+	int psimple1;
 	struct ivec pats;  /* the other patterns starting with this key */
 };
 
@@ -153,6 +164,12 @@ struct watchlist {
 	int filt;          /* -1, a pattern id, or -2 - offset of (n, ids...) in fsets */
 	int filt2;         /* a second pattern id of a two-pattern filter, or -1 */
 	uint32_t ctext;    /* offset of its clause texts in matcher.ctext */
+};
+
+/* A candidate before its query is read: its watchlist and flat form. */
+struct pend {
+	int wl;
+	uint32_t code;
 };
 
 /* A watcher as the candidate loop reads it (one array for all patterns). */
@@ -230,7 +247,8 @@ struct matcher {
 	struct occ *occ;        /* grouped by pattern */
 	size_t capocc;
 	struct ivec touched;
-	unsigned *cand_gen;
+	struct pend *pend;      /* watchers whose filter passed, before dedup */
+	size_t npend, cappend;
 	struct ivec cands;
 	struct field_text f[QF_COUNT];
 	struct occs scratch[SCRATCH_MAX]; /* for NEAR, see scratch_take() */
@@ -391,13 +409,22 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		p->h2 = util_hash64(words[1], strlen(words[1]), 0);
 	if (n == 1 && prefix) {
 		size_t klen = prefix_key_len(strlen(words[0]));
+		struct slot *e;
+		/*
+		 * A token exactly klen long looks its wildcards up with its
+		 * exact probe: the exact table's slot for the key says what
+		 * the prefix table holds under it.
+		 */
+		e = table_find(&m->exact, words[0], klen, 1);
 		s = table_find(&m->prefix, words[0], klen, 1);
 		m->prefix_lens |= 1u << klen;
 		if (klen == strlen(words[0]) && !cs) {
 			/* every token starting with the key matches: no compare */
 			s->simple1 = id + 1;
+			e->psimple1 = id + 1;
 			return id;
 		}
+		e->pmore = 1;
 	} else {
 		s = table_find(&m->exact, words[0], strlen(words[0]), 1);
 		if (n == 1 && !cs) {
@@ -748,7 +775,6 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	if (m->nwl == m->capwl) {
 		m->capwl = m->capwl ? m->capwl * 2 : 16;
 		m->wl = xreallocarray(m->wl, m->capwl, sizeof *m->wl);
-		m->cand_gen = xreallocarray(m->cand_gen, m->capwl, sizeof *m->cand_gen);
 	}
 	m->wl[m->nwl].name = xstrdup(name);
 	m->wl[m->nwl].q = q;
@@ -757,7 +783,6 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	m->wl[m->nwl].ctext = (uint32_t)m->ctext.len;
 	clause_texts(m, q);
 	m->nwl++;
-	m->cand_gen[id] = 0;
 	index_watchlist(m, id);
 	return id;
 }
@@ -826,7 +851,7 @@ matcher_free(struct matcher *m)
 	free(m->epats);
 	free(m->pats);
 	free(m->wl);
-	free(m->cand_gen);
+	free(m->pend);
 	free(m->always.v);
 	free(m->touched.v);
 	free(m->cands.v);
@@ -885,6 +910,9 @@ group_occurrences(struct matcher *m)
 		r->off = (uint32_t)off;
 		r->fill = 0;
 		off += r->n;
+		/* the candidate loop reads its watchers next */
+		if (r->wn > 0)
+			__builtin_prefetch(&m->wlist[r->wstart]);
 	}
 	if (off > m->capocc) {
 		m->capocc = off * 2;
@@ -1020,6 +1048,9 @@ scan_field(struct matcher *m, int field)
 		ph[0] = h;
 		if (m->exact.cap > 0)
 			__builtin_prefetch(&m->exact.t[h & (m->exact.cap - 1)]);
+		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++)
+			if (m->prefix_lens & (1u << k))
+				__builtin_prefetch(&m->prefix.t[ph[k] & (m->prefix.cap - 1)]);
 	}
 	if (f->tok.n > m->capsbuf) {
 		m->capsbuf = f->tok.n * 2;
@@ -1037,6 +1068,20 @@ scan_field(struct matcher *m, int field)
 			__builtin_prefetch(&m->run[s->simple1 - 1], 1);
 		if (s != NULL && s->pats.n > 0)
 			__builtin_prefetch(s->pats.v);
+		if (s != NULL && s->psimple1)
+			__builtin_prefetch(&m->run[s->psimple1 - 1], 1);
+		len = f->tok.v[i].normlen;
+		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
+		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++) {
+			if (!(m->prefix_lens & (1u << k)) ||
+			    (s = table_find_hashed(&m->prefix, text_token_norm(&f->tok, i), k,
+			    ph[k], 0)) == NULL)
+				continue;
+			if (s->simple1)
+				__builtin_prefetch(&m->run[s->simple1 - 1], 1);
+			if (s->pats.n > 0)
+				__builtin_prefetch(s->pats.v);
+		}
 	}
 	for (i = 0; i < f->tok.n; i++) {
 		norm = text_token_norm(&f->tok, i);
@@ -1060,7 +1105,12 @@ scan_field(struct matcher *m, int field)
 					record(m, id, field, i, i + p->nwords - 1);
 			}
 		}
-		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k <= len; k++) {
+		/*
+		 * Wildcards keyed by a shorter prefix of the token from the
+		 * prefix table, those keyed by the whole token through its
+		 * exact slot (psimple1; the others only when pmore says so).
+		 */
+		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++) {
 			if (!(m->prefix_lens & (1u << k)) ||
 			    (s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
 				continue;
@@ -1070,6 +1120,14 @@ scan_field(struct matcher *m, int field)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 0))
 					record(m, s->pats.v[j], field, i, i);
 		}
+		if ((s = m->sbuf[i]) == NULL || len > PREFIX_KEY_MAX)
+			continue;
+		if (s->psimple1)
+			record(m, s->psimple1 - 1, field, i, i);
+		if (s->pmore && (s = table_find_hashed(&m->prefix, norm, len, ph[len], 0)) != NULL)
+			for (j = 0; j < s->pats.n; j++)
+				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 0))
+					record(m, s->pats.v[j], field, i, i);
 	}
 }
 
@@ -1783,6 +1841,33 @@ filter_passes(struct matcher *m, const struct wentry *e)
 }
 
 static int
+pend_cmp(const void *a, const void *b)
+{
+	const struct pend *x = a, *y = b;
+
+	return x->wl < y->wl ? -1 : x->wl > y->wl;
+}
+
+/* By watchlist: a few dozen typically (insertion sort), else qsort. */
+static void
+sort_pend(struct pend *v, size_t n)
+{
+	struct pend x;
+	size_t i, j;
+
+	if (n > 64) {
+		qsort(v, n, sizeof *v, pend_cmp);
+		return;
+	}
+	for (i = 1; i < n; i++) {
+		x = v[i];
+		for (j = i; j > 0 && v[j - 1].wl > x.wl; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+static int
 int_cmp(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
@@ -1836,8 +1921,6 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		/* wrapped: forget every generation stamp */
 		for (i = 0; i < m->npats; i++)
 			m->run[i].gen = 0;
-		for (i = 0; i < m->nwl; i++)
-			m->cand_gen[i] = 0;
 		for (i = 0; m->ents != NULL && i < m->ents->n; i++)
 			m->epats[i].gen = 0;
 		for (i = 0; i < m->fsets.n; i += 3 + (size_t)m->fsets.v[i])
@@ -1854,24 +1937,44 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 		if (m->f[f].text != NULL)
 			scan_field(m, f);
 	group_occurrences(m);
+	/*
+	 * The watchers of the patterns that occurred whose filter passes,
+	 * their flat forms fetched together; then each candidate once, in
+	 * watchlist order (a watchlist filed under several patterns may come
+	 * up more than once).
+	 */
+	m->npend = 0;
 	for (i = 0; i < m->touched.n; i++) {
 		id = m->touched.v[i];
 		for (j = m->run[id].wstart; j < m->run[id].wstart + m->run[id].wn; j++) {
-			w = m->wlist[j].wl;
-			if (!filter_passes(m, &m->wlist[j]) || m->cand_gen[w] == m->gen)
+			if (!filter_passes(m, &m->wlist[j]))
 				continue;
-			m->cand_gen[w] = m->gen;
-			if (eval_code(m, m->code + m->wlist[j].code))
-				ivec_push(&m->cands, w);
+			if (m->npend == m->cappend) {
+				m->cappend = m->cappend ? m->cappend * 2 : 64;
+				m->pend = xreallocarray(m->pend, m->cappend, sizeof *m->pend);
+			}
+			m->pend[m->npend].wl = m->wlist[j].wl;
+			m->pend[m->npend].code = m->wlist[j].code;
+			__builtin_prefetch(m->code + m->wlist[j].code);
+			m->npend++;
 		}
 	}
+	sort_pend(m->pend, m->npend);
+	for (i = 0; i < m->npend; i++) {
+		w = m->pend[i].wl;
+		if (i > 0 && m->pend[i - 1].wl == w)
+			continue;
+		if (eval_code(m, m->code + m->pend[i].code))
+			ivec_push(&m->cands, w);
+	}
+	f = (int)m->cands.n;
 	for (i = 0; i < m->always.n; i++)
 		if (eval_code(m, m->code + m->wl[m->always.v[i]].code))
 			ivec_push(&m->cands, m->always.v[i]);
 	if (res == NULL)
 		return m->cands.n;
-	/* The hits in watchlist order. */
-	if (m->cands.n > 1)
+	/* The hits in watchlist order (the always-evaluated ones came last). */
+	if ((size_t)f < m->cands.n && f > 0)
 		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
 	if (m->cands.n > 0)
 		res->hits = xreallocarray(res->hits, res->nhits + m->cands.n, sizeof *res->hits);
