@@ -54,6 +54,7 @@
 #include <utf8proc.h>
 
 #include "wirewatch/entity.h"
+#include "wirewatch/log.h"
 #include "wirewatch/match.h"
 #include "wirewatch/query.h"
 #include "wirewatch/text.h"
@@ -68,6 +69,12 @@
 struct ivec {
 	int *v;
 	size_t n, cap;
+};
+
+/* A vector in a slot: 16 bytes. */
+struct svec {
+	int *v;
+	uint32_t n, cap;
 };
 
 struct occ {
@@ -135,12 +142,21 @@ struct slot {
 	 * finds it with its one exact probe.
 	 */
 	int psimple1;
-	struct ivec pats;  /* the other patterns starting with this key */
+	/*
+	 * In the exact table: the first (id, h2) pair of pats again, so that
+	 * the commonest bucket -- one phrase -- is read from the slot.
+	 */
+	int p0, p0h2;
+	struct svec pats;  /* the other patterns starting with this key */
 };
 
+_Static_assert(sizeof(struct slot) == 64, "a slot is one cache line");
+
 struct table {
-	struct slot *t;
-	size_t cap, n;
+	struct slot *t;    /* the slots, in insertion order */
+	size_t n, cap;
+	uint32_t *ix;      /* open addressing: 1 + a slot's index, 0 when free */
+	size_t ixcap;      /* a power of 2, at least 2n */
 };
 
 struct entity_pats {
@@ -207,6 +223,7 @@ struct spans {
 
 struct field_text {
 	const char *text;  /* b.s, or NULL when the item has no such field */
+	int ascii;         /* every byte of it below 0x80: a character is a byte */
 	struct buf b;
 	struct text_tokens tok;
 };
@@ -279,46 +296,93 @@ ivec_push(struct ivec *v, int x)
 	v->v[v->n++] = x;
 }
 
+/*
+ * Arrays read a record at a time are put on 64-byte boundaries, so that no
+ * record of 16, 32 or 64 bytes straddles two cache lines (malloc gives 16,
+ * and large blocks start 16 bytes into a page).  The first oldn records
+ * are kept.
+ */
+static void *
+line_realloc(void *p, size_t oldn, size_t n, size_t size)
+{
+	void *q;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		fatal("out of memory allocating %zu x %zu bytes", n, size);
+	if (posix_memalign(&q, 64, n * size > 0 ? n * size : 64) != 0)
+		fatal("out of memory allocating %zu bytes", n * size);
+	if (p != NULL)
+		memcpy(q, p, oldn * size);
+	free(p);
+	return q;
+}
+
+static void
+svec_push(struct svec *v, int x)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 4;
+		v->v = xreallocarray(v->v, v->cap, sizeof *v->v);
+	}
+	v->v[v->n++] = x;
+}
+
 /* FNV-1a as util_hash64(p, n, 0), so that it can be computed incrementally. */
 #define FNV_INIT 1469598103934665603ULL
 #define FNV_STEP(h, c) (((h) ^ (unsigned char)(c)) * 1099511628211ULL)
 
+/*
+ * The slots are kept in insertion order, densely, and found through an
+ * index of 4-byte entries at most half full: a probe reads a line of the
+ * small index and then the one slot, instead of a line of a table of
+ * 64-byte slots three quarters empty (at 100,000 watchlists the exact
+ * table's index is 256 KB and its slots 1.3 MB, where the slots alone
+ * took 4 MB).  Growing moves the slots: a slot pointer is good until the
+ * next create on the same table.
+ */
 static struct slot *
 table_find_hashed(struct table *t, const char *key, size_t len, uint64_t h, int create)
 {
-	struct slot *old;
-	size_t i, oldcap;
+	struct slot *s;
+	size_t i, j, mask;
+	uint32_t x;
 
-	if (create && (t->n + 1) * 2 > t->cap) {
-		old = t->t;
-		oldcap = t->cap;
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->t = xcalloc(t->cap, sizeof *t->t);
-		for (i = 0; i < oldcap; i++) {
-			if (old[i].key == NULL)
-				continue;
-			size_t j = old[i].hash & (t->cap - 1);
-			while (t->t[j].key != NULL)
-				j = (j + 1) & (t->cap - 1);
-			t->t[j] = old[i];
+	if (create && (t->n + 1) * 2 > t->ixcap) {
+		t->ixcap = t->ixcap ? t->ixcap * 2 : 64;
+		free(t->ix);
+		t->ix = xcalloc(t->ixcap, sizeof *t->ix);
+		for (i = 0; i < t->n; i++) {
+			for (j = t->t[i].hash & (t->ixcap - 1); t->ix[j] != 0; j = (j + 1) & (t->ixcap - 1))
+				;
+			t->ix[j] = (uint32_t)i + 1;
 		}
-		free(old);
 	}
-	if (t->cap == 0)
+	if (t->ixcap == 0)
 		return NULL;
-	for (i = h & (t->cap - 1); t->t[i].key != NULL; i = (i + 1) & (t->cap - 1))
-		if (t->t[i].hash == h && t->t[i].len == len &&
-		    memcmp(len < SLOT_INLINE ? t->t[i].inl : t->t[i].key, key, len) == 0)
-			return &t->t[i];
+	mask = t->ixcap - 1;
+	for (i = h & mask; (x = t->ix[i]) != 0; i = (i + 1) & mask) {
+		s = &t->t[x - 1];
+		if (s->hash == h && s->len == len &&
+		    memcmp(len < SLOT_INLINE ? s->inl : s->key, key, len) == 0)
+			return s;
+	}
 	if (!create)
 		return NULL;
-	t->t[i].key = xstrndup(key, len);
-	t->t[i].hash = h;
-	t->t[i].len = (uint32_t)len;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 32;
+		t->t = line_realloc(t->t, t->n, t->cap, sizeof *t->t);
+	}
+	s = &t->t[t->n];
+	memset(s, 0, sizeof *s);
+	s->key = xmalloc(len + 1); /* keys may hold NUL bytes (filter sets) */
+	memcpy(s->key, key, len);
+	s->key[len] = '\0';
+	s->hash = h;
+	s->len = (uint32_t)len;
 	if (len < SLOT_INLINE)
-		memcpy(t->t[i].inl, key, len);
-	t->n++;
-	return &t->t[i];
+		memcpy(s->inl, key, len);
+	t->ix[i] = (uint32_t)++t->n;
+	return s;
 }
 
 static struct slot *
@@ -332,11 +396,12 @@ table_free(struct table *t)
 {
 	size_t i;
 
-	for (i = 0; i < t->cap; i++) {
+	for (i = 0; i < t->n; i++) {
 		free(t->t[i].key);
 		free(t->t[i].pats.v);
 	}
 	free(t->t);
+	free(t->ix);
 }
 
 /* --- patterns ----------------------------------------------------------------- */
@@ -381,11 +446,11 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 	if (s->pats.n > 0)
 		return s->pats.v[0];
 	id = (int)m->npats;
-	ivec_push(&s->pats, id);
+	svec_push(&s->pats, id);
 	if (m->npats == m->cappats) {
 		m->cappats = m->cappats ? m->cappats * 2 : 64;
 		m->pats = xreallocarray(m->pats, m->cappats, sizeof *m->pats);
-		m->run = xreallocarray(m->run, m->cappats, sizeof *m->run);
+		m->run = line_realloc(m->run, m->npats, m->cappats, sizeof *m->run);
 		m->present = xreallocarray(m->present, m->cappats / 64, sizeof *m->present);
 		memset(m->present + m->npats / 64, 0,
 		    (m->cappats - m->npats) / 64 * sizeof *m->present);
@@ -436,11 +501,15 @@ intern(struct matcher *m, char **words, char **surface, size_t n, int prefix, in
 		 * there is no second-word hash to check) and the low 32 bits of
 		 * h2, so that the scan rejects a phrase without reading it.
 		 */
-		ivec_push(&s->pats, has_h2(p) ? id : -1 - id);
-		ivec_push(&s->pats, (int)(uint32_t)p->h2);
+		if (s->pats.n == 0) {
+			s->p0 = has_h2(p) ? id : -1 - id;
+			s->p0h2 = (int)(uint32_t)p->h2;
+		}
+		svec_push(&s->pats, has_h2(p) ? id : -1 - id);
+		svec_push(&s->pats, (int)(uint32_t)p->h2);
 		return id;
 	}
-	ivec_push(&s->pats, id);
+	svec_push(&s->pats, id);
 	return id;
 }
 
@@ -1024,7 +1093,7 @@ scan_field(struct matcher *m, int field)
 	uint64_t h, *ph;
 	size_t len;
 
-	if (m->exact.cap == 0 && m->prefix.n == 0)
+	if (m->exact.n == 0 && m->prefix.n == 0)
 		return;
 	if (f->tok.n * (PREFIX_KEY_MAX + 1) > m->caphbuf) {
 		m->caphbuf = f->tok.n * (PREFIX_KEY_MAX + 1) * 2;
@@ -1046,11 +1115,17 @@ scan_field(struct matcher *m, int field)
 				ph[k + 1] = h;
 		}
 		ph[0] = h;
-		if (m->exact.cap > 0)
-			__builtin_prefetch(&m->exact.t[h & (m->exact.cap - 1)]);
+		if (m->exact.n > 0)
+			__builtin_prefetch(&m->exact.ix[h & (m->exact.ixcap - 1)]);
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++)
 			if (m->prefix_lens & (1u << k))
-				__builtin_prefetch(&m->prefix.t[ph[k] & (m->prefix.cap - 1)]);
+				__builtin_prefetch(&m->prefix.ix[ph[k] & (m->prefix.ixcap - 1)]);
+	}
+	/* then the slots the index entries point to */
+	for (i = 0; m->exact.n > 0 && i < f->tok.n; i++) {
+		uint32_t x = m->exact.ix[m->hbuf[i * (PREFIX_KEY_MAX + 1)] & (m->exact.ixcap - 1)];
+		if (x != 0)
+			__builtin_prefetch(&m->exact.t[x - 1]);
 	}
 	if (f->tok.n > m->capsbuf) {
 		m->capsbuf = f->tok.n * 2;
@@ -1066,8 +1141,8 @@ scan_field(struct matcher *m, int field)
 		m->sbuf[i] = s;
 		if (s != NULL && s->simple1)
 			__builtin_prefetch(&m->run[s->simple1 - 1], 1);
-		if (s != NULL && s->pats.n > 0)
-			__builtin_prefetch(s->pats.v);
+		if (s != NULL && s->pats.n > 2)
+			__builtin_prefetch(s->pats.v + 2);
 		if (s != NULL && s->psimple1)
 			__builtin_prefetch(&m->run[s->psimple1 - 1], 1);
 		len = f->tok.v[i].normlen;
@@ -1091,12 +1166,12 @@ scan_field(struct matcher *m, int field)
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
 			for (j = 0; j < s->pats.n; j += 2) {
-				int id = s->pats.v[j];
+				int id = j == 0 ? s->p0 : s->pats.v[j];
+				int h2 = j == 0 ? s->p0h2 : s->pats.v[j + 1];
 				const struct pattern *p;
 				/* the next token's hash rejects most phrases cheaply */
 				if (id >= 0 && (i + 1 >= f->tok.n ||
-				    (uint32_t)m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] !=
-				    (uint32_t)s->pats.v[j + 1]))
+				    (uint32_t)m->hbuf[(i + 1) * (PREFIX_KEY_MAX + 1)] != (uint32_t)h2))
 					continue;
 				if (id < 0)
 					id = -1 - id;
@@ -1136,14 +1211,16 @@ scan_field(struct matcher *m, int field)
  * text is decomposed into m's reused code point buffer and re-encoded.
  */
 static void
-nfc(struct matcher *m, struct buf *b)
+nfc(struct matcher *m, struct field_text *f)
 {
 	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+	struct buf *b = &f->b;
 	utf8proc_ssize_t n;
 	const char *p;
 
 	for (p = b->s; *p && (unsigned char)*p < 0x80; p++)
 		;
+	f->ascii = p == b->s + b->len;
 	if (*p == '\0')
 		return;
 	for (;;) {
@@ -1181,7 +1258,7 @@ load_fields(struct matcher *m, const struct match_doc *d)
 			text_html_to_plain_buf(raw[i], &f->b);
 		else
 			buf_adds(&f->b, raw[i]);
-		nfc(m, &f->b);
+		nfc(m, f);
 		f->text = f->b.s;
 		text_tokenize(f->text, f->b.len, &f->tok);
 	}
@@ -1576,13 +1653,18 @@ utf8_back(const char *s, size_t i)
 	return i;
 }
 
-/* n characters (not bytes) back from i, then forward to a word start. */
+/*
+ * n characters (not bytes) back from i, then forward to a word start; in
+ * ASCII text (ascii) a character is a byte.
+ */
 static size_t
-chars_back(const char *s, size_t i, size_t n)
+chars_back(const char *s, size_t i, size_t n, int ascii)
 {
 	size_t j = i;
 
-	while (j > 0 && n > 0) {
+	if (ascii)
+		j = i > n ? i - n : 0;
+	while (j > 0 && n > 0 && !ascii) {
 		j = utf8_back(s, j - 1);
 		n--;
 	}
@@ -1595,11 +1677,13 @@ chars_back(const char *s, size_t i, size_t n)
 
 /* n characters forward from i, then back to a word end. */
 static size_t
-chars_forward(const char *s, size_t len, size_t i, size_t n)
+chars_forward(const char *s, size_t len, size_t i, size_t n, int ascii)
 {
 	size_t j = i, k;
 
-	while (j < len && n > 0) {
+	if (ascii)
+		j = len - i > n ? i + n : len;
+	while (j < len && n > 0 && !ascii) {
 		j++;
 		while (j < len && ((unsigned char)s[j] & 0xc0) == 0x80)
 			j++;
@@ -1629,7 +1713,7 @@ add_collapsed(struct buf *b, size_t from, const char *s, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (!is_space(s[i]))
+		if ((unsigned char)s[i] > ' ' || !is_space(s[i]))
 			*o++ = s[i];
 		else if (o > start && o[-1] != ' ')
 			*o++ = ' ';
@@ -1660,8 +1744,8 @@ snippet(struct matcher *m, const struct spans *sp)
 		return;
 	text = m->f[first->field].text;
 	len = m->f[first->field].b.len;
-	from = chars_back(text, first->start, SNIPPET_BEFORE);
-	to = chars_forward(text, len, first->end, SNIPPET_AFTER);
+	from = chars_back(text, first->start, SNIPPET_BEFORE, m->f[first->field].ascii);
+	to = chars_forward(text, len, first->end, SNIPPET_AFTER, m->f[first->field].ascii);
 	if (from > 0)
 		PUTS(b, "…");
 	pos = from;
@@ -1840,31 +1924,25 @@ filter_passes(struct matcher *m, const struct wentry *e)
 	return f[2];
 }
 
-static int
-pend_cmp(const void *a, const void *b)
-{
-	const struct pend *x = a, *y = b;
-
-	return x->wl < y->wl ? -1 : x->wl > y->wl;
-}
-
-/* By watchlist: a few dozen typically (insertion sort), else qsort. */
+/*
+ * By watchlist: a few dozen to a few hundred typically; a Shell sort
+ * (gaps 1, 4, 13, 40, ...) in place, without qsort's calls and buffer.
+ */
 static void
 sort_pend(struct pend *v, size_t n)
 {
 	struct pend x;
-	size_t i, j;
+	size_t i, j, gap = 1;
 
-	if (n > 64) {
-		qsort(v, n, sizeof *v, pend_cmp);
-		return;
-	}
-	for (i = 1; i < n; i++) {
-		x = v[i];
-		for (j = i; j > 0 && v[j - 1].wl > x.wl; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
+	while (gap < n / 3)
+		gap = gap * 3 + 1;
+	for (; gap > 0; gap /= 3)
+		for (i = gap; i < n; i++) {
+			x = v[i];
+			for (j = i; j >= gap && v[j - gap].wl > x.wl; j -= gap)
+				v[j] = v[j - gap];
+			v[j] = x;
+		}
 }
 
 static int
@@ -1881,7 +1959,8 @@ build_watchers(struct matcher *m)
 
 	for (i = 0; i < m->npats; i++)
 		n += m->pats[i].watchers.n;
-	m->wlist = xreallocarray(m->wlist, n + 1, sizeof *m->wlist);
+	free(m->wlist);
+	m->wlist = line_realloc(NULL, 0, n + 1, sizeof *m->wlist);
 	for (i = n = 0; i < m->npats; i++) {
 		m->run[i].wstart = (int)n;
 		m->run[i].wn = (int)m->pats[i].watchers.n;
