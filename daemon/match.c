@@ -263,8 +263,9 @@ struct matcher {
 	struct occ *occ;        /* grouped by pattern */
 	size_t capocc;
 	struct ivec touched;
-	struct pend *pend;      /* watchers whose filter passed, before dedup */
+	struct pend *pend;      /* candidates: watchers whose filter passed, once each */
 	size_t npend, cappend;
+	uint64_t *wseen;        /* a bit per watchlist: in pend (cleared after the run) */
 	struct ivec cands;
 	struct field_text f[QF_COUNT];
 	struct occs scratch[SCRATCH_MAX]; /* for NEAR, see scratch_take() */
@@ -843,6 +844,8 @@ matcher_add(struct matcher *m, const char *name, const char *query, char *err,
 	if (m->nwl == m->capwl) {
 		m->capwl = m->capwl ? m->capwl * 2 : 16;
 		m->wl = xreallocarray(m->wl, m->capwl, sizeof *m->wl);
+		m->wseen = xreallocarray(m->wseen, m->capwl / 64 + 1, sizeof *m->wseen);
+		memset(m->wseen, 0, (m->capwl / 64 + 1) * sizeof *m->wseen);
 	}
 	m->wl[m->nwl].name = xstrdup(name);
 	m->wl[m->nwl].q = q;
@@ -921,6 +924,7 @@ matcher_free(struct matcher *m)
 	free(m->pats);
 	free(m->wl);
 	free(m->pend);
+	free(m->wseen);
 	free(m->always.v);
 	free(m->touched.v);
 	free(m->cands.v);
@@ -1923,31 +1927,29 @@ filter_passes(struct matcher *m, const struct wentry *e)
 	return f[2];
 }
 
-/*
- * By watchlist: a few dozen to a few hundred typically; a Shell sort
- * (gaps 1, 4, 13, 40, ...) in place, without qsort's calls and buffer.
- */
-static void
-sort_pend(struct pend *v, size_t n)
-{
-	struct pend x;
-	size_t i, j, gap = 1;
-
-	while (gap < n / 3)
-		gap = gap * 3 + 1;
-	for (; gap > 0; gap /= 3)
-		for (i = gap; i < n; i++) {
-			x = v[i];
-			for (j = i; j >= gap && v[j - gap].wl > x.wl; j -= gap)
-				v[j] = v[j - gap];
-			v[j] = x;
-		}
-}
-
 static int
 int_cmp(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
+}
+
+/* A handful typically: insertion sort, else qsort. */
+static void
+sort_ints(int *v, size_t n)
+{
+	size_t i, j;
+	int x;
+
+	if (n > 32) {
+		qsort(v, n, sizeof *v, int_cmp);
+		return;
+	}
+	for (i = 1; i < n; i++) {
+		x = v[i];
+		for (j = i; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* The watcher lists as one array, so that the candidate loop reads it densely. */
@@ -2018,16 +2020,18 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	group_occurrences(m);
 	/*
 	 * The watchers of the patterns that occurred whose filter passes,
-	 * their flat forms fetched together; then each candidate once, in
-	 * watchlist order (a watchlist filed under several patterns may come
-	 * up more than once).
+	 * once each (a watchlist filed under several patterns may come up
+	 * more than once: a bitmap of 12.5 KB at 100,000 watchlists), their
+	 * flat forms fetched together; then the candidates' evaluation.
 	 */
 	m->npend = 0;
 	for (i = 0; i < m->touched.n; i++) {
 		id = m->touched.v[i];
 		for (j = (int)m->wofs[id]; j < (int)m->wofs[id + 1]; j++) {
-			if (!filter_passes(m, &m->wlist[j]))
+			w = m->wlist[j].wl;
+			if ((m->wseen[w >> 6] >> (w & 63)) & 1 || !filter_passes(m, &m->wlist[j]))
 				continue;
+			m->wseen[w >> 6] |= 1ull << (w & 63);
 			if (m->npend == m->cappend) {
 				m->cappend = m->cappend ? m->cappend * 2 : 64;
 				m->pend = xreallocarray(m->pend, m->cappend, sizeof *m->pend);
@@ -2038,23 +2042,19 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 			m->npend++;
 		}
 	}
-	sort_pend(m->pend, m->npend);
 	for (i = 0; i < m->npend; i++) {
 		w = m->pend[i].wl;
-		if (i > 0 && m->pend[i - 1].wl == w)
-			continue;
+		m->wseen[w >> 6] = 0;
 		if (eval_code(m, m->code + m->pend[i].code))
 			ivec_push(&m->cands, w);
 	}
-	f = (int)m->cands.n;
 	for (i = 0; i < m->always.n; i++)
 		if (eval_code(m, m->code + m->wl[m->always.v[i]].code))
 			ivec_push(&m->cands, m->always.v[i]);
 	if (res == NULL)
 		return m->cands.n;
-	/* The hits in watchlist order (the always-evaluated ones came last). */
-	if ((size_t)f < m->cands.n && f > 0)
-		qsort(m->cands.v, m->cands.n, sizeof *m->cands.v, int_cmp);
+	/* The hits in watchlist order. */
+	sort_ints(m->cands.v, m->cands.n);
 	if (m->cands.n > 0)
 		res->hits = xreallocarray(res->hits, res->nhits + m->cands.n, sizeof *res->hits);
 	/*
