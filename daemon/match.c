@@ -1476,6 +1476,47 @@ entity_present_in(struct matcher *m, const struct entity *e, unsigned fields)
 	return 0;
 }
 
+/* A term's or an entity's occurrences in this run, all fields. */
+static const struct occ *
+leaf_occs(struct matcher *m, const struct inst *c, size_t *n)
+{
+	const struct entity_pats *ep;
+
+	if (c->op == I_TERM)
+		return occs_of(m, c->arg, n);
+	ep = entity_occs(m, &m->ents->v[c->arg]);
+	*n = ep->nocc;
+	return ep->occ;
+}
+
+/*
+ * A NEAR of two terms or entities (the common case) without gathering
+ * its pairs: stops at the first.  Returns 0 when c is another kind of
+ * NEAR, else 1 with the answer in *r.
+ */
+static int
+near_leaves(struct matcher *m, const struct inst *c, int *r)
+{
+	const struct inst *x = c + 1, *y = x + x->size;
+	const struct occ *a, *b;
+	size_t i, j, na, nb;
+
+	if (x->op > I_ENTITY || y->op > I_ENTITY)
+		return 0;
+	a = leaf_occs(m, x, &na);
+	b = leaf_occs(m, y, &nb);
+	*r = 1;
+	for (i = 0; i < na; i++) {
+		if (!in_fields(x->fields, a[i].field))
+			continue;
+		for (j = 0; j < nb; j++)
+			if (in_fields(y->fields, b[j].field) && near_pair(&a[i], &b[j], c->arg))
+				return 1;
+	}
+	*r = 0;
+	return 1;
+}
+
 /*
  * Does the query at c match this item?  Over the flat form; only regular
  * expressions are kept as tree nodes (I_SLOW).
@@ -1509,6 +1550,8 @@ eval_code(struct matcher *m, const struct inst *c)
 		for (k = c + 1; k < end; k += k->size)
 			if (!eval_code(m, k))
 				return 0;
+		if (near_leaves(m, c, &r))
+			return r;
 		o = scratch_take(m);
 		code_occs(m, c, o, 0);
 		r = o->n > 0;
