@@ -385,6 +385,33 @@ table_find_hashed(struct table *t, const char *key, size_t len, uint64_t h, int 
 	return s;
 }
 
+/*
+ * The scan's lookup, inlined: no create, the key compared byte by byte
+ * (a token is a few bytes; a call to memcmp costs more).
+ */
+static inline struct slot *
+table_lookup(const struct table *t, const char *key, size_t len, uint64_t h)
+{
+	const struct slot *s;
+	const char *k;
+	size_t i, j, mask = t->ixcap - 1;
+	uint32_t x;
+
+	if (t->ixcap == 0)
+		return NULL;
+	for (i = h & mask; (x = t->ix[i]) != 0; i = (i + 1) & mask) {
+		s = &t->t[x - 1];
+		if (s->hash != h || s->len != len)
+			continue;
+		k = len < SLOT_INLINE ? s->inl : s->key;
+		for (j = 0; j < len && k[j] == key[j]; j++)
+			;
+		if (j == len)
+			return (struct slot *)s;
+	}
+	return NULL;
+}
+
 static struct slot *
 table_find(struct table *t, const char *key, size_t len, int create)
 {
@@ -945,7 +972,7 @@ matcher_free(struct matcher *m)
 
 /* --- the pass over an item ------------------------------------------------------ */
 
-static void
+static inline void
 record(struct matcher *m, int id, int field, size_t first, size_t last)
 {
 	struct prun *r = &m->run[id];
@@ -1139,8 +1166,8 @@ scan_field(struct matcher *m, int field)
 	 * pattern's run record, the bucket's pattern list).
 	 */
 	for (i = 0; i < f->tok.n; i++) {
-		s = table_find_hashed(&m->exact, text_token_norm(&f->tok, i), f->tok.v[i].normlen,
-		    m->hbuf[i * (PREFIX_KEY_MAX + 1)], 0);
+		s = table_lookup(&m->exact, text_token_norm(&f->tok, i), f->tok.v[i].normlen,
+		    m->hbuf[i * (PREFIX_KEY_MAX + 1)]);
 		m->sbuf[i] = s;
 		if (s != NULL && s->simple1)
 			__builtin_prefetch(&m->run[s->simple1 - 1], 1);
@@ -1152,8 +1179,8 @@ scan_field(struct matcher *m, int field)
 		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++) {
 			if (!(m->prefix_lens & (1u << k)) ||
-			    (s = table_find_hashed(&m->prefix, text_token_norm(&f->tok, i), k,
-			    ph[k], 0)) == NULL)
+			    (s = table_lookup(&m->prefix, text_token_norm(&f->tok, i), k,
+			    ph[k])) == NULL)
 				continue;
 			if (s->simple1)
 				__builtin_prefetch(&m->run[s->simple1 - 1], 1);
@@ -1190,7 +1217,7 @@ scan_field(struct matcher *m, int field)
 		 */
 		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++) {
 			if (!(m->prefix_lens & (1u << k)) ||
-			    (s = table_find_hashed(&m->prefix, norm, k, ph[k], 0)) == NULL)
+			    (s = table_lookup(&m->prefix, norm, k, ph[k])) == NULL)
 				continue;
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
@@ -1202,7 +1229,7 @@ scan_field(struct matcher *m, int field)
 			continue;
 		if (s->psimple1)
 			record(m, s->psimple1 - 1, field, i, i);
-		if (s->pmore && (s = table_find_hashed(&m->prefix, norm, len, ph[len], 0)) != NULL)
+		if (s->pmore && (s = table_lookup(&m->prefix, norm, len, ph[len])) != NULL)
 			for (j = 0; j < s->pats.n; j++)
 				if (pattern_at(&m->pats[s->pats.v[j]], f, i, 0))
 					record(m, s->pats.v[j], field, i, i);
@@ -1752,17 +1779,52 @@ is_space(char c)
  * Appends s[0..n) with each run of white space as one space, none at the
  * start of the string that begins at b->s[from].
  */
+/* Eight bytes, the first in the low byte whatever the machine's order. */
+static inline uint64_t
+load_le64(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+	    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+	    (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
 static void
 add_collapsed(struct buf *b, size_t from, const char *s, size_t n)
 {
 	char *o = room(b, n), *start = b->s + from;
-	size_t i;
+	uint64_t x, y, low, sp;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
+		/*
+		 * Eight bytes at a time where nothing changes: no byte below
+		 * 0x20, no two spaces in a row, and no space first where the
+		 * output starts or already ends with one (the masks may flag
+		 * more than that, never less: such bytes go one by one).
+		 */
+		if (i + 8 <= n) {
+			x = load_le64(s + i);
+			y = x ^ (' ' * ONES);
+			low = (x - ' ' * ONES) & ~x & HIGHS;
+			sp = (y - ONES) & ~y & HIGHS;
+			if (low == 0 && (sp & (sp << 8)) == 0 &&
+			    !((sp & 0x80) && (o == start || o[-1] == ' '))) {
+				memcpy(o, s + i, 8);
+				o += 8;
+				i += 8;
+				continue;
+			}
+		}
 		if ((unsigned char)s[i] > ' ' || !is_space(s[i]))
 			*o++ = s[i];
 		else if (o > start && o[-1] != ' ')
 			*o++ = ' ';
+		i++;
 	}
 	b->len = (size_t)(o - b->s);
 	*o = '\0';
