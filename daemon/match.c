@@ -9,11 +9,13 @@
  *    whichever watchlists use them.
  * 2. One pass.  A hash table maps a pattern's first token to the patterns
  *    that start with it (one-word wildcards are keyed by their first 2-8
- *    bytes, and each token probes its own prefixes of the key lengths in
- *    use).  The item's fields are tokenized once and each token is looked
- *    up once, so the scan costs O(tokens x patterns starting with that
- *    token), not O(watchlists); a phrase is rejected by comparing its
- *    second word's hash with the next token's before any string compare.
+ *    bytes, and each token probes its own shorter prefixes of the key
+ *    lengths in use; the wildcards keyed by the whole token are found
+ *    through its exact slot).  The item's fields are tokenized once and
+ *    each token is looked up once, so the scan costs O(tokens x patterns
+ *    starting with that token), not O(watchlists); a phrase is rejected by
+ *    comparing its second word's hash with the next token's before any
+ *    string compare.
  *    Every hit is recorded as (field, first token, last token), then
  *    grouped by pattern.
  * 3. Candidates.  Each watchlist is indexed under the patterns of one
@@ -21,7 +23,9 @@
  *    union -- so a watchlist becomes a candidate only when something it
  *    cannot match without occurred.  Its next rarest required clause is
  *    its filter: a candidate none of whose filter patterns occurred (a
- *    bitmap per item) is dropped before its query is read.  "Rarest" starts as "fewest patterns"
+ *    bitmap per item) is dropped before its query is read; the others are
+ *    gathered once each (a bitmap over the watchlists) with their flat
+ *    forms prefetched, then evaluated.  "Rarest" starts as "fewest patterns"
  *    and becomes "patterns seen in the fewest items": every pattern counts
  *    the items it occurred in, and the watchlists are re-filed after 1k,
  *    4k, 16k ... items (then every 1M).  Watchlists with no such clause
@@ -29,14 +33,19 @@
  * 4. Evaluation of the candidates only, over the recorded positions, on
  *    each query flattened into one array (NEAR included): NEAR merges
  *    position lists, an entity's occurrences (exclusions applied) are
- *    gathered once per item for all the watchlists that name it, and
- *    regular expressions run (PCRE2, JIT) only here.
- * 5. Memory.  At 10,000 watchlists the pass is bound by cache misses, so
- *    a hash slot is one 64-byte line holding short keys inline, a plain
- *    one-word pattern is recorded straight from its slot, all tokens of a
- *    field are hashed first and their slots prefetched, and the state a
- *    pass touches per pattern (generation, occurrence range, item count,
- *    watcher range) is one 32-byte record apart from the pattern itself.
+ *    gathered once per item for all the watchlists that name it, a NEAR of
+ *    two terms or entities stops at the first pair, and regular
+ *    expressions run (PCRE2, JIT) only here.
+ * 5. Memory.  From 10,000 watchlists on the pass is bound by cache misses
+ *    (at 100,000 what an item touches is spread over megabytes), so: the
+ *    hash slots are dense 64-byte lines (short keys inline) behind an
+ *    index of 4-byte entries; a plain one-word pattern is recorded
+ *    straight from its slot; all tokens of a field are hashed first and
+ *    their index entries, then their slots, prefetched; the state a pass
+ *    touches per pattern (generation, occurrence range, item count) is
+ *    one 16-byte record apart from the pattern itself, its watchers one
+ *    dense array of 16-byte entries found through an offset array; and
+ *    these arrays start on 64-byte boundaries.
  * 6. Results.  A hit's explanation is written straight as compact JSON text
  *    (byte for byte what jansson printed when it was built as objects) by a
  *    walk over the flat form, with each clause's text JSON-escaped once at
