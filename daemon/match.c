@@ -457,6 +457,19 @@ prefix_key_len(size_t len)
 	return len < PREFIX_KEY_MAX ? len : PREFIX_KEY_MAX;
 }
 
+/*
+ * The wildcard key lengths in use shorter than a token of len bytes (bit
+ * k for length k): the prefixes it probes in the prefix table.
+ */
+static inline unsigned
+shorter_keys(const struct matcher *m, size_t len)
+{
+	if (m->prefix.n == 0 || len <= PREFIX_KEY_MIN)
+		return 0;
+	return m->prefix_lens & ((len > PREFIX_KEY_MAX ? 2u << PREFIX_KEY_MAX : 1u << len) - 1) &
+	    ~((1u << PREFIX_KEY_MIN) - 1);
+}
+
 /* A phrase whose second word is matched exactly (not a wildcard) has h2. */
 static int
 has_h2(const struct pattern *p)
@@ -1130,6 +1143,7 @@ scan_field(struct matcher *m, int field)
 	struct slot *s;
 	size_t i, j, k;
 	uint64_t h, *ph;
+	unsigned bits;
 	size_t len;
 
 	if (m->exact.n == 0 && m->prefix.n == 0)
@@ -1156,15 +1170,8 @@ scan_field(struct matcher *m, int field)
 		ph[0] = h;
 		if (m->exact.n > 0)
 			__builtin_prefetch(&m->exact.ix[h & (m->exact.ixcap - 1)]);
-		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++)
-			if (m->prefix_lens & (1u << k))
-				__builtin_prefetch(&m->prefix.ix[ph[k] & (m->prefix.ixcap - 1)]);
-	}
-	/* then the slots the index entries point to */
-	for (i = 0; m->exact.n > 0 && i < f->tok.n; i++) {
-		uint32_t x = m->exact.ix[m->hbuf[i * (PREFIX_KEY_MAX + 1)] & (m->exact.ixcap - 1)];
-		if (x != 0)
-			__builtin_prefetch(&m->exact.t[x - 1]);
+		for (bits = shorter_keys(m, len); bits != 0; bits &= bits - 1)
+			__builtin_prefetch(&m->prefix.ix[ph[__builtin_ctz(bits)] & (m->prefix.ixcap - 1)]);
 	}
 	if (f->tok.n > m->capsbuf) {
 		m->capsbuf = f->tok.n * 2;
@@ -1186,9 +1193,9 @@ scan_field(struct matcher *m, int field)
 			__builtin_prefetch(&m->run[s->psimple1 - 1], 1);
 		len = f->tok.v[i].normlen;
 		ph = m->hbuf + i * (PREFIX_KEY_MAX + 1);
-		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++) {
-			if (!(m->prefix_lens & (1u << k)) ||
-			    (s = table_lookup(&m->prefix, text_token_norm(&f->tok, i), k,
+		for (bits = shorter_keys(m, len); bits != 0; bits &= bits - 1) {
+			k = (size_t)__builtin_ctz(bits);
+			if ((s = table_lookup(&m->prefix, text_token_norm(&f->tok, i), k,
 			    ph[k])) == NULL)
 				continue;
 			if (s->simple1)
@@ -1224,9 +1231,9 @@ scan_field(struct matcher *m, int field)
 		 * prefix table, those keyed by the whole token through its
 		 * exact slot (psimple1; the others only when pmore says so).
 		 */
-		for (k = PREFIX_KEY_MIN; m->prefix.n > 0 && k <= PREFIX_KEY_MAX && k < len; k++) {
-			if (!(m->prefix_lens & (1u << k)) ||
-			    (s = table_lookup(&m->prefix, norm, k, ph[k])) == NULL)
+		for (bits = shorter_keys(m, len); bits != 0; bits &= bits - 1) {
+			k = (size_t)__builtin_ctz(bits);
+			if ((s = table_lookup(&m->prefix, norm, k, ph[k])) == NULL)
 				continue;
 			if (s->simple1)
 				record(m, s->simple1 - 1, field, i, i);
