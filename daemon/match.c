@@ -1989,7 +1989,8 @@ fill_hit(struct matcher *m, int id, struct match_hit *h)
 		put_uint(x, sp->v[i].start);
 		PUTS(x, ",");
 		put_uint(x, sp->v[i].end);
-		if (util_utf8_valid(text, tlen)) { /* jansson refused the others */
+		/* jansson refused the others (ASCII text has no NUL: valid) */
+		if (m->f[sp->v[i].field].ascii || util_utf8_valid(text, tlen)) {
 			end(x);
 			PUTS(x, ",");
 			text_json_string(x, text, tlen);
@@ -2166,8 +2167,12 @@ matcher_run(struct matcher *m, const struct match_doc *doc, struct match_result 
 	for (i = 0; i < m->npend; i++) {
 		w = m->pend[i].wl;
 		m->wseen[w >> 6] = 0;
-		if (eval_code(m, m->code + m->pend[i].code))
+		if (eval_code(m, m->code + m->pend[i].code)) {
 			ivec_push(&m->cands, w);
+			/* its record (clause texts' offset, name) is cold at 100,000 */
+			if (res != NULL)
+				__builtin_prefetch(&m->wl[w]);
+		}
 	}
 	for (i = 0; i < m->always.n; i++)
 		if (eval_code(m, m->code + m->wl[m->always.v[i]].code))
