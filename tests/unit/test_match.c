@@ -1,7 +1,8 @@
 /*
  * test_match.c - the matcher: the seed articles, fields, NEAR edge cases,
  * multilingual aliases and exclusions, wildcards, case and regex terms,
- * explanations, and a property test against a naive evaluator.
+ * explanations, a property test against a naive evaluator, and bench-match's
+ * 100,000 watchlists against a brute-force evaluation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -584,6 +585,236 @@ test_nfc_reused_buffers(void **state)
 	matcher_free(m);
 }
 
+/*
+ * bench-match's largest size, with its generator: 100,000 watchlists (the
+ * same six kinds of query over a 20,000-word vocabulary) and items of an
+ * 8-word title and ~70 words of content; the hits of every 4th of 1,200
+ * items (the index is re-filed by the pattern statistics after 1,024)
+ * against a brute-force evaluation of each of the 100,000 queries over the
+ * item's words, and in watchlist order.
+ */
+#define BV 20000
+#define BWL 100000
+#define BITEMS 1200
+
+static char bvocab[BV][12];
+static unsigned long long brng;
+
+static unsigned
+brnd(unsigned n)
+{
+	brng ^= brng << 13;
+	brng ^= brng >> 7;
+	brng ^= brng << 17;
+	return (unsigned)(brng % n);
+}
+
+struct bquery {
+	int kind, a, b, c;
+};
+
+/* Tokens of a field: a vocabulary index, or -1 - an index into balias. */
+static const char *balias[] = { "north", "korea", "pyongyang", "kim", "jong", "un", "moscow" };
+
+struct bfield {
+	int tok[400];
+	int n;
+};
+
+static const char *
+btok(int t)
+{
+	return t >= 0 ? bvocab[t] : balias[-1 - t];
+}
+
+static int
+bword(void)
+{
+	unsigned r = brnd(BV);
+
+	return (int)brnd(r + 1);
+}
+
+/* Distinct occurrences of x and y at most dist words apart in f. */
+static int
+bnear(const struct bfield *f, int x, int y, int dist)
+{
+	int i, j;
+
+	for (i = 0; i < f->n; i++)
+		for (j = 0; f->tok[i] == x && j < f->n; j++)
+			if (f->tok[j] == y && i != j && abs(i - j) - 1 <= dist)
+				return 1;
+	return 0;
+}
+
+static int
+bphrase(const struct bfield *f, int x, int y)
+{
+	int i;
+
+	for (i = 0; i + 1 < f->n; i++)
+		if (f->tok[i] == x && f->tok[i + 1] == y)
+			return 1;
+	return 0;
+}
+
+static int
+bhas(const struct bfield *f, int x)
+{
+	int i;
+
+	for (i = 0; i < f->n; i++)
+		if (f->tok[i] == x)
+			return 1;
+	return 0;
+}
+
+static int
+bprefix(const struct bfield *f, int x)
+{
+	int i;
+
+	for (i = 0; i < f->n; i++)
+		if (strncmp(btok(f->tok[i]), bvocab[x], strlen(bvocab[x])) == 0)
+			return 1;
+	return 0;
+}
+
+/* An occurrence of @DPRK ("North Korea", "Pyongyang", "Kim Jong Un") within dist words of x. */
+static int
+bdprk_near(const struct bfield *f, int x, int dist)
+{
+	int i, s, e, p;
+
+	for (i = 0; i < f->n; i++) {
+		s = i;
+		if (f->tok[i] == -1 && i + 1 < f->n && f->tok[i + 1] == -2)
+			e = i + 1;
+		else if (f->tok[i] == -3)
+			e = i;
+		else if (f->tok[i] == -4 && i + 2 < f->n && f->tok[i + 1] == -5 && f->tok[i + 2] == -6)
+			e = i + 2;
+		else
+			continue;
+		for (p = 0; p < f->n; p++)
+			if (f->tok[p] == x && ((p > e && p - e - 1 <= dist) || (p < s && s - p - 1 <= dist)))
+				return 1;
+	}
+	return 0;
+}
+
+static int
+bmatch(const struct bquery *q, const struct bfield *t, const struct bfield *c, const unsigned char *in)
+{
+	switch (q->kind) {
+	case 0: return in[q->a] && in[q->b];
+	case 1: return (in[q->a] || in[q->c]) && in[q->b];
+	case 2: return bphrase(t, q->a, q->b) || bphrase(c, q->a, q->b);
+	case 3: return bnear(t, q->a, q->b, 5) || bnear(c, q->a, q->b, 5);
+	case 4: return (bdprk_near(t, q->a, 3) || bdprk_near(c, q->a, 3)) && !in[q->c];
+	default: return (bhas(t, q->a) || bprefix(t, q->b) || bprefix(c, q->b)) && in[q->c];
+	}
+}
+
+static void
+test_bench_100k_equals_brute_force(void **state)
+{
+	struct matcher *m = matcher_new(ents);
+	struct bquery *q = xcalloc(BWL, sizeof *q);
+	struct bfield t, c;
+	struct buf tb = {0}, cb = {0}, qs = {0};
+	static unsigned char in[BV];
+	char err[WW_ERRLEN];
+	size_t i, k, h, compared = 0, total = 0;
+	int j, a;
+
+	(void)state;
+	brng = 88172645463325252ULL;
+	for (i = 0; i < BV; i++)
+		snprintf(bvocab[i], sizeof bvocab[i], "w%c%c%05zu", 'a' + (int)(i % 26),
+		    'a' + (int)(i / 26 % 26), i);
+	for (i = 0; i < BWL; i++) {
+		/* named things: words outside the 100 commonest, as bench-match */
+		q[i].a = 100 + (int)brnd(BV - 100);
+		q[i].b = 100 + (int)brnd(BV - 100);
+		q[i].c = 100 + (int)brnd(BV - 100);
+		q[i].kind = (int)brnd(6);
+		buf_reset(&qs);
+		switch (q[i].kind) {
+		case 0: buf_addf(&qs, "%s AND %s", bvocab[q[i].a], bvocab[q[i].b]); break;
+		case 1: buf_addf(&qs, "(%s OR %s) AND %s", bvocab[q[i].a], bvocab[q[i].c], bvocab[q[i].b]); break;
+		case 2: buf_addf(&qs, "\"%s %s\"", bvocab[q[i].a], bvocab[q[i].b]); break;
+		case 3: buf_addf(&qs, "%s NEAR/5 %s", bvocab[q[i].a], bvocab[q[i].b]); break;
+		case 4: buf_addf(&qs, "@DPRK NEAR/3 %s -%s", bvocab[q[i].a], bvocab[q[i].c]); break;
+		default: buf_addf(&qs, "(title:%s OR %s*) AND %s", bvocab[q[i].a], bvocab[q[i].b], bvocab[q[i].c]); break;
+		}
+		if (matcher_add(m, "w", qs.s, err, sizeof err) != (int)i)
+			fail_msg("query %s: %s", qs.s, err);
+	}
+	for (k = 0; k < BITEMS; k++) {
+		struct match_result r = {0};
+		struct match_doc d = {0};
+		buf_reset(&tb);
+		buf_reset(&cb);
+		t.n = c.n = 0;
+		for (j = 0; j < 8; j++) {
+			t.tok[t.n++] = a = bword();
+			buf_addf(&tb, "%s%s", j ? " " : "", bvocab[a]);
+		}
+		buf_adds(&cb, "<p>");
+		for (j = 0; j < 70; j++) {
+			if (brnd(60) == 0) {
+				switch (brnd(4)) {
+				case 0: buf_adds(&cb, "North Korea "); c.tok[c.n++] = -1; c.tok[c.n++] = -2; break;
+				case 1: buf_adds(&cb, "Pyongyang "); c.tok[c.n++] = -3; break;
+				case 2:
+					buf_adds(&cb, "Kim Jong Un ");
+					c.tok[c.n++] = -4; c.tok[c.n++] = -5; c.tok[c.n++] = -6;
+					break;
+				default: buf_adds(&cb, "Moscow "); c.tok[c.n++] = -7; break;
+				}
+			}
+			c.tok[c.n++] = a = bword();
+			buf_addf(&cb, "%s%s", bvocab[a], brnd(12) == 0 ? ". " : " ");
+		}
+		buf_adds(&cb, "</p>");
+		d.title = tb.s;
+		d.content = cb.s;
+		matcher_run(m, &d, &r);
+		total += r.nhits;
+		for (h = 1; h < r.nhits; h++)
+			assert_true(r.hits[h - 1].watchlist < r.hits[h].watchlist);
+		if (k % 4 == 0) {
+			for (j = 0; j < t.n; j++)
+				if (t.tok[j] >= 0)
+					in[t.tok[j]] = 1;
+			for (j = 0; j < c.n; j++)
+				if (c.tok[j] >= 0)
+					in[c.tok[j]] = 1;
+			for (i = h = 0; i < BWL; i++) {
+				int engine = h < r.nhits && (size_t)r.hits[h].watchlist == i;
+				h += engine;
+				if (engine != bmatch(&q[i], &t, &c, in))
+					fail_msg("item %zu (title '%s' content '%s'), watchlist %zu (kind %d): "
+					    "engine %d, brute force %d", k, tb.s, cb.s, i, q[i].kind,
+					    engine, !engine);
+				compared += engine;
+			}
+			memset(in, 0, sizeof in);
+		}
+		match_result_free(&r);
+	}
+	/* the sample is not trivial: about 6 hits per item */
+	assert_true(compared > 1000);
+	assert_true(total > 5 * BITEMS);
+	buf_free(&tb);
+	buf_free(&cb);
+	buf_free(&qs);
+	free(q);
+	matcher_free(m);
+}
+
 int
 main(void)
 {
@@ -600,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_explanation),
 		cmocka_unit_test(test_property_engine_equals_naive),
 		cmocka_unit_test(test_nfc_reused_buffers),
+		cmocka_unit_test(test_bench_100k_equals_brute_force),
 	};
 	int rc;
 
