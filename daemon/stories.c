@@ -26,11 +26,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/hiredis.h>
-
 #include "wirewatch/alert.h"
 #include "wirewatch/config.h"
 #include "wirewatch/feed.h"
+#include "wirewatch/keys.h"
 #include "wirewatch/log.h"
 #include "wirewatch/stats.h"
 #include "wirewatch/stories.h"
@@ -215,8 +214,8 @@ stories_new(struct store *store, const struct config *cfg)
 	s->cfg = cfg;
 	story_params_default(&s->params);
 	s->params.window = cfg->story_window;
-	s->k_outbox = xasprintf("%soutbox", cfg->prefix);
-	s->k_recent = xasprintf("%srecent", cfg->prefix);
+	s->k_outbox = keys_name(cfg->prefix, KEY_OUTBOX, NULL);
+	s->k_recent = keys_name(cfg->prefix, KEY_RECENT, NULL);
 	return s;
 }
 
@@ -256,7 +255,7 @@ stories_free(struct stories *s)
 }
 
 static void
-stories_setup_cb(struct redisReply *reply, const char *error, void *arg)
+stories_setup_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	(void)reply;
 	(void)arg;
@@ -411,10 +410,11 @@ out:
 }
 
 static void
-stories_recorded_cb(struct redisReply *reply, const char *error, void *arg)
+stories_recorded_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct job *j = arg;
 	struct stories *s = j->s;
+	const struct store_reply *e;
 	size_t i, k;
 	int result;
 
@@ -422,9 +422,9 @@ stories_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 		job_end(j, -1, error);
 		return;
 	}
-	if (reply->type == REDIS_REPLY_ARRAY)
+	if (store_reply_type(reply) == STORE_ARRAY)
 		result = 1;
-	else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+	else if (store_reply_type(reply) == STORE_INT && store_reply_int(reply) == 0)
 		result = 0;
 	else {
 		job_end(j, -1, "stories: unexpected reply to ww_story_record");
@@ -445,15 +445,16 @@ stories_recorded_cb(struct redisReply *reply, const char *error, void *arg)
 		else
 			log_info("item %s opens story %s", j->item_key, sid);
 		/* Counted once queued: the reply lists the alerts that were. */
-		for (i = 0; i < reply->elements; i++) {
-			if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+		for (i = 0; i < store_reply_len(reply); i++) {
+			e = store_reply_elem(reply, i);
+			if (store_reply_type(e) != STORE_INT)
 				continue;
-			k = (size_t)reply->element[i]->integer;
+			k = (size_t)store_reply_int(e);
 			if (k >= 1 && k <= j->n)
 				stats_inc(STATS_ALERTS, j->alerts[k - 1].watchlist,
 				    j->alerts[k - 1].sink);
 		}
-		if (reply->elements > 0)
+		if (store_reply_len(reply) > 0)
 			outbox_kick(j->ob);
 	}
 	job_end(j, result, NULL);
@@ -493,11 +494,11 @@ record(struct job *j)
 	argv[argc++] = "FCALL";
 	argv[argc++] = "ww_story_record";
 	argv[argc++] = j->fence_key != NULL ? "8" : "7";
-	argv[argc++] = own[nown++] = xasprintf("%sseen:%s", cfg->prefix, j->item_key);
+	argv[argc++] = own[nown++] = keys_name(cfg->prefix, KEY_SEEN, j->item_key, NULL);
 	argv[argc++] = s->k_outbox;
-	argv[argc++] = own[nown++] = xasprintf("%sstory:r:%s", cfg->prefix, sid);
-	argv[argc++] = own[nown++] = story_redis_day_key(cfg->prefix, 'b', j->sig.time);
-	argv[argc++] = own[nown++] = story_redis_day_key(cfg->prefix, 's', j->sig.time);
+	argv[argc++] = own[nown++] = keys_name(cfg->prefix, KEY_STORY, sid, NULL);
+	argv[argc++] = own[nown++] = story_redis_day_key(cfg->prefix, KEY_STORY_BANDS, j->sig.time);
+	argv[argc++] = own[nown++] = story_redis_day_key(cfg->prefix, KEY_STORY_SIGS, j->sig.time);
 	argv[argc++] = s->k_recent;
 	argv[argc++] = own[nown++] = outbox_day_key(cfg, time(NULL));
 	if (j->fence_key != NULL)
@@ -562,17 +563,20 @@ record(struct job *j)
 }
 
 static void
-stories_sources_cb(struct redisReply *reply, const char *error, void *arg)
+stories_sources_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct job *j = arg;
 	json_error_t jerr;
+	const char *str;
+	size_t len;
 
 	if (error != NULL) {
 		job_end(j, -1, error);
 		return;
 	}
-	if (reply->type == REDIS_REPLY_STRING &&
-	    (j->sources = json_loadb(reply->str, reply->len, 0, &jerr)) != NULL &&
+	if (store_reply_type(reply) == STORE_STRING &&
+	    (str = store_reply_str(reply, &len)) != NULL &&
+	    (j->sources = json_loadb(str, len, 0, &jerr)) != NULL &&
 	    !json_is_array(j->sources)) {
 		json_decref(j->sources);
 		j->sources = NULL;
@@ -841,19 +845,22 @@ static void sigs_done(struct job *j);
 
 /* One day's bands: the refs filed under them, counted. */
 static void
-stories_bands_cb(struct redisReply *reply, const char *error, void *arg)
+stories_bands_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct job *j = arg;
+	const struct store_reply *e;
+	const char *v;
 	int day = j->answered;
-	size_t i;
+	size_t i, len;
 
-	if (error == NULL && reply->type != REDIS_REPLY_ARRAY)
+	if (error == NULL && store_reply_type(reply) != STORE_ARRAY)
 		error = "stories: unexpected reply to HMGET of the story bands";
-	if (error == NULL)
-		for (i = 0; i < reply->elements; i++)
-			if (reply->element[i]->type == REDIS_REPLY_STRING)
-				story_refs_add(&j->refs, day, reply->element[i]->str,
-				    reply->element[i]->len);
+	for (i = 0; error == NULL && i < store_reply_len(reply); i++) {
+		e = store_reply_elem(reply, i);
+		if (store_reply_type(e) == STORE_STRING &&
+		    (v = store_reply_str(e, &len)) != NULL)
+			story_refs_add(&j->refs, day, v, len);
+	}
 	step_answer(j, error);
 	if (j->pending == 0)
 		bands_done(j);
@@ -861,35 +868,37 @@ stories_bands_cb(struct redisReply *reply, const char *error, void *arg)
 
 /* One day's candidates: their signatures, kept for the decision. */
 static void
-stories_sigs_cb(struct redisReply *reply, const char *error, void *arg)
+stories_sigs_cb(const struct store_reply *reply, const char *error, void *arg)
 {
 	struct job *j = arg;
-	const redisReply *e;
-	size_t i;
+	const struct store_reply *e;
+	const char *v;
+	size_t i, len;
 
-	if (error == NULL && reply->type != REDIS_REPLY_ARRAY)
+	if (error == NULL && store_reply_type(reply) != STORE_ARRAY)
 		error = "stories: unexpected reply to HMGET of the story signatures";
-	for (i = 0; error == NULL && i < reply->elements; i++) {
-		e = reply->element[i];
+	for (i = 0; error == NULL && i < store_reply_len(reply); i++) {
+		e = store_reply_elem(reply, i);
 		while (j->nfilled < j->npick && !j->fetched[j->nfilled])
 			j->nfilled++;
 		if (j->nfilled == j->npick)
 			break;
 		j->siglen[j->nfilled] = 0;
-		if (e->type != REDIS_REPLY_STRING || e->len >= STORY_SIG_HEXMAX) {
+		if (store_reply_type(e) != STORE_STRING ||
+		    (v = store_reply_str(e, &len)) == NULL || len >= STORY_SIG_HEXMAX) {
 			j->nfilled++;
 			continue;
 		}
-		if (j->sigused + e->len > j->sigcap) {
+		if (j->sigused + len > j->sigcap) {
 			j->sigcap = j->sigcap ? 2 * j->sigcap : 16 * STORY_SIG_HEXMAX;
-			if (j->sigcap < j->sigused + e->len)
-				j->sigcap = j->sigused + e->len;
+			if (j->sigcap < j->sigused + len)
+				j->sigcap = j->sigused + len;
 			j->sigbuf = xrealloc(j->sigbuf, j->sigcap);
 		}
-		memcpy(j->sigbuf + j->sigused, e->str, e->len);
+		memcpy(j->sigbuf + j->sigused, v, len);
 		j->sigoff[j->nfilled] = j->sigused;
-		j->siglen[j->nfilled++] = e->len;
-		j->sigused += e->len;
+		j->siglen[j->nfilled++] = len;
+		j->sigused += len;
 	}
 	step_answer(j, error);
 	if (j->pending == 0)
@@ -937,7 +946,8 @@ bands_done(struct job *j)
 				argv[argc++] = refs[k];
 		if (argc == 2)
 			continue;
-		key = story_redis_day_key(s->cfg->prefix, 's', (j->d0 + days[i]) * 86400);
+		key = story_redis_day_key(s->cfg->prefix, KEY_STORY_SIGS,
+		    (j->d0 + days[i]) * 86400);
 		argv[1] = key;
 		j->pending++;
 		store_command(s->store, stories_sigs_cb, j, argc, argv);
@@ -1021,7 +1031,7 @@ sigs_done(struct job *j)
 	local_file(s, j);
 	j->joined = pick >= 0;
 	story_id_format(j->sig.story, sid);
-	key = xasprintf("%sstory:r:%s", s->cfg->prefix, sid);
+	key = keys_name(s->cfg->prefix, KEY_STORY, sid, NULL);
 	argv[0] = "HGET";
 	argv[1] = key;
 	argv[2] = "sources";
@@ -1123,7 +1133,7 @@ start(struct job *j)
 	j->pending = 1; /* until every command is sent: answers may come at once */
 	j->answered = 0;
 	for (d = 0; d < nd; d++) {
-		key = story_redis_day_key(s->cfg->prefix, 'b', (j->d0 + d) * 86400);
+		key = story_redis_day_key(s->cfg->prefix, KEY_STORY_BANDS, (j->d0 + d) * 86400);
 		argv[1] = key;
 		j->pending++;
 		store_command(s->store, stories_bands_cb, j, 2 + STORY_BANDS, argv);

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis.h>
-
 #include "wirewatch/cluster.h"
+#include "wirewatch/keys.h"
+#include "wirewatch/store.h"
 #include "wirewatch/story_redis.h"
 #include "wirewatch/util.h"
 
@@ -199,23 +199,19 @@ void
 story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS],
     int64_t since, int64_t t, struct story_cmd *out)
 {
-	int64_t d0 = day_of(since), d1 = day_of(t), d;
+	int64_t d0, d;
 	int nd, i = 0, b;
 
-	if (d1 < d0)
-		d1 = d0;
-	if (d1 - d0 > 30) /* a window of a month at most: bounded work */
-		d0 = d1 - 30;
-	nd = (int)(d1 - d0 + 1);
+	story_redis_days(since, t, &d0, &nd);
 	out->argc = 4 + 2 * nd + STORY_BANDS;
 	out->argv = xcalloc((size_t)out->argc, sizeof *out->argv);
 	out->argv[i++] = xstrdup("FCALL_RO");
 	out->argv[i++] = xstrdup("ww_story_cands");
 	out->argv[i++] = xasprintf("%d", 2 * nd);
-	for (d = d0; d <= d1; d++)
-		out->argv[i++] = xasprintf("%sstory:b:%lld", prefix, (long long)d);
-	for (d = d0; d <= d1; d++)
-		out->argv[i++] = xasprintf("%sstory:s:%lld", prefix, (long long)d);
+	for (d = d0; d < d0 + nd; d++)
+		out->argv[i++] = story_redis_day_key(prefix, KEY_STORY_BANDS, d * DAY);
+	for (d = d0; d < d0 + nd; d++)
+		out->argv[i++] = story_redis_day_key(prefix, KEY_STORY_SIGS, d * DAY);
 	out->argv[i++] = xasprintf("%d", STORY_CANDS_MAX);
 	for (b = 0; b < STORY_BANDS; b++)
 		out->argv[i++] = xasprintf("%016llx", (unsigned long long)bands[b]);
@@ -378,17 +374,21 @@ story_refs_free(struct story_refs *rs)
 }
 
 int
-story_redis_parse_cands(const struct redisReply *r, int64_t since,
+story_redis_parse_cands(const struct store_reply *r, int64_t since,
     struct story_sig **out, size_t *n, size_t *cap)
 {
-	size_t i;
+	const struct store_reply *e;
+	const char *hex;
+	size_t i, len;
 
-	if (r->type != REDIS_REPLY_ARRAY)
+	if (store_reply_type(r) != STORE_ARRAY)
 		return -1;
-	for (i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			story_redis_parse_sig(r->element[i]->str, r->element[i]->len, since,
-			    NULL, 0, out, n, cap);
+	for (i = 0; i < store_reply_len(r); i++) {
+		e = store_reply_elem(r, i);
+		if (store_reply_type(e) == STORE_STRING &&
+		    (hex = store_reply_str(e, &len)) != NULL)
+			story_redis_parse_sig(hex, len, since, NULL, 0, out, n, cap);
+	}
 	return 0;
 }
 
@@ -453,9 +453,12 @@ story_redis_sig_hex(const struct story_sig *sig)
 }
 
 char *
-story_redis_day_key(const char *prefix, char kind, int64_t t)
+story_redis_day_key(const char *prefix, const char *name, int64_t t)
 {
-	return xasprintf("%sstory:%c:%lld", prefix, kind, (long long)day_of(t));
+	char day[24];
+
+	snprintf(day, sizeof day, "%lld", (long long)day_of(t));
+	return keys_name(prefix, name, day, NULL);
 }
 
 void
@@ -470,8 +473,8 @@ story_redis_add_cmd(const char *prefix, long long window, const char *ref,
 	out->argv[i++] = xstrdup("FCALL");
 	out->argv[i++] = xstrdup("ww_story_add");
 	out->argv[i++] = xstrdup("2");
-	out->argv[i++] = story_redis_day_key(prefix, 'b', sig->time);
-	out->argv[i++] = story_redis_day_key(prefix, 's', sig->time);
+	out->argv[i++] = story_redis_day_key(prefix, KEY_STORY_BANDS, sig->time);
+	out->argv[i++] = story_redis_day_key(prefix, KEY_STORY_SIGS, sig->time);
 	out->argv[i++] = xasprintf("%lld", window + DAY);
 	out->argv[i++] = xasprintf("%d", STORY_BUCKET_MAX);
 	out->argv[i++] = xstrndup(ref, 16);

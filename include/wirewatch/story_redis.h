@@ -26,7 +26,7 @@
 
 #include "wirewatch/story.h"
 
-struct redisReply;
+struct store_reply;
 
 /* The Lua library, for FUNCTION LOAD REPLACE. */
 extern const char story_redis_library[];
@@ -46,7 +46,7 @@ void story_redis_lookup_cmd(const char *prefix, const uint64_t bands[STORY_BANDS
  * since to *out (as story_store_ops.lookup).  -1 for a reply of the wrong
  * shape (a bad signature is skipped).
  */
-int story_redis_parse_cands(const struct redisReply *r, int64_t since,
+int story_redis_parse_cands(const struct store_reply *r, int64_t since,
     struct story_sig **out, size_t *n, size_t *cap);
 /*
  * A signature the caller already has, as Redis holds it (hex, len
@@ -98,8 +98,11 @@ void story_refs_free(struct story_refs *rs);
 size_t story_redis_sig_hex_to(const struct story_sig *sig, char out[STORY_SIG_HEXMAX]);
 /* The same, malloc'd. */
 char *story_redis_sig_hex(const struct story_sig *sig);
-/* "<prefix>story:<kind>:<day of t>", malloc'd (kind 'b' or 's'). */
-char *story_redis_day_key(const char *prefix, char kind, int64_t t);
+/*
+ * The key of t's day: keys_name(prefix, name, "<day of t>"), malloc'd;
+ * name is KEY_STORY_BANDS or KEY_STORY_SIGS (keys.h).
+ */
+char *story_redis_day_key(const char *prefix, const char *name, int64_t t);
 /* FCALL ww_story_add filing sig under ref (16 hex) in its day. */
 void story_redis_add_cmd(const char *prefix, long long window, const char *ref,
     const uint64_t bands[STORY_BANDS], const struct story_sig *sig, struct story_cmd *out);
