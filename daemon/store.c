@@ -11,8 +11,6 @@
  * command a NULL reply; a command whose timer already fired ignores that
  * late NULL and only frees itself.
  */
-#define STORE_INTERNAL  /* not the hiredis compatibility of store.h */
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,17 +54,10 @@ struct store {
 	char why[256];
 };
 
-/* TEMPORARY (store.h): replies handed out as hiredis's own. */
-typedef void (*store_hiredis_cb)(struct redisReply *reply, const char *error,
-    void *arg);
-void store_command_hiredis(struct store *s, store_hiredis_cb cb, void *arg,
-    int argc, const char **argv);
-
 struct store_cmd {
 	struct store *s;
 	uint64_t sent_ms;
 	store_reply_cb cb;
-	store_hiredis_cb raw_cb;        /* instead of cb when set */
 	void *arg;
 	struct event *timer;
 	int answered;
@@ -395,10 +386,7 @@ cmd_free(struct store_cmd *cmd)
 static void
 answer(struct store_cmd *cmd, redisReply *reply, const char *error)
 {
-	if (cmd->raw_cb != NULL)
-		cmd->raw_cb(reply, error, cmd->arg);
-	else
-		cmd->cb(W(reply), error, cmd->arg);
+	cmd->cb(W(reply), error, cmd->arg);
 }
 
 static void
@@ -446,9 +434,9 @@ store_cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(s->drop_timer, &now);
 }
 
-static void
-command(struct store *s, store_reply_cb cb, store_hiredis_cb raw_cb, void *arg,
-    int argc, const char **argv)
+void
+store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
+    const char **argv)
 {
 	struct store_cmd *cmd;
 	struct timeval tv;
@@ -456,10 +444,7 @@ command(struct store *s, store_reply_cb cb, store_hiredis_cb raw_cb, void *arg,
 	int i, rc;
 
 	if (s->ctx == NULL) {
-		if (raw_cb != NULL)
-			raw_cb(NULL, s->why, arg);
-		else
-			cb(NULL, s->why, arg);
+		cb(NULL, s->why, arg);
 		return;
 	}
 	if (argc > 16)
@@ -469,7 +454,6 @@ command(struct store *s, store_reply_cb cb, store_hiredis_cb raw_cb, void *arg,
 	cmd = xcalloc(1, sizeof *cmd);
 	cmd->s = s;
 	cmd->cb = cb;
-	cmd->raw_cb = raw_cb;
 	cmd->arg = arg;
 	cmd->sent_ms = util_now_ms();
 	cmd->timer = evtimer_new(s->base, store_cmd_timeout_cb, cmd);
@@ -478,29 +462,12 @@ command(struct store *s, store_reply_cb cb, store_hiredis_cb raw_cb, void *arg,
 		free(lens);
 	if (rc != REDIS_OK) {
 		cmd_free(cmd);
-		if (raw_cb != NULL)
-			raw_cb(NULL, s->why, arg);
-		else
-			cb(NULL, s->why, arg);
+		cb(NULL, s->why, arg);
 		return;
 	}
 	tv.tv_sec = s->timeout_ms / 1000;
 	tv.tv_usec = (s->timeout_ms % 1000) * 1000;
 	evtimer_add(cmd->timer, &tv);
-}
-
-void
-store_command(struct store *s, store_reply_cb cb, void *arg, int argc,
-    const char **argv)
-{
-	command(s, cb, NULL, arg, argc, argv);
-}
-
-void
-store_command_hiredis(struct store *s, store_hiredis_cb cb, void *arg,
-    int argc, const char **argv)
-{
-	command(s, NULL, cb, arg, argc, argv);
 }
 
 

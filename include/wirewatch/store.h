@@ -140,19 +140,4 @@ void store_sync_command(struct store_sync *c, store_reply_cb cb, void *arg,
     int argc, const char **argv);
 void store_sync_free(struct store_sync *c);
 
-/*
- * TEMPORARY, until stories.c and story_redis.c read replies
- * through the accessors above (issue 9, "Shape"): a file that includes
- * hiredis.h before this header still gets replies as hiredis's
- * redisReply, through store_command_hiredis.  Delete this block, and
- * store_command_hiredis in store.c, once no file needs it.
- */
-#if defined(__HIREDIS_H) && !defined(STORE_INTERNAL)
-typedef void (*store_hiredis_cb)(struct redisReply *reply, const char *error,
-    void *arg);
-void store_command_hiredis(struct store *s, store_hiredis_cb cb, void *arg,
-    int argc, const char **argv);
-#define store_command store_command_hiredis
-#endif
-
 #endif
