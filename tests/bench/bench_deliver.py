@@ -20,8 +20,8 @@ receiver.  Printed:
   - where the time went: the daemon's CPU time (user + system) and
     redis-server's over the --once run, per alert, and the Redis commands
     that took the most of it (INFO commandstats).
-The receiver is an asyncio HTTP/1.1 server in a child process (keep-alive,
-no per-request thread) so that it is not the bottleneck.
+The receiver is an asyncio HTTP/1.1 server in a child process (serve_http,
+also bench_latency's).
 Python standard library, redis-server and curl.  WIREWATCHD=path measures
 another build.
 """
@@ -44,54 +44,43 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DAEMON = os.environ.get("WIREWATCHD") or os.path.join(ROOT, "build", "wirewatchd")
 
 
-def serve(port_file, log_file, feed_path):
-    """Child: serves /feed.xml and records POST arrival times (monotonic);
-    keeps the first POST's body (for curl); answers 400 on /dead."""
-    body_file = log_file + ".body"
-    with open(feed_path, "rb") as f:
-        feed = f.read()
-    log = open(log_file, "w")
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
+
+async def read_request(reader):
+    """One HTTP/1.1 request: (method, path, body), or None at the end."""
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path = line.split()[:2]
+    length = 0
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = h.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    body = await reader.readexactly(length) if length else b""
+    return method, path, body
+
+
+def serve_http(port_file, respond):
+    """Child: an asyncio HTTP/1.1 server on 127.0.0.1 (keep-alive, no
+    per-request thread, so that it is not the bottleneck).  respond(method,
+    path, body) is called as a request arrives and returns (response bytes,
+    done); done(), if not None, runs once the response is written."""
     async def handle(reader, writer):
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                req = await read_request(reader)
+                if req is None:
                     break
-                method, path = line.split()[:2]
-                length = 0
-                while True:
-                    h = await reader.readline()
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    k, _, v = h.partition(b":")
-                    if k.strip().lower() == b"content-length":
-                        length = int(v)
-                body = await reader.readexactly(length) if length else b""
-                if method == b"GET":
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
-                                 b"Content-Length: %d\r\n\r\n" % len(feed) + feed)
-                    await writer.drain()
-                    log.write("feed %.6f\n" % time.monotonic())
-                else:
-                    t = time.monotonic()
-                    try:
-                        item = json.loads(body).get("item_id", "?")
-                    except ValueError:
-                        item = "?"
-                    if path == b"/dead":
-                        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad")
-                        await writer.drain()
-                        log.flush()
-                        continue
-                    log.write("post %.6f %s %s\n" % (t, path.decode(), item))
-                    if not os.path.exists(body_file):
-                        with open(body_file + ".tmp", "wb") as bf:
-                            bf.write(body)
-                        os.rename(body_file + ".tmp", body_file)
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    await writer.drain()
-                log.flush()
+                resp, done = respond(*req)
+                writer.write(resp)
+                await writer.drain()
+                if done is not None:
+                    done()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
@@ -107,13 +96,14 @@ def serve(port_file, log_file, feed_path):
     asyncio.run(main())
 
 
-def start_receiver(tmp, feed_path):
+def fork_server(tmp, serve, *args):
+    """Runs serve(port_file, log_file, *args) in a child; (pid, port, log)."""
     port_file = os.path.join(tmp, "port")
     log_file = os.path.join(tmp, "recv.log")
     pid = os.fork()
     if pid == 0:
         try:
-            serve(port_file, log_file, feed_path)
+            serve(port_file, log_file, *args)
         finally:
             os._exit(0)
     for _ in range(200):
@@ -121,6 +111,44 @@ def start_receiver(tmp, feed_path):
             return pid, int(open(port_file).read()), log_file
         time.sleep(0.02)
     raise SystemExit("receiver did not start")
+
+
+def serve(port_file, log_file, feed_path):
+    """Child: serves /feed.xml and records POST arrival times (monotonic);
+    keeps the first POST's body (for curl); answers 400 on /dead."""
+    body_file = log_file + ".body"
+    with open(feed_path, "rb") as f:
+        feed = f.read()
+    log = open(log_file, "w")
+
+    def fed():
+        log.write("feed %.6f\n" % time.monotonic())
+        log.flush()
+
+    def respond(method, path, body):
+        if method == b"GET":
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(feed) + feed, fed)
+        if path == b"/dead":
+            return b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad", None
+        t = time.monotonic()
+        try:
+            item = json.loads(body).get("item_id", "?")
+        except ValueError:
+            item = "?"
+        log.write("post %.6f %s %s\n" % (t, path.decode(), item))
+        log.flush()
+        if not os.path.exists(body_file):
+            with open(body_file + ".tmp", "wb") as bf:
+                bf.write(body)
+            os.rename(body_file + ".tmp", body_file)
+        return OK, None
+
+    serve_http(port_file, respond)
+
+
+def start_receiver(tmp, feed_path):
+    return fork_server(tmp, serve, feed_path)
 
 
 def start_redis(tmp):

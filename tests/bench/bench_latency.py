@@ -18,7 +18,6 @@ Python standard library and redis-server.  WIREWATCHD=path measures
 another build.
 """
 import argparse
-import asyncio
 import http.client
 import json
 import os
@@ -31,7 +30,7 @@ import time
 from email.utils import formatdate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_deliver  # noqa: E402  (start_redis, pct, DAEMON)
+import bench_deliver  # noqa: E402  (serve_http, fork_server, start_redis, pct)
 
 ROOT = bench_deliver.ROOT
 DAEMON = bench_deliver.DAEMON
@@ -41,71 +40,29 @@ def serve(port_file, log_file, feeds):
     """Child: serves /f/<i> and records response-complete and POST times."""
     log = open(log_file, "w")
 
-    async def handle(reader, writer):
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                method, path = line.split()[:2]
-                length = 0
-                while True:
-                    h = await reader.readline()
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    k, _, v = h.partition(b":")
-                    if k.strip().lower() == b"content-length":
-                        length = int(v)
-                body = await reader.readexactly(length) if length else b""
-                if method == b"GET":
-                    doc = feeds.get(path.decode(), b"")
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
-                                 b"Content-Length: %d\r\n\r\n" % len(doc) + doc)
-                    await writer.drain()
-                    log.write("get %.6f %s\n" % (time.monotonic(), path.decode()))
-                else:
-                    t = time.monotonic()
-                    try:
-                        j = json.loads(body)
-                        alerts = ([a for a in j["data"]["alerts"]] if j.get("type") == "alert.digest"
-                                  else [j.get("data", {})])
-                        items = [a.get("item_id", "?") for a in alerts]
-                    except (ValueError, KeyError, AttributeError):
-                        items = ["?"]
-                    for item in items:
-                        log.write("post %.6f %s\n" % (t, item))
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    await writer.drain()
+    def respond(method, path, body):
+        if method == b"GET":
+            doc = feeds.get(path.decode(), b"")
+
+            def fed():
+                log.write("get %.6f %s\n" % (time.monotonic(), path.decode()))
                 log.flush()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-    async def main():
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
-        with open(port_file, "w") as f:
-            f.write(str(srv.sockets[0].getsockname()[1]))
-        async with srv:
-            await srv.serve_forever()
-
-    asyncio.run(main())
-
-
-def start_receiver(tmp, feeds):
-    port_file = os.path.join(tmp, "port")
-    log_file = os.path.join(tmp, "recv.log")
-    pid = os.fork()
-    if pid == 0:
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(doc) + doc, fed)
+        t = time.monotonic()
         try:
-            serve(port_file, log_file, feeds)
-        finally:
-            os._exit(0)
-    for _ in range(200):
-        if os.path.exists(port_file) and open(port_file).read():
-            return pid, int(open(port_file).read()), log_file
-        time.sleep(0.02)
-    raise SystemExit("receiver did not start")
+            j = json.loads(body)
+            alerts = (j["data"]["alerts"] if j.get("type") == "alert.digest"
+                      else [j.get("data", {})])
+            items = [a.get("item_id", "?") for a in alerts]
+        except (ValueError, KeyError, AttributeError):
+            items = ["?"]
+        for item in items:
+            log.write("post %.6f %s\n" % (t, item))
+        log.flush()
+        return bench_deliver.OK, None
+
+    bench_deliver.serve_http(port_file, respond)
 
 
 def floor_ms(port, n=200):
@@ -149,7 +106,7 @@ def main():
                     "<description>%s sanctions %s.</description></item></channel></rss>"
                     % (i, i, words(6), formatdate(now - 60, usegmt=True), words(12),
                        words(12))).encode()
-            rpid, port, log = start_receiver(tmp, feeds)
+            rpid, port, log = bench_deliver.fork_server(tmp, serve, feeds)
             redis, sock = bench_deliver.start_redis(tmp)
             try:
                 conf = os.path.join(tmp, "w.conf")

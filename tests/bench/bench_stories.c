@@ -117,43 +117,51 @@ keep_error(struct lookup *l, const char *error)
 		l->error = xstrdup(error);
 }
 
+/* Calls each(l, v, len) for every string of an array reply. */
 static void
-bands_cb(const struct store_reply *reply, const char *error, void *arg)
+each_string(struct lookup *l, const struct store_reply *reply,
+    const char *error, const char *what,
+    void (*each)(struct lookup *, const char *, size_t))
 {
-	struct lookup *l = arg;
 	const struct store_reply *e;
 	const char *v;
 	size_t i, len;
 
 	keep_error(l, error);
 	if (error == NULL && store_reply_type(reply) != STORE_ARRAY)
-		keep_error(l, "unexpected reply to HMGET of the story bands");
+		keep_error(l, what);
 	for (i = 0; error == NULL && i < store_reply_len(reply); i++) {
 		e = store_reply_elem(reply, i);
 		if (store_reply_type(e) == STORE_STRING &&
 		    (v = store_reply_str(e, &len)) != NULL)
-			story_refs_add(&l->refs, l->day, v, len);
+			each(l, v, len);
 	}
+}
+
+static void
+add_ref(struct lookup *l, const char *v, size_t len)
+{
+	story_refs_add(&l->refs, l->day, v, len);
+}
+
+static void
+add_sig(struct lookup *l, const char *v, size_t len)
+{
+	story_redis_parse_sig(v, len, l->since, NULL, 0, l->out, l->n, l->cap);
+}
+
+static void
+bands_cb(const struct store_reply *reply, const char *error, void *arg)
+{
+	each_string(arg, reply, error,
+	    "unexpected reply to HMGET of the story bands", add_ref);
 }
 
 static void
 sigs_cb(const struct store_reply *reply, const char *error, void *arg)
 {
-	struct lookup *l = arg;
-	const struct store_reply *e;
-	const char *v;
-	size_t i, len;
-
-	keep_error(l, error);
-	if (error == NULL && store_reply_type(reply) != STORE_ARRAY)
-		keep_error(l, "unexpected reply to HMGET of the story signatures");
-	for (i = 0; error == NULL && i < store_reply_len(reply); i++) {
-		e = store_reply_elem(reply, i);
-		if (store_reply_type(e) == STORE_STRING &&
-		    (v = store_reply_str(e, &len)) != NULL)
-			story_redis_parse_sig(v, len, l->since, NULL, 0, l->out, l->n,
-			    l->cap);
-	}
+	each_string(arg, reply, error,
+	    "unexpected reply to HMGET of the story signatures", add_sig);
 }
 
 static void
