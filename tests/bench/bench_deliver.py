@@ -151,6 +151,15 @@ def start_receiver(tmp, feed_path):
     return fork_server(tmp, serve, feed_path)
 
 
+def cleanup(redis, pid, tmp):
+    """Stops redis-server and the forked server; removes tmp."""
+    redis.kill()
+    redis.wait()
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def start_redis(tmp):
     sock = os.path.join(tmp, "redis.sock")
     p = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
@@ -332,11 +341,7 @@ def main():
                      ", ".join("%s %d calls %.0f us/call" % (c, k, u / k if k else 0)
                                for c, k, u in top)), flush=True)
         finally:
-            redis.kill()
-            redis.wait()
-            os.kill(rpid, 9)
-            os.waitpid(rpid, 0)
-            shutil.rmtree(tmp, ignore_errors=True)
+            cleanup(redis, rpid, tmp)
 
 
 if __name__ == "__main__":

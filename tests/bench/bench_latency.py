@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,11 +159,7 @@ def main():
                          bench_deliver.pct(lat, 50), bench_deliver.pct(lat, 99), max(lat),
                          fl, bench_deliver.pct(lat, 99) / fl), flush=True)
             finally:
-                redis.kill()
-                redis.wait()
-                os.kill(rpid, 9)
-                os.waitpid(rpid, 0)
-                shutil.rmtree(tmp, ignore_errors=True)
+                bench_deliver.cleanup(redis, rpid, tmp)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,20 @@ def items_of(msg):
     return {int(x) for x in ITEM.findall((msg.get("text") or "").replace("\\", ""))}
 
 
+def check_every_item(rx, n, name):
+    """rx refused nothing (but what it was told to) and its accepted
+    messages hold every flood item 0..n-1."""
+    refused = [x for x in rx.rejected if not x.get("forced")]
+    check(not refused, "%s refused %d: %s" % (name, len(refused),
+                                              [x.get("reason") for x in refused][:3]))
+    got = set()
+    for m in rx.messages:
+        got |= items_of(m)
+    missing = set(range(n)) - got
+    check(not missing, "%d of %d alerts missing from %s's messages, e.g. %s"
+          % (len(missing), n, name, sorted(missing)[:5]))
+
+
 def check_paced(rx, min_gap=0.9):
     """Accepted messages at least min_gap s apart (1 msg/s, burst 1)."""
     times = sorted(m["t"] for m in rx.messages)
@@ -88,14 +102,7 @@ def flood_to_slack_digests_webhook_not_starved(ctx):
                                  ("hook", {"type": "webhook", "url": hook.url()})])
             r = run_daemon(ctx, conf, timeout=120)
             check(r.rc == 0, "--once exit %s" % r.rc)
-            check(not slack.rejected, "slack refused %d: %s" % (
-                len(slack.rejected), [x.get("reason") for x in slack.rejected][:3]))
-            got = set()
-            for m in slack.messages:
-                got |= items_of(m)
-            missing = set(range(n)) - got
-            check(not missing, "%d of %d alerts missing from Slack's messages, e.g. %s"
-                  % (len(missing), n, sorted(missing)[:5]))
+            check_every_item(slack, n, "Slack")
             msgs = len(slack.messages)
             check(msgs <= 60, "%d Slack messages for %d alerts: not digested" % (msgs, n))
             check(max(len(items_of(m)) for m in slack.messages) > 10,
@@ -408,26 +415,15 @@ def flood_to_mattermost_digests_webhook_one_per_alert(ctx):
                                  ("hook", {"type": "webhook", "url": hook.url()})])
             r = run_daemon(ctx, conf, timeout=120)
             check(r.rc == 0, "--once exit %s" % r.rc)
-            check(not mm.rejected, "mattermost refused %d: %s" % (
-                len(mm.rejected), [x.get("reason") for x in mm.rejected][:3]))
-            got = set()
-            for m in mm.messages:
-                got |= items_of(m)
-            missing = set(range(n)) - got
-            check(not missing, "%d of %d alerts missing from Mattermost's messages, e.g. %s"
-                  % (len(missing), n, sorted(missing)[:5]))
+            check_every_item(mm, n, "Mattermost")
             msgs = len(mm.messages)
             check(msgs <= n // 4, "%d Mattermost messages for %d alerts: not digested"
                   % (msgs, n))
             check(not any("not shown" in (m.get("text") or "") for m in mm.messages),
                   "a digest left alerts out")
-            check(not hook.rejected, "webhook refused %d" % len(hook.rejected))
+            check_every_item(hook, n, "the webhook")
             check(len(hook.messages) == n, "webhook got %d requests for %d alerts, want "
                   "one each" % (len(hook.messages), n))
-            h_got = set()
-            for m in hook.messages:
-                h_got |= items_of(m)
-            check(h_got == set(range(n)), "webhook got %d of %d alerts" % (len(h_got), n))
             ctx.log("mattermost: %d messages for %d alerts; webhook: %d requests"
                     % (msgs, n, len(hook.messages)))
 
@@ -451,9 +447,7 @@ def webhook_paused_by_429_never_digests(ctx):
             r = run_daemon(ctx, conf, timeout=120)
             check(r.rc == 0, "--once exit %s" % r.rc)
             check(len(hook.forced_times) == 1, "the 429 was not sent")
-            refused = [x for x in hook.rejected if not x.get("forced")]
-            check(not refused, "webhook refused %d: %s" % (
-                len(refused), [x.get("reason") for x in refused][:3]))
+            check_every_item(hook, n, "the webhook")
             kinds = [m["json"].get("type") for m in hook.messages]
             check(all(k == "alert" for k in kinds), "%d of %d requests were digests"
                   % (sum(k != "alert" for k in kinds), len(kinds)))
