@@ -143,6 +143,14 @@ config_sink_index(const struct config *cfg, const char *name)
 	return cfg->names != NULL ? names_index(&cfg->names->sinks, name) : -1;
 }
 
+const struct cfg_sink *
+config_sink(const struct config *cfg, const char *name)
+{
+	long i = config_sink_index(cfg, name);
+
+	return i < 0 ? NULL : &cfg->sinks[i];
+}
+
 /* --- values ------------------------------------------------------------ */
 
 static int

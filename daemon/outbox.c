@@ -44,8 +44,6 @@
 #define PARKED_MAX 100000       /* parked ids over all lanes (~5 MB) */
 #define KEEPALIVE_BATCH 512     /* ids per maintenance XCLAIM */
 
-static const struct cfg_sink *find_sink(const struct config *cfg,
-    const char *name);
 static void outbox_acked_cb(const struct store_reply *reply, const char *error,
     void *arg);
 
@@ -583,7 +581,7 @@ void
 outbox_finish(struct outbox *ob, struct entry *e, const struct sink_result *r,
     int quiet)
 {
-	const struct cfg_sink *sink = find_sink(ob->cfg, e->sink_name);
+	const struct cfg_sink *sink = config_sink(ob->cfg, e->sink_name);
 	char why[400];
 	long delay;
 
@@ -648,17 +646,6 @@ outbox_refuse(struct outbox *ob, struct entry *e, const char *reason)
 }
 
 /* --- reading ------------------------------------------------------------ */
-
-static const struct cfg_sink *
-find_sink(const struct config *cfg, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nsinks; i++)
-		if (strcmp(cfg->sinks[i].name, name) == 0)
-			return &cfg->sinks[i];
-	return NULL;
-}
 
 static int
 is_held(const struct outbox *ob, const char *sid)
@@ -757,7 +744,7 @@ outbox_take_entry(struct outbox *ob, const struct store_reply *r,
 		e->item = xstrdup("");
 	e->label = xasprintf("alert %s (watchlist \"%s\" item %s) for sink \"%s\"",
 	    e->alert_id, e->watchlist, e->item, e->sink_name);
-	if ((sink = find_sink(ob->cfg, e->sink_name)) == NULL) {
+	if ((sink = config_sink(ob->cfg, e->sink_name)) == NULL) {
 		snprintf(err, sizeof err, "sink \"%s\" is not configured (not in "
 		    "this daemon's configuration, or removed by a reload)",
 		    e->sink_name);

@@ -655,17 +655,14 @@ recent_backfill(struct recent *r, const char *name, const char *query,
 {
 	const struct config *cfg = r->cfg;
 	struct walk *w;
-	size_t i, j;
+	size_t i;
 
 	if (nsinks == 0) {
 		snprintf(err, errlen, "watchlist \"%s\": no sinks", name);
 		return -1;
 	}
 	for (i = 0; i < nsinks; i++) {
-		for (j = 0; j < cfg->nsinks; j++)
-			if (strcmp(cfg->sinks[j].name, sinks[i]) == 0)
-				break;
-		if (j == cfg->nsinks) {
+		if (config_sink_index(cfg, sinks[i]) < 0) {
 			snprintf(err, errlen, "watchlist \"%s\": unknown sink '%s'", name,
 			    sinks[i]);
 			return -1;

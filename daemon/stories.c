@@ -271,17 +271,6 @@ stories_setup(struct stories *s)
 	store_command(s->store, stories_setup_cb, s, 4, argv);
 }
 
-static const struct cfg_sink *
-find_sink(const struct config *cfg, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nsinks; i++)
-		if (strcmp(cfg->sinks[i].name, name) == 0)
-			return &cfg->sinks[i];
-	return NULL;
-}
-
 static const char *
 mode_name(int group_items, const struct cfg_sink *sink)
 {
@@ -1075,7 +1064,7 @@ stories_record(struct stories *s, struct outbox *ob, const char *feed,
 	json_object_set_new(j->source, "published", json_string(when));
 	j->alerts = xcalloc(n ? n : 1, sizeof *j->alerts);
 	for (i = 0; i < n; i++) {
-		const struct cfg_sink *sink = find_sink(s->cfg, alerts[i].sink);
+		const struct cfg_sink *sink = config_sink(s->cfg, alerts[i].sink);
 
 		j->alerts[i].id = xstrdup(alerts[i].id);
 		j->alerts[i].sink = xstrdup(alerts[i].sink);

@@ -182,6 +182,8 @@ void config_free(struct config *cfg);
 long config_feed_index(const struct config *cfg, const char *name);
 long config_watchlist_index(const struct config *cfg, const char *name);
 long config_sink_index(const struct config *cfg, const char *name);
+/* The sink of that name, or NULL (hashed, as config_sink_index). */
+const struct cfg_sink *config_sink(const struct config *cfg, const char *name);
 
 /*
  * config_diff(old, new): what a reload changes, by name (hashed: linear in
