@@ -151,6 +151,20 @@ def start_receiver(tmp, feed_path):
     return fork_server(tmp, serve, feed_path)
 
 
+def word_source(seed):
+    """words(k): k words drawn from a vocabulary of ~6,000 made-up ones
+    (each item its own story: few words in common, as on a real wire)."""
+    rnd = random.Random(seed)
+    syll = ["ka", "lo", "mi", "ren", "tos", "va", "de", "pur", "shi", "gan", "el", "bo",
+            "tri", "nas", "qu", "zel", "or", "fa", "mun", "ste"]
+    vocab = sorted({"".join(rnd.choice(syll) for _ in range(rnd.randint(2, 4)))
+                    for _ in range(6000)})
+
+    def words(k):
+        return " ".join(rnd.choice(vocab) for _ in range(k))
+    return words
+
+
 def cleanup(redis, pid, tmp):
     """Stops redis-server and the forked server; removes tmp."""
     redis.kill()
@@ -283,14 +297,7 @@ def main():
                     help="curl's concurrency (default 2: the daemon's per-host default)")
     a = ap.parse_args()
     n = a.alerts
-    rnd = random.Random(7)
-    syll = ["ka", "lo", "mi", "ren", "tos", "va", "de", "pur", "shi", "gan", "el", "bo",
-            "tri", "nas", "qu", "zel", "or", "fa", "mun", "ste"]
-    vocab = sorted({"".join(rnd.choice(syll) for _ in range(rnd.randint(2, 4)))
-                    for _ in range(6000)})
-
-    def words(k):
-        return " ".join(rnd.choice(vocab) for _ in range(k))
+    words = word_source(7)
     # Every item its own story (distinct words, as on a real wire): the
     # default group = story path decides each one, then group = item (no
     # story step) in the same run, as the delivery path alone.

@@ -21,7 +21,6 @@ import argparse
 import http.client
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -85,14 +84,7 @@ def main():
     ap.add_argument("--spread", type=float, default=10.0, help="seconds (startup-spread)")
     ap.add_argument("--runs", type=int, default=2)
     a = ap.parse_args()
-    rnd = random.Random(11)
-    syll = ["ka", "lo", "mi", "ren", "tos", "va", "de", "pur", "shi", "gan", "el", "bo",
-            "tri", "nas", "qu", "zel", "or", "fa", "mun", "ste"]
-    vocab = sorted({"".join(rnd.choice(syll) for _ in range(rnd.randint(2, 4)))
-                    for _ in range(6000)})
-
-    def words(k):
-        return " ".join(rnd.choice(vocab) for _ in range(k))
+    words = bench_deliver.word_source(11)
     for run in range(a.runs):
         for group in ("story", "item"):
             tmp = tempfile.mkdtemp(prefix="ww-bench-latency-")
