@@ -28,6 +28,16 @@ def both_polled(e):
     check(e.http.hits("/qna.rss") and e.http.hits("/dd.rss"), "not both seed feeds were fetched")
 
 
+def seeds_once(ctx, e, conf, rx, name):
+    """--once over the seed feeds: exit 0, both fetched, nothing refused by
+    rx (a receiver named name); returns the messages rx accepted."""
+    r = run_daemon(ctx, conf)
+    check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
+    both_polled(e)
+    check(not rx.rejected, "%s refused: %s" % (name, [x.get("reason") for x in rx.rejected]))
+    return rx.messages
+
+
 @scenario("stories", "webhook")
 def seeds_one_alert_and_an_update_webhook(ctx):
     """Webhook: one "alert" for the story, one "alert.update" with the same
@@ -88,11 +98,7 @@ def seeds_one_chat_message_in_a_thread_google_chat(ctx):
         with chat_receivers.RECEIVERS["google-chat"](allowed_links={QNA_ID, DD_ID}) as rx:
             conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["gchat"], STORY)],
                           sinks=[("gchat", {"type": "google-chat", "url": rx.url()})])
-            r = run_daemon(ctx, conf)
-            check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
-            both_polled(e)
-            check(not rx.rejected, "google-chat refused: %s" % [x.get("reason") for x in rx.rejected])
-            msgs = rx.messages
+            msgs = seeds_once(ctx, e, conf, rx, "google-chat")
             check(len(msgs) == 2, "want 2 messages (the alert and its thread reply), got %d" % len(msgs))
             keys = [m["query"].get("threadKey") for m in msgs]
             keys = [k[0] if isinstance(k, list) else k for k in keys]
@@ -114,11 +120,7 @@ def seeds_reply_thread_telegram(ctx):
             conf = e.conf(feeds=seed_feeds(e), watchlists=[("ukraine", Q_UKRAINE, ["tg"], STORY)],
                           sinks=[("tg", {"type": "telegram", "url": rx.url(), "chat-id": "-100123",
                                          "story-updates": "thread"})])
-            r = run_daemon(ctx, conf)
-            check(r.rc == 0, "--once exit %s: %s" % (r.rc, r.tail()))
-            both_polled(e)
-            check(not rx.rejected, "telegram refused: %s" % [x.get("reason") for x in rx.rejected])
-            msgs = rx.messages
+            msgs = seeds_once(ctx, e, conf, rx, "telegram")
             check(len(msgs) == 2, "want 2 messages (the alert and its reply), got %d" % len(msgs))
             first, upd = msgs
             check("Also reported by" not in first["text"] and "Also reported by" in upd["text"],
