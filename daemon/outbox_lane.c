@@ -765,14 +765,14 @@ outbox_lane_pump(struct lane *l)
 			}
 			l->granted = 0;
 			l->tokens -= 1;
-		} else if (l->sink->format != SINKFMT_CONSOLE &&
-		    l->sending >= (size_t)ob->cfg->per_host) {
+		} else if (l->sending >= (size_t)ob->cfg->per_host) {
 			/*
 			 * No rate limit (mattermost, ntfy, webhook): no more
 			 * attempts at once than the host takes, so that a
 			 * pile-up waits here, where a 429's pause holds it
 			 * and (chat) it goes out as digests, and not in the
 			 * fetcher's queue for a connection, out of reach.
+			 * (The console answers before its attempt returns.)
 			 */
 			break;
 		}
@@ -784,14 +784,8 @@ outbox_lane_pump(struct lane *l)
 		 * that.
 		 */
 		waiting = l->nqueue + outbox_lane_nparked(l);
-		/*
-		 * A webhook is for programs: one event a request, each with
-		 * its alert's id as webhook-id, so that a repeat after a crash
-		 * is the same request (a digest's id comes from the alerts it
-		 * holds, and a repeat could hold others).
-		 */
 		n = l->sink->digest_after > 0 &&
-		    l->sink->format != SINKFMT_WEBHOOK &&
+		    sinkfmt_digests((enum sinkfmt_type)l->sink->format) &&
 		    (waiting > (size_t)l->sink->digest_after ||
 		    (l->digesting && waiting > 1)) ? DIGEST_MAX : 1;
 		lane_send(l, n);

@@ -148,6 +148,14 @@ sinkfmt_pause_after_ms(enum sinkfmt_type t, sinkfmt_header_fn get,
 }
 
 int
+sinkfmt_digests(enum sinkfmt_type t)
+{
+	const struct sinkfmt_type_ops *p = ops(t);
+
+	return p != NULL && !p->one_per_request;
+}
+
+int
 sinkfmt_gone(enum sinkfmt_type t, long status)
 {
 	const struct sinkfmt_type_ops *p = ops(t);

@@ -42,5 +42,5 @@ console_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 }
 
 const struct sinkfmt_type_ops sinkfmt_console_ops = {
-	"console", console_render, NULL, 0, NULL
+	"console", console_render, NULL, 0, NULL, 0
 };

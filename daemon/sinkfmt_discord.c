@@ -280,5 +280,5 @@ discord_pause_after(sinkfmt_header_fn get, const void *ctx)
 }
 
 const struct sinkfmt_type_ops sinkfmt_discord_ops = {
-	"discord", discord_render, discord_retry_after, 1, discord_pause_after
+	"discord", discord_render, discord_retry_after, 1, discord_pause_after, 0
 };

@@ -289,5 +289,5 @@ out:
 }
 
 const struct sinkfmt_type_ops sinkfmt_google_chat_ops = {
-	"google-chat", gchat_render, NULL, 0, NULL
+	"google-chat", gchat_render, NULL, 0, NULL, 0
 };

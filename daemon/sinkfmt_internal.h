@@ -52,6 +52,12 @@ struct sinkfmt_type_ops {
 	 * response headers (see sinkfmt_pause_after_ms)
 	 */
 	long (*pause_after_ms)(sinkfmt_header_fn get, const void *ctx);
+	/*
+	 * 1: one alert a request, never a digest (a program's webhook: its
+	 * webhook-id is the alert id, so a repeat after a crash is the same
+	 * request; a digest's id comes from the alerts it holds)
+	 */
+	int one_per_request;
 };
 
 extern const struct sinkfmt_type_ops sinkfmt_console_ops;

@@ -236,5 +236,5 @@ mattermost_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 }
 
 const struct sinkfmt_type_ops sinkfmt_mattermost_ops = {
-	"mattermost", mattermost_render, NULL, 0, NULL
+	"mattermost", mattermost_render, NULL, 0, NULL, 0
 };

@@ -254,5 +254,5 @@ out:
 }
 
 const struct sinkfmt_type_ops sinkfmt_ntfy_ops = {
-	"ntfy", ntfy_render, NULL, 0, NULL
+	"ntfy", ntfy_render, NULL, 0, NULL, 0
 };

@@ -249,5 +249,5 @@ slack_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 }
 
 const struct sinkfmt_type_ops sinkfmt_slack_ops = {
-	"slack", slack_render, NULL, 0, NULL
+	"slack", slack_render, NULL, 0, NULL, 0
 };

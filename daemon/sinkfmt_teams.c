@@ -250,5 +250,5 @@ teams_render(const struct sinkfmt_opts *o, const json_t *const *alerts,
 }
 
 const struct sinkfmt_type_ops sinkfmt_teams_ops = {
-	"teams", teams_render, NULL, 0, NULL
+	"teams", teams_render, NULL, 0, NULL, 0
 };

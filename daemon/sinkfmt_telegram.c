@@ -214,5 +214,5 @@ sinkfmt_telegram_message_id(const char *body, size_t len)
 }
 
 const struct sinkfmt_type_ops sinkfmt_telegram_ops = {
-	"telegram", telegram_render, telegram_retry_after, 0, NULL
+	"telegram", telegram_render, telegram_retry_after, 0, NULL, 0
 };

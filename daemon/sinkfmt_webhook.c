@@ -163,5 +163,5 @@ out:
 }
 
 const struct sinkfmt_type_ops sinkfmt_webhook_ops = {
-	"webhook", webhook_render, NULL, 0, NULL
+	"webhook", webhook_render, NULL, 0, NULL, 1
 };

@@ -151,5 +151,11 @@ long sinkfmt_pause_after_ms(enum sinkfmt_type t, sinkfmt_header_fn get,
  * from Discord (an unknown or deleted webhook).  0 otherwise.
  */
 int sinkfmt_gone(enum sinkfmt_type t, long status);
+/*
+ * 1 when alerts piling up for a sink of this type may go out as digests
+ * (digest-after); 0 for webhook: one request per alert, so that its
+ * webhook-id, the alert id, makes a repeat after a crash the same request.
+ */
+int sinkfmt_digests(enum sinkfmt_type t);
 
 #endif
